@@ -1,0 +1,404 @@
+//! Host facts: what this machine can do, read once by one probe.
+//!
+//! Validation and planning read the host only through [`Host`], so tests inject a [`FakeHost`]
+//! and plans are reproducible; the plan's header shows the facts it was made from.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// How cgroups are mounted on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupLayout {
+    /// Pure cgroup v2: one unified hierarchy holds every controller.
+    V2,
+    /// Legacy: one v1 hierarchy per controller.
+    V1,
+    /// v1 controllers plus a cgroup2 mount (systemd's hybrid mode); limits go through v1.
+    Hybrid,
+    /// No cgroup filesystem mounted: no limits can be applied.
+    None,
+}
+
+/// The cgroup side of the host facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CgroupFacts {
+    /// v1, v2, hybrid or none.
+    pub layout: CgroupLayout,
+    /// Where the cgroup2 hierarchy is mounted, if any.
+    pub v2_root: Option<PathBuf>,
+    /// Controllers the v2 root offers (its `cgroup.controllers`).
+    pub v2_controllers: Vec<String>,
+    /// v1 controller name → mount point of its hierarchy.
+    pub v1: BTreeMap<String, PathBuf>,
+    /// Whether memory+swap can be limited (v1 `memory.memsw.*` exists; v2 always).
+    pub memory_swap: bool,
+    /// The v1 cpuset root's `cpuset.cpus` and `cpuset.mems`: a new v1 cpuset group starts empty and
+    /// must be given both before a task can join it.
+    pub cpuset_root: Option<(String, String)>,
+}
+
+impl CgroupFacts {
+    /// Can `controller` be used to apply limits on this host?
+    pub fn has(&self, controller: &str) -> bool {
+        match self.layout {
+            CgroupLayout::V2 => self.v2_controllers.iter().any(|c| c == controller),
+            CgroupLayout::V1 | CgroupLayout::Hybrid => self.v1.contains_key(v1_name(controller)),
+            CgroupLayout::None => false,
+        }
+    }
+}
+
+/// The v1 hierarchy that carries a v2 controller's job.
+pub fn v1_name(controller: &str) -> &str {
+    match controller {
+        "io" => "blkio",
+        other => other,
+    }
+}
+
+/// Everything about the host that validation and planning depend on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFacts {
+    /// Kernel release (`uname -r`).
+    pub kernel: String,
+    /// Online CPUs.
+    pub cpus: u32,
+    /// The invoking user's uid and gid (targets of `map_root`).
+    pub uid: u32,
+    /// The invoking user's gid.
+    pub gid: u32,
+    /// User namespaces can be created.
+    pub user_namespaces: bool,
+    /// The kernel has cgroup namespaces.
+    pub cgroup_namespace: bool,
+    /// The kernel has time namespaces (5.6+).
+    pub time_namespace: bool,
+    /// Cgroup layout and controllers.
+    pub cgroup: CgroupFacts,
+    /// Where per-container state lives (`/run/launch`, or `$XDG_RUNTIME_DIR/launch` for non-root).
+    pub state_root: PathBuf,
+}
+
+/// What a host path is, as far as validation cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathKind {
+    /// A directory.
+    Dir,
+    /// A regular file.
+    File,
+    /// A symbolic link and its target, unresolved.
+    Symlink(PathBuf),
+    /// A block device with its major and minor numbers.
+    BlockDevice(u32, u32),
+    /// Anything else (char device, socket, fifo).
+    Other,
+}
+
+/// The host, as validation sees it.
+pub trait Host {
+    /// The probed facts.
+    fn facts(&self) -> &HostFacts;
+    /// What `path` is, without following a final symlink; `None` if it does not exist.
+    fn path_kind(&self, path: &Path) -> Option<PathKind>;
+}
+
+/// The real machine.
+#[derive(Debug, Clone)]
+pub struct RealHost {
+    facts: HostFacts,
+}
+
+impl RealHost {
+    /// Probe the machine: a handful of small reads, no subprocesses.
+    pub fn probe() -> RealHost {
+        RealHost {
+            facts: probe_facts(),
+        }
+    }
+}
+
+impl Host for RealHost {
+    fn facts(&self) -> &HostFacts {
+        &self.facts
+    }
+    fn path_kind(&self, path: &Path) -> Option<PathKind> {
+        real_path_kind(path)
+    }
+}
+
+fn real_path_kind(path: &Path) -> Option<PathKind> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = std::fs::symlink_metadata(path).ok()?;
+    let ft = md.file_type();
+    Some(if ft.is_symlink() {
+        PathKind::Symlink(std::fs::read_link(path).unwrap_or_default())
+    } else if ft.is_dir() {
+        PathKind::Dir
+    } else if ft.is_file() {
+        PathKind::File
+    } else if ft.is_block_device() {
+        let rdev = md.rdev();
+        PathKind::BlockDevice(
+            nix::sys::stat::major(rdev) as u32,
+            nix::sys::stat::minor(rdev) as u32,
+        )
+    } else {
+        PathKind::Other
+    })
+}
+
+fn read_trim(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+fn probe_facts() -> HostFacts {
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // SAFETY: sysconf has no preconditions; it returns -1 on error, which we map to 1.
+    let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1) as u32;
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let user_namespaces = read_trim("/proc/sys/user/max_user_namespaces").is_some_and(|v| v != "0");
+    let state_root = if uid == 0 {
+        PathBuf::from("/run/launch")
+    } else {
+        std::env::var_os("XDG_RUNTIME_DIR")
+            .map(|d| PathBuf::from(d).join("launch"))
+            .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-{uid}")))
+    };
+    HostFacts {
+        kernel,
+        cpus,
+        uid,
+        gid,
+        user_namespaces,
+        cgroup_namespace: Path::new("/proc/self/ns/cgroup").exists(),
+        time_namespace: Path::new("/proc/self/ns/time").exists(),
+        cgroup: probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
+        state_root,
+    }
+}
+
+/// Undo mountinfo's octal escapes (`\040` for a space).
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v as char);
+            i += 4;
+        } else {
+            out.push(b[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Read the cgroup layout from the text of /proc/self/mountinfo (and the files it points at).
+pub fn probe_cgroups(mountinfo: &str) -> CgroupFacts {
+    let mut v1 = BTreeMap::new();
+    let mut v2_root = None;
+    for line in mountinfo.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        let (Some(root), Some(mnt), Some(fstype)) = (pre.get(3), pre.get(4), post.first()) else {
+            continue;
+        };
+        if *root != "/" {
+            continue;
+        }
+        match *fstype {
+            "cgroup2" if v2_root.is_none() => v2_root = Some(PathBuf::from(unescape(mnt))),
+            "cgroup" => {
+                for opt in post.get(2).map(|o| o.split(',')).into_iter().flatten() {
+                    if matches!(
+                        opt,
+                        "cpu"
+                            | "cpuacct"
+                            | "cpuset"
+                            | "memory"
+                            | "pids"
+                            | "blkio"
+                            | "freezer"
+                            | "devices"
+                    ) {
+                        v1.entry(opt.to_owned())
+                            .or_insert_with(|| PathBuf::from(unescape(mnt)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let v2_controllers: Vec<String> = v2_root
+        .as_ref()
+        .and_then(|r| std::fs::read_to_string(r.join("cgroup.controllers")).ok())
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let layout = match (v1.is_empty(), v2_root.is_some()) {
+        (false, true) => CgroupLayout::Hybrid,
+        (false, false) => CgroupLayout::V1,
+        (true, true) => CgroupLayout::V2,
+        (true, false) => CgroupLayout::None,
+    };
+    let memory_swap = match layout {
+        CgroupLayout::V2 => true,
+        CgroupLayout::V1 | CgroupLayout::Hybrid => v1
+            .get("memory")
+            .is_some_and(|m: &PathBuf| m.join("memory.memsw.limit_in_bytes").exists()),
+        CgroupLayout::None => false,
+    };
+    let cpuset_root = v1.get("cpuset").and_then(|m: &PathBuf| {
+        let cpus = std::fs::read_to_string(m.join("cpuset.cpus")).ok()?;
+        let mems = std::fs::read_to_string(m.join("cpuset.mems")).ok()?;
+        Some((cpus.trim().to_owned(), mems.trim().to_owned()))
+    });
+    CgroupFacts {
+        layout,
+        v2_root,
+        v2_controllers,
+        v1,
+        memory_swap,
+        cpuset_root,
+    }
+}
+
+/// A host made of given facts and a table of paths: for tests and reproducible snapshots.
+#[derive(Debug, Clone)]
+pub struct FakeHost {
+    /// The facts to report.
+    pub facts: HostFacts,
+    /// Paths that exist.
+    pub paths: BTreeMap<PathBuf, PathKind>,
+}
+
+impl Host for FakeHost {
+    fn facts(&self) -> &HostFacts {
+        &self.facts
+    }
+    fn path_kind(&self, path: &Path) -> Option<PathKind> {
+        self.paths.get(path).cloned()
+    }
+}
+
+impl FakeHost {
+    /// A typical hybrid host like the one `launch` is developed on (Debian 12, merged /usr).
+    pub fn hybrid() -> FakeHost {
+        let mut v1 = BTreeMap::new();
+        for c in [
+            "blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "memory", "pids",
+        ] {
+            v1.insert(c.to_owned(), PathBuf::from(format!("/sys/fs/cgroup/{c}")));
+        }
+        let facts = HostFacts {
+            kernel: "6.1.0-test".into(),
+            cpus: 2,
+            uid: 0,
+            gid: 0,
+            user_namespaces: true,
+            cgroup_namespace: true,
+            time_namespace: true,
+            cgroup: CgroupFacts {
+                layout: CgroupLayout::Hybrid,
+                v2_root: Some(PathBuf::from("/sys/fs/cgroup/unified")),
+                v2_controllers: vec![],
+                v1,
+                memory_swap: false,
+                cpuset_root: Some(("0-1".into(), "0".into())),
+            },
+            state_root: PathBuf::from("/run/launch"),
+        };
+        let mut paths = BTreeMap::new();
+        for d in ["/usr", "/etc", "/dev", "/tmp"] {
+            paths.insert(PathBuf::from(d), PathKind::Dir);
+        }
+        for (l, t) in [
+            ("/bin", "usr/bin"),
+            ("/sbin", "usr/sbin"),
+            ("/lib", "usr/lib"),
+            ("/lib64", "usr/lib64"),
+        ] {
+            paths.insert(PathBuf::from(l), PathKind::Symlink(PathBuf::from(t)));
+        }
+        paths.insert(PathBuf::from("/dev/vda"), PathKind::BlockDevice(254, 0));
+        FakeHost { facts, paths }
+    }
+
+    /// The same machine booted with pure cgroup v2.
+    pub fn v2() -> FakeHost {
+        let mut h = FakeHost::hybrid();
+        h.facts.cgroup = CgroupFacts {
+            layout: CgroupLayout::V2,
+            v2_root: Some(PathBuf::from("/sys/fs/cgroup")),
+            v2_controllers: [
+                "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            v1: BTreeMap::new(),
+            memory_swap: true,
+            cpuset_root: None,
+        };
+        h
+    }
+
+    /// Declare that a path exists.
+    pub fn with_path(mut self, path: impl Into<PathBuf>, kind: PathKind) -> FakeHost {
+        self.paths.insert(path.into(), kind);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hybrid_mountinfo() {
+        let mi = "\
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+33 30 0:29 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+34 30 0:30 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+35 30 0:31 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+";
+        let f = probe_cgroups(mi);
+        assert_eq!(f.layout, CgroupLayout::Hybrid);
+        assert_eq!(f.v1.get("cpu"), Some(&PathBuf::from("/sys/fs/cgroup/cpu")));
+        assert_eq!(
+            f.v1.get("cpuacct"),
+            Some(&PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert!(!f.v1.contains_key("name=systemd"));
+        assert_eq!(f.v2_root, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert!(f.has("memory") && !f.has("pids"));
+    }
+
+    #[test]
+    fn pure_v2_and_none() {
+        let f = probe_cgroups("30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n");
+        assert_eq!(f.layout, CgroupLayout::V2);
+        assert_eq!(probe_cgroups("").layout, CgroupLayout::None);
+    }
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+    }
+}

@@ -1,0 +1,370 @@
+//! The manifest: what a user writes, as serde types that keep source spans.
+//!
+//! These types only describe the *shape* of a manifest. Meaning (units, cross-field rules, what the
+//! host can do) is checked by [`crate::validate`], which turns a [`Manifest`] into a
+//! [`crate::plan::Plan`]. Every field is documented here because the same text becomes the JSON
+//! Schema's descriptions, which editors show on hover.
+
+mod load;
+mod spanned;
+pub mod units;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+pub use load::{Source, parse};
+pub use spanned::Sp;
+pub use units::Quantity;
+
+/// A `launch` manifest (version 1).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "launch manifest")]
+pub struct Manifest {
+    /// Path or URL of this schema; accepted and ignored (editors use it).
+    #[serde(rename = "$schema", default)]
+    pub schema: Option<String>,
+    /// Name of the container: names its state directory and cgroup. Letters, digits, `-`, `_`, `.`.
+    pub name: Sp<String>,
+    /// Hostname inside the container (needs a UTS namespace).
+    #[serde(default)]
+    pub hostname: Option<Sp<String>>,
+    /// NIS domain name inside the container (needs a UTS namespace).
+    #[serde(default)]
+    pub domainname: Option<Sp<String>>,
+    /// Where the root filesystem comes from.
+    pub rootfs: Sp<Rootfs>,
+    /// The process to run.
+    pub process: Sp<Process>,
+    /// Namespaces to create. Omitted: pid, mount, uts and ipc.
+    #[serde(default)]
+    pub namespaces: Option<Sp<Namespaces>>,
+    /// Resource limits, applied through cgroups and setrlimit.
+    #[serde(default)]
+    pub limits: Option<Sp<Limits>>,
+    /// Filesystems mounted in the container, in this order, after the root.
+    #[serde(default)]
+    pub mounts: Vec<Sp<Mount>>,
+}
+
+/// The root filesystem: exactly one of `path`, `tar` or `host`.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rootfs {
+    /// A directory used in place (bind-mounted). Relative to the manifest's folder.
+    #[serde(default)]
+    pub path: Option<Sp<String>>,
+    /// A tar archive (.tar, .tar.gz, .tgz, .tar.zst), e.g. from `docker export`, extracted per run.
+    #[serde(default)]
+    pub tar: Option<Sp<String>>,
+    /// `true`: a fresh root made of read-only binds of the host's /usr, /bin, /lib*, /sbin and /etc.
+    #[serde(default)]
+    pub host: Option<Sp<bool>>,
+    /// Make the root filesystem read-only.
+    #[serde(default)]
+    pub readonly: Option<Sp<bool>>,
+    /// `true` (default): pivot_root into the root and detach the old one. `false`: chroot, which
+    /// leaves the host's mounts reachable to a process that can escape a chroot.
+    #[serde(default)]
+    pub pivot_root: Option<Sp<bool>>,
+}
+
+/// The process to run, and how.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    /// Program and its first arguments; a name without `/` is looked up in the container's PATH.
+    pub command: Sp<Vec<Sp<String>>>,
+    /// More arguments, appended to `command`.
+    #[serde(default)]
+    pub args: Vec<Sp<String>>,
+    /// Environment variables, on top of the defaults (PATH, HOME, TERM, HOSTNAME).
+    #[serde(default)]
+    pub env: BTreeMap<Sp<String>, Sp<String>>,
+    /// Working directory inside the container (absolute). Default `/`.
+    #[serde(default)]
+    pub cwd: Option<Sp<String>>,
+    /// Numeric user id inside the container. Default 0.
+    #[serde(default)]
+    pub user: Option<Sp<i64>>,
+    /// Numeric group id inside the container. Default 0.
+    #[serde(default)]
+    pub group: Option<Sp<i64>>,
+    /// Supplementary group ids.
+    #[serde(default)]
+    pub groups: Option<Sp<Vec<Sp<i64>>>>,
+    /// Allocate a pseudo-terminal. Default: when standard input is a terminal.
+    #[serde(default)]
+    pub terminal: Option<Sp<bool>>,
+    /// Run a minimal init as PID 1 that reaps zombies and forwards signals to the command.
+    #[serde(default)]
+    pub init: Option<Sp<bool>>,
+}
+
+/// Which namespaces the container gets.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Namespaces {
+    /// Own process ids: the command is PID 1.
+    #[serde(default)]
+    pub pid: Option<Sp<bool>>,
+    /// Own mount table (required: the root filesystem is built in it).
+    #[serde(default)]
+    pub mount: Option<Sp<bool>>,
+    /// Own hostname and domain name.
+    #[serde(default)]
+    pub uts: Option<Sp<bool>>,
+    /// Own System V IPC objects and POSIX message queues.
+    #[serde(default)]
+    pub ipc: Option<Sp<bool>>,
+    /// Own network stack: only loopback, brought up.
+    #[serde(default)]
+    pub net: Option<Sp<bool>>,
+    /// Own user ids: `true` maps root to the invoking user; a table gives explicit maps.
+    #[serde(default)]
+    pub user: Option<Sp<UserNs>>,
+    /// Own view of the cgroup tree (rooted at the container's cgroup).
+    #[serde(default)]
+    pub cgroup: Option<Sp<bool>>,
+    /// Own CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets.
+    #[serde(default)]
+    pub time: Option<Sp<bool>>,
+}
+
+/// The user namespace: `true`, `false`, or a table of maps.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
+pub enum UserNs {
+    /// `true`: like `{ map_root = true }`; `false`: no user namespace.
+    Enabled(bool),
+    /// Explicit settings.
+    Config(UserNsConfig),
+}
+
+/// User namespace settings.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserNsConfig {
+    /// Map root (0) inside to the invoking user and group outside, like `unshare -r`.
+    #[serde(default)]
+    pub map_root: Option<Sp<bool>>,
+    /// Explicit uid mappings (at most 340, non-overlapping).
+    #[serde(default)]
+    pub uid_map: Option<Sp<Vec<Sp<IdMapEntry>>>>,
+    /// Explicit gid mappings.
+    #[serde(default)]
+    pub gid_map: Option<Sp<Vec<Sp<IdMapEntry>>>>,
+}
+
+/// One line of /proc/PID/uid_map or gid_map.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdMapEntry {
+    /// First id inside the namespace.
+    pub inside: Sp<i64>,
+    /// First id outside (on the host).
+    pub outside: Sp<i64>,
+    /// How many consecutive ids.
+    pub count: Sp<i64>,
+}
+
+impl<'de> Deserialize<'de> for UserNs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UserNs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean or a table with map_root, uid_map, gid_map")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<UserNs, E> {
+                Ok(UserNs::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<UserNs, A::Error> {
+                UserNsConfig::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(UserNs::Config)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Resource limits.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// CPU bandwidth: `"30%"` of one CPU, or a number of CPUs (`1.5`, `"0.5"`).
+    #[serde(default)]
+    pub cpu: Option<Sp<Quantity>>,
+    /// Relative CPU weight, 1–10000 (cgroup v2 `cpu.weight`; converted to v1 `cpu.shares`).
+    #[serde(default)]
+    pub cpu_weight: Option<Sp<i64>>,
+    /// CPUs the container may run on, e.g. `"0-1"` or `"0,2"`.
+    #[serde(default)]
+    pub cpuset_cpus: Option<Sp<String>>,
+    /// Memory nodes the container may use, e.g. `"0"`.
+    #[serde(default)]
+    pub cpuset_mems: Option<Sp<String>>,
+    /// Hard memory limit: `"512MiB"`, `"1G"`, or bytes.
+    #[serde(default)]
+    pub memory: Option<Sp<Quantity>>,
+    /// Limit of memory plus swap together (like docker's --memory-swap); needs `memory`.
+    #[serde(default)]
+    pub memory_swap: Option<Sp<Quantity>>,
+    /// Soft guarantee: memory kept under pressure (v2 `memory.low`, v1 `soft_limit_in_bytes`).
+    #[serde(default)]
+    pub memory_reservation: Option<Sp<Quantity>>,
+    /// Throttle point above which the kernel reclaims hard (v2 `memory.high`; v2 only).
+    #[serde(default)]
+    pub memory_high: Option<Sp<Quantity>>,
+    /// Maximum number of processes and threads.
+    #[serde(default)]
+    pub pids: Option<Sp<i64>>,
+    /// Relative I/O weight, 1–10000 (v2 `io.weight`; v1 `blkio.weight` 10–1000).
+    #[serde(default)]
+    pub io_weight: Option<Sp<i64>>,
+    /// Per-device I/O bandwidth limits.
+    #[serde(default)]
+    pub io: Vec<Sp<IoLimit>>,
+    /// Parent cgroup (relative to each hierarchy's root). Default `launch`.
+    #[serde(default)]
+    pub parent: Option<Sp<String>>,
+    /// Process resource limits (setrlimit), e.g. `nofile = 1024` or `nofile = { soft = 1024, hard = 4096 }`.
+    #[serde(default)]
+    pub rlimits: BTreeMap<Sp<String>, Sp<Rlimit>>,
+}
+
+/// Bandwidth limits for one block device.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IoLimit {
+    /// The block device, as a path (`/dev/vda`) or `"MAJOR:MINOR"`.
+    pub device: Sp<String>,
+    /// Bytes read per second (`"10MiB"`).
+    #[serde(default)]
+    pub read_bps: Option<Sp<Quantity>>,
+    /// Bytes written per second.
+    #[serde(default)]
+    pub write_bps: Option<Sp<Quantity>>,
+    /// Read operations per second.
+    #[serde(default)]
+    pub read_iops: Option<Sp<i64>>,
+    /// Write operations per second.
+    #[serde(default)]
+    pub write_iops: Option<Sp<i64>>,
+}
+
+/// A resource limit: one number for both soft and hard, or a table.
+#[derive(Debug, Clone, JsonSchema)]
+#[schemars(untagged)]
+pub enum Rlimit {
+    /// Soft and hard limit alike; `"unlimited"` or a number.
+    Both(Quantity),
+    /// Separate soft and hard limits.
+    Split {
+        /// The limit the kernel enforces.
+        soft: Quantity,
+        /// The ceiling up to which an unprivileged process may raise the soft limit.
+        hard: Quantity,
+    },
+}
+
+impl<'de> Deserialize<'de> for Rlimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Split {
+            soft: Quantity,
+            hard: Quantity,
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Rlimit;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, \"unlimited\", or a table with soft and hard")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Rlimit, E> {
+                Ok(Rlimit::Both(Quantity::Int(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Rlimit, E> {
+                Ok(Rlimit::Both(Quantity::Str(v.to_owned())))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Rlimit, A::Error> {
+                let s = Split::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Rlimit::Split {
+                    soft: s.soft,
+                    hard: s.hard,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A filesystem mounted inside the container.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    /// Filesystem type.
+    #[serde(rename = "type")]
+    pub kind: Sp<MountKind>,
+    /// Absolute path inside the container; created when missing.
+    pub target: Sp<String>,
+    /// For `bind`: the host path (relative to the manifest's folder).
+    #[serde(default)]
+    pub source: Option<Sp<String>>,
+    /// Read-only.
+    #[serde(default)]
+    pub ro: Option<Sp<bool>>,
+    /// Ignore set-user-id and set-group-id bits.
+    #[serde(default)]
+    pub nosuid: Option<Sp<bool>>,
+    /// Do not interpret device nodes.
+    #[serde(default)]
+    pub nodev: Option<Sp<bool>>,
+    /// Do not allow programs to be executed.
+    #[serde(default)]
+    pub noexec: Option<Sp<bool>>,
+    /// For `bind`: include the mounts below the source (default `true`).
+    #[serde(default)]
+    pub recursive: Option<Sp<bool>>,
+    /// For `tmpfs`: maximum size (`"64MiB"`).
+    #[serde(default)]
+    pub size: Option<Sp<Quantity>>,
+    /// For `tmpfs`: mode of the root directory, octal (`"1777"` or `0o1777`).
+    #[serde(default)]
+    pub mode: Option<Sp<Quantity>>,
+}
+
+/// Filesystem types `launch` mounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    /// The proc filesystem (`ps`, /proc/self).
+    Proc,
+    /// The sysfs filesystem (read-only unless the container has its own network namespace).
+    Sysfs,
+    /// A memory-backed filesystem.
+    Tmpfs,
+    /// A host directory or file.
+    Bind,
+    /// A new instance of the devpts filesystem (pseudo-terminals).
+    Devpts,
+    /// POSIX message queues.
+    Mqueue,
+}
+
+impl MountKind {
+    /// The fstype string given to mount(2).
+    pub fn fstype(self) -> &'static str {
+        match self {
+            MountKind::Proc => "proc",
+            MountKind::Sysfs => "sysfs",
+            MountKind::Tmpfs => "tmpfs",
+            MountKind::Bind => "none",
+            MountKind::Devpts => "devpts",
+            MountKind::Mqueue => "mqueue",
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! [`Action`]: what a plan step does, as data, and how it reads as a system call.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Side;
+use crate::sys::tar::Compression;
+
+/// A namespace flag given to clone3/unshare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum CloneFlag {
+    /// New user namespace.
+    CLONE_NEWUSER,
+    /// New pid namespace.
+    CLONE_NEWPID,
+    /// New mount namespace.
+    CLONE_NEWNS,
+    /// New UTS namespace.
+    CLONE_NEWUTS,
+    /// New IPC namespace.
+    CLONE_NEWIPC,
+    /// New network namespace.
+    CLONE_NEWNET,
+    /// New cgroup namespace.
+    CLONE_NEWCGROUP,
+    /// New time namespace.
+    CLONE_NEWTIME,
+    /// Start the child in a given cgroup (v2).
+    CLONE_INTO_CGROUP,
+}
+
+/// A mount(2) flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum MountFlag {
+    /// Read-only.
+    MS_RDONLY,
+    /// Ignore suid/sgid bits.
+    MS_NOSUID,
+    /// No device nodes.
+    MS_NODEV,
+    /// No execution.
+    MS_NOEXEC,
+    /// Bind mount.
+    MS_BIND,
+    /// Recursive (with MS_BIND or a propagation flag).
+    MS_REC,
+    /// Make private: no propagation in or out.
+    MS_PRIVATE,
+    /// Make a slave: receive propagation, send none.
+    MS_SLAVE,
+}
+
+/// A mount attribute set by mount_setattr(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum MountAttr {
+    /// Read-only.
+    MOUNT_ATTR_RDONLY,
+    /// Ignore suid/sgid bits.
+    MOUNT_ATTR_NOSUID,
+    /// No device nodes.
+    MOUNT_ATTR_NODEV,
+    /// No execution.
+    MOUNT_ATTR_NOEXEC,
+}
+
+/// One line of an id map: `inside outside count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapLine {
+    /// First id in the namespace.
+    pub inside: u32,
+    /// First id on the host.
+    pub outside: u32,
+    /// Number of ids.
+    pub count: u32,
+}
+
+/// What a step does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Action {
+    // --- host side ------------------------------------------------------------------------------
+    /// Create the instance's state directory (holds the undo journal).
+    StateDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Create a cgroup directory shared by all containers (kept: others may be using it).
+    CgroupParent {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Enable controllers for children in a v2 group's `cgroup.subtree_control`.
+    CgroupEnable {
+        /// The `cgroup.subtree_control` file.
+        path: PathBuf,
+        /// Controllers, without `+`.
+        controllers: Vec<String>,
+    },
+    /// Create the container's own cgroup.
+    CgroupCreate {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Write a limit into a cgroup file.
+    CgroupWrite {
+        /// The file.
+        path: PathBuf,
+        /// The exact text written.
+        value: String,
+    },
+    /// Extract a rootfs archive into a fresh directory.
+    ExtractRootfs {
+        /// The archive.
+        archive: PathBuf,
+        /// Its compression.
+        compression: Compression,
+        /// The directory it is extracted into.
+        dest: PathBuf,
+    },
+    /// Create the container process with its namespaces, stopped until released.
+    Spawn {
+        /// Namespaces (and CLONE_INTO_CGROUP).
+        flags: Vec<CloneFlag>,
+        /// The v2 cgroup the child starts in, with CLONE_INTO_CGROUP.
+        cgroup: Option<PathBuf>,
+    },
+    /// Write the container's id map or setgroups policy (`/proc/{pid}/...`).
+    WriteIdMap {
+        /// `/proc/{pid}/uid_map`, `gid_map` or `setgroups`.
+        path: PathBuf,
+        /// The exact text written.
+        value: String,
+    },
+    /// Move the container process into a cgroup (v1, or v2 without CLONE_INTO_CGROUP).
+    CgroupJoin {
+        /// The group's `cgroup.procs` (or `tasks`) file.
+        path: PathBuf,
+    },
+    /// Let the container process continue past the handshake.
+    Release,
+    /// Wait for the container to exit; its status becomes launch's.
+    Wait,
+    // --- container side -------------------------------------------------------------------------
+    /// unshare(2) a namespace that must start after the handshake (cgroup: after the join).
+    Unshare {
+        /// The namespace.
+        flags: Vec<CloneFlag>,
+    },
+    /// Bring the loopback interface up in the new network namespace.
+    LoopbackUp,
+    /// Change mount propagation of a mount tree.
+    Propagation {
+        /// The mount point.
+        target: PathBuf,
+        /// MS_REC with MS_PRIVATE or MS_SLAVE.
+        flags: Vec<MountFlag>,
+    },
+    /// Create a directory (and its parents) unless it exists.
+    Mkdir {
+        /// The directory.
+        path: PathBuf,
+        /// Mode of what is created.
+        mode: u32,
+    },
+    /// Create an empty file unless it exists (a mount point for a file bind).
+    Touch {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Create a symbolic link.
+    Symlink {
+        /// What the link points to.
+        target: String,
+        /// The link itself.
+        link: PathBuf,
+    },
+    /// mount(2).
+    Mount {
+        /// Source (a path for binds, else the filesystem's name).
+        source: String,
+        /// Mount point.
+        target: PathBuf,
+        /// Filesystem type (`none` for binds).
+        fstype: String,
+        /// Flags.
+        flags: Vec<MountFlag>,
+        /// Filesystem options, if any.
+        data: Option<String>,
+    },
+    /// mount_setattr(2): change attributes of a mount (read-only, nosuid...) without clearing
+    /// the locked ones, as a remount would try to.
+    SetAttr {
+        /// Mount point.
+        target: PathBuf,
+        /// Attributes to set.
+        attrs: Vec<MountAttr>,
+        /// Apply to every mount below too (AT_RECURSIVE).
+        recursive: bool,
+    },
+    /// pivot_root(2) into the new root and detach the old one.
+    PivotRoot {
+        /// The new root.
+        new_root: PathBuf,
+    },
+    /// chroot(2): only when the manifest asks (`pivot_root = false`).
+    Chroot {
+        /// The new root.
+        path: PathBuf,
+    },
+    /// sethostname(2).
+    SetHostname {
+        /// The name.
+        name: String,
+    },
+    /// setdomainname(2).
+    SetDomainname {
+        /// The name.
+        name: String,
+    },
+    /// setrlimit(2).
+    Setrlimit {
+        /// `RLIMIT_NOFILE` etc.
+        resource: String,
+        /// Soft limit (`None`: unlimited).
+        soft: Option<u64>,
+        /// Hard limit (`None`: unlimited).
+        hard: Option<u64>,
+    },
+    /// setgroups, setgid, setuid, in that order.
+    SetIds {
+        /// User id.
+        uid: u32,
+        /// Group id.
+        gid: u32,
+        /// Supplementary groups.
+        groups: Vec<u32>,
+    },
+    /// chdir(2).
+    Chdir {
+        /// The working directory.
+        path: PathBuf,
+    },
+    /// execve(2) of the command (PATH lookup when argv\[0\] has no `/`).
+    Exec {
+        /// Arguments, argv\[0\] first.
+        argv: Vec<String>,
+        /// The environment, `NAME=value`, sorted.
+        env: Vec<String>,
+    },
+}
+
+impl Action {
+    /// Where the action runs.
+    pub fn side(&self) -> Side {
+        use Action::*;
+        match self {
+            StateDir { .. }
+            | CgroupParent { .. }
+            | CgroupEnable { .. }
+            | CgroupCreate { .. }
+            | CgroupWrite { .. }
+            | ExtractRootfs { .. }
+            | Spawn { .. }
+            | WriteIdMap { .. }
+            | CgroupJoin { .. }
+            | Release
+            | Wait => Side::Host,
+            _ => Side::Container,
+        }
+    }
+
+    /// How the executor undoes this action, if it leaves something on the host.
+    pub fn undo(&self) -> Option<String> {
+        match self {
+            Action::StateDir { path } => {
+                Some(format!("remove {} and all it holds", path.display()))
+            }
+            Action::CgroupCreate { path } => {
+                Some(format!("kill its processes, then rmdir {}", path.display()))
+            }
+            Action::ExtractRootfs { dest, .. } => Some(format!("remove {}", dest.display())),
+            Action::Spawn { .. } => Some("SIGKILL the container process and reap it".into()),
+            _ => None,
+        }
+    }
+}
+
+fn join<T: fmt::Debug>(items: &[T], sep: &str) -> String {
+    items
+        .iter()
+        .map(|i| format!("{i:?}"))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use Action::*;
+        match self {
+            StateDir { path } => write!(f, "mkdir({:?}, 0711)", path),
+            CgroupParent { path } => write!(f, "mkdir -p {:?} (kept)", path),
+            CgroupEnable { path, controllers } => {
+                let v: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
+                write!(
+                    f,
+                    "write {:?} \u{2190} {:?} (those not yet enabled)",
+                    path,
+                    v.join(" ")
+                )
+            }
+            CgroupCreate { path } => write!(f, "mkdir({:?}, 0755)", path),
+            CgroupWrite { path, value } | WriteIdMap { path, value } => {
+                write!(f, "write {:?} \u{2190} {:?}", path, value)
+            }
+            ExtractRootfs {
+                archive,
+                compression,
+                dest,
+            } => {
+                let format = match compression {
+                    Compression::None => "tar",
+                    Compression::Gzip => "tar+gzip",
+                    Compression::Zstd => "tar+zstd",
+                };
+                write!(
+                    f,
+                    "extract {:?} ({format}) into {:?}, writing only beneath it",
+                    archive, dest
+                )
+            }
+            Spawn { flags, cgroup } => {
+                write!(f, "clone3({})", join(flags, "|"))?;
+                if let Some(c) = cgroup {
+                    write!(f, " into cgroup {:?}", c)?;
+                }
+                Ok(())
+            }
+            CgroupJoin { path } => write!(f, "write {:?} \u{2190} \"{{pid}}\"", path),
+            Release => f.write_str("handshake: tell the container process to go on"),
+            Wait => {
+                f.write_str("waitid(P_PID, {pid}): the container's exit status becomes launch's")
+            }
+            Unshare { flags } => write!(f, "unshare({})", join(flags, "|")),
+            LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
+            Propagation { target, flags } => write!(
+                f,
+                "mount(NULL, {:?}, NULL, {}, NULL)",
+                target,
+                join(flags, "|")
+            ),
+            Mkdir { path, mode } => write!(
+                f,
+                "mkdir -p {:?} (mode {:04o}) unless it exists",
+                path, mode
+            ),
+            Touch { path } => write!(f, "create empty file {:?} unless it exists", path),
+            Symlink { target, link } => write!(f, "symlink({:?}, {:?})", target, link),
+            Mount {
+                source,
+                target,
+                fstype,
+                flags,
+                data,
+            } => {
+                let fl = if flags.is_empty() {
+                    "0".to_string()
+                } else {
+                    join(flags, "|")
+                };
+                match data {
+                    Some(d) => write!(
+                        f,
+                        "mount({:?}, {:?}, {:?}, {}, {:?})",
+                        source, target, fstype, fl, d
+                    ),
+                    None => write!(
+                        f,
+                        "mount({:?}, {:?}, {:?}, {}, NULL)",
+                        source, target, fstype, fl
+                    ),
+                }
+            }
+            SetAttr {
+                target,
+                attrs,
+                recursive,
+            } => write!(
+                f,
+                "mount_setattr({:?}, {}, set={})",
+                target,
+                if *recursive { "AT_RECURSIVE" } else { "0" },
+                join(attrs, "|")
+            ),
+            PivotRoot { new_root } => {
+                write!(
+                    f,
+                    "pivot_root({:?}, {:?}); umount2(old root, MNT_DETACH); chdir(\"/\")",
+                    new_root, new_root
+                )
+            }
+            Chroot { path } => write!(f, "chroot({:?}); chdir(\"/\")", path),
+            SetHostname { name } => write!(f, "sethostname({:?})", name),
+            SetDomainname { name } => write!(f, "setdomainname({:?})", name),
+            Setrlimit {
+                resource,
+                soft,
+                hard,
+            } => {
+                let v = |x: &Option<u64>| x.map_or("RLIM_INFINITY".to_string(), |n| n.to_string());
+                write!(
+                    f,
+                    "setrlimit({}, soft={}, hard={})",
+                    resource,
+                    v(soft),
+                    v(hard)
+                )
+            }
+            SetIds { uid, gid, groups } => write!(
+                f,
+                "setgroups({:?}); setgid({}); setuid({})",
+                groups, gid, uid
+            ),
+            Chdir { path } => write!(f, "chdir({:?})", path),
+            Exec { argv, env } => write!(
+                f,
+                "execve({:?}, {:?}, {:?})",
+                argv.first().map_or("", |s| s),
+                argv,
+                env
+            ),
+        }
+    }
+}

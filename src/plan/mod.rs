@@ -1,0 +1,95 @@
+//! The Plan: the exact, ordered list of steps `launch run` executes. Pure data, no I/O.
+//!
+//! `launch plan` prints it; `launch run` executes exactly it. Paths that depend on the run carry
+//! placeholders the executor fills in: `{id}` (the instance's unique suffix) and `{pid}` (the
+//! container's process id, known once it is spawned).
+
+mod action;
+mod render;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use action::{Action, CloneFlag, IdMapLine, MountAttr, MountFlag};
+pub use render::render_text;
+
+use crate::host::HostFacts;
+
+/// Version of the plan's JSON format. Bumped on any incompatible change.
+pub const PLAN_FORMAT: u32 = 1;
+
+/// Placeholder for the instance's unique suffix in plan paths.
+pub const ID_PLACEHOLDER: &str = "{id}";
+/// Placeholder for the container's host pid in plan paths.
+pub const PID_PLACEHOLDER: &str = "{pid}";
+
+/// A validated, ordered plan for one container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Format version ([`PLAN_FORMAT`]).
+    pub format: u32,
+    /// The manifest's `name`.
+    pub name: String,
+    /// The manifest as named on the command line.
+    pub manifest: String,
+    /// The instance name, `NAME-{id}`.
+    pub instance: String,
+    /// The host facts the plan was made from.
+    pub host: HostFacts,
+    /// Whether the process wants a terminal (`None`: decided at run time from standard input).
+    pub terminal: Option<bool>,
+    /// The steps, in execution order.
+    pub steps: Vec<Step>,
+}
+
+/// Where a step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// In the launcher, on the host: visible to the host, so it has an undo.
+    Host,
+    /// In the container process, inside its namespaces: gone when they are.
+    Container,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Where it runs.
+    pub side: Side,
+    /// What it is for, in words.
+    pub summary: String,
+    /// The concrete effect: the system call with its arguments.
+    pub effect: String,
+    /// How the executor undoes it if a later step fails (host steps only).
+    pub undo: Option<String>,
+    /// The step as data, for the executor.
+    pub action: Action,
+}
+
+impl Step {
+    /// A step; its effect and undo text come from the action.
+    pub fn new(summary: impl Into<String>, action: Action) -> Step {
+        Step {
+            side: action.side(),
+            summary: summary.into(),
+            effect: action.to_string(),
+            undo: action.undo(),
+            action,
+        }
+    }
+}
+
+impl Plan {
+    /// The plan as JSON (`launch plan --format json`). Stable: see docs/plan-format.md.
+    pub fn to_json(&self) -> String {
+        // A plan holds only strings, numbers, and enums: serialization cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// The state directory of this instance (with the `{id}` placeholder).
+    pub fn state_dir(&self) -> PathBuf {
+        self.host.state_root.join(&self.instance)
+    }
+}

@@ -1,0 +1,85 @@
+//! The plan as text, for people (`launch plan`).
+
+use std::fmt::Write;
+
+use super::{Plan, Side};
+use crate::host::CgroupLayout;
+
+/// Render a plan for reading: a header with the host facts, then one block per step.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let h = &plan.host;
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let cg = &h.cgroup;
+    let cgroups = match cg.layout {
+        CgroupLayout::V2 => format!(
+            "v2 at {} ({})",
+            cg.v2_root
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            cg.v2_controllers.join(" ")
+        ),
+        CgroupLayout::V1 | CgroupLayout::Hybrid => {
+            let names: Vec<&str> = cg.v1.keys().map(String::as_str).collect();
+            let mut s = format!(
+                "{} (v1: {})",
+                if cg.layout == CgroupLayout::V1 {
+                    "v1"
+                } else {
+                    "hybrid"
+                },
+                names.join(" ")
+            );
+            if let Some(r) = &cg.v2_root {
+                let _ = write!(s, ", cgroup2 at {} unused for limits", r.display());
+            }
+            s
+        }
+        CgroupLayout::None => "none mounted".into(),
+    };
+    let _ = writeln!(
+        out,
+        "plan for `{}` from {} (plan format {})",
+        plan.name, plan.manifest, plan.format
+    );
+    let _ = writeln!(
+        out,
+        "host: kernel {}, {} CPUs, uid {} gid {}",
+        h.kernel, h.cpus, h.uid, h.gid
+    );
+    let _ = writeln!(out, "      cgroups {cgroups}");
+    let _ = writeln!(
+        out,
+        "      namespaces: user {}, cgroup {}, time {}",
+        yes(h.user_namespaces),
+        yes(h.cgroup_namespace),
+        yes(h.time_namespace)
+    );
+    let _ = writeln!(
+        out,
+        "instance: {} ({{id}} is drawn at run time, {{pid}} is the container's pid)",
+        plan.instance
+    );
+    let terminal = match plan.terminal {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "when standard input is a terminal",
+    };
+    let _ = writeln!(out, "terminal: {terminal}");
+    let _ = writeln!(out);
+    let width = plan.steps.len().to_string().len();
+    let indent = " ".repeat(width + 13);
+    for (i, step) in plan.steps.iter().enumerate() {
+        let side = match step.side {
+            Side::Host => "host",
+            Side::Container => "container",
+        };
+        let _ = writeln!(out, "{:>width$}  {:<9}  {}", i + 1, side, step.summary);
+        let _ = writeln!(out, "{indent}{}", step.effect);
+        if let Some(u) = &step.undo {
+            let _ = writeln!(out, "{indent}undo: {u}");
+        }
+    }
+    out
+}

@@ -1,0 +1,209 @@
+//! Validation: [`Manifest`] + host facts → [`Plan`], or every problem at once.
+//!
+//! Each file checks one part of the manifest and produces a resolved, typed piece (no spans, no
+//! options left open); [`steps`] then lays the pieces out as ordered plan steps. Checks never stop
+//! at the first problem: they record it and go on with a neutral value.
+
+mod limits;
+mod mounts;
+mod namespaces;
+mod process;
+mod rootfs;
+mod steps;
+
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use crate::diag::Problem;
+use crate::host::Host;
+use crate::manifest::{Manifest, Source, Sp};
+use crate::plan::Plan;
+
+/// Parse and validate a manifest into a plan.
+pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
+    let manifest = crate::manifest::parse(source).map_err(|p| vec![p])?;
+    validate(source, &manifest, host)
+}
+
+/// Validate a parsed manifest against the host's facts.
+pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
+    let mut cx = Cx {
+        problems: Vec::new(),
+        dir: source.dir.clone(),
+        text: source.text.clone(),
+        host,
+    };
+    let name = check_name(&mut cx, &m.name);
+    let ns = namespaces::check(&mut cx, m);
+    let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
+    let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
+    let rootfs = rootfs::check(&mut cx, &m.rootfs);
+    let process = process::check(&mut cx, &m.process, &ns, hostname.as_deref());
+    let limits = limits::check(&mut cx, m.limits.as_ref());
+    let mounts = mounts::check(&mut cx, &m.mounts, &ns);
+    if !cx.problems.is_empty() {
+        cx.problems.sort_by_key(|p| (p.span.start, p.span.end));
+        return Err(cx.problems);
+    }
+    let resolved = Resolved {
+        name,
+        hostname,
+        domainname,
+        rootfs,
+        ns,
+        process,
+        limits,
+        mounts,
+    };
+    Ok(steps::build(&resolved, host.facts(), &source.display_name))
+}
+
+/// Validation context: where problems go, and what relative paths resolve against.
+pub(crate) struct Cx<'h> {
+    problems: Vec<Problem>,
+    dir: PathBuf,
+    /// The manifest's text, to name lines in messages.
+    text: String,
+    host: &'h dyn Host,
+}
+
+impl Cx<'_> {
+    fn push(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+
+    /// A path from the manifest, resolved against the manifest's folder.
+    fn resolve(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            normalize(&self.dir.join(path))
+        }
+    }
+}
+
+/// Remove `.` and resolve `..` lexically (the manifest's folder is absolute, so this is exact for
+/// paths without symlinks; symlinks are the filesystem's business at run time).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Everything validation decided, without spans: the input of [`steps::build`].
+pub(crate) struct Resolved {
+    name: String,
+    hostname: Option<String>,
+    domainname: Option<String>,
+    rootfs: rootfs::Root,
+    ns: namespaces::Ns,
+    process: process::Proc,
+    limits: limits::Lim,
+    mounts: Vec<mounts::Mnt>,
+}
+
+fn check_name(cx: &mut Cx, name: &Sp<String>) -> String {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        cx.push(
+            Problem::new(
+                "launch::name::invalid",
+                name.span(),
+                format!("`{}` is not a valid container name", name.get()),
+            )
+            .label("names the state directory and the cgroup")
+            .help("use 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit"),
+        );
+    }
+    name.get().clone()
+}
+
+fn check_uts_name(
+    cx: &mut Cx,
+    v: Option<&Sp<String>>,
+    key: &str,
+    ns: &namespaces::Ns,
+) -> Option<String> {
+    let v = v?;
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if v.len() > 64 || !v.split('.').all(valid_label) {
+        cx.push(
+            Problem::new(
+                "launch::hostname::invalid",
+                v.span(),
+                format!("`{}` is not a valid {key}", v.get()),
+            )
+            .label("letters, digits and `-` in dot-separated labels, at most 64 characters")
+            .help(format!("write a {key} like `builder-1` or `db.example`")),
+        );
+    }
+    if !ns.uts {
+        cx.push(
+            Problem::new(
+                "launch::hostname::needs_uts",
+                v.span(),
+                format!("`{key}` needs a UTS namespace"),
+            )
+            .label("this would rename the host")
+            .help("set `uts = true` under [namespaces], or remove this key"),
+        );
+    }
+    Some(v.get().clone())
+}
+
+/// Check a path *inside* the container: absolute, no `..`. Returns it normalized.
+fn container_path(cx: &mut Cx, p: &Sp<String>, code: &'static str, what: &str) -> PathBuf {
+    let path = Path::new(p.get().as_str());
+    if !path.is_absolute() {
+        cx.push(
+            Problem::new(
+                code,
+                p.span(),
+                format!("{what} `{}` is not absolute", p.get()),
+            )
+            .label("paths inside the container start with `/`")
+            .help(format!("write `/{}`", p.get().trim_start_matches("./"))),
+        );
+    } else if path.components().any(|c| c == Component::ParentDir) {
+        cx.push(
+            Problem::new(
+                code,
+                p.span(),
+                format!("{what} `{}` contains `..`", p.get()),
+            )
+            .label("`..` is not allowed here")
+            .help("write the path without `..`"),
+        );
+    }
+    normalize(path)
+}
+
+/// The span of an optional value, or a fallback.
+fn span_or<T>(v: Option<&Sp<T>>, fallback: Range<usize>) -> Range<usize> {
+    v.map_or(fallback, Sp::span)
+}
+
+/// A bool key's value, or its default.
+fn flag(v: Option<&Sp<bool>>, default: bool) -> bool {
+    v.map_or(default, |b| *b.get())
+}

@@ -1,0 +1,264 @@
+//! `[namespaces]`: which ones, and the user namespace's id maps.
+
+use super::{Cx, flag, span_or};
+use crate::diag::Problem;
+use crate::manifest::{IdMapEntry, Manifest, Sp, UserNs};
+use crate::plan::IdMapLine;
+
+/// The kernel's limit on lines in an id map.
+const MAX_MAP_LINES: usize = 340;
+
+/// Resolved namespaces.
+pub(crate) struct Ns {
+    pub pid: bool,
+    pub mount: bool,
+    pub uts: bool,
+    pub ipc: bool,
+    pub net: bool,
+    pub cgroup: bool,
+    pub time: bool,
+    pub user: Option<UserMaps>,
+}
+
+/// A user namespace's maps.
+pub(crate) struct UserMaps {
+    pub uid: Vec<IdMapLine>,
+    pub gid: Vec<IdMapLine>,
+    /// Write `deny` to /proc/PID/setgroups before gid_map: the kernel requires it when the
+    /// launcher is not privileged over the parent namespace.
+    pub deny_setgroups: bool,
+}
+
+pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Ns {
+    let default = crate::manifest::Namespaces::default();
+    let n = m.namespaces.as_ref().map_or(&default, |n| n.get());
+    let facts = cx.host.facts().clone();
+    let whole = m.namespaces.as_ref().map_or(0..0, Sp::span);
+    let ns_span = |v: Option<&Sp<bool>>| span_or(v, whole.clone());
+
+    let mount = flag(n.mount.as_ref(), true);
+    if !mount {
+        cx.push(
+            Problem::new(
+                "launch::namespaces::mount_required",
+                ns_span(n.mount.as_ref()),
+                "a mount namespace is required",
+            )
+            .label("the root filesystem is built inside it")
+            .help("remove `mount = false`: without it every mount would change the host"),
+        );
+    }
+    let unsupported =
+        |cx: &mut Cx, on: bool, have: bool, v: Option<&Sp<bool>>, what: &str, why: &str| {
+            if on && !have {
+                cx.push(
+                    Problem::new(
+                        "launch::namespaces::unsupported",
+                        ns_span(v),
+                        format!("this host cannot create {what} namespaces"),
+                    )
+                    .label(why.to_owned())
+                    .help(format!(
+                        "remove `{what} = true`, or run on a kernel that has them"
+                    )),
+                );
+            }
+            on && have
+        };
+    let cgroup = flag(n.cgroup.as_ref(), false);
+    let cgroup = unsupported(
+        cx,
+        cgroup,
+        facts.cgroup_namespace,
+        n.cgroup.as_ref(),
+        "cgroup",
+        "no /proc/self/ns/cgroup",
+    );
+    let time = flag(n.time.as_ref(), false);
+    let time = unsupported(
+        cx,
+        time,
+        facts.time_namespace,
+        n.time.as_ref(),
+        "time",
+        "needs Linux 5.6 or later",
+    );
+
+    let user = n.user.as_ref().and_then(|u| {
+        let maps = user_maps(cx, u, facts.uid, facts.gid);
+        if maps.is_some() && !facts.user_namespaces {
+            cx.push(
+                Problem::new("launch::namespaces::unsupported", u.span(), "this host cannot create user namespaces")
+                    .label("/proc/sys/user/max_user_namespaces is 0")
+                    .help("enable them (sysctl user.max_user_namespaces=15000) or remove the user namespace"),
+            );
+        }
+        maps.map(|mut m| {
+            m.deny_setgroups = facts.uid != 0;
+            m
+        })
+    });
+    Ns {
+        pid: flag(n.pid.as_ref(), true),
+        mount: true,
+        uts: flag(n.uts.as_ref(), true),
+        ipc: flag(n.ipc.as_ref(), true),
+        net: flag(n.net.as_ref(), false),
+        cgroup,
+        time,
+        user,
+    }
+}
+
+fn user_maps(cx: &mut Cx, u: &Sp<UserNs>, uid: u32, gid: u32) -> Option<UserMaps> {
+    let root = |uid, gid| UserMaps {
+        uid: vec![IdMapLine {
+            inside: 0,
+            outside: uid,
+            count: 1,
+        }],
+        gid: vec![IdMapLine {
+            inside: 0,
+            outside: gid,
+            count: 1,
+        }],
+        deny_setgroups: false,
+    };
+    let c = match u.get() {
+        UserNs::Enabled(false) => return None,
+        UserNs::Enabled(true) => return Some(root(uid, gid)),
+        UserNs::Config(c) => c,
+    };
+    let map_root = c.map_root.as_ref();
+    match (flag(map_root, false), &c.uid_map, &c.gid_map) {
+        (true, None, None) => Some(root(uid, gid)),
+        (true, Some(m), _) | (true, None, Some(m)) => {
+            cx.push(
+                Problem::new(
+                    "launch::idmap::conflict",
+                    m.span(),
+                    "`map_root` and explicit maps exclude each other",
+                )
+                .label("explicit map given with map_root = true")
+                .help("keep either `map_root = true` or `uid_map`/`gid_map`"),
+            );
+            None
+        }
+        (false, None, None) => Some(root(uid, gid)),
+        (false, Some(um), Some(gm)) => {
+            let uid = map_lines(cx, um, "uid_map");
+            let gid = map_lines(cx, gm, "gid_map");
+            Some(UserMaps {
+                uid,
+                gid,
+                deny_setgroups: false,
+            })
+        }
+        (false, Some(m), None) | (false, None, Some(m)) => {
+            let missing = if c.uid_map.is_some() {
+                "gid_map"
+            } else {
+                "uid_map"
+            };
+            cx.push(
+                Problem::new(
+                    "launch::idmap::incomplete",
+                    m.span(),
+                    format!("`{missing}` is missing"),
+                )
+                .label("only one of the two maps is given")
+                .help(format!(
+                    "add `{missing}`: a user namespace needs both maps to be usable"
+                )),
+            );
+            None
+        }
+    }
+}
+
+fn map_lines(cx: &mut Cx, m: &Sp<Vec<Sp<IdMapEntry>>>, what: &str) -> Vec<IdMapLine> {
+    let mut lines: Vec<(IdMapLine, std::ops::Range<usize>)> = Vec::new();
+    if m.is_empty() || m.len() > MAX_MAP_LINES {
+        cx.push(
+            Problem::new(
+                "launch::idmap::invalid",
+                m.span(),
+                format!("`{what}` needs 1 to {MAX_MAP_LINES} entries"),
+            )
+            .label(format!("{} entries", m.len()))
+            .help("give at least one `{ inside, outside, count }` entry"),
+        );
+    }
+    for e in m.iter() {
+        let mut num = |v: &Sp<i64>, min: i64| -> Option<u32> {
+            let ok = *v.get() >= min && *v.get() < u32::MAX as i64;
+            if !ok {
+                cx.push(
+                    Problem::new(
+                        "launch::idmap::invalid",
+                        v.span(),
+                        format!("{} is not a valid id here", v.get()),
+                    )
+                    .label(format!("must be from {min} to 4294967294"))
+                    .help("ids are unsigned 32-bit numbers; 4294967295 is reserved"),
+                );
+            }
+            ok.then(|| *v.get() as u32)
+        };
+        let (Some(inside), Some(outside), Some(count)) =
+            (num(&e.inside, 0), num(&e.outside, 0), num(&e.count, 1))
+        else {
+            continue;
+        };
+        let line = IdMapLine {
+            inside,
+            outside,
+            count,
+        };
+        let end = |s: u32| s as u64 + count as u64;
+        if end(inside) > u32::MAX as u64 || end(outside) > u32::MAX as u64 {
+            cx.push(
+                Problem::new(
+                    "launch::idmap::invalid",
+                    e.span(),
+                    "the range runs past the largest id",
+                )
+                .label("inside + count or outside + count is too large")
+                .help("make `count` smaller"),
+            );
+            continue;
+        }
+        let overlaps =
+            |a: u32, b: u32, n: u32, m: u32| (a as u64) < end_of(b, m) && (b as u64) < end_of(a, n);
+        if lines.iter().any(|(l, _)| {
+            overlaps(l.inside, inside, l.count, count)
+                || overlaps(l.outside, outside, l.count, count)
+        }) {
+            cx.push(
+                Problem::new(
+                    "launch::idmap::overlap",
+                    e.span(),
+                    format!("this `{what}` entry overlaps an earlier one"),
+                )
+                .label("its inside or outside range overlaps")
+                .help("the kernel rejects overlapping ranges: make the ranges disjoint"),
+            );
+            continue;
+        }
+        lines.push((line, e.span()));
+    }
+    lines.into_iter().map(|(l, _)| l).collect()
+}
+
+fn end_of(start: u32, count: u32) -> u64 {
+    start as u64 + count as u64
+}
+
+impl UserMaps {
+    /// Is `id` mapped by these lines?
+    pub fn maps(lines: &[IdMapLine], id: u32) -> bool {
+        lines
+            .iter()
+            .any(|l| id >= l.inside && (id as u64) < end_of(l.inside, l.count))
+    }
+}

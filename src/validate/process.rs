@@ -1,0 +1,160 @@
+//! `[process]`: argv, environment, working directory, ids.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::namespaces::{Ns, UserMaps};
+use super::{Cx, container_path};
+use crate::diag::Problem;
+use crate::manifest::{Process, Sp};
+
+/// PATH when the manifest sets none: the usual one for a root shell on Debian.
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The resolved process.
+pub(crate) struct Proc {
+    pub argv: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<u32>,
+    pub terminal: Option<bool>,
+}
+
+fn id(cx: &mut Cx, v: &Sp<i64>, what: &str) -> u32 {
+    if *v.get() < 0 || *v.get() >= u32::MAX as i64 {
+        cx.push(
+            Problem::new(
+                "launch::process::id",
+                v.span(),
+                format!("{} is not a valid {what}", v.get()),
+            )
+            .label("must be from 0 to 4294967294")
+            .help(format!("give a numeric {what}; names are not looked up")),
+        );
+        return 0;
+    }
+    *v.get() as u32
+}
+
+fn no_nul(cx: &mut Cx, v: &Sp<String>, what: &str) {
+    if v.contains('\0') {
+        cx.push(
+            Problem::new(
+                "launch::process::nul",
+                v.span(),
+                format!("{what} contains a NUL character"),
+            )
+            .label("execve cannot pass this")
+            .help("remove the \\0 from the string"),
+        );
+    }
+}
+
+pub(crate) fn check(cx: &mut Cx, p: &Sp<Process>, ns: &Ns, hostname: Option<&str>) -> Proc {
+    let mut argv = Vec::new();
+    if p.command.is_empty() {
+        cx.push(
+            Problem::new(
+                "launch::process::command_empty",
+                p.command.span(),
+                "`command` is empty",
+            )
+            .label("nothing to run")
+            .help("name the program to run, e.g. `command = [\"/bin/sh\"]`"),
+        );
+    }
+    for a in p.command.iter().chain(p.args.iter()) {
+        no_nul(cx, a, "an argument");
+        argv.push(a.get().clone());
+    }
+    if p.command.first().is_some_and(|c| c.is_empty()) {
+        cx.push(
+            Problem::new(
+                "launch::process::command_empty",
+                p.command.span(),
+                "the program name is empty",
+            )
+            .label("argv[0] is \"\"")
+            .help("name the program to run, e.g. `command = [\"/bin/sh\"]`"),
+        );
+    }
+    let cwd = match &p.cwd {
+        Some(c) => container_path(cx, c, "launch::process::cwd", "working directory"),
+        None => PathBuf::from("/"),
+    };
+    let uid = p.user.as_ref().map_or(0, |v| id(cx, v, "user id"));
+    let gid = p.group.as_ref().map_or(0, |v| id(cx, v, "group id"));
+    let groups: Vec<u32> = p.groups.as_ref().map_or(vec![], |g| {
+        g.iter().map(|v| id(cx, v, "group id")).collect()
+    });
+    if let Some(maps) = &ns.user {
+        let check = |cx: &mut Cx,
+                     v: Option<&Sp<i64>>,
+                     id: u32,
+                     lines: &[crate::plan::IdMapLine],
+                     what: &str| {
+            if !UserMaps::maps(lines, id) {
+                let span = v.map_or(p.span().start..p.span().start, Sp::span);
+                cx.push(
+                    Problem::new(
+                        "launch::idmap::unmapped",
+                        span,
+                        format!("{what} {id} is not mapped in the user namespace"),
+                    )
+                    .label("the kernel would refuse to switch to it")
+                    .help(format!(
+                        "add {id} to the namespace's {}, or run as a mapped id",
+                        if what == "user" { "uid_map" } else { "gid_map" }
+                    )),
+                );
+            }
+        };
+        check(cx, p.user.as_ref(), uid, &maps.uid, "user");
+        check(cx, p.group.as_ref(), gid, &maps.gid, "group");
+        if let Some(gs) = &p.groups {
+            for (g, v) in groups.iter().zip(gs.iter()) {
+                check(cx, Some(v), *g, &maps.gid, "group");
+            }
+        }
+    }
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert(
+        "HOME".into(),
+        if uid == 0 { "/root".into() } else { "/".into() },
+    );
+    if let Some(h) = hostname {
+        env.insert("HOSTNAME".into(), h.to_owned());
+    }
+    let terminal = p.terminal.as_ref().map(|t| *t.get());
+    if terminal == Some(true) {
+        env.insert("TERM".into(), "xterm".into());
+    }
+    for (k, v) in &p.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            cx.push(
+                Problem::new(
+                    "launch::process::env_name",
+                    k.span(),
+                    format!("`{}` is not a valid variable name", k.get()),
+                )
+                .label("names cannot be empty or contain `=`")
+                .help("rename the variable, e.g. `MY_VAR`"),
+            );
+        }
+        no_nul(cx, v, "an environment value");
+        env.insert(k.get().clone(), v.get().clone());
+    }
+    Proc {
+        argv,
+        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        cwd,
+        uid,
+        gid,
+        groups,
+        terminal,
+    }
+}

@@ -1,0 +1,160 @@
+//! `[rootfs]`: where the root filesystem comes from.
+
+use std::path::PathBuf;
+
+use super::{Cx, flag};
+use crate::diag::Problem;
+use crate::host::PathKind;
+use crate::manifest::{Rootfs, Sp};
+use crate::sys::tar::Compression;
+
+/// Host directories a `host = true` root is made of, in mount order.
+pub(crate) const HOST_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+];
+
+/// The resolved root filesystem.
+pub(crate) struct Root {
+    pub source: RootSource,
+    pub readonly: bool,
+    pub pivot_root: bool,
+}
+
+/// Where the root comes from.
+pub(crate) enum RootSource {
+    /// A directory used in place.
+    Dir(PathBuf),
+    /// An archive extracted per run.
+    Tar(PathBuf, Compression),
+    /// Read-only binds of host directories; symlinks (merged /usr) are recreated as symlinks.
+    Host(Vec<HostEntry>),
+}
+
+/// One top-level entry of a `host` root.
+pub(crate) enum HostEntry {
+    /// Bind the host directory read-only.
+    Bind(PathBuf),
+    /// Recreate a symlink (`/bin -> usr/bin`).
+    Symlink(PathBuf, PathBuf),
+}
+
+pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
+    let host_on = r.host.as_ref().filter(|h| *h.get());
+    let given: Vec<(&str, std::ops::Range<usize>)> = [
+        r.path.as_ref().map(|p| ("path", p.span())),
+        r.tar.as_ref().map(|p| ("tar", p.span())),
+        host_on.map(|p| ("host", p.span())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let readonly = flag(r.readonly.as_ref(), false);
+    let pivot_root = flag(r.pivot_root.as_ref(), true);
+    let empty = Root {
+        source: RootSource::Host(vec![]),
+        readonly,
+        pivot_root,
+    };
+    if given.len() != 1 {
+        let (span, label) = match given.get(1) {
+            Some((k, s)) => (
+                s.clone(),
+                format!("`{k}` given as well as `{}`", given[0].0),
+            ),
+            None => (
+                r.span().start..r.span().start,
+                "no source given".to_string(),
+            ),
+        };
+        cx.push(
+            Problem::new(
+                "launch::rootfs::source",
+                span,
+                "[rootfs] needs exactly one of `path`, `tar` or `host = true`",
+            )
+            .label(label)
+            .help("keep one: `path = \"./rootfs\"`, `tar = \"image.tar\"` or `host = true`"),
+        );
+        return empty;
+    }
+    if let Some(p) = &r.path {
+        let path = cx.resolve(p);
+        match cx.host.path_kind(&path) {
+            Some(PathKind::Dir) => {}
+            Some(_) => cx.push(
+                Problem::new(
+                    "launch::rootfs::not_a_directory",
+                    p.span(),
+                    format!("{} is not a directory", path.display()),
+                )
+                .label("`path` must name a directory")
+                .help("for an archive, write `tar = ...` instead of `path = ...`"),
+            ),
+            None => cx.push(not_found(
+                p,
+                &path,
+                "create the directory, or fix the path (relative to the manifest)",
+            )),
+        }
+        return Root {
+            source: RootSource::Dir(path),
+            ..empty
+        };
+    }
+    if let Some(t) = &r.tar {
+        let path = cx.resolve(t);
+        let Some(compression) = Compression::from_path(&path) else {
+            cx.push(
+                Problem::new(
+                    "launch::rootfs::archive_format",
+                    t.span(),
+                    format!("cannot tell the format of `{}`", t.get()),
+                )
+                .label("not .tar, .tar.gz, .tgz, .tar.zst or .tzst")
+                .help("name the archive by its format, e.g. `rootfs.tar` or `rootfs.tar.gz`"),
+            );
+            return empty;
+        };
+        match cx.host.path_kind(&path) {
+            Some(PathKind::File) => {}
+            Some(_) => cx.push(
+                Problem::new("launch::rootfs::not_a_file", t.span(), format!("{} is not a file", path.display()))
+                    .label("`tar` must name an archive file")
+                    .help("for a directory, write `path = ...` instead of `tar = ...`"),
+            ),
+            None => cx.push(not_found(
+                t,
+                &path,
+                "make it first, e.g. `docker export $(docker create debian) > rootfs.tar`; the README shows how to \
+                 build one without docker",
+            )),
+        }
+        return Root {
+            source: RootSource::Tar(path, compression),
+            ..empty
+        };
+    }
+    let mut entries = Vec::new();
+    for d in HOST_DIRS {
+        let p = PathBuf::from(d);
+        match cx.host.path_kind(&p) {
+            Some(PathKind::Dir) => entries.push(HostEntry::Bind(p)),
+            Some(PathKind::Symlink(t)) => entries.push(HostEntry::Symlink(p, t)),
+            _ => {}
+        }
+    }
+    Root {
+        source: RootSource::Host(entries),
+        ..empty
+    }
+}
+
+fn not_found(v: &Sp<String>, path: &std::path::Path, help: &str) -> Problem {
+    Problem::new(
+        "launch::rootfs::not_found",
+        v.span(),
+        format!("{} does not exist", path.display()),
+    )
+    .label("no such file or directory")
+    .help(help.to_owned())
+}
