@@ -1,0 +1,102 @@
+//! The binary itself: exit codes, output streams, help text.
+
+use std::process::Command;
+
+use crate::common::repo;
+
+fn launch(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_launch"))
+        .args(args)
+        .current_dir(repo())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn plan_of_hello_on_this_host() {
+    let out = launch(&["plan", "examples/manifests/hello.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("plan for `hello` from examples/manifests/hello.toml"));
+    assert!(text.contains("execve(\"/bin/sh\""));
+    let out = launch(&["plan", "--format", "json", "examples/manifests/hello.toml"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["format"], 1);
+    assert_eq!(v["name"], "hello");
+}
+
+#[test]
+fn validate_exit_codes() {
+    let ok = launch(&["validate", "examples/manifests/hello.toml"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout)
+            .starts_with("ok: examples/manifests/hello.toml is valid")
+    );
+    let bad = launch(&["validate", "examples/manifests/invalid/many-problems.toml"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(bad.stdout.is_empty());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("launch::name::invalid")
+            && err
+                .ends_with("error: 6 problems in examples/manifests/invalid/many-problems.toml\n"),
+        "{err}"
+    );
+    let json = launch(&[
+        "validate",
+        "--format",
+        "json",
+        "examples/manifests/invalid/many-problems.toml",
+    ]);
+    assert_eq!(json.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["diagnostics"].as_array().unwrap().len(), 6);
+    let missing = launch(&["validate", "no/such/manifest.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("launch::manifest::read"));
+}
+
+#[test]
+fn schema_command_prints_the_committed_schema() {
+    let out = launch(&["schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        std::fs::read_to_string(repo().join("schema/launch.schema.json")).unwrap()
+    );
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = launch(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("validate"),
+            "{shell}"
+        );
+    }
+    let man = launch(&["man"]);
+    assert!(String::from_utf8_lossy(&man.stdout).starts_with(".ie \\n(.g .ds Aq"));
+}
+
+#[test]
+fn help_and_usage_errors() {
+    let help = launch(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    insta::assert_snapshot!("cli-help", String::from_utf8(help.stdout).unwrap());
+    let plan_help = launch(&["plan", "--help"]);
+    insta::assert_snapshot!(
+        "cli-plan-help",
+        String::from_utf8(plan_help.stdout).unwrap()
+    );
+    let bad = launch(&["plan", "--format", "yaml", "x.toml"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -1,0 +1,63 @@
+//! Shared helpers: the examples, and a fake host that makes plans reproducible anywhere.
+
+use std::path::{Path, PathBuf};
+
+use launch::host::{FakeHost, PathKind};
+use launch::manifest::Source;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where snapshot tests pretend the repository is, so plans do not depend on the checkout path.
+pub const VIRTUAL_REPO: &str = "/src";
+
+/// `*.toml` files in a folder of the repo, sorted by name.
+pub fn manifests(dir: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A manifest from the repo as a Source placed under [`VIRTUAL_REPO`].
+pub fn source(path: &Path) -> Source {
+    let rel = path.strip_prefix(repo()).unwrap();
+    let dir = Path::new(VIRTUAL_REPO).join(rel.parent().unwrap());
+    Source::from_text(
+        &rel.display().to_string(),
+        &dir,
+        &std::fs::read_to_string(path).unwrap(),
+    )
+}
+
+/// The hybrid test host (like this machine) with the files the examples refer to.
+pub fn host(base: FakeHost) -> FakeHost {
+    let ex = Path::new(VIRTUAL_REPO).join("examples/manifests");
+    base.with_path(ex.join("seed-rootfs.tar"), PathKind::File)
+        .with_path(ex.join("rootfs"), PathKind::Dir)
+        .with_path(ex.clone(), PathKind::Dir)
+        .with_path(
+            ex.join("invalid/rootfs-not_a_directory.toml"),
+            PathKind::File,
+        )
+        .with_path(ex.join("invalid/dir.tar"), PathKind::Dir)
+        .with_path("/etc/passwd", PathKind::File)
+}
+
+/// The hybrid test host: like this machine, but an older kernel without time namespaces.
+pub fn hybrid() -> FakeHost {
+    let mut h = host(FakeHost::hybrid());
+    h.facts.kernel = "5.4.0-test".into();
+    h.facts.time_namespace = false;
+    h
+}
+
+/// A pure cgroup v2 test host.
+pub fn v2() -> FakeHost {
+    host(FakeHost::v2())
+}

@@ -1,0 +1,115 @@
+//! Every invalid example gets the diagnostic its name promises, at the right place, rendered
+//! stably; every documented code has an example.
+
+use std::collections::BTreeSet;
+
+use launch::cli::plan_for;
+use launch::diag::{render_json, render_text};
+
+use crate::common::{hybrid, manifests, repo, source};
+
+/// `invalid/mount-duplicate_target.toml` promises `launch::mount::duplicate_target`.
+fn promised_code(path: &std::path::Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    let (area, name) = stem.split_once('-')?;
+    (stem != "many-problems").then(|| format!("launch::{area}::{name}"))
+}
+
+#[test]
+fn every_invalid_example_is_reported_as_promised() {
+    let mut seen = BTreeSet::new();
+    for path in manifests("examples/manifests/invalid") {
+        let src = source(&path);
+        let problems = match plan_for(&src, &hybrid()) {
+            Ok(_) => panic!("{} was accepted", path.display()),
+            Err(p) => p,
+        };
+        if let Some(code) = promised_code(&path) {
+            assert!(
+                problems.iter().any(|p| p.code == code),
+                "{}: expected {code}, got {:?}",
+                path.display(),
+                problems.iter().map(|p| p.code).collect::<Vec<_>>()
+            );
+            seen.insert(code);
+        }
+        for p in &problems {
+            assert!(
+                p.help.is_some(),
+                "{}: {} has no help",
+                path.display(),
+                p.code
+            );
+            assert!(
+                !p.label.is_empty(),
+                "{}: {} has no label",
+                path.display(),
+                p.code
+            );
+            assert!(
+                p.span.end <= src.text.len(),
+                "{}: span out of range",
+                path.display()
+            );
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        insta::assert_snapshot!(
+            format!("diag-{stem}"),
+            render_text(&src, &problems, false, 80)
+        );
+    }
+    // Every code documented in docs/diagnostics.md has an example, and no example's code is
+    // undocumented.
+    let doc = std::fs::read_to_string(repo().join("docs/diagnostics.md")).unwrap();
+    let documented: BTreeSet<String> = doc
+        .split('`')
+        .filter(|w| w.starts_with("launch::") && w.matches("::").count() == 2)
+        .map(str::to_owned)
+        .collect();
+    let missing: Vec<_> = documented
+        .difference(&seen)
+        .filter(|c| *c != "launch::manifest::read")
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented codes without an invalid example: {missing:?}"
+    );
+    let undocumented: Vec<_> = seen.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "codes missing from docs/diagnostics.md: {undocumented:?}"
+    );
+}
+
+#[test]
+fn all_problems_are_reported_in_one_run() {
+    let src = source(&repo().join("examples/manifests/invalid/many-problems.toml"));
+    let problems = plan_for(&src, &hybrid()).unwrap_err();
+    let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
+    assert_eq!(
+        codes,
+        [
+            "launch::name::invalid",
+            "launch::hostname::needs_uts",
+            "launch::process::cwd",
+            "launch::limits::range",
+            "launch::units::cpu",
+            "launch::mount::duplicate_target"
+        ]
+    );
+}
+
+#[test]
+fn json_diagnostics_carry_line_and_column() {
+    let src = source(&repo().join("examples/manifests/invalid/manifest-unknown_key.toml"));
+    let problems = plan_for(&src, &hybrid()).unwrap_err();
+    let v: serde_json::Value = serde_json::from_str(&render_json(&src, &problems)).unwrap();
+    assert_eq!(v["valid"], false);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "launch::manifest::unknown_key");
+    assert_eq!(d["line"], 4, "{d}");
+    assert_eq!(d["column"], 1);
+    assert_eq!(d["end_column"], 8);
+    assert_eq!(d["label"], "did you mean `hostname`?");
+    insta::assert_snapshot!("diag-json-unknown_key", render_json(&src, &problems));
+}
