@@ -22,6 +22,9 @@ pub struct Cli {
     /// When to colour diagnostics.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Log each plan step to stderr as it runs (also: LAUNCH_LOG=1).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -30,6 +33,15 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the container MANIFEST describes (`launch MANIFEST` is the same).
+    Run {
+        /// The manifest.
+        #[arg(required_unless_present = "plan")]
+        manifest: Option<PathBuf>,
+        /// Run a plan saved with `launch plan --format json` instead, exactly as it is.
+        #[arg(long, value_name = "PLAN.json", conflicts_with = "manifest")]
+        plan: Option<PathBuf>,
+    },
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
         /// The manifest.
@@ -80,8 +92,28 @@ pub enum Color {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
     ExitCode::from(run(cli))
+}
+
+/// `launch app.toml` means `launch run app.toml`: insert `run` when the first argument that is
+/// not an option is not a subcommand.
+fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let cmd = Cli::command();
+    let first = args
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'));
+    if let Some(pos) = first {
+        let word = args[pos + 1].to_string_lossy().into_owned();
+        let known = cmd
+            .get_subcommands()
+            .any(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word));
+        if !known && word != "help" && !matches!(args[pos].to_string_lossy().as_ref(), "--color") {
+            args.insert(pos + 1, "run".into());
+        }
+    }
+    args
 }
 
 fn use_color(c: Color) -> bool {
@@ -95,7 +127,29 @@ fn use_color(c: Color) -> bool {
 /// Run a parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> u8 {
     let color = use_color(cli.color);
+    let verbose =
+        cli.verbose || std::env::var_os("LAUNCH_LOG").is_some_and(|v| !v.is_empty() && v != "0");
     match cli.command {
+        Command::Run { manifest, plan } => {
+            let plan = match (manifest, plan) {
+                (_, Some(file)) => match read_plan(&file) {
+                    Ok(p) => p,
+                    Err(code) => return code,
+                },
+                (Some(m), None) => match load(&m, color, Format::Text) {
+                    Ok((_, p)) => p,
+                    Err(code) => return code,
+                },
+                (None, None) => return exit::INVALID,
+            };
+            match crate::exec::run(&plan, &crate::exec::RunOptions { verbose }) {
+                Ok(code) => code,
+                Err(failure) => {
+                    eprintln!("{failure}");
+                    failure.exit_code
+                }
+            }
+        }
         Command::Plan { manifest, format } => match load(&manifest, color, format) {
             Ok((_, plan)) => {
                 let out = match format {
@@ -177,6 +231,31 @@ fn load(path: &Path, color: bool, format: Format) -> Result<(Source, Plan), u8> 
             }
             exit::INVALID
         })
+}
+
+/// Read a plan saved with `launch plan --format json`.
+fn read_plan(path: &Path) -> Result<Plan, u8> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("launch: error: cannot read plan {}: {e}", path.display());
+        exit::INVALID
+    })?;
+    let plan: Plan = serde_json::from_str(&text).map_err(|e| {
+        eprintln!(
+            "launch: error: {} is not a launch plan: {e}",
+            path.display()
+        );
+        exit::INVALID
+    })?;
+    if plan.format != crate::plan::PLAN_FORMAT {
+        eprintln!(
+            "launch: error: {} has plan format {}; this launch runs format {}",
+            path.display(),
+            plan.format,
+            crate::plan::PLAN_FORMAT
+        );
+        return Err(exit::INVALID);
+    }
+    Ok(plan)
 }
 
 /// Parse and validate `source` against `host`.

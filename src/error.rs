@@ -65,6 +65,12 @@ impl SysError {
         self
     }
 
+    /// Attach an explanation.
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
     /// The errno as nix's type.
     pub fn errno(&self) -> nix::errno::Errno {
         nix::errno::Errno::from_raw(self.errno)
@@ -82,7 +88,7 @@ impl fmt::Display for SysError {
         }
         if self.errno != 0 {
             let e = self.errno();
-            write!(f, ": {} ({})", e.desc(), e)?;
+            write!(f, ": {} ({:?})", e.desc(), e)?;
         }
         if let Some(d) = &self.detail {
             write!(f, ": {d}")?;

@@ -78,7 +78,8 @@ pub struct HostFacts {
     pub time_namespace: bool,
     /// Cgroup layout and controllers.
     pub cgroup: CgroupFacts,
-    /// Where per-container state lives (`/run/launch`, or `$XDG_RUNTIME_DIR/launch` for non-root).
+    /// Where per-container state lives: `$LAUNCH_STATE_ROOT`, else `/run/launch` for root,
+    /// `$XDG_RUNTIME_DIR/launch` for other users.
     pub state_root: PathBuf,
 }
 
@@ -165,13 +166,16 @@ fn probe_facts() -> HostFacts {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let user_namespaces = read_trim("/proc/sys/user/max_user_namespaces").is_some_and(|v| v != "0");
-    let state_root = if uid == 0 {
-        PathBuf::from("/run/launch")
-    } else {
-        std::env::var_os("XDG_RUNTIME_DIR")
-            .map(|d| PathBuf::from(d).join("launch"))
-            .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-{uid}")))
-    };
+    let state_root =
+        if let Some(dir) = std::env::var_os("LAUNCH_STATE_ROOT").filter(|d| !d.is_empty()) {
+            PathBuf::from(dir)
+        } else if uid == 0 {
+            PathBuf::from("/run/launch")
+        } else {
+            std::env::var_os("XDG_RUNTIME_DIR")
+                .map(|d| PathBuf::from(d).join("launch"))
+                .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-{uid}")))
+        };
     HostFacts {
         kernel,
         cpus,

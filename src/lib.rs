@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod diag;
 pub mod error;
+pub mod exec;
 pub mod exit;
 pub mod host;
 pub mod manifest;

@@ -84,7 +84,8 @@ pub struct IdMapLine {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Action {
     // --- host side ------------------------------------------------------------------------------
-    /// Create the instance's state directory (holds the undo journal).
+    /// Create the instance's state directory (holds the undo journal) and in it `root`, the
+    /// mount point of the container's root.
     StateDir {
         /// The directory.
         path: PathBuf,
@@ -302,7 +303,12 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Action::*;
         match self {
-            StateDir { path } => write!(f, "mkdir({:?}, 0711)", path),
+            StateDir { path } => write!(
+                f,
+                "mkdir({:?}, 0711); mkdir({:?}, 0755)",
+                path,
+                path.join("root")
+            ),
             CgroupParent { path } => write!(f, "mkdir -p {:?} (kept)", path),
             CgroupEnable { path, controllers } => {
                 let v: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();

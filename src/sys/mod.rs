@@ -1,4 +1,10 @@
 //! One module per kernel facility. Each holds the parent (host) side and the child (container) side
 //! of its facility together.
 
+pub mod cgroup;
+pub mod clone;
+pub mod fs;
+pub mod mount;
+pub mod net;
+pub mod process;
 pub mod tar;

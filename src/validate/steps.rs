@@ -103,6 +103,19 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
     }
     b.push("release the container process", Action::Release);
 
+    if r.ns.user.is_some() {
+        // Until it sets its ids, the process keeps the launcher's host ids, which the new
+        // namespace may not map: files it created would fail with EOVERFLOW.
+        b.push(
+            "become root of the new user namespace",
+            Action::SetIds {
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+            },
+        );
+    }
+
     if r.ns.cgroup {
         b.push(
             "enter a new cgroup namespace rooted at the container's cgroup",
@@ -285,18 +298,19 @@ fn cgroups(b: &mut B, r: &Resolved, facts: &HostFacts, instance: &str) -> Option
         return Some(group);
     }
     for (first, base) in hierarchies(r, facts) {
-        let parent = base.join(parent_rel);
-        b.push(
-            format!("create the shared parent cgroup ({})", v1_name(first)),
-            Action::CgroupParent {
-                path: parent.clone(),
-            },
-        );
-        let group = parent.join(instance);
+        let name = v1_name(first);
         let is_cpuset = facts.cgroup.v1.get("cpuset") == Some(&base);
-        if is_cpuset {
-            // New v1 cpusets start empty; the parent must be filled in before a child can be.
-            if let Some((cpus, mems)) = &facts.cgroup.cpuset_root {
+        let mut parent = base.clone();
+        for comp in parent_rel.components() {
+            parent = parent.join(comp);
+            b.push(
+                format!("create the shared parent cgroup ({name})"),
+                Action::CgroupParent {
+                    path: parent.clone(),
+                },
+            );
+            // New v1 cpusets start empty; every level must be filled in before a child can be.
+            if let (true, Some((cpus, mems))) = (is_cpuset, &facts.cgroup.cpuset_root) {
                 b.push(
                     "give the parent cpuset all CPUs",
                     Action::CgroupWrite {
@@ -313,8 +327,9 @@ fn cgroups(b: &mut B, r: &Resolved, facts: &HostFacts, instance: &str) -> Option
                 );
             }
         }
+        let group = parent.join(instance);
         b.push(
-            format!("create the container's cgroup ({})", v1_name(first)),
+            format!("create the container's cgroup ({name})"),
             Action::CgroupCreate {
                 path: group.clone(),
             },
@@ -383,13 +398,6 @@ fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
     match &r.rootfs.source {
         RootSource::Dir(dir) => {
             b.push(
-                "create the root mount point",
-                Action::Mkdir {
-                    path: root.to_path_buf(),
-                    mode: 0o755,
-                },
-            );
-            b.push(
                 "bind the root directory",
                 Action::Mount {
                     source: dir.display().to_string(),
@@ -411,13 +419,6 @@ fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
             },
         ),
         RootSource::Host(entries) => {
-            b.push(
-                "create the root mount point",
-                Action::Mkdir {
-                    path: root.to_path_buf(),
-                    mode: 0o755,
-                },
-            );
             b.push(
                 "mount a fresh tmpfs as the root",
                 Action::Mount {

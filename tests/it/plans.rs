@@ -111,6 +111,7 @@ target = "/proc"
         "write_id_map",
         "cgroup_join",
         "release",
+        "set_ids",
         "unshare",
         "loopback_up",
         "propagation",

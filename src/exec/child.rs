@@ -1,0 +1,145 @@
+//! The container side: runs in the cloned process, inside the new namespaces, after the
+//! launcher's release; applies the container steps in plan order and ends in execve.
+
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+
+use super::channel::{Channel, ToChild, ToParent};
+use super::log_step;
+use crate::error::{SysError, SysResult};
+use crate::plan::{Action, Plan, Side};
+use crate::sys::fs::{Root, fd_path};
+use crate::sys::{clone, mount, net, process};
+
+/// Exit status of a child whose step failed before execve (the launcher reports the cause).
+const CHILD_FAILED: i32 = 125;
+
+/// Entry of the container process. Never returns: it becomes the command, or exits.
+pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool) -> ! {
+    // If the launcher dies, so do we: nothing would be left to clean up after us.
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    match chan.recv::<ToChild>() {
+        Ok(Some(ToChild::Release)) => {}
+        // The launcher is gone or confused: do nothing at all.
+        _ => exit(CHILD_FAILED),
+    }
+    let root = plan.state_dir().join("root");
+    let total = plan.steps.len();
+    for (i, step) in plan.steps.iter().enumerate() {
+        if step.side != Side::Container {
+            continue;
+        }
+        if verbose {
+            log_step(i, total, step, None);
+        }
+        if let Err(error) = apply(&step.action, &root) {
+            let _ = chan.send(&ToParent::Failed { step: i, error });
+            exit(CHILD_FAILED);
+        }
+    }
+    // A plan always ends its container part with execve, which only returns on failure.
+    exit(CHILD_FAILED)
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and stdio flushing, which belong to the launcher.
+    unsafe { libc::_exit(code) }
+}
+
+/// `path` relative to the container root, if it lies strictly beneath it.
+fn beneath<'a>(root: &Path, path: &'a Path) -> Option<&'a Path> {
+    path.strip_prefix(root)
+        .ok()
+        .filter(|r| !r.as_os_str().is_empty())
+}
+
+fn apply(action: &Action, root: &Path) -> SysResult<()> {
+    match action {
+        Action::Unshare { flags } => {
+            let bits = CloneFlags::from_bits_truncate(clone::flag_bits(flags) as i32);
+            nix::sched::unshare(bits)
+                .map_err(|e| SysError::new("unshare", None, e).args(format!("{flags:?}")))
+        }
+        Action::LoopbackUp => net::loopback_up(),
+        Action::Propagation { target, flags } => {
+            mount::mount(None, target, target, None, flags, None)
+        }
+        Action::Mkdir { path, mode } => match beneath(root, path) {
+            Some(rel) => Root::open(root)?.mkdir_all(rel, *mode),
+            None => std::fs::create_dir_all(path)
+                .map_err(|e| SysError::io("mkdir", Some(path.clone()), &e)),
+        },
+        Action::Touch { path } => match beneath(root, path) {
+            Some(rel) => Root::open(root)?.touch(rel),
+            None => Err(
+                SysError::new("open", Some(path.clone()), nix::errno::Errno::EXDEV)
+                    .args("outside the root"),
+            ),
+        },
+        Action::Symlink { target, link } => match beneath(root, link) {
+            Some(rel) => Root::open(root)?.symlink(target, rel),
+            None => Err(
+                SysError::new("symlink", Some(link.clone()), nix::errno::Errno::EXDEV)
+                    .args("outside the root"),
+            ),
+        },
+        Action::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } => {
+            let fstype = (fstype != "none").then_some(fstype.as_str());
+            match beneath(root, target) {
+                Some(rel) => {
+                    let fd = Root::open(root)?.open_path(rel)?;
+                    mount::mount(
+                        Some(source),
+                        &fd_path(&fd),
+                        target,
+                        fstype,
+                        flags,
+                        data.as_deref(),
+                    )
+                }
+                None => mount::mount(Some(source), target, target, fstype, flags, data.as_deref()),
+            }
+        }
+        Action::SetAttr {
+            target,
+            attrs,
+            recursive,
+        } => {
+            let fd = match beneath(root, target) {
+                Some(rel) => Root::open(root)?.open_path(rel)?,
+                None => nix::fcntl::open(
+                    target.as_path(),
+                    nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| SysError::new("open", Some(target.clone()), e).args("O_PATH"))?,
+            };
+            mount::set_attr(&fd, target, attrs, *recursive)
+        }
+        Action::PivotRoot { new_root } => mount::pivot_root(new_root),
+        Action::Chroot { path } => mount::chroot(path),
+        Action::SetHostname { name } => process::set_hostname(name),
+        Action::SetDomainname { name } => process::set_domainname(name),
+        Action::Setrlimit {
+            resource,
+            soft,
+            hard,
+        } => process::setrlimit(resource, *soft, *hard),
+        Action::SetIds { uid, gid, groups } => process::set_ids(*uid, *gid, groups),
+        Action::Chdir { path } => process::chdir(path),
+        Action::Exec { argv, env } => Err(process::exec(argv, env)),
+        other => Err(SysError::other(
+            "run",
+            None,
+            format!("host step {other:?} reached the container side"),
+        )),
+    }
+}

@@ -1,0 +1,125 @@
+//! The undo journal: before each host-visible step, what undoes it is appended to
+//! `<state dir>/journal`, so a launcher killed with SIGKILL can be cleaned up later (`launch gc`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{SysError, SysResult};
+
+/// Something on the host to undo.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "undo", rename_all = "snake_case")]
+pub enum Undo {
+    /// Remove a directory tree (state dir, extracted rootfs).
+    RemoveTree {
+        /// The tree.
+        path: PathBuf,
+    },
+    /// Kill everything in a cgroup and remove it.
+    RemoveCgroup {
+        /// The group.
+        path: PathBuf,
+    },
+    /// SIGKILL the container process and reap it.
+    KillProcess {
+        /// Its host pid.
+        pid: i32,
+    },
+}
+
+impl Undo {
+    /// Carry it out. Something already gone counts as undone.
+    pub fn run(&self) -> SysResult<()> {
+        match self {
+            Undo::RemoveTree { path } => match std::fs::remove_dir_all(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(SysError::io("remove_dir_all", Some(path.clone()), &e)),
+            },
+            Undo::RemoveCgroup { path } => crate::sys::cgroup::destroy(path),
+            Undo::KillProcess { pid } => {
+                let pid = nix::unistd::Pid::from_raw(*pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                loop {
+                    match nix::sys::wait::waitpid(pid, None) {
+                        Err(nix::errno::Errno::EINTR) => continue,
+                        _ => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Undo::RemoveTree { path } => write!(f, "remove {}", path.display()),
+            Undo::RemoveCgroup { path } => write!(f, "kill and remove cgroup {}", path.display()),
+            Undo::KillProcess { pid } => write!(f, "kill container process {pid}"),
+        }
+    }
+}
+
+/// One journal line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Entry {
+    /// Who wrote the journal: gc cleans up only after launchers that no longer exist.
+    Launcher {
+        /// The launcher's pid.
+        launcher: i32,
+        /// Its start time in clock ticks since boot (field 22 of /proc/PID/stat), so a reused
+        /// pid is not mistaken for it.
+        start_time: u64,
+    },
+    /// An undo, recorded before the step it undoes.
+    Undo(Undo),
+}
+
+/// The open journal.
+pub struct Journal {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Create the journal in a fresh state dir and record who owns it.
+    pub fn create(state_dir: &Path) -> SysResult<Journal> {
+        let path = state_dir.join("journal");
+        let file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| {
+                SysError::io("open", Some(path.clone()), &e).args("O_CREAT|O_EXCL|O_APPEND")
+            })?;
+        let mut j = Journal { file, path };
+        let me = std::process::id() as i32;
+        j.append(&Entry::Launcher {
+            launcher: me,
+            start_time: start_time(me).unwrap_or(0),
+        })?;
+        Ok(j)
+    }
+
+    /// Append one entry (one write, so a crash leaves whole lines).
+    pub fn append(&mut self, e: &Entry) -> SysResult<()> {
+        let mut line = serde_json::to_vec(e)
+            .map_err(|x| SysError::other("write", Some(self.path.clone()), x.to_string()))?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(|x| SysError::io("write", Some(self.path.clone()), &x))
+    }
+}
+
+/// A process's start time (clock ticks since boot), from /proc/PID/stat.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(19)?.parse().ok()
+}

@@ -1,0 +1,398 @@
+//! The executor: runs a [`Plan`]'s steps in order and nothing else.
+//!
+//! Host steps run here, in the launcher; the container steps run in the cloned process
+//! ([`child`]). Every host-visible step records its undo in the journal *before* it acts and
+//! pushes it on the undo stack *after*; whatever happens (failure, normal exit), the stack is
+//! unwound in reverse, past undo failures, and every error is reported.
+
+mod channel;
+mod child;
+pub mod journal;
+mod signals;
+
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use self::channel::{Channel, ToChild, ToParent};
+use self::journal::{Entry, Journal, Undo};
+use crate::error::{SysError, SysResult};
+use crate::exit;
+use crate::plan::{Action, ID_PLACEHOLDER, PID_PLACEHOLDER, Plan, Side, Step};
+use crate::sys::clone::{Forked, clone3};
+use crate::sys::{cgroup, tar};
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Log each step to stderr as it runs.
+    pub verbose: bool,
+}
+
+/// A run that failed: the step, its cause, and what the unwinding could not undo.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1-based step number and the plan's step count.
+    pub step: (usize, usize),
+    /// The step as planned (with the run's id and pid filled in).
+    pub planned: Step,
+    /// What went wrong.
+    pub error: SysError,
+    /// How many undo actions ran.
+    pub undone: usize,
+    /// Undo actions that failed.
+    pub undo_errors: Vec<(Undo, SysError)>,
+    /// The exit code to report (125, or 126/127 for execve failures).
+    pub exit_code: u8,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.planned.side {
+            Side::Host => "host",
+            Side::Container => "container",
+        };
+        writeln!(
+            f,
+            "launch: error: step {}/{} ({side}) failed: {}",
+            self.step.0, self.step.1, self.planned.summary
+        )?;
+        writeln!(f, "  planned: {}", self.planned.effect)?;
+        writeln!(f, "  cause:   {}", self.error)?;
+        write!(
+            f,
+            "  undone:  {} step{}",
+            self.undone,
+            if self.undone == 1 { "" } else { "s" }
+        )?;
+        for (u, e) in &self.undo_errors {
+            write!(f, "\n  undo failed: {u}: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A random instance id: 8 hex digits from getrandom(2).
+fn new_id() -> String {
+    let mut b = [0u8; 4];
+    // SAFETY: a valid buffer and its length.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 4 {
+        // Practically unreachable; fall back to pid and time, which are unique enough for one host.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        return format!("{:08x}", (std::process::id() << 16) ^ t);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The plan with `{id}` filled in: every path and effect string of this run.
+fn instantiate(plan: &Plan, id: &str) -> SysResult<Plan> {
+    let json = serde_json::to_string(plan)
+        .map_err(|e| SysError::other("instantiate plan", None, e.to_string()))?;
+    serde_json::from_str(&json.replace(ID_PLACEHOLDER, id))
+        .map_err(|e| SysError::other("instantiate plan", None, e.to_string()))
+}
+
+/// Log one step: `launch: step N/M side: effect`.
+pub(crate) fn log_step(i: usize, total: usize, step: &Step, pid: Option<Pid>) {
+    let side = match step.side {
+        Side::Host => "host",
+        Side::Container => "container",
+    };
+    let effect = match pid {
+        Some(p) => step.effect.replace(PID_PLACEHOLDER, &p.to_string()),
+        None => step.effect.clone(),
+    };
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "launch: step {}/{total} {side}: {effect}",
+        i + 1
+    );
+}
+
+/// The launcher's state during a run.
+struct Run<'p> {
+    plan: &'p Plan,
+    opts: RunOptions,
+    journal: Option<Journal>,
+    undo: Vec<Undo>,
+    child: Option<Pid>,
+    chan: Option<Channel>,
+}
+
+/// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
+/// the failure after everything was undone.
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
+    let id = new_id();
+    let plan = match instantiate(plan, &id) {
+        Ok(p) => p,
+        Err(error) => return Err(Box::new(failure(plan, 0, error, 0, vec![]))),
+    };
+    let mut r = Run {
+        plan: &plan,
+        opts: opts.clone(),
+        journal: None,
+        undo: Vec::new(),
+        child: None,
+        chan: None,
+    };
+    signals::install();
+    let total = plan.steps.len();
+    let mut status = None;
+    for (i, step) in plan.steps.iter().enumerate() {
+        if step.side != Side::Host {
+            continue;
+        }
+        if r.opts.verbose {
+            log_step(i, total, step, r.child);
+        }
+        let result = match &step.action {
+            Action::Wait => r.wait().map(|s| status = Some(s)).map_err(StepError::from),
+            _ => r.host_step(&step.action),
+        };
+        if let Err(e) = result {
+            let (undone, undo_errors) = r.unwind();
+            return Err(Box::new(failure(
+                &plan,
+                e.at.unwrap_or(i),
+                e.error,
+                undone,
+                undo_errors,
+            )));
+        }
+    }
+    let (_, undo_errors) = r.unwind();
+    for (u, e) in undo_errors {
+        eprintln!("launch: warning: cleanup could not {u}: {e}");
+    }
+    Ok(status.unwrap_or(exit::LAUNCHER))
+}
+
+fn failure(
+    plan: &Plan,
+    at: usize,
+    error: SysError,
+    undone: usize,
+    undo_errors: Vec<(Undo, SysError)>,
+) -> Failure {
+    let planned = plan
+        .steps
+        .get(at)
+        .cloned()
+        .unwrap_or_else(|| Step::new("prepare the run", Action::Release));
+    let exit_code = match (&planned.action, error.errno()) {
+        (Action::Exec { .. }, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
+            exit::NOT_FOUND
+        }
+        (Action::Exec { .. }, _) => exit::CANNOT_EXEC,
+        _ => exit::LAUNCHER,
+    };
+    Failure {
+        step: (at + 1, plan.steps.len()),
+        planned,
+        error,
+        undone,
+        undo_errors,
+        exit_code,
+    }
+}
+
+impl Run<'_> {
+    /// Record an undo in the journal before the step that needs it.
+    fn journal(&mut self, u: &Undo) -> SysResult<()> {
+        match &mut self.journal {
+            Some(j) => j.append(&Entry::Undo(u.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn host_step(&mut self, action: &Action) -> Result<(), StepError> {
+        match action {
+            Action::Release => self.release(),
+            other => self.host_effect(other).map_err(StepError::from),
+        }
+    }
+
+    fn host_effect(&mut self, action: &Action) -> SysResult<()> {
+        let pid = || self.child.map(|p| p.to_string()).unwrap_or_default();
+        match action {
+            Action::StateDir { path } => {
+                if let Some(parent) = path.parent() {
+                    make_state_root(parent)?;
+                }
+                std::fs::create_dir(path)
+                    .map_err(|e| SysError::io("mkdir", Some(path.clone()), &e).args("0711"))?;
+                let u = Undo::RemoveTree { path: path.clone() };
+                self.undo.push(u.clone());
+                set_mode(path, 0o711)?;
+                self.journal = Some(Journal::create(path)?);
+                self.journal(&u)?;
+                let root = path.join("root");
+                std::fs::create_dir(&root)
+                    .map_err(|e| SysError::io("mkdir", Some(root.clone()), &e).args("0755"))
+            }
+            Action::CgroupParent { path } => cgroup::create_parent(path),
+            Action::CgroupEnable { path, controllers } => cgroup::enable(path, controllers),
+            Action::CgroupCreate { path } => {
+                let u = Undo::RemoveCgroup { path: path.clone() };
+                self.journal(&u)?;
+                cgroup::create(path)?;
+                self.undo.push(u);
+                Ok(())
+            }
+            Action::CgroupWrite { path, value } => cgroup::write(path, value),
+            Action::ExtractRootfs {
+                archive,
+                compression,
+                dest,
+            } => {
+                // `dest` is the empty root mount point made with the state directory.
+                let u = Undo::RemoveTree { path: dest.clone() };
+                self.journal(&u)?;
+                self.undo.push(u);
+                let privileged = nix::unistd::geteuid().is_root();
+                tar::extract(
+                    archive,
+                    *compression,
+                    dest,
+                    &tar::ExtractOptions { privileged },
+                )
+                .map(|_| ())
+            }
+            Action::Spawn { flags, cgroup } => self.spawn(flags, cgroup.as_deref()),
+            Action::WriteIdMap { path, value } => {
+                let path = PathBuf::from(path.to_string_lossy().replace(PID_PLACEHOLDER, &pid()));
+                std::fs::write(&path, value).map_err(|e| {
+                    SysError::io("write", Some(path.clone()), &e).args(format!("{value:?}"))
+                })
+            }
+            Action::CgroupJoin { path } => cgroup::write(path, &pid()),
+            other => Err(SysError::other(
+                "run",
+                None,
+                format!("step {other:?} is not a host step"),
+            )),
+        }
+    }
+
+    fn spawn(&mut self, flags: &[crate::plan::CloneFlag], cgroup: Option<&Path>) -> SysResult<()> {
+        let (parent_end, child_end) = channel::pair()?;
+        let cgroup_fd = match cgroup {
+            Some(dir) => Some(
+                nix::fcntl::open(
+                    dir,
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| {
+                    SysError::new("open", Some(dir.to_path_buf()), e)
+                        .args("O_DIRECTORY, for CLONE_INTO_CGROUP")
+                })?,
+            ),
+            None => None,
+        };
+        // Flush what we buffered so the child does not print it again.
+        let _ = std::io::stdout().flush();
+        match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
+            Forked::Child => {
+                drop(parent_end);
+                child::main(self.plan, child_end, self.opts.verbose)
+            }
+            Forked::Parent(pid) => {
+                drop(child_end);
+                self.child = Some(pid);
+                signals::set_child(pid);
+                let u = Undo::KillProcess { pid: pid.as_raw() };
+                self.undo.push(u.clone());
+                self.chan = Some(parent_end);
+                self.journal(&u)
+            }
+        }
+    }
+
+    /// Let the child go on, then wait for its verdict: a failed step, or end-of-file because its
+    /// end of the channel closed on execve (the command runs).
+    fn release(&mut self) -> Result<(), StepError> {
+        let chan = self
+            .chan
+            .as_ref()
+            .ok_or_else(|| SysError::other("release", None, "no container process"))?;
+        chan.send(&ToChild::Release)?;
+        match chan.recv::<ToParent>()? {
+            None => Ok(()),
+            Some(ToParent::Failed { step, error }) => Err(StepError {
+                at: Some(step),
+                error,
+            }),
+        }
+    }
+
+    fn wait(&mut self) -> SysResult<u8> {
+        let pid = self
+            .child
+            .ok_or_else(|| SysError::other("waitid", None, "no container process"))?;
+        let status = loop {
+            match waitpid(pid, None) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(SysError::new("waitpid", None, e).args(pid.to_string())),
+                Ok(WaitStatus::Exited(_, code)) => break code as u8,
+                Ok(WaitStatus::Signaled(_, sig, _)) => break (128 + sig as i32) as u8,
+                Ok(_) => continue,
+            }
+        };
+        // Reaped: its pid may be reused, so it must never be killed by the unwinding.
+        self.undo.retain(|u| !matches!(u, Undo::KillProcess { .. }));
+        self.child = None;
+        signals::set_child(Pid::from_raw(0));
+        Ok(status)
+    }
+
+    /// Undo everything in reverse; keep going past failures.
+    fn unwind(&mut self) -> (usize, Vec<(Undo, SysError)>) {
+        let mut errors = Vec::new();
+        let n = self.undo.len();
+        while let Some(u) = self.undo.pop() {
+            if let Err(e) = u.run() {
+                errors.push((u, e));
+            }
+        }
+        signals::set_child(Pid::from_raw(0));
+        (n, errors)
+    }
+}
+
+/// A failed step: by default the one being run; the release step reports the container step
+/// that failed instead.
+struct StepError {
+    at: Option<usize>,
+    error: SysError,
+}
+
+impl From<SysError> for StepError {
+    fn from(error: SysError) -> StepError {
+        StepError { at: None, error }
+    }
+}
+
+fn make_state_root(dir: &Path) -> SysResult<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| SysError::io("mkdir -p", Some(dir.to_path_buf()), &e))?;
+    set_mode(dir, 0o711)
+}
+
+fn set_mode(path: &Path, mode: u32) -> SysResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        SysError::io("chmod", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
+    })
+}

@@ -1,0 +1,99 @@
+//! cgroupfs, written directly (as runc's fs driver, crun and youki do): create, write, join,
+//! enable controllers, and tear down (kill everything inside, wait until empty, rmdir).
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::error::{SysError, SysResult};
+
+/// Write `value` into a cgroup file, in one write(2) as the kernel expects.
+pub fn write(path: &Path, value: &str) -> SysResult<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| SysError::io("open", Some(path.to_path_buf()), &e).args("O_WRONLY"))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| SysError::io("write", Some(path.to_path_buf()), &e).args(format!("{value:?}")))
+}
+
+/// Create a cgroup directory. An existing one is an error: it would not be ours.
+pub fn create(path: &Path) -> SysResult<()> {
+    std::fs::create_dir(path).map_err(|e| SysError::io("mkdir", Some(path.to_path_buf()), &e))
+}
+
+/// Create a shared parent group and its ancestors if missing (kept: other containers use it).
+pub fn create_parent(path: &Path) -> SysResult<()> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| SysError::io("mkdir -p", Some(path.to_path_buf()), &e))
+}
+
+/// Enable controllers in a v2 `cgroup.subtree_control`, only those not yet enabled (so a
+/// controller already delegated by the system is not written again).
+pub fn enable(subtree_control: &Path, controllers: &[String]) -> SysResult<()> {
+    let current = std::fs::read_to_string(subtree_control)
+        .map_err(|e| SysError::io("read", Some(subtree_control.to_path_buf()), &e))?;
+    let missing: Vec<String> = controllers
+        .iter()
+        .filter(|c| !current.split_whitespace().any(|x| x == c.as_str()))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    write(subtree_control, &missing.join(" ")).map_err(|mut e| {
+        if e.errno() == Errno::EBUSY || e.errno() == Errno::EOPNOTSUPP || e.errno() == Errno::EACCES
+        {
+            e.detail = Some(
+                "the controllers cannot be delegated here: the group may hold processes, or the \
+                 parent did not delegate them (systemd: Delegate=yes)"
+                    .into(),
+            );
+        }
+        e
+    })
+}
+
+/// The pids in a group.
+fn procs(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Kill every process in the group, wait until it is empty, and remove it. Missing is fine.
+pub fn destroy(dir: &Path) -> SysResult<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let kill_file = dir.join("cgroup.kill");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids = procs(dir);
+        if !pids.is_empty() {
+            // v2 kills the whole group atomically; v1 has no such file: kill one by one, and
+            // loop, since a process may fork while we read the list.
+            if kill_file.exists() {
+                let _ = write(&kill_file, "1");
+            } else {
+                for p in pids {
+                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
+            }
+        }
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(SysError::io("rmdir", Some(dir.to_path_buf()), &e)),
+        }
+    }
+}

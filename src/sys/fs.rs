@@ -1,0 +1,149 @@
+//! Paths inside the container's root, resolved as if the root were `/`.
+//!
+//! A rootfs is untrusted: its `/proc` may be a symlink to the host's `/etc`. Every mount point and
+//! file `launch` creates inside it is therefore reached with openat2(RESOLVE_IN_ROOT), so symlinks
+//! resolve within the root and never lead out of it, and mounts go onto the opened fd through
+//! /proc/self/fd (as runc and crun do).
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
+use nix::sys::stat::Mode;
+
+use crate::error::{SysError, SysResult};
+
+/// A root directory, opened, under which paths are resolved.
+pub struct Root {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+fn how(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+impl Root {
+    /// Open `path` as the root. Reopen after mounting over it: an fd keeps the old directory.
+    pub fn open(path: &Path) -> SysResult<Root> {
+        let fd = nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| {
+            SysError::new("open", Some(path.to_path_buf()), e).args("O_PATH|O_DIRECTORY")
+        })?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The root's path on the host (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, op: &str, rel: &Path, e: Errno) -> SysError {
+        SysError::new(op, Some(self.path.join(rel)), e).args("beneath the container root")
+    }
+
+    /// Open `rel` (relative to the root) with O_PATH, following symlinks only within the root.
+    pub fn open_path(&self, rel: &Path) -> SysResult<OwnedFd> {
+        openat2(self.fd.as_fd(), rel, how(OFlag::O_PATH)).map_err(|e| self.err("openat2", rel, e))
+    }
+
+    /// Open the parent directory of `rel` and return it with the final name.
+    fn parent<'a>(&self, rel: &'a Path) -> SysResult<(OwnedFd, &'a std::ffi::OsStr)> {
+        let name = rel
+            .file_name()
+            .ok_or_else(|| self.err("openat2", rel, Errno::EINVAL))?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        self.mkdir_all(parent, 0o755)?;
+        let dir = if parent.as_os_str().is_empty() {
+            nix::unistd::dup(self.fd.as_fd()).map_err(|e| self.err("dup", rel, e))?
+        } else {
+            openat2(
+                self.fd.as_fd(),
+                parent,
+                how(OFlag::O_PATH | OFlag::O_DIRECTORY),
+            )
+            .map_err(|e| self.err("openat2", parent, e))?
+        };
+        Ok((dir, name))
+    }
+
+    /// mkdir -p `rel` inside the root; existing directories (or symlinks to them, within the
+    /// root) are fine.
+    pub fn mkdir_all(&self, rel: &Path, mode: u32) -> SysResult<()> {
+        let mut done = PathBuf::new();
+        let mut dir = nix::unistd::dup(self.fd.as_fd()).map_err(|e| self.err("dup", rel, e))?;
+        for c in rel.components() {
+            let Component::Normal(name) = c else { continue };
+            done.push(name);
+            match openat2(
+                self.fd.as_fd(),
+                &done,
+                how(OFlag::O_PATH | OFlag::O_DIRECTORY),
+            ) {
+                Ok(fd) => dir = fd,
+                Err(Errno::ENOENT) => {
+                    // The name does not exist (a dangling symlink would resolve and fail with
+                    // ENOENT too; mkdirat on it fails with EEXIST, which we report).
+                    match nix::sys::stat::mkdirat(dir.as_fd(), name, Mode::from_bits_truncate(mode))
+                    {
+                        Ok(()) | Err(Errno::EEXIST) => {}
+                        Err(e) => {
+                            return Err(self
+                                .err("mkdirat", &done, e)
+                                .args(format!("mode {mode:04o}")));
+                        }
+                    }
+                    dir = openat2(
+                        self.fd.as_fd(),
+                        &done,
+                        how(OFlag::O_PATH | OFlag::O_DIRECTORY),
+                    )
+                    .map_err(|e| self.err("openat2", &done, e))?;
+                }
+                Err(e) => return Err(self.err("openat2", &done, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Create an empty file at `rel` unless something is there.
+    pub fn touch(&self, rel: &Path) -> SysResult<()> {
+        if self.open_path(rel).is_ok() {
+            return Ok(());
+        }
+        let (dir, name) = self.parent(rel)?;
+        match nix::fcntl::openat(
+            dir.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(_) | Err(Errno::EEXIST) => Ok(()),
+            Err(e) => Err(self.err("openat", rel, e).args("O_CREAT|O_EXCL|O_NOFOLLOW")),
+        }
+    }
+
+    /// Create a symlink `rel` → `target`.
+    pub fn symlink(&self, target: &str, rel: &Path) -> SysResult<()> {
+        let (dir, name) = self.parent(rel)?;
+        nix::unistd::symlinkat(target, dir.as_fd(), name).map_err(|e| {
+            self.err("symlinkat", rel, e)
+                .args(format!("target {target:?}"))
+        })
+    }
+}
+
+/// The `/proc/self/fd/N` path of an fd: how a mount call reaches an fd-resolved target.
+pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}

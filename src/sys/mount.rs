@@ -1,0 +1,150 @@
+//! Mounts inside the container: mount(2), mount_setattr(2), pivot_root(2), chroot(2).
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::mount::{MntFlags, MsFlags};
+
+use crate::error::{SysError, SysResult};
+use crate::plan::{MountAttr, MountFlag};
+
+/// Translate plan flags to the kernel's.
+pub fn ms_flags(flags: &[MountFlag]) -> MsFlags {
+    flags.iter().fold(MsFlags::empty(), |acc, f| {
+        acc | match f {
+            MountFlag::MS_RDONLY => MsFlags::MS_RDONLY,
+            MountFlag::MS_NOSUID => MsFlags::MS_NOSUID,
+            MountFlag::MS_NODEV => MsFlags::MS_NODEV,
+            MountFlag::MS_NOEXEC => MsFlags::MS_NOEXEC,
+            MountFlag::MS_BIND => MsFlags::MS_BIND,
+            MountFlag::MS_REC => MsFlags::MS_REC,
+            MountFlag::MS_PRIVATE => MsFlags::MS_PRIVATE,
+            MountFlag::MS_SLAVE => MsFlags::MS_SLAVE,
+        }
+    })
+}
+
+fn flag_names(flags: &[MountFlag]) -> String {
+    flags
+        .iter()
+        .map(|f| format!("{f:?}"))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// mount(2). `at` is where the call mounts (often /proc/self/fd/N); `shown` is the path a human
+/// knows it by.
+pub fn mount(
+    source: Option<&str>,
+    at: &Path,
+    shown: &Path,
+    fstype: Option<&str>,
+    flags: &[MountFlag],
+    data: Option<&str>,
+) -> SysResult<()> {
+    nix::mount::mount(source, at, fstype, ms_flags(flags), data).map_err(|e| {
+        SysError::new("mount", Some(shown.to_path_buf()), e).args(format!(
+            "source {:?}, type {:?}, {}, data {:?}",
+            source.unwrap_or("NULL"),
+            fstype.unwrap_or("NULL"),
+            if flags.is_empty() {
+                "0".into()
+            } else {
+                flag_names(flags)
+            },
+            data.unwrap_or("NULL")
+        ))
+    })
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// `struct mount_attr` of mount_setattr(2).
+#[repr(C)]
+struct MountAttrArg {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on an opened mount: set attributes without clearing the ones the kernel
+/// locked (a remount in a user namespace fails with EPERM if it would).
+pub fn set_attr(
+    fd: &impl AsRawFd,
+    shown: &Path,
+    attrs: &[MountAttr],
+    recursive: bool,
+) -> SysResult<()> {
+    let set = attrs.iter().fold(0, |acc, a| {
+        acc | match a {
+            MountAttr::MOUNT_ATTR_RDONLY => MOUNT_ATTR_RDONLY,
+            MountAttr::MOUNT_ATTR_NOSUID => MOUNT_ATTR_NOSUID,
+            MountAttr::MOUNT_ATTR_NODEV => MOUNT_ATTR_NODEV,
+            MountAttr::MOUNT_ATTR_NOEXEC => MOUNT_ATTR_NOEXEC,
+        }
+    });
+    let arg = MountAttrArg {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: a valid fd, an empty NUL-terminated path, and a properly sized struct that lives
+    // across the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &arg as *const MountAttrArg,
+            std::mem::size_of::<MountAttrArg>(),
+        )
+    };
+    if r < 0 {
+        let names: Vec<String> = attrs.iter().map(|a| format!("{a:?}")).collect();
+        return Err(
+            SysError::new("mount_setattr", Some(shown.to_path_buf()), Errno::last()).args(format!(
+                "{}{}",
+                if recursive { "AT_RECURSIVE, " } else { "" },
+                names.join("|")
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// pivot_root into `new_root` and detach the old root, using the `pivot_root(".", ".")` idiom
+/// (runc's): no directory for the old root is needed inside the new one.
+pub fn pivot_root(new_root: &Path) -> SysResult<()> {
+    let e = |op: &str, e: Errno| SysError::new(op, Some(new_root.to_path_buf()), e);
+    nix::unistd::chdir(new_root).map_err(|x| e("chdir", x))?;
+    nix::unistd::pivot_root(".", ".").map_err(|x| e("pivot_root", x).args("\".\", \".\""))?;
+    // The old root is now stacked under ".": make it a slave so unmounting it does not
+    // propagate to the host, then detach it.
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|x| e("mount", x).args("old root, MS_SLAVE|MS_REC"))?;
+    nix::mount::umount2(".", MntFlags::MNT_DETACH)
+        .map_err(|x| e("umount2", x).args("old root, MNT_DETACH"))?;
+    nix::unistd::chdir("/").map_err(|x| e("chdir", x).args("\"/\""))
+}
+
+/// chroot into `path` (only when the manifest asks for it).
+pub fn chroot(path: &Path) -> SysResult<()> {
+    let e = |op: &str, e: Errno| SysError::new(op, Some(path.to_path_buf()), e);
+    nix::unistd::chdir(path).map_err(|x| e("chdir", x))?;
+    nix::unistd::chroot(".").map_err(|x| e("chroot", x))?;
+    nix::unistd::chdir("/").map_err(|x| e("chdir", x).args("\"/\""))
+}

@@ -1,0 +1,142 @@
+//! The container process's own settings: names, rlimits, ids, working directory, execve.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::unistd::{Gid, Uid};
+
+use crate::error::{SysError, SysResult};
+
+/// sethostname(2).
+pub fn set_hostname(name: &str) -> SysResult<()> {
+    nix::unistd::sethostname(name)
+        .map_err(|e| SysError::new("sethostname", None, e).args(format!("{name:?}")))
+}
+
+/// setdomainname(2).
+pub fn set_domainname(name: &str) -> SysResult<()> {
+    // SAFETY: a valid pointer and its length.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if r < 0 {
+        return Err(SysError::new("setdomainname", None, Errno::last()).args(format!("{name:?}")));
+    }
+    Ok(())
+}
+
+/// The kernel's number for an `RLIMIT_*` name.
+fn resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+    Some(match name {
+        "RLIMIT_AS" => libc::RLIMIT_AS,
+        "RLIMIT_CORE" => libc::RLIMIT_CORE,
+        "RLIMIT_CPU" => libc::RLIMIT_CPU,
+        "RLIMIT_DATA" => libc::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => libc::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
+        "RLIMIT_RSS" => libc::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        _ => return None,
+    })
+}
+
+/// setrlimit(2); `None` is RLIM_INFINITY.
+pub fn setrlimit(name: &str, soft: Option<u64>, hard: Option<u64>) -> SysResult<()> {
+    let res = resource(name)
+        .ok_or_else(|| SysError::new("setrlimit", None, Errno::EINVAL).args(name.to_owned()))?;
+    let lim = libc::rlimit {
+        rlim_cur: soft.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: hard.unwrap_or(libc::RLIM_INFINITY),
+    };
+    // SAFETY: a valid resource and a properly initialised struct.
+    if unsafe { libc::setrlimit(res, &lim) } < 0 {
+        let v = |x: Option<u64>| x.map_or("RLIM_INFINITY".to_string(), |n| n.to_string());
+        return Err(
+            SysError::new("setrlimit", None, Errno::last()).args(format!(
+                "{name}, {}, {}",
+                v(soft),
+                v(hard)
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// setgroups, setgid, setuid. setgroups is skipped when the user namespace denies it (then the
+/// process has no supplementary groups to drop anyway).
+pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> SysResult<()> {
+    let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
+    if !denied {
+        let gs: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
+        nix::unistd::setgroups(&gs)
+            .map_err(|e| SysError::new("setgroups", None, e).args(format!("{groups:?}")))?;
+    } else if !groups.is_empty() {
+        return Err(SysError::new("setgroups", None, Errno::EPERM)
+            .args(format!("{groups:?}"))
+            .with_detail("setgroups is denied in this user namespace"));
+    }
+    nix::unistd::setgid(Gid::from_raw(gid))
+        .map_err(|e| SysError::new("setgid", None, e).args(gid.to_string()))?;
+    nix::unistd::setuid(Uid::from_raw(uid))
+        .map_err(|e| SysError::new("setuid", None, e).args(uid.to_string()))
+}
+
+/// chdir(2).
+pub fn chdir(path: &Path) -> SysResult<()> {
+    nix::unistd::chdir(path).map_err(|e| SysError::new("chdir", Some(path.to_path_buf()), e))
+}
+
+fn cstr(s: &str) -> SysResult<CString> {
+    CString::new(s)
+        .map_err(|_| SysError::other("execve", None, format!("{s:?} contains a NUL byte")))
+}
+
+/// execve the command; a name without `/` is searched in the PATH of `env`. Returns only on
+/// failure, with the errno that best explains it (EACCES over ENOENT, as execvp does).
+pub fn exec(argv: &[String], env: &[String]) -> SysError {
+    let run = || -> SysResult<std::convert::Infallible> {
+        let prog = argv
+            .first()
+            .ok_or_else(|| SysError::new("execve", None, Errno::EINVAL).args("empty argv"))?;
+        let cargv = argv
+            .iter()
+            .map(|a| cstr(a))
+            .collect::<SysResult<Vec<_>>>()?;
+        let cenv = env.iter().map(|a| cstr(a)).collect::<SysResult<Vec<_>>>()?;
+        if prog.contains('/') {
+            let p = cstr(prog)?;
+            let e = nix::unistd::execve(&p, &cargv, &cenv)
+                .err()
+                .unwrap_or(Errno::EINVAL);
+            return Err(SysError::new("execve", Some(prog.into()), e));
+        }
+        let path = env
+            .iter()
+            .find_map(|v| v.strip_prefix("PATH="))
+            .unwrap_or("/usr/bin:/bin");
+        let mut best = Errno::ENOENT;
+        for dir in path.split(':').filter(|d| !d.is_empty()) {
+            let full = format!("{dir}/{prog}");
+            let p = cstr(&full)?;
+            match nix::unistd::execve(&p, &cargv, &cenv)
+                .err()
+                .unwrap_or(Errno::EINVAL)
+            {
+                Errno::ENOENT | Errno::ENOTDIR => {}
+                e => best = e,
+            }
+        }
+        Err(SysError::new("execve", Some(prog.into()), best).args(format!("searched PATH={path}")))
+    };
+    match run() {
+        Err(e) => e,
+        Ok(never) => match never {},
+    }
+}
