@@ -24,7 +24,7 @@ copy() { # copy a host file into the stage, keeping its path, following symlinks
     cp -L "$src" "$dst"
 }
 for t in "${tools[@]}"; do
-    p=$(command -v "$t" 2>/dev/null || true)
+    p=$(type -P "$t" 2>/dev/null || true)
     case "$p" in /*) ;; *) continue ;; esac
     copy "$p"
     # ldd prints "lib => /path (addr)" and "/lib64/ld-linux... (addr)"
