@@ -41,6 +41,9 @@ pub enum Command {
         /// Run a plan saved with `launch plan --format json` instead, exactly as it is.
         #[arg(long, value_name = "PLAN.json", conflicts_with = "manifest")]
         plan: Option<PathBuf>,
+        /// At exit, print CPU time, peak memory and peak pids from the container's cgroups.
+        #[arg(long)]
+        stats: bool,
     },
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
@@ -130,7 +133,11 @@ pub fn run(cli: Cli) -> u8 {
     let verbose =
         cli.verbose || std::env::var_os("LAUNCH_LOG").is_some_and(|v| !v.is_empty() && v != "0");
     match cli.command {
-        Command::Run { manifest, plan } => {
+        Command::Run {
+            manifest,
+            plan,
+            stats,
+        } => {
             let plan = match (manifest, plan) {
                 (_, Some(file)) => match read_plan(&file) {
                     Ok(p) => p,
@@ -142,7 +149,7 @@ pub fn run(cli: Cli) -> u8 {
                 },
                 (None, None) => return exit::INVALID,
             };
-            match crate::exec::run(&plan, &crate::exec::RunOptions { verbose }) {
+            match crate::exec::run(&plan, &crate::exec::RunOptions { verbose, stats }) {
                 Ok(code) => code,
                 Err(failure) => {
                     eprintln!("{failure}");

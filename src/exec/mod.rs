@@ -9,6 +9,7 @@ mod channel;
 mod child;
 pub mod journal;
 mod signals;
+pub mod stats;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -30,6 +31,8 @@ use crate::sys::{cgroup, tar};
 pub struct RunOptions {
     /// Log each step to stderr as it runs.
     pub verbose: bool,
+    /// Print CPU time, peak memory and peak pids from the cgroups at exit.
+    pub stats: bool,
 }
 
 /// A run that failed: the step, its cause, and what the unwinding could not undo.
@@ -123,6 +126,8 @@ struct Run<'p> {
     undo: Vec<Undo>,
     child: Option<Pid>,
     chan: Option<Channel>,
+    /// The container's cgroups, for the usage report.
+    cgroups: Vec<PathBuf>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -140,6 +145,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         undo: Vec::new(),
         child: None,
         chan: None,
+        cgroups: Vec::new(),
     };
     signals::install();
     let total = plan.steps.len();
@@ -166,11 +172,19 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
             )));
         }
     }
+    let code = status.unwrap_or(exit::LAUNCHER);
+    let usage = stats::collect(&r.cgroups);
+    if let Some(line) = usage.oom_line(code) {
+        eprintln!("{line}");
+    }
+    if r.opts.stats || r.opts.verbose {
+        eprintln!("{}", usage.line());
+    }
     let (_, undo_errors) = r.unwind();
     for (u, e) in undo_errors {
         eprintln!("launch: warning: cleanup could not {u}: {e}");
     }
-    Ok(status.unwrap_or(exit::LAUNCHER))
+    Ok(code)
 }
 
 fn failure(
@@ -243,6 +257,7 @@ impl Run<'_> {
                 self.journal(&u)?;
                 cgroup::create(path)?;
                 self.undo.push(u);
+                self.cgroups.push(path.clone());
                 Ok(())
             }
             Action::CgroupWrite { path, value } => cgroup::write(path, value),

@@ -67,10 +67,35 @@ fn procs(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// Freeze a v1 freezer group and wait until the kernel says it is frozen (bounded).
+fn freeze(state: &Path, to: &str) {
+    if write(state, to).is_err() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(state).is_ok_and(|s| s.trim() == to) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Kill every process in the group, wait until it is empty, and remove it. Missing is fine.
+///
+/// v2 has `cgroup.kill`, atomic. On v1 a freezer group is frozen first, so no process can fork
+/// while the list is read and killed; then thawed, so the SIGKILLs are delivered.
 pub fn destroy(dir: &Path) -> SysResult<()> {
     if !dir.exists() {
         return Ok(());
+    }
+    let freezer_state = dir.join("freezer.state");
+    if freezer_state.exists() && !procs(dir).is_empty() {
+        freeze(&freezer_state, "FROZEN");
+        for p in procs(dir) {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
+        freeze(&freezer_state, "THAWED");
     }
     let kill_file = dir.join("cgroup.kill");
     let deadline = Instant::now() + Duration::from_secs(5);

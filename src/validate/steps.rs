@@ -238,6 +238,23 @@ fn hierarchies(r: &Resolved, facts: &HostFacts) -> Vec<(&'static str, PathBuf)> 
             out.push((c, base));
         }
     }
+    // On v1, two more groups earn their place: cpuacct counts the CPU time of a CPU-limited
+    // container (cpu and cpuacct are often separate hierarchies), and freezer lets teardown
+    // freeze the whole group before killing it, so nothing forks away during the kill.
+    if cg.layout != CgroupLayout::V2 && !out.is_empty() {
+        let extra: &[&'static str] = if out.iter().any(|(c, _)| *c == "cpu") {
+            &["cpuacct", "freezer"]
+        } else {
+            &["freezer"]
+        };
+        for c in extra {
+            if let Some(base) = cg.v1.get(*c) {
+                if !out.iter().any(|(_, b)| b == base) {
+                    out.push((c, base.clone()));
+                }
+            }
+        }
+    }
     out
 }
 
