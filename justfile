@@ -17,6 +17,10 @@ lint:
 test:
     cargo test
 
+# The limit tests on pure cgroup v2, in a QEMU guest (boots in ~15 s; see scripts/vm/README.md).
+vm-test:
+    scripts/vm/test-v2.sh
+
 # Re-record insta snapshots, then review the diff before committing.
 snap:
     INSTA_UPDATE=always cargo test --test it

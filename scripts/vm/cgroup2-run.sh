@@ -6,12 +6,12 @@
 #
 # The guest boots Debian's stock kernel (TCG, uncompressed vmlinux via PVH)
 # with a busybox initramfs.  The host's root filesystem is shared read-only
-# over 9p and the guest script runs as root inside `chroot /host`, with
+# over 9p and the guest script runs as root as PID 1 of /host (switch_root), with
 # proc, sysfs, devtmpfs, devpts, tmpfs /tmp /run /var/tmp /dev/shm and a
 # pure cgroup2 hierarchy at /sys/fs/cgroup (cgroup_no_v1=all; the root's
 # cgroup.subtree_control is left as the kernel boots it, i.e. empty).
 # A fresh per-run share directory, holding GUEST_SCRIPT and every FILE, is
-# mounted read-write at /tmp/share (inside the chroot) and is the script's cwd.
+# mounted read-write at /tmp/share (inside /host) and is the script's cwd.
 #
 # Exit status: the guest script's own status; 2 = usage error; 3 = the guest
 # never ran the script (host setup, download, boot, 9p, cgroup2 or timeout
@@ -49,8 +49,8 @@ log() { printf '[%s +%ss] %s\n' "$PROG" "$(elapsed)" "$*" >&2; }
 usage() {
     cat >&2 <<EOF
 usage: $0 GUEST_SCRIPT [FILE...]
-Runs GUEST_SCRIPT as root in a pure-cgroup-v2 QEMU guest (host / read-only,
-chroot), cwd = /tmp/share holding GUEST_SCRIPT and the FILEs.
+Runs GUEST_SCRIPT as root in a pure-cgroup-v2 QEMU guest (host / read-only
+as the root via switch_root), cwd = /tmp/share holding GUEST_SCRIPT and the FILEs.
 env: VM_TIMEOUT=$VM_TIMEOUT VM_MEM=$VM_MEM VM_CPUS=$VM_CPUS VM_ACCEL=$VM_ACCEL VM_DISK_MB=$VM_DISK_MB
      VM_PASS_ENV='NAME...' VM_EXTRA_MODULES='mod...' VM_APPEND='kernel args'
      VM_LOG=file VM_KEEP=0|1
@@ -356,20 +356,35 @@ msg "cgroup2 at /sys/fs/cgroup, controllers: $CTL; subtree_control: '$(cat $C/cg
 NAME=$(cat /mnt/share/.launch-vm/script)
 echo "START $TOKEN" >/mnt/share/.launch-vm/status
 echo "@@LAUNCH-VM START $TOKEN@@"
-msg "running ./$NAME in chroot /host, cwd /tmp/share"
+msg "running ./$NAME as PID 1 of the host root (switch_root /host), cwd /tmp/share"
+# switch_root, not chroot: the kernel refuses to create user namespaces from a chroot
+# (clone(CLONE_NEWUSER) fails with EPERM when the root differs from the mount namespace's).
+# switch_root moves /host onto / and makes it the root of the namespace.
+cp /etc/launch-vm/stage2 $H/tmp/share/.launch-vm/stage2
+exec switch_root $H /bin/sh /tmp/share/.launch-vm/stage2 "$TOKEN" "$NAME"
+fatal "switch_root to /host failed"
+INIT
+}
+
+# The second stage: PID 1 in the host root after switch_root. It must never exit (PID 1).
+guest_stage2() {
+    cat <<'STAGE2'
+TOKEN=$1 NAME=$2
+up() { cut -d' ' -f1 /proc/uptime; }
 T1=$(up)
-# shellcheck disable=SC2016  # $LAUNCH_VM_SCRIPT is expanded inside the chroot
-chroot $H /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+# shellcheck disable=SC2016  # $LAUNCH_VM_SCRIPT is expanded by the inner shell
+/usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root USER=root LOGNAME=root TERM=dumb LANG=C.UTF-8 SHELL=/bin/sh \
     /bin/sh -c '. /tmp/share/.launch-vm/env && cd /tmp/share && exec "./$LAUNCH_VM_SCRIPT"' </dev/null
 RC=$?
-msg "./$NAME exited with status $RC after $(awk "BEGIN{print $(up) - $T1}")s"
-echo "EXIT $RC $TOKEN" >/mnt/share/.launch-vm/result
+echo "launch-vm guest [t=$(up)s]: ./$NAME exited with status $RC after $(awk "BEGIN{print $(up) - $T1}")s"
+echo "EXIT $RC $TOKEN" >/tmp/share/.launch-vm/result
 sync
 echo "@@LAUNCH-VM EXIT $RC $TOKEN@@"
-poweroff -f
-sleep 10
-INIT
+# No busybox here: power off through sysrq.
+echo o >/proc/sysrq-trigger
+while :; do sleep 10; done
+STAGE2
 }
 
 build_initrd() {
@@ -384,7 +399,7 @@ build_initrd() {
         if grep -q '^insmod ' <<<"$deps"; then echo "$m" >>"$lst.load"; fi
     done
     local hash
-    hash=$( { guest_init; cat "$lst.load"; sort -u "$lst"; echo "$KVER"; sha256sum <"$BUSYBOX"; } | sha256sum | cut -c1-16)
+    hash=$( { guest_init; guest_stage2; cat "$lst.load"; sort -u "$lst"; echo "$KVER"; sha256sum <"$BUSYBOX"; } | sha256sum | cut -c1-16)
     INITRD=$WORK/initrd/initrd-$KVER-$hash.gz
     if [ -s "$INITRD" ]; then rm -f "$lst" "$lst.load"; return 0; fi
     log "building initramfs (kernel $KVER, modules: $(tr '\n' ' ' <"$lst.load"))"
@@ -402,6 +417,7 @@ build_initrd() {
     cp "$lst.load" "$R/etc/launch-vm/modules"
     guest_init >"$R/init"
     chmod +x "$R/init"
+    guest_stage2 >"$R/etc/launch-vm/stage2"
     mkdir -p "$WORK/initrd"
     (cd "$R" && find . | LC_ALL=C sort | cpio -o -H newc --quiet | gzip -1) >"$INITRD.tmp"
     rm -f "$WORK"/initrd/initrd-*.gz   # keep only the current one

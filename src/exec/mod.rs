@@ -22,7 +22,7 @@ use self::channel::{Channel, ToChild, ToParent};
 use self::journal::{Entry, Journal, Undo};
 use crate::error::{SysError, SysResult};
 use crate::exit;
-use crate::plan::{Action, ID_PLACEHOLDER, PID_PLACEHOLDER, Plan, Side, Step};
+use crate::plan::{Action, PID_PLACEHOLDER, Plan, Side, Step};
 use crate::sys::clone::{Forked, clone3};
 use crate::sys::{cgroup, tar};
 
@@ -93,14 +93,6 @@ fn new_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The plan with `{id}` filled in: every path and effect string of this run.
-fn instantiate(plan: &Plan, id: &str) -> SysResult<Plan> {
-    let json = serde_json::to_string(plan)
-        .map_err(|e| SysError::other("instantiate plan", None, e.to_string()))?;
-    serde_json::from_str(&json.replace(ID_PLACEHOLDER, id))
-        .map_err(|e| SysError::other("instantiate plan", None, e.to_string()))
-}
-
 /// Log one step: `launch: step N/M side: effect`.
 pub(crate) fn log_step(i: usize, total: usize, step: &Step, pid: Option<Pid>) {
     let side = match step.side {
@@ -128,16 +120,15 @@ struct Run<'p> {
     chan: Option<Channel>,
     /// The container's cgroups, for the usage report.
     cgroups: Vec<PathBuf>,
+    /// The container's pid once spawned (kept after it is reaped, for messages).
+    spawned: Option<Pid>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
 /// the failure after everything was undone.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
     let id = new_id();
-    let plan = match instantiate(plan, &id) {
-        Ok(p) => p,
-        Err(error) => return Err(Box::new(failure(plan, 0, error, 0, vec![]))),
-    };
+    let plan = plan.instantiate(&id);
     let mut r = Run {
         plan: &plan,
         opts: opts.clone(),
@@ -146,6 +137,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         child: None,
         chan: None,
         cgroups: Vec::new(),
+        spawned: None,
     };
     signals::install();
     let total = plan.steps.len();
@@ -323,6 +315,7 @@ impl Run<'_> {
             Forked::Parent(pid) => {
                 drop(child_end);
                 self.child = Some(pid);
+                self.spawned = Some(pid);
                 signals::set_child(pid);
                 let u = Undo::KillProcess { pid: pid.as_raw() };
                 self.undo.push(u.clone());

@@ -1,7 +1,7 @@
 //! [`Action`]: what a plan step does, as data, and how it reads as a system call.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -272,6 +272,53 @@ impl Action {
             | Release
             | Wait => Side::Host,
             _ => Side::Container,
+        }
+    }
+
+    /// Apply `f` to every host path this action names (not to the command's arguments,
+    /// environment or symlink contents, which are the user's data). Bind sources are strings
+    /// in the plan; absolute ones are mapped as paths.
+    pub fn map_paths(&mut self, f: &mut dyn FnMut(&Path) -> PathBuf) {
+        use Action::*;
+        match self {
+            StateDir { path }
+            | CgroupParent { path }
+            | CgroupEnable { path, .. }
+            | CgroupCreate { path }
+            | CgroupWrite { path, .. }
+            | WriteIdMap { path, .. }
+            | CgroupJoin { path }
+            | Mkdir { path, .. }
+            | Touch { path }
+            | Chroot { path }
+            | Chdir { path } => *path = f(path),
+            ExtractRootfs { archive, dest, .. } => {
+                *archive = f(archive);
+                *dest = f(dest);
+            }
+            Spawn { cgroup, .. } => {
+                if let Some(c) = cgroup {
+                    *c = f(c);
+                }
+            }
+            Propagation { target, .. } | SetAttr { target, .. } => *target = f(target),
+            Symlink { link, .. } => *link = f(link),
+            Mount { source, target, .. } => {
+                *target = f(target);
+                if source.starts_with('/') {
+                    *source = f(Path::new(source.as_str())).to_string_lossy().into_owned();
+                }
+            }
+            PivotRoot { new_root } => *new_root = f(new_root),
+            Release
+            | Wait
+            | Unshare { .. }
+            | LoopbackUp
+            | SetHostname { .. }
+            | SetDomainname { .. }
+            | Setrlimit { .. }
+            | SetIds { .. }
+            | Exec { .. } => {}
         }
     }
 

@@ -7,7 +7,7 @@
 mod action;
 mod render;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,36 @@ impl Plan {
     pub fn to_json(&self) -> String {
         // A plan holds only strings, numbers, and enums: serialization cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// This plan for one run: the instance `NAME-{id}` becomes `NAME-<id>` in every host path
+    /// (state dir, cgroups, mount points), and the effects are rendered again. Only a path
+    /// component that is exactly the instance template is replaced, and only its first
+    /// occurrence (the state dir or the cgroup), so the user's own text — a command, a bind
+    /// source, an environment value that happens to contain `{id}` — runs as written.
+    pub fn instantiate(&self, id: &str) -> Plan {
+        let template = self.instance.clone();
+        let concrete = template.replace(ID_PLACEHOLDER, id);
+        let mut plan = self.clone();
+        plan.instance = concrete.clone();
+        for step in &mut plan.steps {
+            step.action.map_paths(&mut |p: &Path| {
+                let mut done = false;
+                p.components()
+                    .map(|c| {
+                        if !done && c.as_os_str() == template.as_str() {
+                            done = true;
+                            PathBuf::from(&concrete)
+                        } else {
+                            PathBuf::from(c.as_os_str())
+                        }
+                    })
+                    .collect()
+            });
+            step.effect = step.action.to_string();
+            step.undo = step.action.undo();
+        }
+        plan
     }
 
     /// The state directory of this instance (with the `{id}` placeholder).

@@ -3,7 +3,11 @@
 mod cli;
 mod common;
 mod diagnostics;
+mod fixtures;
 mod fuzz;
+mod limits;
 mod plans;
+mod rollback;
+mod run;
 mod schema;
 mod tar_extract;

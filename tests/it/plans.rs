@@ -106,6 +106,8 @@ target = "/proc"
         "cgroup_parent",
         "cgroup_create",
         "cgroup_write",
+        "cgroup_parent",
+        "cgroup_create",
         "extract_rootfs",
         "spawn",
         "write_id_map",
