@@ -61,6 +61,30 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// List the running containers, with their CPU time and memory.
+    Ps {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Stop a running container: its stop signal, then SIGKILL after its stop_timeout.
+    Stop {
+        /// The manifest's name (every instance of it) or one instance (`NAME-<id>`).
+        name: String,
+        /// Override the manifest's stop_timeout (`2s`, `500ms`).
+        #[arg(long)]
+        timeout: Option<String>,
+    },
+    /// Run a command inside a running container (its namespaces, cgroups, user, env and cwd).
+    Exec {
+        /// The container's name or instance.
+        name: String,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Clean up what launchers that no longer exist left behind.
+    Gc,
     /// Print the manifest's JSON Schema (draft-07).
     Schema,
     /// Print a shell completion script.
@@ -178,6 +202,26 @@ pub fn run(cli: Cli) -> u8 {
             },
             Err(code) => code,
         },
+        Command::Ps { format } => {
+            crate::ctl::ps(&crate::host::state_root(), format == Format::Json)
+        }
+        Command::Stop { name, timeout } => {
+            let timeout = match timeout.map(|t| {
+                crate::manifest::units::parse_duration_ms(&crate::manifest::Quantity::Str(t))
+            }) {
+                None => None,
+                Some(Ok(ms)) => Some(std::time::Duration::from_millis(ms)),
+                Some(Err(e)) => {
+                    eprintln!("launch: error: --timeout: {e}");
+                    return exit::INVALID;
+                }
+            };
+            crate::ctl::stop(&crate::host::state_root(), &name, timeout)
+        }
+        Command::Exec { name, command } => {
+            crate::ctl::exec(&crate::host::state_root(), &name, &command)
+        }
+        Command::Gc => crate::ctl::gc(&crate::host::state_root()),
         Command::Schema => print(&crate::schema::json_schema()),
         Command::Completions { shell } => {
             let mut out = Vec::new();

@@ -166,16 +166,7 @@ fn probe_facts() -> HostFacts {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let user_namespaces = read_trim("/proc/sys/user/max_user_namespaces").is_some_and(|v| v != "0");
-    let state_root =
-        if let Some(dir) = std::env::var_os("LAUNCH_STATE_ROOT").filter(|d| !d.is_empty()) {
-            PathBuf::from(dir)
-        } else if uid == 0 {
-            PathBuf::from("/run/launch")
-        } else {
-            std::env::var_os("XDG_RUNTIME_DIR")
-                .map(|d| PathBuf::from(d).join("launch"))
-                .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-{uid}")))
-        };
+    let state_root = state_root();
     HostFacts {
         kernel,
         cpus,
@@ -187,6 +178,21 @@ fn probe_facts() -> HostFacts {
         cgroup: probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
         state_root,
     }
+}
+
+/// Where per-container state lives: `$LAUNCH_STATE_ROOT`, else `/run/launch` for root,
+/// `$XDG_RUNTIME_DIR/launch` (or `/tmp/launch-UID`) for other users.
+pub fn state_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("LAUNCH_STATE_ROOT").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let uid = nix::unistd::getuid().as_raw();
+    if uid == 0 {
+        return PathBuf::from("/run/launch");
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(|d| PathBuf::from(d).join("launch"))
+        .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-{uid}")))
 }
 
 /// Undo mountinfo's octal escapes (`\040` for a space).

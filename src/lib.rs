@@ -1,6 +1,7 @@
 //! `launch`: a TOML manifest → validated [`plan::Plan`] → executed container.
 
 pub mod cli;
+pub mod ctl;
 pub mod diag;
 pub mod error;
 pub mod exec;

@@ -4,9 +4,13 @@
 //! (id maps, cgroup join) is ready; the child answers only if a step fails. A successful execve
 //! closes the child's end, which the launcher reads as end-of-file: "the command is running".
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, send, socketpair};
+use nix::sys::socket::{
+    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
+    sendmsg, socketpair,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SysError, SysResult};
@@ -21,6 +25,8 @@ pub enum ToChild {
 /// Container → launcher.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToParent {
+    /// The pty master of the container's terminal, attached as SCM_RIGHTS.
+    Pty,
     /// A container step failed; the child exits after sending this.
     Failed {
         /// Index of the failed step in the plan.
@@ -52,36 +58,84 @@ pub fn pair() -> SysResult<(Channel, Channel)> {
 impl Channel {
     /// Send one message.
     pub fn send<T: Serialize>(&self, msg: &T) -> SysResult<()> {
+        self.send_with(msg, None)
+    }
+
+    /// Send one message, with a file descriptor attached (SCM_RIGHTS).
+    pub fn send_with<T: Serialize>(&self, msg: &T, fd: Option<RawFd>) -> SysResult<()> {
         let buf =
-            serde_json::to_vec(msg).map_err(|e| SysError::other("send", None, e.to_string()))?;
+            serde_json::to_vec(msg).map_err(|e| SysError::other("sendmsg", None, e.to_string()))?;
+        let iov = [IoSlice::new(&buf)];
+        let fds = fd.map(|f| [f]);
+        let cmsg: Vec<ControlMessage> = fds
+            .as_ref()
+            .map(|f| vec![ControlMessage::ScmRights(f)])
+            .unwrap_or_default();
         loop {
-            match send(self.fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL) {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &iov,
+                &cmsg,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
                 Ok(_) => return Ok(()),
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(SysError::new("send", None, e).args("launch channel")),
+                Err(e) => return Err(SysError::new("sendmsg", None, e).args("launch channel")),
             }
         }
     }
 
     /// Receive one message; `None` when the other end is closed.
     pub fn recv<T: for<'de> Deserialize<'de>>(&self) -> SysResult<Option<T>> {
+        self.recv_with().map(|m| m.map(|(msg, _)| msg))
+    }
+
+    /// Receive one message and the file descriptor attached to it, if any.
+    pub fn recv_with<T: for<'de> Deserialize<'de>>(
+        &self,
+    ) -> SysResult<Option<(T, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Ok(n) => break n,
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(m) => {
+                    let mut fd = None;
+                    for c in m.cmsgs().map_err(|e| SysError::new("recvmsg", None, e))? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for f in fds {
+                                // SAFETY: the kernel just installed this descriptor for us.
+                                let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    break (m.bytes, fd);
+                }
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(SysError::new("recv", None, e).args("launch channel")),
+                Err(e) => return Err(SysError::new("recvmsg", None, e).args("launch channel")),
             }
         };
         if n == 0 {
             return Ok(None);
         }
-        serde_json::from_slice(&buf[..n]).map(Some).map_err(|e| {
-            SysError::other(
-                "recv",
-                None,
-                format!("malformed message on the launch channel: {e}"),
-            )
-        })
+        serde_json::from_slice(&buf[..n])
+            .map(|m| Some((m, fd)))
+            .map_err(|e| {
+                SysError::other(
+                    "recvmsg",
+                    None,
+                    format!("malformed message on the launch channel: {e}"),
+                )
+            })
     }
+
+    /// Close this end (the other sees end-of-file once every copy is closed).
+    pub fn close(self) {}
 }

@@ -5,18 +5,20 @@ use std::path::Path;
 
 use nix::sched::CloneFlags;
 
+use std::os::fd::{AsFd, AsRawFd};
+
 use super::channel::{Channel, ToChild, ToParent};
-use super::log_step;
+use super::{init, log_step};
 use crate::error::{SysError, SysResult};
 use crate::plan::{Action, Plan, Side};
 use crate::sys::fs::{Root, fd_path};
-use crate::sys::{clone, mount, net, process};
+use crate::sys::{clone, mount, net, process, pty};
 
 /// Exit status of a child whose step failed before execve (the launcher reports the cause).
 const CHILD_FAILED: i32 = 125;
 
 /// Entry of the container process. Never returns: it becomes the command, or exits.
-pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool) -> ! {
+pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool, tty: bool) -> ! {
     // If the launcher dies, so do we: nothing would be left to clean up after us.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -34,13 +36,39 @@ pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool) -> ! {
         if verbose {
             log_step(i, total, step, None);
         }
-        if let Err(error) = apply(&step.action, &root) {
+        let result = match &step.action {
+            Action::Terminal if tty => terminal(&chan),
+            Action::Terminal => Ok(()),
+            // The last step: init takes the channel over and never returns.
+            Action::Exec {
+                argv,
+                env,
+                init: true,
+            } => init::run(argv, env, chan, i),
+            other => apply(other, &root),
+        };
+        if let Err(error) = result {
             let _ = chan.send(&ToParent::Failed { step: i, error });
             exit(CHILD_FAILED);
         }
     }
     // A plan always ends its container part with execve, which only returns on failure.
     exit(CHILD_FAILED)
+}
+
+/// The Terminal step: a pty from the container's own devpts becomes the controlling terminal
+/// and standard streams of a new session; its master goes to launch for the relay.
+fn terminal(chan: &Channel) -> SysResult<()> {
+    let (master, slave) = pty::open()?;
+    // The command must see the right size from its first instruction: copy it now from the
+    // launcher's terminal (still our standard input), not later in the relay.
+    let stdin = std::io::stdin();
+    if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
+        pty::copy_winsize(stdin.as_fd(), master.as_fd());
+    }
+    pty::become_controlling(&slave)?;
+    drop(slave);
+    chan.send_with(&ToParent::Pty, Some(master.as_raw_fd()))
 }
 
 fn exit(code: i32) -> ! {
@@ -135,7 +163,7 @@ fn apply(action: &Action, root: &Path) -> SysResult<()> {
         } => process::setrlimit(resource, *soft, *hard),
         Action::SetIds { uid, gid, groups } => process::set_ids(*uid, *gid, groups),
         Action::Chdir { path } => process::chdir(path),
-        Action::Exec { argv, env } => Err(process::exec(argv, env)),
+        Action::Exec { argv, env, .. } => Err(process::exec(argv, env)),
         other => Err(SysError::other(
             "run",
             None,

@@ -26,6 +26,10 @@ pub enum Undo {
     KillProcess {
         /// Its host pid.
         pid: i32,
+        /// Its start time (clock ticks since boot): `launch gc` kills the pid only if it is
+        /// still that process, not a later one that reused the number.
+        #[serde(default)]
+        start_time: Option<u64>,
     },
 }
 
@@ -39,7 +43,10 @@ impl Undo {
                 Err(e) => Err(SysError::io("remove_dir_all", Some(path.clone()), &e)),
             },
             Undo::RemoveCgroup { path } => crate::sys::cgroup::destroy(path),
-            Undo::KillProcess { pid } => {
+            Undo::KillProcess { pid, start_time } => {
+                if start_time.is_some() && *start_time != self::start_time(*pid) {
+                    return Ok(());
+                }
                 let pid = nix::unistd::Pid::from_raw(*pid);
                 let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                 loop {
@@ -58,7 +65,7 @@ impl std::fmt::Display for Undo {
         match self {
             Undo::RemoveTree { path } => write!(f, "remove {}", path.display()),
             Undo::RemoveCgroup { path } => write!(f, "kill and remove cgroup {}", path.display()),
-            Undo::KillProcess { pid } => write!(f, "kill container process {pid}"),
+            Undo::KillProcess { pid, .. } => write!(f, "kill container process {pid}"),
         }
     }
 }
@@ -79,9 +86,9 @@ pub enum Entry {
     Undo(Undo),
 }
 
-/// The open journal.
+/// The open journal, flock'ed for as long as the launcher lives (see [`super::state`]).
 pub struct Journal {
-    file: std::fs::File,
+    file: nix::fcntl::Flock<std::fs::File>,
     path: PathBuf,
 }
 
@@ -95,6 +102,10 @@ impl Journal {
             .open(&path)
             .map_err(|e| {
                 SysError::io("open", Some(path.clone()), &e).args("O_CREAT|O_EXCL|O_APPEND")
+            })?;
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+            .map_err(|(_, e)| {
+                SysError::new("flock", Some(path.clone()), e).args("LOCK_EX|LOCK_NB")
             })?;
         let mut j = Journal { file, path };
         let me = std::process::id() as i32;

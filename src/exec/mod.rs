@@ -7,8 +7,11 @@
 
 mod channel;
 mod child;
+pub mod gc;
+mod init;
 pub mod journal;
-mod signals;
+pub(crate) mod signals;
+pub mod state;
 pub mod stats;
 
 use std::io::Write;
@@ -24,7 +27,7 @@ use crate::error::{SysError, SysResult};
 use crate::exit;
 use crate::plan::{Action, PID_PLACEHOLDER, Plan, Side, Step};
 use crate::sys::clone::{Forked, clone3};
-use crate::sys::{cgroup, tar};
+use crate::sys::{cgroup, pty, tar};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -122,6 +125,12 @@ struct Run<'p> {
     cgroups: Vec<PathBuf>,
     /// The container's pid once spawned (kept after it is reaped, for messages).
     spawned: Option<Pid>,
+    /// Whether this run gives the container a terminal.
+    tty: bool,
+    /// The master of the container's terminal, once it sent it.
+    pty: Option<std::os::fd::OwnedFd>,
+    /// The state root's lock, held from the claim until the journal is locked.
+    root_lock: Option<state::RootLock>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -138,6 +147,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         chan: None,
         cgroups: Vec::new(),
         spawned: None,
+        tty: plan
+            .terminal
+            .unwrap_or_else(|| nix::unistd::isatty(std::io::stdin()).unwrap_or(false)),
+        pty: None,
+        root_lock: None,
     };
     signals::install();
     let total = plan.steps.len();
@@ -227,6 +241,7 @@ impl Run<'_> {
     fn host_effect(&mut self, action: &Action) -> SysResult<()> {
         let pid = || self.child.map(|p| p.to_string()).unwrap_or_default();
         match action {
+            Action::Claim { name, multiple } => self.claim(name, *multiple),
             Action::StateDir { path } => {
                 if let Some(parent) = path.parent() {
                     make_state_root(parent)?;
@@ -238,6 +253,8 @@ impl Run<'_> {
                 set_mode(path, 0o711)?;
                 self.journal = Some(Journal::create(path)?);
                 self.journal(&u)?;
+                // The journal is locked now, so gc sees this instance as alive: others may claim.
+                self.root_lock = None;
                 let root = path.join("root");
                 std::fs::create_dir(&root)
                     .map_err(|e| SysError::io("mkdir", Some(root.clone()), &e).args("0755"))
@@ -310,35 +327,115 @@ impl Run<'_> {
         match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
             Forked::Child => {
                 drop(parent_end);
-                child::main(self.plan, child_end, self.opts.verbose)
+                child::main(self.plan, child_end, self.opts.verbose, self.tty)
             }
             Forked::Parent(pid) => {
                 drop(child_end);
                 self.child = Some(pid);
                 self.spawned = Some(pid);
                 signals::set_child(pid);
-                let u = Undo::KillProcess { pid: pid.as_raw() };
+                let u = Undo::KillProcess {
+                    pid: pid.as_raw(),
+                    start_time: journal::start_time(pid.as_raw()),
+                };
                 self.undo.push(u.clone());
                 self.chan = Some(parent_end);
-                self.journal(&u)
+                self.journal(&u)?;
+                self.state(pid).write(&self.plan.state_dir())
             }
         }
     }
 
     /// Let the child go on, then wait for its verdict: a failed step, or end-of-file because its
-    /// end of the channel closed on execve (the command runs).
+    /// end of the channel closed on execve (the command runs). On the way, a terminal's master.
     fn release(&mut self) -> Result<(), StepError> {
         let chan = self
             .chan
             .as_ref()
             .ok_or_else(|| SysError::other("release", None, "no container process"))?;
         chan.send(&ToChild::Release)?;
-        match chan.recv::<ToParent>()? {
-            None => Ok(()),
-            Some(ToParent::Failed { step, error }) => Err(StepError {
-                at: Some(step),
-                error,
-            }),
+        loop {
+            match chan.recv_with::<ToParent>()? {
+                None => return Ok(()),
+                Some((ToParent::Pty, fd)) => self.pty = fd,
+                Some((ToParent::Failed { step, error }, _)) => {
+                    return Err(StepError {
+                        at: Some(step),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The Claim step: under the state root's lock, clean up after dead launchers, then refuse
+    /// a second live instance of this name unless the manifest allows several.
+    fn claim(&mut self, name: &str, multiple: bool) -> SysResult<()> {
+        let root = &self.plan.host.state_root;
+        let lock = state::lock_root(root)?;
+        for line in gc::collect(root) {
+            if self.opts.verbose {
+                eprintln!("launch: {line}");
+            }
+        }
+        if !multiple {
+            if let Some(other) = state::list(root)
+                .into_iter()
+                .find(|i| i.alive && i.name() == name)
+            {
+                let pid = other
+                    .state
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(", pid {}", s.pid));
+                return Err(SysError::other(
+                    "claim",
+                    Some(other.dir.clone()),
+                    format!(
+                        "a container named `{name}` is already running (instance {}{pid}): stop it with \
+                         `launch stop {name}`, or set `multiple = true` in the manifest",
+                        other.instance()
+                    ),
+                ));
+            }
+        }
+        self.root_lock = Some(lock);
+        Ok(())
+    }
+
+    /// What `ps`, `stop` and `exec` need to know about this run.
+    fn state(&self, pid: Pid) -> state::State {
+        let mut exec = state::ExecSpec {
+            uid: 0,
+            gid: 0,
+            groups: vec![],
+            env: vec![],
+            cwd: "/".into(),
+        };
+        for s in &self.plan.steps {
+            match &s.action {
+                Action::SetIds { uid, gid, groups } => {
+                    exec.uid = *uid;
+                    exec.gid = *gid;
+                    exec.groups = groups.clone();
+                }
+                Action::Chdir { path } => exec.cwd = path.clone(),
+                Action::Exec { env, .. } => exec.env = env.clone(),
+                _ => {}
+            }
+        }
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        state::State {
+            name: self.plan.name.clone(),
+            instance: self.plan.instance.clone(),
+            manifest: self.plan.manifest.clone(),
+            launcher_pid: std::process::id() as i32,
+            pid: pid.as_raw(),
+            started,
+            cgroups: self.cgroups.clone(),
+            stop: self.plan.stop.clone(),
+            exec,
         }
     }
 
@@ -346,6 +443,11 @@ impl Run<'_> {
         let pid = self
             .child
             .ok_or_else(|| SysError::other("waitid", None, "no container process"))?;
+        if let Some(master) = self.pty.take() {
+            // Raw mode for exactly as long as the relay runs; the guard restores the terminal.
+            let _raw = pty::RawMode::enter();
+            pty::relay(&master);
+        }
         let status = loop {
             match waitpid(pid, None) {
                 Err(nix::errno::Errno::EINTR) => continue,

@@ -47,6 +47,10 @@ pub struct Manifest {
     /// Filesystems mounted in the container, in this order, after the root.
     #[serde(default)]
     pub mounts: Vec<Sp<Mount>>,
+    /// Allow several running instances of this `name` at once (default: a second run of a
+    /// running name is refused).
+    #[serde(default)]
+    pub multiple: Option<Sp<bool>>,
 }
 
 /// The root filesystem: exactly one of `path`, `tar` or `host`.
@@ -101,6 +105,13 @@ pub struct Process {
     /// Run a minimal init as PID 1 that reaps zombies and forwards signals to the command.
     #[serde(default)]
     pub init: Option<Sp<bool>>,
+    /// Signal `launch stop` sends first, e.g. `"SIGTERM"` (default) or `"SIGINT"`.
+    #[serde(default)]
+    pub stop_signal: Option<Sp<String>>,
+    /// How long `launch stop` waits after the stop signal before killing everything: `"10s"`
+    /// (default), `"500ms"`, `"1m"`, or a number of seconds.
+    #[serde(default)]
+    pub stop_timeout: Option<Sp<Quantity>>,
 }
 
 /// Which namespaces the container gets.

@@ -195,6 +195,31 @@ pub fn parse_rlimit_value(q: &Quantity) -> Result<Option<u64>, String> {
     }
 }
 
+/// A duration in milliseconds: `"10s"`, `"500ms"`, `"1m"`, `"1.5s"`, or an integer of seconds.
+pub fn parse_duration_ms(q: &Quantity) -> Result<u64, String> {
+    match q {
+        Quantity::Int(i) if *i >= 0 => Ok(*i as u64 * 1000),
+        Quantity::Int(_) => Err("a duration cannot be negative".into()),
+        Quantity::Float(x) if *x >= 0.0 && x.is_finite() => Ok((x * 1000.0).round() as u64),
+        Quantity::Float(_) => Err("a duration cannot be negative".into()),
+        Quantity::Str(s) => {
+            let s = s.trim();
+            let (num, unit) = split_number(s);
+            let mult = match unit {
+                "ms" => 1.0,
+                "s" | "" => 1000.0,
+                "m" | "min" => 60_000.0,
+                "h" => 3_600_000.0,
+                other => return Err(format!("unknown duration unit `{other}`")),
+            };
+            let v: f64 = num
+                .parse()
+                .map_err(|_| format!("`{s}` does not start with a number"))?;
+            Ok((v * mult).round() as u64)
+        }
+    }
+}
+
 /// Render bytes the way a human reads them back: `64 MiB`, `1.5 GiB`, `100 B`.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: &[(&str, u64)] = &[
@@ -272,6 +297,17 @@ mod tests {
         assert_eq!(parse_rlimit_value(&Quantity::Int(1024)), Ok(Some(1024)));
         assert_eq!(parse_rlimit_value(&s("unlimited")), Ok(None));
         assert!(parse_rlimit_value(&s("lots")).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms(&s("10s")), Ok(10_000));
+        assert_eq!(parse_duration_ms(&s("500ms")), Ok(500));
+        assert_eq!(parse_duration_ms(&s("1m")), Ok(60_000));
+        assert_eq!(parse_duration_ms(&s("1.5s")), Ok(1500));
+        assert_eq!(parse_duration_ms(&Quantity::Int(3)), Ok(3000));
+        assert!(parse_duration_ms(&s("3 fortnights")).is_err());
+        assert!(parse_duration_ms(&Quantity::Int(-1)).is_err());
     }
 
     #[test]

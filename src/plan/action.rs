@@ -84,6 +84,14 @@ pub struct IdMapLine {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Action {
     // --- host side ------------------------------------------------------------------------------
+    /// Clean up after dead launchers (`launch gc`), then make sure no other instance of this
+    /// name runs, unless the manifest allows several.
+    Claim {
+        /// The manifest's name.
+        name: String,
+        /// Several instances allowed.
+        multiple: bool,
+    },
     /// Create the instance's state directory (holds the undo journal) and in it `root`, the
     /// mount point of the container's root.
     StateDir {
@@ -246,12 +254,18 @@ pub enum Action {
         /// The working directory.
         path: PathBuf,
     },
+    /// If the run uses a terminal: open a pty in the container's devpts, make its slave the
+    /// controlling terminal and standard streams of a new session, and pass the master to launch.
+    Terminal,
     /// execve(2) of the command (PATH lookup when argv\[0\] has no `/`).
     Exec {
         /// Arguments, argv\[0\] first.
         argv: Vec<String>,
         /// The environment, `NAME=value`, sorted.
         env: Vec<String>,
+        /// Fork first: PID 1 stays as `launch-init`, reaping zombies and forwarding signals.
+        #[serde(default)]
+        init: bool,
     },
 }
 
@@ -260,7 +274,8 @@ impl Action {
     pub fn side(&self) -> Side {
         use Action::*;
         match self {
-            StateDir { .. }
+            Claim { .. }
+            | StateDir { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
             | CgroupCreate { .. }
@@ -310,7 +325,9 @@ impl Action {
                 }
             }
             PivotRoot { new_root } => *new_root = f(new_root),
-            Release
+            Claim { .. }
+            | Terminal
+            | Release
             | Wait
             | Unshare { .. }
             | LoopbackUp
@@ -479,13 +496,24 @@ impl fmt::Display for Action {
                 groups, gid, uid
             ),
             Chdir { path } => write!(f, "chdir({:?})", path),
-            Exec { argv, env } => write!(
+            Claim { name, multiple } => write!(
                 f,
-                "execve({:?}, {:?}, {:?})",
-                argv.first().map_or("", |s| s),
-                argv,
-                env
+                "flock(state root, LOCK_EX); gc: undo the journals of dead launchers; {}",
+                if *multiple {
+                    format!("several `{name}` instances allowed")
+                } else {
+                    format!("fail if a `{name}` instance is live")
+                }
             ),
+            Terminal => f.write_str(
+                "if a terminal is used: open(\"/dev/ptmx\"); setsid(); ioctl(TIOCSCTTY); dup2(pty, 0|1|2); send the master to launch",
+            ),
+            Exec { argv, env, init } => {
+                if *init {
+                    f.write_str("fork(): PID 1 becomes launch-init (reaps, forwards signals); the child: ")?;
+                }
+                write!(f, "execve({:?}, {:?}, {:?})", argv.first().map_or("", |s| s), argv, env)
+            }
         }
     }
 }

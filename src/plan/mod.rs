@@ -39,8 +39,20 @@ pub struct Plan {
     pub host: HostFacts,
     /// Whether the process wants a terminal (`None`: decided at run time from standard input).
     pub terminal: Option<bool>,
+    /// How `launch stop` stops this container.
+    pub stop: Stop,
     /// The steps, in execution order.
     pub steps: Vec<Step>,
+}
+
+/// How `launch stop` ends the container: this signal to its main process, then, after the
+/// timeout, SIGKILL to everything in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stop {
+    /// Canonical signal name (`SIGTERM`).
+    pub signal: String,
+    /// Milliseconds to wait before SIGKILL.
+    pub timeout_ms: u64,
 }
 
 /// Where a step runs.

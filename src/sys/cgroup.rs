@@ -81,6 +81,31 @@ fn freeze(state: &Path, to: &str) {
     }
 }
 
+/// SIGKILL every process in the group, once (v2: `cgroup.kill`; v1: freeze, kill, thaw when a
+/// freezer group, else kill what is listed).
+pub fn kill_all(dir: &Path) {
+    let pids = procs(dir);
+    if pids.is_empty() {
+        return;
+    }
+    let kill_file = dir.join("cgroup.kill");
+    if kill_file.exists() {
+        let _ = write(&kill_file, "1");
+        return;
+    }
+    let freezer_state = dir.join("freezer.state");
+    let frozen = freezer_state.exists();
+    if frozen {
+        freeze(&freezer_state, "FROZEN");
+    }
+    for p in procs(dir) {
+        let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+    }
+    if frozen {
+        freeze(&freezer_state, "THAWED");
+    }
+}
+
 /// Kill every process in the group, wait until it is empty, and remove it. Missing is fine.
 ///
 /// v2 has `cgroup.kill`, atomic. On v1 a freezer group is frozen first, so no process can fork
@@ -89,29 +114,9 @@ pub fn destroy(dir: &Path) -> SysResult<()> {
     if !dir.exists() {
         return Ok(());
     }
-    let freezer_state = dir.join("freezer.state");
-    if freezer_state.exists() && !procs(dir).is_empty() {
-        freeze(&freezer_state, "FROZEN");
-        for p in procs(dir) {
-            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-        }
-        freeze(&freezer_state, "THAWED");
-    }
-    let kill_file = dir.join("cgroup.kill");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let pids = procs(dir);
-        if !pids.is_empty() {
-            // v2 kills the whole group atomically; v1 has no such file: kill one by one, and
-            // loop, since a process may fork while we read the list.
-            if kill_file.exists() {
-                let _ = write(&kill_file, "1");
-            } else {
-                for p in pids {
-                    let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
-                }
-            }
-        }
+        kill_all(dir);
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),

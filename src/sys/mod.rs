@@ -7,4 +7,5 @@ pub mod fs;
 pub mod mount;
 pub mod net;
 pub mod process;
+pub mod pty;
 pub mod tar;

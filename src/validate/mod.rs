@@ -54,6 +54,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Plan, 
         process,
         limits,
         mounts,
+        multiple: flag(m.multiple.as_ref(), false),
     };
     Ok(steps::build(&resolved, host.facts(), &source.display_name))
 }
@@ -109,6 +110,7 @@ pub(crate) struct Resolved {
     process: process::Proc,
     limits: limits::Lim,
     mounts: Vec<mounts::Mnt>,
+    multiple: bool,
 }
 
 fn check_name(cx: &mut Cx, name: &Sp<String>) -> String {

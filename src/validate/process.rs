@@ -21,6 +21,10 @@ pub(crate) struct Proc {
     pub gid: u32,
     pub groups: Vec<u32>,
     pub terminal: Option<bool>,
+    pub init: bool,
+    /// Canonical signal name, e.g. `SIGTERM`.
+    pub stop_signal: String,
+    pub stop_timeout_ms: u64,
 }
 
 fn id(cx: &mut Cx, v: &Sp<i64>, what: &str) -> u32 {
@@ -37,6 +41,31 @@ fn id(cx: &mut Cx, v: &Sp<i64>, what: &str) -> u32 {
         return 0;
     }
     *v.get() as u32
+}
+
+/// A signal name (`"SIGTERM"`, `"TERM"`, any case) in its canonical form.
+fn signal_name(cx: &mut Cx, v: &Sp<String>) -> String {
+    let up = v.trim().to_ascii_uppercase();
+    let full = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    match full.parse::<nix::sys::signal::Signal>() {
+        Ok(sig) => sig.as_str().to_owned(),
+        Err(_) => {
+            cx.push(
+                Problem::new(
+                    "launch::process::signal",
+                    v.span(),
+                    format!("`{}` is not a signal", v.get()),
+                )
+                .label("expected a signal name")
+                .help("write a name like \"SIGTERM\", \"SIGINT\", \"SIGQUIT\" or \"SIGUSR1\""),
+            );
+            "SIGTERM".into()
+        }
+    }
 }
 
 fn no_nul(cx: &mut Cx, v: &Sp<String>, what: &str) {
@@ -148,7 +177,30 @@ pub(crate) fn check(cx: &mut Cx, p: &Sp<Process>, ns: &Ns, hostname: Option<&str
         no_nul(cx, v, "an environment value");
         env.insert(k.get().clone(), v.get().clone());
     }
+    let init = p.init.as_ref().is_some_and(|i| *i.get());
+    let stop_signal = match &p.stop_signal {
+        None => "SIGTERM".to_string(),
+        Some(sig) => signal_name(cx, sig),
+    };
+    let stop_timeout_ms = match &p.stop_timeout {
+        None => 10_000,
+        Some(t) => crate::manifest::units::parse_duration_ms(t.get()).unwrap_or_else(|e| {
+            cx.push(
+                Problem::new(
+                    "launch::units::duration",
+                    t.span(),
+                    format!("invalid duration {}: {e}", t.get()),
+                )
+                .label("expected a duration like \"10s\" or \"500ms\"")
+                .help("write a number with ms, s, m or h, e.g. `stop_timeout = \"5s\"`"),
+            );
+            0
+        }),
+    };
     Proc {
+        init,
+        stop_signal,
+        stop_timeout_ms,
         argv,
         env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         cwd,

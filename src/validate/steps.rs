@@ -14,7 +14,7 @@ use crate::host::{CgroupLayout, HostFacts, v1_name};
 use crate::manifest::MountKind;
 use crate::plan::{
     Action, CloneFlag, ID_PLACEHOLDER, MountAttr, MountFlag, PID_PLACEHOLDER, PLAN_FORMAT, Plan,
-    Step,
+    Step, Stop,
 };
 
 /// Device nodes bound from the host into a minimal /dev, as bubblewrap and crun do (binding works
@@ -42,6 +42,17 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
     let root = state.join("root");
     let mut b = B { steps: Vec::new() };
 
+    b.push(
+        if r.multiple {
+            "clean up after dead launchers"
+        } else {
+            "clean up after dead launchers; refuse a second live instance"
+        },
+        Action::Claim {
+            name: r.name.clone(),
+            multiple: r.multiple,
+        },
+    );
     b.push(
         "create the state directory (undo journal, root mount point)",
         Action::StateDir {
@@ -172,6 +183,10 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
             Action::SetDomainname { name: d.clone() },
         );
     }
+    b.push(
+        "give the process a terminal, if the run uses one",
+        Action::Terminal,
+    );
     for (res, soft, hard) in &r.limits.rlimits {
         b.push(
             format!("limit {}", res.trim_start_matches("RLIMIT_").to_lowercase()),
@@ -202,6 +217,7 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         Action::Exec {
             argv: p.argv.clone(),
             env: p.env.clone(),
+            init: p.init,
         },
     );
     b.push("wait for the container to exit", Action::Wait);
@@ -213,6 +229,10 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         instance,
         host: facts.clone(),
         terminal: r.process.terminal,
+        stop: Stop {
+            signal: r.process.stop_signal.clone(),
+            timeout_ms: r.process.stop_timeout_ms,
+        },
         steps: b.steps,
     }
 }

@@ -102,6 +102,7 @@ target = "/proc"
         }
     }
     let expected = [
+        "claim",
         "state_dir",
         "cgroup_parent",
         "cgroup_create",
@@ -142,6 +143,7 @@ target = "/proc"
         "set_attr",
         "pivot_root",
         "set_hostname",
+        "terminal",
         "setrlimit",
         "set_ids",
         "chdir",

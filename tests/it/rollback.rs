@@ -172,6 +172,7 @@ fn twenty_in_parallel_leave_nothing() {
     need_root();
     let (sb, cg) = (Sandbox::new("rb-par"), Cgroups::new());
     let m = App::new("par", &marked(&sb, "cat /proc/self/cgroup; echo $$"))
+        .top("multiple = true")
         .rootfs_tar()
         .limits(&cg)
         .write(&sb);

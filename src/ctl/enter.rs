@@ -1,0 +1,172 @@
+//! `launch exec NAME -- CMD...`: run a command inside a running container, in every namespace
+//! and cgroup of it, as its user, with its environment and working directory.
+
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork, getpid};
+
+use crate::error::{SysError, SysResult};
+use crate::exec::signals;
+use crate::exec::state::State;
+use crate::exit;
+use crate::sys::{cgroup, process, pty};
+
+/// Namespaces in the order they are entered (user first, for the privileges over the others;
+/// mnt late, since it changes the root; as nsenter does).
+const ORDER: &[(&str, CloneFlags)] = &[
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The container's namespaces that differ from ours, opened.
+fn open_namespaces(pid: i32) -> SysResult<Vec<(OwnedFd, CloneFlags, String)>> {
+    let mut out = Vec::new();
+    for (name, flag) in ORDER {
+        let theirs = format!("/proc/{pid}/ns/{name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            continue;
+        };
+        if a.ino() == b.ino() && a.dev() == b.dev() {
+            continue;
+        }
+        let fd = nix::fcntl::open(
+            theirs.as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| SysError::new("open", Some(theirs.clone().into()), e))?;
+        out.push((fd, *flag, theirs));
+    }
+    Ok(out)
+}
+
+fn enter(st: &State) -> SysResult<()> {
+    // Open everything while /proc is still the host's, and join the cgroups while we still
+    // have the host's privileges.
+    let namespaces = open_namespaces(st.pid)?;
+    let me = getpid().to_string();
+    for g in &st.cgroups {
+        cgroup::write(&g.join("cgroup.procs"), &me)?;
+    }
+    for (fd, flag, path) in &namespaces {
+        nix::sched::setns(fd.as_fd(), *flag)
+            .map_err(|e| SysError::new("setns", Some(path.into()), e))?;
+    }
+    Ok(())
+}
+
+/// Run `argv` in the container `st` describes; returns the exit code.
+pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
+    enter(st).map_err(|e| (e, exit::LAUNCHER))?;
+    let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+    // The container's own /dev/ptmx: we are in its mount namespace now.
+    let pair = if tty {
+        Some(pty::open().map_err(|e| (e, exit::LAUNCHER))?)
+    } else {
+        None
+    };
+    if let Some((master, _)) = &pair {
+        // The right size before the command's first instruction, not later in the relay.
+        pty::copy_winsize(std::io::stdin().as_fd(), master.as_fd());
+    }
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| (SysError::new("pipe2", None, e), exit::LAUNCHER))?;
+    // SAFETY: launch is single-threaded, so the child may run arbitrary code before execve.
+    match unsafe { fork() }.map_err(|e| (SysError::new("fork", None, e), exit::LAUNCHER))? {
+        ForkResult::Child => {
+            drop(r);
+            let result = (|| -> SysResult<()> {
+                if let Some((_, slave)) = &pair {
+                    pty::become_controlling(slave)?;
+                }
+                process::set_ids(st.exec.uid, st.exec.gid, &st.exec.groups)?;
+                process::chdir(&st.exec.cwd)?;
+                Err(process::exec(argv, &st.exec.env))
+            })();
+            if let Err(e) = result {
+                let _ = nix::unistd::write(&w, &serde_json::to_vec(&e).unwrap_or_default());
+            }
+            // SAFETY: leave without the parent's atexit handlers.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let master = pair.map(|(m, _slave)| m);
+            let mut msg = Vec::new();
+            let _ = std::fs::File::from(r).read_to_end(&mut msg);
+            if !msg.is_empty() {
+                let _ = waitpid(child, None);
+                let e: SysError = serde_json::from_slice(&msg)
+                    .unwrap_or_else(|_| SysError::other("execve", None, "failed"));
+                let code = match e.errno() {
+                    nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR if e.op == "execve" => {
+                        exit::NOT_FOUND
+                    }
+                    _ if e.op == "execve" => exit::CANNOT_EXEC,
+                    _ => exit::LAUNCHER,
+                };
+                return Err((e, code));
+            }
+            signals::install();
+            signals::set_child(child);
+            if let Some(m) = master {
+                let _raw = pty::RawMode::enter();
+                pty::relay(&m);
+            }
+            Ok(wait(child))
+        }
+    }
+}
+
+fn wait(child: Pid) -> u8 {
+    loop {
+        match waitpid(child, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return exit::LAUNCHER,
+            Ok(WaitStatus::Exited(_, c)) => return c as u8,
+            Ok(WaitStatus::Signaled(_, s, _)) => return (128 + s as i32) as u8,
+            Ok(_) => continue,
+        }
+    }
+}
+
+/// `launch exec NAME -- CMD...`.
+pub fn exec(root: &Path, name: &str, argv: &[String]) -> u8 {
+    let mut found = match super::find(root, name) {
+        Ok(f) => f,
+        Err(code) => return code,
+    };
+    if found.len() > 1 {
+        let names: Vec<String> = found.iter().map(|i| i.instance()).collect();
+        eprintln!(
+            "launch: error: `{name}` has {} running instances; name one: {}",
+            found.len(),
+            names.join(", ")
+        );
+        return exit::INVALID;
+    }
+    let Some(st) = found.remove(0).state else {
+        eprintln!("launch: error: `{name}` is still starting; try again");
+        return exit::LAUNCHER;
+    };
+    match run_in(&st, argv) {
+        Ok(code) => code,
+        Err((e, code)) => {
+            eprintln!("launch: error: exec in {}: {e}", st.instance);
+            code
+        }
+    }
+}

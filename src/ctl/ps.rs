@@ -1,0 +1,122 @@
+//! `launch ps`: the running containers, with what they use.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::exec::state;
+use crate::exit;
+use crate::manifest::units::human_size;
+
+/// One row of `launch ps --format json`.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// The manifest's name.
+    pub name: String,
+    /// The instance, `name-<id>`.
+    pub instance: String,
+    /// The container's main process (host pid).
+    pub pid: i32,
+    /// The launcher's pid.
+    pub launcher_pid: i32,
+    /// Unix time it started.
+    pub started: u64,
+    /// Seconds since it started.
+    pub uptime_seconds: u64,
+    /// Its manifest.
+    pub manifest: String,
+    /// CPU time so far (ns), if it has a CPU-accounting cgroup.
+    pub cpu_ns: Option<u64>,
+    /// Memory in use (bytes), if it has a memory cgroup.
+    pub memory_bytes: Option<u64>,
+}
+
+fn read_num(p: &Path) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// Current CPU time and memory of the container's groups.
+fn usage(groups: &[std::path::PathBuf]) -> (Option<u64>, Option<u64>) {
+    let (mut cpu, mut mem) = (None, None);
+    for g in groups {
+        if g.join("cgroup.controllers").exists() {
+            cpu = cpu.or_else(|| {
+                let stat = std::fs::read_to_string(g.join("cpu.stat")).ok()?;
+                stat.lines()
+                    .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
+                    .map(|u| u * 1000)
+            });
+            mem = mem.or_else(|| read_num(&g.join("memory.current")));
+        } else {
+            cpu = cpu.or_else(|| read_num(&g.join("cpuacct.usage")));
+            mem = mem.or_else(|| read_num(&g.join("memory.usage_in_bytes")));
+        }
+    }
+    (cpu, mem)
+}
+
+fn uptime(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// The rows for every live instance with a state file.
+pub fn rows(root: &Path) -> Vec<Row> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    state::list(root)
+        .into_iter()
+        .filter(|i| i.alive)
+        .filter_map(|i| i.state)
+        .map(|s| {
+            let (cpu_ns, memory_bytes) = usage(&s.cgroups);
+            Row {
+                name: s.name,
+                instance: s.instance,
+                pid: s.pid,
+                launcher_pid: s.launcher_pid,
+                started: s.started,
+                uptime_seconds: now.saturating_sub(s.started),
+                manifest: s.manifest,
+                cpu_ns,
+                memory_bytes,
+            }
+        })
+        .collect()
+}
+
+/// `launch ps [--format json]`.
+pub fn ps(root: &Path, json: bool) -> u8 {
+    let rows = rows(root);
+    let out = if json {
+        serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+    } else {
+        let mut out = format!(
+            "{:<24} {:>8} {:>8} {:>10} {:>10}  {}\n",
+            "NAME", "PID", "UPTIME", "CPU", "MEMORY", "MANIFEST"
+        );
+        for r in &rows {
+            let cpu = r
+                .cpu_ns
+                .map_or("-".to_string(), |n| format!("{:.2}s", n as f64 / 1e9));
+            let mem = r.memory_bytes.map_or("-".to_string(), human_size);
+            out.push_str(&format!(
+                "{:<24} {:>8} {:>8} {:>10} {:>10}  {}\n",
+                r.instance,
+                r.pid,
+                uptime(r.uptime_seconds),
+                cpu,
+                mem,
+                r.manifest
+            ));
+        }
+        out
+    };
+    print!("{out}");
+    exit::OK
+}

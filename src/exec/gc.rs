@@ -1,0 +1,45 @@
+//! `launch gc`: undo what launchers that no longer exist left behind, from their journals.
+//!
+//! Runs under the state root's lock (see [`super::state::lock_root`]), also at the start of every
+//! `launch run`. An instance whose journal is still flock'ed belongs to a live launcher and is
+//! never touched.
+
+use std::path::Path;
+
+use super::journal::{Entry, Undo};
+use super::state;
+
+/// Clean every dead instance under `root`; returns one line per instance cleaned.
+pub fn collect(root: &Path) -> Vec<String> {
+    let mut cleaned = Vec::new();
+    for inst in state::list(root) {
+        if inst.alive {
+            continue;
+        }
+        let journal = std::fs::read_to_string(inst.dir.join("journal")).unwrap_or_default();
+        let mut undos: Vec<Undo> = journal
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+            .filter_map(|e| match e {
+                Entry::Undo(u) => Some(u),
+                Entry::Launcher { .. } => None,
+            })
+            .collect();
+        // The state directory itself goes last, whatever the journal holds.
+        undos.push(Undo::RemoveTree {
+            path: inst.dir.clone(),
+        });
+        let mut errors = Vec::new();
+        for u in undos.iter().rev() {
+            if let Err(e) = u.run() {
+                errors.push(format!("{u}: {e}"));
+            }
+        }
+        let mut line = format!("gc: cleaned up {} (its launcher is gone)", inst.instance());
+        for e in errors {
+            line.push_str(&format!("\n  could not {e}"));
+        }
+        cleaned.push(line);
+    }
+    cleaned
+}

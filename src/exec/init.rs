@@ -1,0 +1,122 @@
+//! The built-in init (`process.init = true`): PID 1 forks the command, forwards signals to it,
+//! reaps every zombie (orphans are re-parented to PID 1), and exits with the command's status.
+//! A few dozen lines instead of an external tini.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+use super::channel::{Channel, ToParent};
+use crate::error::{SysError, SysResult};
+use crate::sys::process;
+
+/// Signals init handles: SIGCHLD to reap, the rest forwarded to the command.
+const HANDLED: &[Signal] = &[
+    Signal::SIGCHLD,
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+];
+
+/// Become init: fork and exec the command in the child, then supervise it, and exit with its
+/// status. If the command cannot be started, report it as plan step `step` and exit.
+pub(super) fn run(argv: &[String], env: &[String], chan: Channel, step: usize) -> ! {
+    match start(argv, env) {
+        Err(error) => {
+            let _ = chan.send(&ToParent::Failed { step, error });
+            exit(125)
+        }
+        Ok(cmd) => {
+            // The command runs: closing our end of the channel tells launch so.
+            chan.close();
+            supervise(cmd)
+        }
+    }
+}
+
+fn start(argv: &[String], env: &[String]) -> SysResult<Pid> {
+    let mut set = SigSet::empty();
+    for s in HANDLED {
+        set.add(*s);
+    }
+    // Block first, so no signal is lost between the fork and the first sigwait.
+    let old = set
+        .thread_swap_mask(SigmaskHow::SIG_BLOCK)
+        .map_err(|e| SysError::new("sigprocmask", None, e))?;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SysError::new("pipe2", None, e))?;
+    // SAFETY: this process is single-threaded (the launcher never starts threads before clone),
+    // so the child may run arbitrary code.
+    match unsafe { fork() }.map_err(|e| SysError::new("fork", None, e))? {
+        ForkResult::Child => {
+            drop(r);
+            let stdin = std::io::stdin();
+            if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
+                // The command's own process group, in the foreground of the terminal. A
+                // background group calling tcsetpgrp gets SIGTTOU (and stops) unless it is
+                // blocked: block it for the call; the old mask comes back before execve.
+                let mut ttou = SigSet::empty();
+                ttou.add(Signal::SIGTTOU);
+                let _ = ttou.thread_block();
+                let me = nix::unistd::getpid();
+                let _ = nix::unistd::setpgid(me, me);
+                let _ = nix::unistd::tcsetpgrp(stdin.as_fd(), me);
+            }
+            let _ = old.thread_set_mask();
+            let err = process::exec(argv, env);
+            let msg = serde_json::to_vec(&err).unwrap_or_default();
+            let _ = nix::unistd::write(&w, &msg);
+            // SAFETY: leave without running the parent's atexit handlers.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop(w);
+            let mut msg = Vec::new();
+            let _ = std::fs::File::from(r).read_to_end(&mut msg);
+            if msg.is_empty() {
+                return Ok(child);
+            }
+            let _ = waitpid(child, None);
+            Err(serde_json::from_slice(&msg)
+                .unwrap_or_else(|_| SysError::other("execve", None, "the command failed to start")))
+        }
+    }
+}
+
+fn supervise(cmd: Pid) -> ! {
+    // SAFETY: prctl with a NUL-terminated name that outlives the call.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"launch-init".as_ptr(), 0, 0, 0) };
+    let mut set = SigSet::empty();
+    for s in HANDLED {
+        set.add(*s);
+    }
+    loop {
+        let Ok(sig) = set.wait() else { continue };
+        if sig != Signal::SIGCHLD {
+            let _ = kill(cmd, sig);
+            continue;
+        }
+        // Reap everything that has exited: the command, and any orphan.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == cmd => exit(code),
+                Ok(WaitStatus::Signaled(pid, s, _)) if pid == cmd => exit(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit is always safe to call.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,148 @@
+//! Instance state on disk, for `launch ps`, `stop`, `exec` and `gc`.
+//!
+//! `<state root>/<name>-<id>/` holds `journal` (the undo journal, locked with flock by the
+//! launcher for as long as it lives: a lock that can be taken means the launcher is gone, even
+//! after SIGKILL, and is never fooled by a reused pid) and `state.json` (what the other commands
+//! need to find and enter the container), written once the container process exists.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{SysError, SysResult};
+use crate::plan::Stop;
+
+/// How `launch exec` runs a command like the container's own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecSpec {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Environment.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+}
+
+/// `state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// The manifest's name.
+    pub name: String,
+    /// `name-<id>`.
+    pub instance: String,
+    /// The manifest as given on the command line.
+    pub manifest: String,
+    /// The launcher's pid.
+    pub launcher_pid: i32,
+    /// The container's main process (host pid).
+    pub pid: i32,
+    /// Unix time the container was started.
+    pub started: u64,
+    /// The container's cgroups.
+    pub cgroups: Vec<PathBuf>,
+    /// How to stop it.
+    pub stop: Stop,
+    /// How to run more commands in it.
+    pub exec: ExecSpec,
+}
+
+impl State {
+    /// Write `state.json` atomically (rename), so readers never see half of it.
+    pub fn write(&self, dir: &Path) -> SysResult<()> {
+        let tmp = dir.join("state.json.tmp");
+        let path = dir.join("state.json");
+        let text = serde_json::to_vec_pretty(self)
+            .map_err(|e| SysError::other("write", Some(tmp.clone()), e.to_string()))?;
+        std::fs::write(&tmp, text).map_err(|e| SysError::io("write", Some(tmp.clone()), &e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| SysError::io("rename", Some(path.clone()), &e))
+    }
+}
+
+/// One instance directory under the state root.
+#[derive(Debug)]
+pub struct Instance {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its `state.json`, once written.
+    pub state: Option<State>,
+    /// Its launcher still holds the journal lock.
+    pub alive: bool,
+}
+
+impl Instance {
+    /// The instance name (the directory's name).
+    pub fn instance(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The manifest name: the instance without its `-<id>` suffix.
+    pub fn name(&self) -> String {
+        let i = self.instance();
+        i.rsplit_once('-').map_or(i.clone(), |(n, _)| n.to_owned())
+    }
+}
+
+/// Is the launcher that owns `journal` alive? It holds an exclusive flock on it for its whole
+/// life; if we can take the lock, nobody does.
+pub fn journal_locked(journal: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(journal) else {
+        return false;
+    };
+    match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
+        Ok(_released_on_drop) => false,
+        Err(_) => true,
+    }
+}
+
+/// Every instance directory under `root`, sorted.
+pub fn list(root: &Path) -> Vec<Instance> {
+    let mut out: Vec<Instance> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| {
+            let dir = e.path();
+            let state = std::fs::read(dir.join("state.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let alive = journal_locked(&dir.join("journal"));
+            Instance { dir, state, alive }
+        })
+        .collect();
+    out.sort_by(|a, b| a.dir.cmp(&b.dir));
+    out
+}
+
+/// An exclusive lock on the state root itself, held while instances are claimed or collected,
+/// so `gc` never sees an instance half created.
+pub struct RootLock {
+    _lock: Flock<std::fs::File>,
+}
+
+/// Create the state root if needed (0711) and lock it.
+pub fn lock_root(root: &Path) -> SysResult<RootLock> {
+    if !root.is_dir() {
+        std::fs::create_dir_all(root)
+            .map_err(|e| SysError::io("mkdir -p", Some(root.to_path_buf()), &e))?;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711));
+    }
+    let f = std::fs::File::open(root)
+        .map_err(|e| SysError::io("open", Some(root.to_path_buf()), &e))?;
+    let fd = f.as_raw_fd();
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map(|l| RootLock { _lock: l })
+        .map_err(|(_, e)| {
+            SysError::new("flock", Some(root.to_path_buf()), e).args(format!("fd {fd}, LOCK_EX"))
+        })
+}
