@@ -962,3 +962,86 @@ impl App {
         sb.manifest(&self.toml())
     }
 }
+
+// --- supervision helpers (supervise.rs): the launcher's pid, signals, bounded waits -------------
+
+impl Running {
+    /// The pid of the `launch` process this test started (not the container's).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Send `sig` to the `launch` process, as `kill -SIG PID` would.
+    #[track_caller]
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.pid());
+        nix::sys::signal::kill(pid, sig)
+            .unwrap_or_else(|e| panic!("kill -{sig} {pid} (`{}`): {e}", self.what));
+    }
+
+    /// SIGKILL the `launch` process unless it was already waited for (never a reused pid).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
+    /// [`Running::wait_for`], failing after `limit` instead of [`TIMEOUT`].
+    #[track_caller]
+    pub fn wait_for_within(&mut self, line: &str, limit: Duration) -> Vec<String> {
+        let start = self.seen.len();
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let found = l == line;
+                    self.seen.push(l);
+                    if found {
+                        return self.seen[start..self.seen.len() - 1].to_vec();
+                    }
+                }
+                Err(e) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    let stderr = self.stderr.take().map(join_bytes).unwrap_or_default();
+                    panic!(
+                        "`{}`: no line {line:?} within {limit:?} ({e}); stdout so far:\n{}\n\
+                         --- stderr ---\n{}",
+                        self.what,
+                        self.seen.join("\n"),
+                        String::from_utf8_lossy(&stderr)
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Host pids of the processes (but this one) whose command line contains `marker`.
+pub fn pids_with(marker: &str) -> Vec<i32> {
+    processes_with(marker)
+        .iter()
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// Wait up to `limit` until no process mentions `marker`; whether none is left.
+pub fn processes_gone(marker: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        if processes_with(marker).is_empty() {
+            return true;
+        }
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether `instance` is `name-` followed by 8 hex digits.
+pub fn is_instance_of(instance: &str, name: &str) -> bool {
+    instance
+        .strip_prefix(name)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+}

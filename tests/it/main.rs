@@ -10,4 +10,5 @@ mod plans;
 mod rollback;
 mod run;
 mod schema;
+mod supervise;
 mod tar_extract;
