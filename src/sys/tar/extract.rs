@@ -1,17 +1,11 @@
-//! Safe extraction of root filesystem archives (`docker export` tarballs).
-//!
-//! The archive is untrusted input. The `tar` crate only parses it; every entry is written here,
-//! relative to directory descriptors that were opened beneath the destination with `openat2`
-//! (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`), so no entry can be written through a symlink or a
-//! `..` even if an earlier entry planted one. Final components are created with `O_EXCL` /
-//! `*at(2)` calls that do not follow symlinks, and existing files are unlinked, never reopened.
+//! The extraction loop: every entry written beneath the destination, never through a symlink.
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
-use std::ffi::{CStr, CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::io::{self, BufReader, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -22,68 +16,15 @@ use nix::sys::stat::{
     FchmodatFlags, Mode, SFlag, UtimensatFlags, fchmod, fchmodat, fstatat, futimens, makedev,
     mkdirat, mknodat, utimensat,
 };
-use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
-use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 use tar::EntryType;
 
 use crate::error::{SysError, SysResult};
 
-/// Compression of a rootfs archive, chosen from its file name.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// A plain `.tar`.
-    None,
-    /// `.tar.gz` / `.tgz`.
-    Gzip,
-    /// `.tar.zst` / `.tzst`.
-    Zstd,
-}
-
-impl Compression {
-    /// The compression implied by an archive's name, or `None` for a name we do not read.
-    pub fn from_path(path: &Path) -> Option<Compression> {
-        let name = path.file_name()?.to_str()?;
-        if name.ends_with(".tar") {
-            Some(Compression::None)
-        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            Some(Compression::Gzip)
-        } else if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
-            Some(Compression::Zstd)
-        } else {
-            None
-        }
-    }
-}
-
-/// What extraction may do beyond creating files owned by the caller.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExtractOptions {
-    /// Create character and block devices and give every entry its archive owner (needs
-    /// `CAP_MKNOD` and `CAP_CHOWN`). Unprivileged, device entries are skipped and counted in
-    /// [`ExtractStats::skipped_devices`], and everything is owned by the caller. Fifos are
-    /// created either way.
-    pub privileged: bool,
-}
-
-/// What an extraction did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ExtractStats {
-    /// Entries created (directories, files, links, nodes), the archive's `./` included.
-    pub entries: u64,
-    /// Bytes of regular-file content written.
-    pub bytes: u64,
-    /// Device entries skipped because extraction was not privileged.
-    pub skipped_devices: u64,
-}
-
-/// Bytes read from the archive file, and copied per `write`, at a time.
-const BUF_SIZE: usize = 256 * 1024;
-const PATH_MAX: usize = libc::PATH_MAX as usize;
-const NAME_MAX: usize = 255;
+use super::decompress::{Decompress, Member};
+use super::meta::{Meta, fsetxattr, read_meta};
+use super::names::normalise;
+use super::{BUF_SIZE, Compression, ExtractOptions, ExtractStats, PATH_MAX};
 
 /// Extract `archive` into `dest`, an existing (normally empty) directory, streaming: nothing is
 /// buffered beyond one copy buffer.
@@ -143,15 +84,6 @@ pub fn extract(
     }
     x.finish_dirs()?;
     Ok(x.stats)
-}
-
-/// Owner, mode, time and xattrs of an entry, applied after its content.
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: TimeSpec,
-    xattrs: Vec<(CString, Vec<u8>)>,
 }
 
 /// Where an entry goes (`name` in the directory `at`), and how errors name it.
@@ -450,37 +382,6 @@ impl<'a> Extractor<'a> {
     }
 }
 
-/// Header fields and PAX records (`SCHILY.xattr.*`, sub-second `mtime`) of an entry.
-fn read_meta<R: Read>(entry: &mut tar::Entry<R>, archive: &Path, ctx: &str) -> SysResult<Meta> {
-    let field = |e: io::Error| SysError::io("read", Some(archive.into()), &e).args(ctx);
-    let header = entry.header();
-    let mode = header.mode().map_err(field)? & 0o7777;
-    let id = |n: io::Result<u64>| {
-        let n = n.map_err(field)?;
-        u32::try_from(n).map_err(|_| bad(archive, ctx, format!("owner id {n} is out of range")))
-    };
-    let (uid, gid) = (id(header.uid())?, id(header.gid())?);
-    let secs = header.mtime().map_err(field)?;
-    let mut mtime = TimeSpec::new(i64::try_from(secs).unwrap_or(i64::MAX), 0);
-    let mut xattrs = Vec::new();
-    for ext in entry.pax_extensions().map_err(field)?.into_iter().flatten() {
-        let ext = ext.map_err(field)?;
-        if let Some(name) = ext.key_bytes().strip_prefix(b"SCHILY.xattr.") {
-            let name = CString::new(name).map_err(|_| bad(archive, ctx, "xattr name has a NUL"))?;
-            xattrs.push((name, ext.value_bytes().to_vec()));
-        } else if ext.key_bytes() == b"mtime" {
-            mtime = parse_pax_time(ext.value_bytes()).unwrap_or(mtime);
-        }
-    }
-    Ok(Meta {
-        mode,
-        uid,
-        gid,
-        mtime,
-        xattrs,
-    })
-}
-
 /// Whether `h.name` is a directory (not following a symlink).
 fn is_dir(h: Here) -> SysResult<bool> {
     let st =
@@ -489,7 +390,7 @@ fn is_dir(h: Here) -> SysResult<bool> {
 }
 
 /// A malformed or malicious entry.
-fn bad(archive: &Path, ctx: &str, why: impl std::fmt::Display) -> SysError {
+pub(super) fn bad(archive: &Path, ctx: &str, why: impl std::fmt::Display) -> SysError {
     SysError::other("extract", Some(archive.into()), format!("{ctx}: {why}"))
 }
 
@@ -521,166 +422,4 @@ fn open_beneath(dir: BorrowedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedF
         .flags(flags)
         .resolve(resolve | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     openat2(dir, rel, how)
-}
-
-fn fsetxattr(fd: BorrowedFd, name: &CStr, value: &[u8]) -> nix::Result<()> {
-    // SAFETY: `fd` is open for the call, `name` is NUL-terminated and `value` is a live buffer of
-    // `value.len()` bytes; the kernel only reads them.
-    let (name, len, value) = (name.as_ptr(), value.len(), value.as_ptr().cast());
-    let rc = unsafe { libc::fsetxattr(fd.as_raw_fd(), name, value, len, 0) };
-    Errno::result(rc).map(drop)
-}
-
-/// An archive path as a relative path without `.` components, or why it is refused.
-fn normalise(raw: &[u8]) -> Result<PathBuf, String> {
-    if raw.contains(&0) {
-        return Err("contains a NUL byte".into());
-    }
-    if raw.len() > PATH_MAX {
-        return Err(format!("is {} bytes long, over PATH_MAX", raw.len()));
-    }
-    if raw.starts_with(b"/") {
-        return Err("is an absolute path".into());
-    }
-    let mut rel = PathBuf::new();
-    for comp in raw.split(|b| *b == b'/') {
-        match comp {
-            b"" | b"." => {}
-            b".." => return Err("leaves the root (contains `..`)".into()),
-            c if c.len() > NAME_MAX => return Err("has a name over NAME_MAX".into()),
-            c => rel.push(OsStr::from_bytes(c)),
-        }
-    }
-    Ok(rel)
-}
-
-/// A PAX time, `seconds[.fraction]`.
-fn parse_pax_time(value: &[u8]) -> Option<TimeSpec> {
-    let text = std::str::from_utf8(value).ok()?;
-    let (secs, frac) = text.split_once('.').unwrap_or((text, ""));
-    let secs: i64 = secs.parse().ok()?;
-    if secs < 0 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None; // pre-1970 fractions count backwards; the header's whole seconds will do
-    }
-    let nanos = format!("{:0<9}", &frac[..frac.len().min(9)]).parse().ok()?;
-    Some(TimeSpec::new(secs, nanos))
-}
-
-/// A gzip or zstd stream read member by member (frame by frame): concatenated members (pigz,
-/// pzstd, `cat a.gz b.gz`) read as one stream, each member's checksum is verified, and zero
-/// padding after the last one (tape-style blocking) is accepted like gzip(1) does.
-struct Decompress<R: BufRead> {
-    zstd: bool,
-    member: Option<Member<R>>,
-}
-
-enum Member<R: BufRead> {
-    Gzip(flate2::bufread::GzDecoder<R>),
-    Zstd(Box<StreamingDecoder<R, FrameDecoder>>), // boxed: the frame decoder is large
-}
-
-impl<R: BufRead> Member<R> {
-    fn start(source: R, zstd: bool) -> io::Result<Member<R>> {
-        Ok(match zstd {
-            true => Member::Zstd(Box::new(
-                StreamingDecoder::new(source).map_err(io::Error::other)?,
-            )),
-            false => Member::Gzip(flate2::bufread::GzDecoder::new(source)),
-        })
-    }
-
-    /// The source after a finished member. flate2 checks the gzip CRC itself; ruzstd reads the
-    /// zstd checksum but leaves comparing it to us.
-    fn finish(self) -> io::Result<R> {
-        let zstd = match self {
-            Member::Gzip(gz) => return Ok(gz.into_inner()),
-            Member::Zstd(zstd) => zstd,
-        };
-        let frame = &zstd.decoder;
-        match (
-            frame.get_checksum_from_data(),
-            frame.get_calculated_checksum(),
-        ) {
-            (Some(want), Some(got)) if want != got => {
-                Err(io::Error::other("zstd content checksum mismatch"))
-            }
-            _ => Ok(zstd.into_inner()),
-        }
-    }
-}
-
-impl<R: BufRead> Read for Decompress<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while let Some(member) = self.member.as_mut() {
-            let n = match member {
-                Member::Gzip(gz) => gz.read(buf)?,
-                Member::Zstd(zstd) => zstd.read(buf)?,
-            };
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
-            let Some(done) = self.member.take() else {
-                break;
-            };
-            let mut source = done.finish()?;
-            match source.fill_buf()?.first() {
-                None => break,
-                Some(0) => skip_zeros(&mut source)?,
-                Some(_) => self.member = Some(Member::start(source, self.zstd)?),
-            }
-        }
-        Ok(0)
-    }
-}
-
-/// Consume zero padding to the end; anything else after the last member is an error.
-fn skip_zeros(source: &mut impl BufRead) -> io::Result<()> {
-    loop {
-        let chunk = source.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        if chunk.iter().any(|b| *b != 0) {
-            return Err(io::Error::other("data after the last compressed member"));
-        }
-        let n = chunk.len();
-        source.consume(n);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalise_strips_dots_and_refuses_escapes() {
-        assert_eq!(
-            normalise(b"./etc//passwd/."),
-            Ok(PathBuf::from("etc/passwd"))
-        );
-        assert_eq!(normalise(b"./"), Ok(PathBuf::new()));
-        let why = |raw: &[u8]| normalise(raw).unwrap_err();
-        assert_eq!(why(b"../etc/passwd"), "leaves the root (contains `..`)");
-        assert_eq!(why(b"a/b/../../.."), "leaves the root (contains `..`)");
-        assert_eq!(why(b"/etc/passwd"), "is an absolute path");
-        assert_eq!(why(b"a\0b"), "contains a NUL byte");
-        assert_eq!(why(&[b'a'; 256]), "has a name over NAME_MAX");
-        assert_eq!(
-            why(&b"a/".repeat(2100)),
-            "is 4200 bytes long, over PATH_MAX"
-        );
-    }
-
-    #[test]
-    fn pax_times_keep_nanoseconds() {
-        let t = |secs, nanos| Some(TimeSpec::new(secs, nanos));
-        assert_eq!(
-            parse_pax_time(b"1700000000.5"),
-            t(1_700_000_000, 500_000_000)
-        );
-        assert_eq!(parse_pax_time(b"12"), t(12, 0));
-        assert_eq!(parse_pax_time(b"1.1234567891"), t(1, 123_456_789));
-        assert_eq!(parse_pax_time(b"-1.5"), None);
-        assert_eq!(parse_pax_time(b"1.x"), None);
-    }
 }

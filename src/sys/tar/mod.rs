@@ -1,0 +1,72 @@
+//! Safe extraction of root filesystem archives (`docker export` tarballs).
+//!
+//! The archive is untrusted input. The `tar` crate only parses it; every entry is written here,
+//! relative to directory descriptors that were opened beneath the destination with `openat2`
+//! (`RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`), so no entry can be written through a symlink or a
+//! `..` even if an earlier entry planted one. Final components are created with `O_EXCL` /
+//! `*at(2)` calls that do not follow symlinks, and existing files are unlinked, never reopened.
+
+use std::path::Path;
+
+mod decompress;
+mod extract;
+mod meta;
+mod names;
+
+pub use extract::extract;
+
+/// Compression of a rootfs archive, chosen from its file name.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// A plain `.tar`.
+    None,
+    /// `.tar.gz` / `.tgz`.
+    Gzip,
+    /// `.tar.zst` / `.tzst`.
+    Zstd,
+}
+
+impl Compression {
+    /// The compression implied by an archive's name, or `None` for a name we do not read.
+    pub fn from_path(path: &Path) -> Option<Compression> {
+        let name = path.file_name()?.to_str()?;
+        if name.ends_with(".tar") {
+            Some(Compression::None)
+        } else if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            Some(Compression::Gzip)
+        } else if name.ends_with(".tar.zst") || name.ends_with(".tzst") {
+            Some(Compression::Zstd)
+        } else {
+            None
+        }
+    }
+}
+
+/// What extraction may do beyond creating files owned by the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtractOptions {
+    /// Create character and block devices and give every entry its archive owner (needs
+    /// `CAP_MKNOD` and `CAP_CHOWN`). Unprivileged, device entries are skipped and counted in
+    /// [`ExtractStats::skipped_devices`], and everything is owned by the caller. Fifos are
+    /// created either way.
+    pub privileged: bool,
+}
+
+/// What an extraction did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtractStats {
+    /// Entries created (directories, files, links, nodes), the archive's `./` included.
+    pub entries: u64,
+    /// Bytes of regular-file content written.
+    pub bytes: u64,
+    /// Device entries skipped because extraction was not privileged.
+    pub skipped_devices: u64,
+}
+
+/// Bytes read from the archive file, and copied per `write`, at a time.
+const BUF_SIZE: usize = 256 * 1024;
+const PATH_MAX: usize = libc::PATH_MAX as usize;
+const NAME_MAX: usize = 255;

@@ -1,0 +1,249 @@
+//! Filesystem steps: the root, the minimal /dev, the manifest's mounts.
+
+use std::path::{Path, PathBuf};
+
+use super::B;
+use crate::manifest::MountKind;
+use crate::plan::{Action, MountAttr, MountFlag};
+use crate::validate::Resolved;
+use crate::validate::mounts::Mnt;
+use crate::validate::rootfs::{HostEntry, RootSource};
+
+/// Device nodes bound from the host into a minimal /dev, as bubblewrap and crun do (binding works
+/// in a user namespace, where mknod does not).
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Inside-root path → path under the new root before pivot_root.
+pub(super) fn under(root: &Path, p: &Path) -> PathBuf {
+    root.join(p.strip_prefix("/").unwrap_or(p))
+}
+
+pub(super) fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
+    let bind = vec![MountFlag::MS_BIND, MountFlag::MS_REC];
+    match &r.rootfs.source {
+        RootSource::Dir(dir) => {
+            b.push(
+                "bind the root directory",
+                Action::Mount {
+                    source: dir.display().to_string(),
+                    target: root.to_path_buf(),
+                    fstype: "none".into(),
+                    flags: bind,
+                    data: None,
+                },
+            );
+        }
+        RootSource::Tar(..) => b.push(
+            "make the extracted root a mount point",
+            Action::Mount {
+                source: root.display().to_string(),
+                target: root.to_path_buf(),
+                fstype: "none".into(),
+                flags: bind,
+                data: None,
+            },
+        ),
+        RootSource::Host(entries) => {
+            b.push(
+                "mount a fresh tmpfs as the root",
+                Action::Mount {
+                    source: "tmpfs".into(),
+                    target: root.to_path_buf(),
+                    fstype: "tmpfs".into(),
+                    flags: vec![MountFlag::MS_NOSUID, MountFlag::MS_NODEV],
+                    data: Some("mode=0755".into()),
+                },
+            );
+            for e in entries {
+                match e {
+                    HostEntry::Symlink(link, target) => b.push(
+                        format!("recreate the host's {} symlink", link.display()),
+                        Action::Symlink {
+                            target: target.display().to_string(),
+                            link: under(root, link),
+                        },
+                    ),
+                    HostEntry::Bind(dir) => {
+                        let at = under(root, dir);
+                        b.push(
+                            format!("create {}", dir.display()),
+                            Action::Mkdir {
+                                path: at.clone(),
+                                mode: 0o755,
+                            },
+                        );
+                        b.push(
+                            format!("bind the host's {}", dir.display()),
+                            Action::Mount {
+                                source: dir.display().to_string(),
+                                target: at.clone(),
+                                fstype: "none".into(),
+                                flags: bind.clone(),
+                                data: None,
+                            },
+                        );
+                        b.push(
+                            format!(
+                                "make {} read-only, with every mount below it",
+                                dir.display()
+                            ),
+                            Action::SetAttr {
+                                target: at,
+                                attrs: vec![
+                                    MountAttr::MOUNT_ATTR_RDONLY,
+                                    MountAttr::MOUNT_ATTR_NODEV,
+                                ],
+                                recursive: true,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) fn minimal_dev(b: &mut B, root: &Path) {
+    let dev = root.join("dev");
+    let devp = |n: &str| dev.join(n);
+    b.push(
+        "create /dev",
+        Action::Mkdir {
+            path: dev.clone(),
+            mode: 0o755,
+        },
+    );
+    b.push(
+        "mount a tmpfs for a minimal /dev",
+        Action::Mount {
+            source: "tmpfs".into(),
+            target: dev.clone(),
+            fstype: "tmpfs".into(),
+            flags: vec![MountFlag::MS_NOSUID, MountFlag::MS_NOEXEC],
+            data: Some("mode=0755,size=65536k".into()),
+        },
+    );
+    for n in DEV_NODES {
+        b.push(format!("create /dev/{n}"), Action::Touch { path: devp(n) });
+        b.push(
+            format!("bind the host's /dev/{n}"),
+            Action::Mount {
+                source: format!("/dev/{n}"),
+                target: devp(n),
+                fstype: "none".into(),
+                flags: vec![MountFlag::MS_BIND],
+                data: None,
+            },
+        );
+    }
+    b.push(
+        "create /dev/pts",
+        Action::Mkdir {
+            path: devp("pts"),
+            mode: 0o755,
+        },
+    );
+    b.push(
+        "mount a private devpts instance",
+        Action::Mount {
+            source: "devpts".into(),
+            target: devp("pts"),
+            fstype: "devpts".into(),
+            flags: vec![MountFlag::MS_NOSUID, MountFlag::MS_NOEXEC],
+            data: Some("newinstance,ptmxmode=0666,mode=0620".into()),
+        },
+    );
+    b.push(
+        "create /dev/shm",
+        Action::Mkdir {
+            path: devp("shm"),
+            mode: 0o1777,
+        },
+    );
+    b.push(
+        "mount a tmpfs on /dev/shm",
+        Action::Mount {
+            source: "shm".into(),
+            target: devp("shm"),
+            fstype: "tmpfs".into(),
+            flags: vec![
+                MountFlag::MS_NOSUID,
+                MountFlag::MS_NODEV,
+                MountFlag::MS_NOEXEC,
+            ],
+            data: Some("mode=1777".into()),
+        },
+    );
+    for (link, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        b.push(
+            format!("link /dev/{link}"),
+            Action::Symlink {
+                target: target.into(),
+                link: devp(link),
+            },
+        );
+    }
+}
+
+pub(super) fn mount(b: &mut B, m: &Mnt, root: &Path) {
+    let at = under(root, &m.target);
+    let shown = m.target.display();
+    if m.file {
+        b.push(
+            format!("create the mount point {shown}"),
+            Action::Touch { path: at.clone() },
+        );
+    } else {
+        b.push(
+            format!("create the mount point {shown}"),
+            Action::Mkdir {
+                path: at.clone(),
+                mode: 0o755,
+            },
+        );
+    }
+    let what = match m.kind {
+        MountKind::Proc => "mount proc".to_string(),
+        MountKind::Sysfs => "mount sysfs".to_string(),
+        MountKind::Tmpfs => "mount a tmpfs".to_string(),
+        MountKind::Bind => format!("bind {}", m.source),
+        MountKind::Devpts => "mount a private devpts instance".to_string(),
+        MountKind::Mqueue => "mount the message queue filesystem".to_string(),
+    };
+    b.push(
+        format!("{what} on {shown}"),
+        Action::Mount {
+            source: m.source.clone(),
+            target: at.clone(),
+            fstype: m.kind.fstype().into(),
+            flags: m.flags.clone(),
+            data: m.data.clone(),
+        },
+    );
+    if !m.attrs.is_empty() {
+        let words: Vec<&str> = m
+            .attrs
+            .iter()
+            .map(|a| match a {
+                MountAttr::MOUNT_ATTR_RDONLY => "read-only",
+                MountAttr::MOUNT_ATTR_NOSUID => "nosuid",
+                MountAttr::MOUNT_ATTR_NODEV => "nodev",
+                MountAttr::MOUNT_ATTR_NOEXEC => "noexec",
+            })
+            .collect();
+        b.push(
+            format!("make {shown} {}", words.join(", ")),
+            Action::SetAttr {
+                target: at,
+                attrs: m.attrs.clone(),
+                recursive: m.recursive,
+            },
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! Lay out the resolved manifest as ordered plan steps. No checks here: everything was decided by
+//! validation. The order is the one in docs/plan-format.md and is pinned by a test:
+//!
+//! host: claim → state dir → cgroups → rootfs archive → spawn → id maps → cgroup join → release;
+//! container: root of the user ns → late namespaces → loopback → propagation → root → /dev →
+//! mounts → read-only root → pivot_root → hostname → terminal → rlimits → ids → chdir → execve
+//! (via init if asked); host: wait.
+
+use std::path::{Path, PathBuf};
+
+use super::Resolved;
+use super::rootfs::RootSource;
+use crate::host::HostFacts;
+use crate::plan::{
+    Action, CloneFlag, ID_PLACEHOLDER, MountAttr, MountFlag, PID_PLACEHOLDER, PLAN_FORMAT, Plan,
+    Step, Stop,
+};
+
+mod cgroups;
+mod fs;
+
+use cgroups::{cgroup_dirs, cgroups};
+use fs::{minimal_dev, mount, rootfs};
+
+struct B {
+    steps: Vec<Step>,
+}
+
+impl B {
+    fn push(&mut self, summary: impl Into<String>, action: Action) {
+        self.steps.push(Step::new(summary, action));
+    }
+}
+
+pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
+    let instance = format!("{}-{ID_PLACEHOLDER}", r.name);
+    let state = facts.state_root.join(&instance);
+    let root = state.join("root");
+    let mut b = B { steps: Vec::new() };
+
+    b.push(
+        if r.multiple {
+            "clean up after dead launchers"
+        } else {
+            "clean up after dead launchers; refuse a second live instance"
+        },
+        Action::Claim {
+            name: r.name.clone(),
+            multiple: r.multiple,
+        },
+    );
+    b.push(
+        "create the state directory (undo journal, root mount point)",
+        Action::StateDir {
+            path: state.clone(),
+        },
+    );
+    let into_cgroup = cgroups(&mut b, r, facts, &instance);
+    if let RootSource::Tar(archive, compression) = &r.rootfs.source {
+        b.push(
+            "extract the root filesystem archive",
+            Action::ExtractRootfs {
+                archive: archive.clone(),
+                compression: *compression,
+                dest: root.clone(),
+            },
+        );
+    }
+    spawn(&mut b, r, into_cgroup.clone());
+    if let Some(maps) = &r.ns.user {
+        let proc = PathBuf::from(format!("/proc/{PID_PLACEHOLDER}"));
+        let lines = |ls: &[crate::plan::IdMapLine]| {
+            ls.iter()
+                .map(|l| format!("{} {} {}\n", l.inside, l.outside, l.count))
+                .collect::<String>()
+        };
+        if maps.deny_setgroups {
+            b.push(
+                "deny setgroups (required before an unprivileged gid_map)",
+                Action::WriteIdMap {
+                    path: proc.join("setgroups"),
+                    value: "deny".into(),
+                },
+            );
+        }
+        b.push(
+            "map user ids",
+            Action::WriteIdMap {
+                path: proc.join("uid_map"),
+                value: lines(&maps.uid),
+            },
+        );
+        b.push(
+            "map group ids",
+            Action::WriteIdMap {
+                path: proc.join("gid_map"),
+                value: lines(&maps.gid),
+            },
+        );
+    }
+    if into_cgroup.is_none() {
+        for dir in cgroup_dirs(r, facts, &instance) {
+            b.push(
+                "move the container into its cgroup",
+                Action::CgroupJoin {
+                    path: dir.join("cgroup.procs"),
+                },
+            );
+        }
+    }
+    b.push("release the container process", Action::Release);
+
+    if r.ns.user.is_some() {
+        // Until it sets its ids, the process keeps the launcher's host ids, which the new
+        // namespace may not map: files it created would fail with EOVERFLOW.
+        b.push(
+            "become root of the new user namespace",
+            Action::SetIds {
+                uid: 0,
+                gid: 0,
+                groups: vec![],
+            },
+        );
+    }
+
+    if r.ns.cgroup {
+        b.push(
+            "enter a new cgroup namespace rooted at the container's cgroup",
+            Action::Unshare {
+                flags: vec![CloneFlag::CLONE_NEWCGROUP],
+            },
+        );
+    }
+    if r.ns.net {
+        b.push(
+            "bring up loopback in the new network namespace",
+            Action::LoopbackUp,
+        );
+    }
+    b.push(
+        "stop mount events propagating to or from the host",
+        Action::Propagation {
+            target: "/".into(),
+            flags: vec![MountFlag::MS_REC, MountFlag::MS_PRIVATE],
+        },
+    );
+    rootfs(&mut b, r, &root);
+    if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
+        minimal_dev(&mut b, &root);
+    }
+    for m in &r.mounts {
+        mount(&mut b, m, &root);
+    }
+    if r.rootfs.readonly {
+        b.push(
+            "make the root filesystem read-only (its own mount only; mounts below keep their flags)",
+            Action::SetAttr { target: root.clone(), attrs: vec![MountAttr::MOUNT_ATTR_RDONLY], recursive: false },
+        );
+    }
+    if r.rootfs.pivot_root {
+        b.push(
+            "switch to the new root and detach the host's",
+            Action::PivotRoot {
+                new_root: root.clone(),
+            },
+        );
+    } else {
+        b.push(
+            "chroot into the new root (asked by `pivot_root = false`; the host's mounts stay attached)",
+            Action::Chroot { path: root.clone() },
+        );
+    }
+    if let Some(h) = &r.hostname {
+        b.push("set the hostname", Action::SetHostname { name: h.clone() });
+    }
+    if let Some(d) = &r.domainname {
+        b.push(
+            "set the domain name",
+            Action::SetDomainname { name: d.clone() },
+        );
+    }
+    b.push(
+        "give the process a terminal, if the run uses one",
+        Action::Terminal,
+    );
+    for (res, soft, hard) in &r.limits.rlimits {
+        b.push(
+            format!("limit {}", res.trim_start_matches("RLIMIT_").to_lowercase()),
+            Action::Setrlimit {
+                resource: res.clone(),
+                soft: *soft,
+                hard: *hard,
+            },
+        );
+    }
+    let p = &r.process;
+    b.push(
+        format!("become uid {} gid {}", p.uid, p.gid),
+        Action::SetIds {
+            uid: p.uid,
+            gid: p.gid,
+            groups: p.groups.clone(),
+        },
+    );
+    b.push(
+        "enter the working directory",
+        Action::Chdir {
+            path: p.cwd.clone(),
+        },
+    );
+    b.push(
+        "run the command",
+        Action::Exec {
+            argv: p.argv.clone(),
+            env: p.env.clone(),
+            init: p.init,
+        },
+    );
+    b.push("wait for the container to exit", Action::Wait);
+
+    Plan {
+        format: PLAN_FORMAT,
+        name: r.name.clone(),
+        manifest: manifest.to_owned(),
+        instance,
+        host: facts.clone(),
+        terminal: r.process.terminal,
+        stop: Stop {
+            signal: r.process.stop_signal.clone(),
+            timeout_ms: r.process.stop_timeout_ms,
+        },
+        steps: b.steps,
+    }
+}
+
+fn spawn(b: &mut B, r: &Resolved, into: Option<PathBuf>) {
+    let ns = &r.ns;
+    let mut flags = vec![];
+    for (on, f) in [
+        (ns.user.is_some(), CloneFlag::CLONE_NEWUSER),
+        (ns.pid, CloneFlag::CLONE_NEWPID),
+        (ns.mount, CloneFlag::CLONE_NEWNS),
+        (ns.uts, CloneFlag::CLONE_NEWUTS),
+        (ns.ipc, CloneFlag::CLONE_NEWIPC),
+        (ns.net, CloneFlag::CLONE_NEWNET),
+        (ns.time, CloneFlag::CLONE_NEWTIME),
+        (into.is_some(), CloneFlag::CLONE_INTO_CGROUP),
+    ] {
+        if on {
+            flags.push(f);
+        }
+    }
+    b.push(
+        "create the container process in its namespaces, waiting for the handshake",
+        Action::Spawn {
+            flags,
+            cgroup: into,
+        },
+    );
+}
