@@ -5,7 +5,7 @@ use std::path::Path;
 
 use nix::sched::CloneFlags;
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use super::channel::{Channel, ToChild, ToParent};
 use super::{init, log_step};
@@ -18,7 +18,13 @@ use crate::sys::{clone, mount, net, process, pty};
 const CHILD_FAILED: i32 = 125;
 
 /// Entry of the container process. Never returns: it becomes the command, or exits.
-pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool, tty: bool) -> ! {
+pub(super) fn main(
+    plan: &Plan,
+    chan: Channel,
+    verbose: bool,
+    tty: bool,
+    cgroup_fds: &[OwnedFd],
+) -> ! {
     // If the launcher dies, so do we: nothing would be left to clean up after us.
     // SAFETY: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
@@ -37,6 +43,7 @@ pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool, tty: bool) -> ! {
             log_step(i, total, step, None);
         }
         let result = match &step.action {
+            Action::CgroupEnter { paths } => enter_cgroups(cgroup_fds, paths),
             Action::Terminal if tty => terminal(&chan),
             Action::Terminal => Ok(()),
             // The last step: init takes the channel over and never returns.
@@ -54,6 +61,23 @@ pub(super) fn main(plan: &Plan, chan: Channel, verbose: bool, tty: bool) -> ! {
     }
     // A plan always ends its container part with execve, which only returns on failure.
     exit(CHILD_FAILED)
+}
+
+/// The CgroupEnter step: write "0" to each `tasks` file the launcher opened for us.
+fn enter_cgroups(fds: &[OwnedFd], paths: &[std::path::PathBuf]) -> SysResult<()> {
+    for (fd, path) in fds.iter().zip(paths) {
+        nix::unistd::write(fd, b"0").map_err(|e| {
+            SysError::new("write", Some(path.clone()), e).args("\"0\" (this process)")
+        })?;
+    }
+    if fds.len() != paths.len() {
+        return Err(SysError::other(
+            "write",
+            None,
+            "the launcher opened a different number of cgroups",
+        ));
+    }
+    Ok(())
 }
 
 /// The Terminal step: a pty from the container's own devpts becomes the controlling terminal

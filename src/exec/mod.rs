@@ -131,6 +131,8 @@ struct Run<'p> {
     pty: Option<std::os::fd::OwnedFd>,
     /// The state root's lock, held from the claim until the journal is locked.
     root_lock: Option<state::RootLock>,
+    /// v1 `tasks` files the container process writes itself into (closed here after spawn).
+    cgroup_fds: Vec<std::os::fd::OwnedFd>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -152,6 +154,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
             .unwrap_or_else(|| nix::unistd::isatty(std::io::stdin()).unwrap_or(false)),
         pty: None,
         root_lock: None,
+        cgroup_fds: Vec::new(),
     };
     signals::install();
     let total = plan.steps.len();
@@ -295,7 +298,16 @@ impl Run<'_> {
                     SysError::io("write", Some(path.clone()), &e).args(format!("{value:?}"))
                 })
             }
-            Action::CgroupJoin { path } => cgroup::write(path, &pid()),
+            Action::CgroupOpen { path } => {
+                let fd = nix::fcntl::open(
+                    path.as_path(),
+                    nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::empty(),
+                )
+                .map_err(|e| SysError::new("open", Some(path.clone()), e).args("O_WRONLY"))?;
+                self.cgroup_fds.push(fd);
+                Ok(())
+            }
             other => Err(SysError::other(
                 "run",
                 None,
@@ -327,10 +339,18 @@ impl Run<'_> {
         match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
             Forked::Child => {
                 drop(parent_end);
-                child::main(self.plan, child_end, self.opts.verbose, self.tty)
+                child::main(
+                    self.plan,
+                    child_end,
+                    self.opts.verbose,
+                    self.tty,
+                    &self.cgroup_fds,
+                )
             }
             Forked::Parent(pid) => {
                 drop(child_end);
+                // The child has its own copies; ours must not keep the files open.
+                self.cgroup_fds.clear();
                 self.child = Some(pid);
                 self.spawned = Some(pid);
                 signals::set_child(pid);

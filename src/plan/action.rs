@@ -145,9 +145,10 @@ pub enum Action {
         /// The exact text written.
         value: String,
     },
-    /// Move the container process into a cgroup (v1, or v2 without CLONE_INTO_CGROUP).
-    CgroupJoin {
-        /// The group's `cgroup.procs` (or `tasks`) file.
+    /// Open a v1 group's `tasks` file for the container process, which inherits the descriptor
+    /// and moves itself with [`Action::CgroupEnter`].
+    CgroupOpen {
+        /// The group's `tasks` file.
         path: PathBuf,
     },
     /// Let the container process continue past the handshake.
@@ -155,6 +156,13 @@ pub enum Action {
     /// Wait for the container to exit; its status becomes launch's.
     Wait,
     // --- container side -------------------------------------------------------------------------
+    /// The container process moves itself into its v1 groups: `write(fd, "0")` to each `tasks`
+    /// file opened by [`Action::CgroupOpen`] (one thread moving itself takes no threadgroup lock,
+    /// so no RCU grace period; the file's opener, root, is whose permission counts).
+    CgroupEnter {
+        /// The `tasks` files, in the order they were opened.
+        paths: Vec<PathBuf>,
+    },
     /// unshare(2) a namespace that must start after the handshake (cgroup: after the join).
     Unshare {
         /// The namespace.
@@ -283,7 +291,7 @@ impl Action {
             | ExtractRootfs { .. }
             | Spawn { .. }
             | WriteIdMap { .. }
-            | CgroupJoin { .. }
+            | CgroupOpen { .. }
             | Release
             | Wait => Side::Host,
             _ => Side::Container,
@@ -302,7 +310,7 @@ impl Action {
             | CgroupCreate { path }
             | CgroupWrite { path, .. }
             | WriteIdMap { path, .. }
-            | CgroupJoin { path }
+            | CgroupOpen { path }
             | Mkdir { path, .. }
             | Touch { path }
             | Chroot { path }
@@ -325,6 +333,11 @@ impl Action {
                 }
             }
             PivotRoot { new_root } => *new_root = f(new_root),
+            CgroupEnter { paths } => {
+                for p in paths.iter_mut() {
+                    *p = f(p);
+                }
+            }
             Claim { .. }
             | Terminal
             | Release
@@ -410,7 +423,11 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
-            CgroupJoin { path } => write!(f, "write {:?} \u{2190} \"{{pid}}\"", path),
+            CgroupOpen { path } => write!(f, "open({:?}, O_WRONLY), inherited by the container process", path),
+            CgroupEnter { paths } => {
+                let v: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+                write!(f, "write(fd, \"0\") for each of [{}]", v.join(", "))
+            }
             Release => f.write_str("handshake: tell the container process to go on"),
             Wait => {
                 f.write_str("waitid(P_PID, {pid}): the container's exit status becomes launch's")

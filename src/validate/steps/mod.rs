@@ -66,6 +66,25 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
+    // v1 (v2 uses CLONE_INTO_CGROUP): the launcher opens each group's `tasks` file, and the
+    // container process, a single thread, moves itself by writing "0" as its first act. Only
+    // that form skips the cgroup threadgroup rwsem, whose write side waits an RCU grace period
+    // (5-15 ms after the machine was idle; measured in bench/RESULTS.md). `cgroup.procs`, or a
+    // pid written by the launcher, always takes it.
+    let tasks: Vec<PathBuf> = if into_cgroup.is_none() {
+        cgroup_dirs(r, facts, &instance)
+            .into_iter()
+            .map(|d| d.join("tasks"))
+            .collect()
+    } else {
+        vec![]
+    };
+    for t in &tasks {
+        b.push(
+            "open the cgroup for the container process to enter",
+            Action::CgroupOpen { path: t.clone() },
+        );
+    }
     spawn(&mut b, r, into_cgroup.clone());
     if let Some(maps) = &r.ns.user {
         let proc = PathBuf::from(format!("/proc/{PID_PLACEHOLDER}"));
@@ -98,17 +117,13 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
-    if into_cgroup.is_none() {
-        for dir in cgroup_dirs(r, facts, &instance) {
-            b.push(
-                "move the container into its cgroup",
-                Action::CgroupJoin {
-                    path: dir.join("cgroup.procs"),
-                },
-            );
-        }
-    }
     b.push("release the container process", Action::Release);
+    if !tasks.is_empty() {
+        b.push(
+            "enter the cgroups, before anything else runs",
+            Action::CgroupEnter { paths: tasks },
+        );
+    }
 
     if r.ns.user.is_some() {
         // Until it sets its ids, the process keeps the launcher's host ids, which the new
