@@ -95,7 +95,8 @@ impl Channel {
     pub fn recv_with<T: for<'de> Deserialize<'de>>(
         &self,
     ) -> SysResult<Option<(T, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // Messages are a step index and an error: small. (A large zeroed buffer costs RSS.)
+        let mut buf = vec![0u8; 16 * 1024];
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];

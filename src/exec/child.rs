@@ -34,6 +34,10 @@ pub(super) fn main(
         _ => exit(CHILD_FAILED),
     }
     let root = plan.state_dir().join("root");
+    let mut cache = RootCache {
+        path: &root,
+        open: None,
+    };
     let total = plan.steps.len();
     for (i, step) in plan.steps.iter().enumerate() {
         if step.side != Side::Container {
@@ -52,7 +56,7 @@ pub(super) fn main(
                 env,
                 init: true,
             } => init::run(argv, env, chan, i),
-            other => apply(other, &root),
+            other => apply(other, &mut cache),
         };
         if let Err(error) = result {
             let _ = chan.send(&ToParent::Failed { step: i, error });
@@ -107,7 +111,26 @@ fn beneath<'a>(root: &Path, path: &'a Path) -> Option<&'a Path> {
         .filter(|r| !r.as_os_str().is_empty())
 }
 
-fn apply(action: &Action, root: &Path) -> SysResult<()> {
+/// The container root, opened once and reused by the steps that resolve paths beneath it;
+/// reopened after a mount on the root itself (an fd keeps the directory underneath).
+struct RootCache<'a> {
+    path: &'a Path,
+    open: Option<Root>,
+}
+
+impl RootCache<'_> {
+    fn get(&mut self) -> SysResult<&Root> {
+        if self.open.is_none() {
+            self.open = Some(Root::open(self.path)?);
+        }
+        self.open
+            .as_ref()
+            .ok_or_else(|| SysError::other("open", Some(self.path.to_path_buf()), "root not open"))
+    }
+}
+
+fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
+    let root = cache.path;
     match action {
         Action::Unshare { flags } => {
             let bits = CloneFlags::from_bits_truncate(clone::flag_bits(flags) as i32);
@@ -119,19 +142,19 @@ fn apply(action: &Action, root: &Path) -> SysResult<()> {
             mount::mount(None, target, target, None, flags, None)
         }
         Action::Mkdir { path, mode } => match beneath(root, path) {
-            Some(rel) => Root::open(root)?.mkdir_all(rel, *mode),
+            Some(rel) => cache.get()?.mkdir_all(rel, *mode),
             None => std::fs::create_dir_all(path)
                 .map_err(|e| SysError::io("mkdir", Some(path.clone()), &e)),
         },
         Action::Touch { path } => match beneath(root, path) {
-            Some(rel) => Root::open(root)?.touch(rel),
+            Some(rel) => cache.get()?.touch(rel),
             None => Err(
                 SysError::new("open", Some(path.clone()), nix::errno::Errno::EXDEV)
                     .args("outside the root"),
             ),
         },
         Action::Symlink { target, link } => match beneath(root, link) {
-            Some(rel) => Root::open(root)?.symlink(target, rel),
+            Some(rel) => cache.get()?.symlink(target, rel),
             None => Err(
                 SysError::new("symlink", Some(link.clone()), nix::errno::Errno::EXDEV)
                     .args("outside the root"),
@@ -147,7 +170,7 @@ fn apply(action: &Action, root: &Path) -> SysResult<()> {
             let fstype = (fstype != "none").then_some(fstype.as_str());
             match beneath(root, target) {
                 Some(rel) => {
-                    let fd = Root::open(root)?.open_path(rel)?;
+                    let fd = cache.get()?.open_path(rel)?;
                     mount::mount(
                         Some(source),
                         &fd_path(&fd),
@@ -157,7 +180,11 @@ fn apply(action: &Action, root: &Path) -> SysResult<()> {
                         data.as_deref(),
                     )
                 }
-                None => mount::mount(Some(source), target, target, fstype, flags, data.as_deref()),
+                None => {
+                    // A mount on (or above) the root itself: the open root is now underneath.
+                    cache.open = None;
+                    mount::mount(Some(source), target, target, fstype, flags, data.as_deref())
+                }
             }
         }
         Action::SetAttr {
@@ -166,7 +193,7 @@ fn apply(action: &Action, root: &Path) -> SysResult<()> {
             recursive,
         } => {
             let fd = match beneath(root, target) {
-                Some(rel) => Root::open(root)?.open_path(rel)?,
+                Some(rel) => cache.get()?.open_path(rel)?,
                 None => nix::fcntl::open(
                     target.as_path(),
                     nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
