@@ -133,6 +133,8 @@ struct Run<'p> {
     root_lock: Option<state::RootLock>,
     /// v1 `tasks` files the container process writes itself into (closed here after spawn).
     cgroup_fds: Vec<std::os::fd::OwnedFd>,
+    /// The group that holds the memory limit, for the OOM verdict at exit.
+    memory_group: Option<PathBuf>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -155,6 +157,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         pty: None,
         root_lock: None,
         cgroup_fds: Vec::new(),
+        memory_group: None,
     };
     signals::install();
     let total = plan.steps.len();
@@ -182,11 +185,16 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         }
     }
     let code = status.unwrap_or(exit::LAUNCHER);
-    let usage = stats::collect(&r.cgroups);
+    let full = r.opts.stats || r.opts.verbose;
+    let usage = match (&r.memory_group, full) {
+        (_, true) => stats::collect(&r.cgroups),
+        (Some(g), false) => stats::oom_only(g),
+        (None, false) => stats::Stats::default(),
+    };
     if let Some(line) = usage.oom_line(code) {
         eprintln!("{line}");
     }
-    if r.opts.stats || r.opts.verbose {
+    if full {
         eprintln!("{}", usage.line());
     }
     let (_, undo_errors) = r.unwind();
@@ -272,7 +280,15 @@ impl Run<'_> {
                 self.cgroups.push(path.clone());
                 Ok(())
             }
-            Action::CgroupWrite { path, value } => cgroup::write(path, value),
+            Action::CgroupWrite { path, value } => {
+                if path
+                    .file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with("memory."))
+                {
+                    self.memory_group = path.parent().map(Path::to_path_buf);
+                }
+                cgroup::write(path, value)
+            }
             Action::ExtractRootfs {
                 archive,
                 compression,

@@ -115,13 +115,19 @@ pub fn destroy(dir: &Path) -> SysResult<()> {
         return Ok(());
     }
     let deadline = Instant::now() + Duration::from_secs(5);
+    let mut first = true;
     loop {
-        kill_all(dir);
+        // Usually the group is empty by now (the container exited): rmdir first, and kill only
+        // when the kernel says something is still inside.
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(2));
+                if !first {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                first = false;
+                kill_all(dir);
             }
             Err(e) => return Err(SysError::io("rmdir", Some(dir.to_path_buf()), &e)),
         }
