@@ -1,0 +1,934 @@
+#!/usr/bin/python3
+"""Interleaved start-up benchmark driver for `just bench` (bench/run.sh) and bench/profile.sh.
+
+hyperfine runs each command's runs consecutively, so slow drift (other builds on the machine,
+CPU frequency, page cache) lands on whole commands. This driver alternates the commands instead,
+round by round (A B C A B C ..., the order rotated every round), and measures, per command:
+
+  isolated      one start-to-exit after a pause (--pause, default 250 ms) with nothing running:
+                on cgroup v1 the first cgroup migration after ~200 ms of idleness costs 6-8 ms
+                (PERFORMANCE.md), so this is what one `docker run`-like start costs.
+  back-to-back  --b2b-runs starts in a row of the same command (ms/start = block time / runs),
+                blocks of the different commands alternating, --b2b-rounds blocks each.
+  peak RSS      /usr/bin/time -f %M around the launcher (wait4's ru_maxrss: the launcher and the
+                children it reaped; for crun the wrapper's own processes are outside it).
+
+Each start is posix_spawn (vfork-like, no shell) + wait4, timed with perf_counter_ns; stdin is
+/dev/null, stdout and stderr go to a log file. A command that exits non-zero is reported and
+dropped from the rest of the run.
+
+  bench.py measure --spec SPEC.json --out RESULTS.json [--iso-rounds N] [--b2b-rounds R]
+                   [--b2b-runs B] [--rss-runs K] [--warmup W] [--pause S]
+  bench.py report  --results RESULTS.json [--plan PLAN.json] [--profile PROFILE.md] --meta META.json
+
+SPEC.json: {"commands": [{"key": ..., "label": ..., "argv": [...], "rss_argv": [...]?}]}
+"{id}" in an argv becomes a fresh id per start (container names must be unique); "{rss}" in
+rss_argv becomes the file /usr/bin/time writes to.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+
+# ---------------------------------------------------------------------------------------------
+# measuring
+
+
+class Command:
+    def __init__(self, spec, log_fd, null_fd):
+        self.key = spec["key"]
+        self.label = spec["label"]
+        self.argv = spec["argv"]
+        self.rss_argv = spec.get("rss_argv")
+        self.log_fd = log_fd
+        self.null_fd = null_fd
+        self.failed = None
+        self.n = 0
+        self.path = resolve(self.argv[0])
+
+    def fill(self, argv, extra=None):
+        self.n += 1
+        ident = "lbench-%s-%d-%d" % (self.key, os.getpid(), self.n)
+        out = []
+        for a in argv:
+            a = a.replace("{id}", ident)
+            if extra:
+                for k, v in extra.items():
+                    a = a.replace(k, v)
+            out.append(a)
+        return out
+
+    def start(self, argv=None):
+        """One start-to-exit: (wall ns, user s, sys s, maxrss KiB), or None if it failed."""
+        argv = self.fill(argv or self.argv)
+        path = resolve(argv[0])
+        actions = [
+            (os.POSIX_SPAWN_DUP2, self.null_fd, 0),
+            (os.POSIX_SPAWN_DUP2, self.log_fd, 1),
+            (os.POSIX_SPAWN_DUP2, self.log_fd, 2),
+        ]
+        t0 = time.perf_counter_ns()
+        pid = os.posix_spawn(path, argv, ENV, file_actions=actions)
+        signal.alarm(TIMEOUT)
+        try:
+            _, status, ru = os.wait4(pid, 0)
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            os.wait4(pid, 0)
+            self.failed = "no exit after %d s: %s" % (TIMEOUT, " ".join(argv))
+            os.write(self.log_fd, ("bench.py: %s: %s\n" % (self.key, self.failed)).encode())
+            return None
+        finally:
+            signal.alarm(0)
+        t1 = time.perf_counter_ns()
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            self.failed = "exit status %d: %s" % (code, " ".join(argv))
+            os.write(self.log_fd, ("bench.py: %s: %s\n" % (self.key, self.failed)).encode())
+            return None
+        return (t1 - t0, ru.ru_utime, ru.ru_stime, ru.ru_maxrss, ru.ru_minflt)
+
+
+def resolve(prog):
+    if "/" in prog:
+        return prog
+    for d in ENV.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").split(":"):
+        p = os.path.join(d, prog)
+        if os.access(p, os.X_OK):
+            return p
+    raise SystemExit("bench.py: %s not found in PATH" % prog)
+
+
+TIMEOUT = 60  # seconds a single start may take before it counts as hung
+
+
+def _alarm(signum, frame):
+    raise TimeoutError()
+
+
+signal.signal(signal.SIGALRM, _alarm)
+
+# The commands run with this environment: no LAUNCH_LOG (logging is not what we measure).
+ENV = {k: v for k, v in os.environ.items() if k not in ("LAUNCH_LOG",)}
+
+
+def rotated(items, r):
+    r %= max(len(items), 1)
+    return items[r:] + items[:r]
+
+
+def measure(args):
+    spec = json.load(open(args.spec))
+    log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null_fd = os.open("/dev/null", os.O_RDONLY)
+    cmds = [Command(c, log_fd, null_fd) for c in spec["commands"]]
+    res = {c.key: {"label": c.label, "argv": c.argv, "iso": [], "b2b": [], "b2b_blocks": [],
+                   "utime": [], "stime": [], "maxrss_tree": [], "minflt": [], "rss": []} for c in cmds}
+    t_start = time.time()
+    load_before = open("/proc/loadavg").read().split()[:3]
+
+    def alive():
+        return [c for c in cmds if not c.failed]
+
+    say("warm-up: %d starts of each of %d commands" % (args.warmup, len(cmds)))
+    for _ in range(args.warmup):
+        for c in alive():
+            c.start()
+
+    say("isolated: %d rounds, %.0f ms pause before each start" % (args.iso_rounds, args.pause * 1000))
+    for r in range(args.iso_rounds):
+        for c in rotated(alive(), r):
+            time.sleep(args.pause)
+            m = c.start()
+            if m:
+                d = res[c.key]
+                d["iso"].append(m[0])
+                d["utime"].append(m[1])
+                d["stime"].append(m[2])
+                d["maxrss_tree"].append(m[3])
+                d["minflt"].append(m[4])
+        progress(r + 1, args.iso_rounds)
+
+    say("back-to-back: %d rounds of %d starts in a row per command" % (args.b2b_rounds, args.b2b_runs))
+    for r in range(args.b2b_rounds):
+        for c in rotated(alive(), r):
+            times = []
+            t0 = time.perf_counter_ns()
+            for _ in range(args.b2b_runs):
+                m = c.start()
+                if not m:
+                    break
+                times.append(m[0])
+            t1 = time.perf_counter_ns()
+            if len(times) == args.b2b_runs:
+                res[c.key]["b2b"].extend(times)
+                res[c.key]["b2b_blocks"].append((t1 - t0) / args.b2b_runs)
+        progress(r + 1, args.b2b_rounds)
+
+    if args.rss_runs:
+        say("peak RSS: %d starts of each under /usr/bin/time -f %%M" % args.rss_runs)
+        tmp = tempfile.NamedTemporaryFile(prefix="bench-rss-", delete=False)
+        tmp.close()
+        for _ in range(args.rss_runs):
+            for c in alive():
+                if not c.rss_argv:
+                    continue
+                if c.start(c.fill(c.rss_argv, {"{rss}": tmp.name})):
+                    with open(tmp.name) as f:
+                        res[c.key]["rss"].append(int(f.read().split()[-1]))
+        os.unlink(tmp.name)
+
+    for c in cmds:
+        res[c.key]["failed"] = c.failed
+    out = {
+        "commands": [c.key for c in cmds],
+        "results": res,
+        "settings": {k: getattr(args, k) for k in ("iso_rounds", "pause", "b2b_rounds", "b2b_runs",
+                                                  "rss_runs", "warmup")},
+        "load_before": load_before,
+        "load_after": open("/proc/loadavg").read().split()[:3],
+        "seconds": round(time.time() - t_start, 1),
+    }
+    json.dump(out, open(args.out, "w"), indent=1)
+    say("wrote %s (%.0f s)" % (args.out, out["seconds"]))
+    if any(c.failed for c in cmds):
+        for c in cmds:
+            if c.failed:
+                say("FAILED %s: %s (see %s)" % (c.key, c.failed, args.log))
+
+
+def say(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def progress(i, n):
+    if sys.stderr.isatty():
+        print("\r  %d/%d" % (i, n), end="\n" if i == n else "", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def pct(xs, p):
+    """Percentile with linear interpolation (p in 0..100)."""
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100
+    f = int(k)
+    c = min(f + 1, len(xs) - 1)
+    return xs[f] + (xs[c] - xs[f]) * (k - f)
+
+
+def summary(ns_list):
+    """median, p10, p90 in ms."""
+    ms = [x / 1e6 for x in ns_list]
+    if not ms:
+        return None
+    return {"med": statistics.median(ms), "p10": pct(ms, 10), "p90": pct(ms, 90), "n": len(ms)}
+
+
+def stats_of(d, shift=0.0):
+    """The figures of one command; `shift` ms is subtracted (crun's wrapper)."""
+    iso = summary(d["iso"])
+    b2b = summary(d["b2b"])
+    out = {}
+    if iso:
+        out["iso"] = {k: (v - shift if k != "n" else v) for k, v in iso.items()}
+    if b2b:
+        out["b2b"] = {k: (v - shift if k != "n" else v) for k, v in b2b.items()}
+        blocks = [x / 1e6 - shift for x in d["b2b_blocks"]]
+        out["b2b"]["per_start"] = statistics.median(blocks)
+        out["b2b"]["blocks"] = blocks
+    if d["utime"]:
+        # utime/stime are split by sampled ticks, unreliable for millisecond processes; their sum
+        # (sum_exec_runtime) is exact.
+        out["cpu_ms"] = statistics.median([u + s for u, s in zip(d["utime"], d["stime"])]) * 1000
+    if d["rss"]:
+        out["rss_mib"] = statistics.median(d["rss"]) / 1024
+    if d.get("minflt"):
+        out["minflt"] = statistics.median(d["minflt"])
+    if d["maxrss_tree"]:
+        out["rss_tree_mib"] = statistics.median(d["maxrss_tree"]) / 1024
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def fmt(x, digits=1):
+    return "–" if x is None or x != x else ("%.*f" % (digits, x))
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def report(args):
+    data = json.load(open(args.results))
+    meta = json.load(open(args.meta))
+    res = data["results"]
+    keys = data["commands"]
+    settings = data["settings"]
+
+    # crun runs inside `unshare -m sh -c 'mount -t tmpfs ... && exec crun ...'` (see run.sh).
+    # Its cost beyond the exec it replaces is wrapper(/bin/true) - /bin/true; subtract that.
+    shift = {"iso": 0.0, "b2b": 0.0}
+    if "crun-wrapper" in res and "true" in res:
+        w = stats_of(res["crun-wrapper"])
+        t = stats_of(res["true"])
+        if "iso" in w and "iso" in t:
+            shift["iso"] = w["iso"]["med"] - t["iso"]["med"]
+        if "b2b" in w and "b2b" in t:
+            shift["b2b"] = w["b2b"]["per_start"] - t["b2b"]["per_start"]
+        if "cpu_ms" in w and "cpu_ms" in t:
+            shift["cpu"] = w["cpu_ms"] - t["cpu_ms"]
+
+    st = {}
+    for k in keys:
+        s = stats_of(res[k])
+        if k.startswith("crun") and k != "crun-wrapper":
+            for mode in ("iso", "b2b"):
+                for f in ("med", "p10", "p90", "per_start"):
+                    if f in s.get(mode, {}):
+                        s[mode][f] -= shift[mode]
+            if "cpu_ms" in s:
+                s["cpu_ms"] -= shift.get("cpu", 0.0)
+        st[k] = s
+
+    def get(k, mode, f="med"):
+        return st.get(k, {}).get(mode, {}).get(f)
+
+    L = []
+    w = L.append
+    w("# Benchmark results")
+    w("")
+    w("Generated by `just bench` (bench/run.sh) on %s. Do not edit by hand: re-run it." % meta["date"])
+    w("")
+    w("- Machine: %s CPUs, Linux %s, %s (Debian %s), cgroups: %s." % (
+        meta["nproc"], meta["kernel"], meta["os"], meta["debian_version"], meta["cgroups"]))
+    w("- Load average (1/5/15 min) before: %s; after: %s%s." % (
+        " ".join(data["load_before"]), " ".join(data["load_after"]),
+        (" — **the machine was busy** (other builds/tests): absolute times are inflated and "
+         "noisier; ratios measured in the same interleaved run are what to compare")
+        if max(float(data["load_before"][0]), float(data["load_after"][0])) > 0.7 else " (quiet)"))
+    w("- Tools: launch `%s` (release build), %s." % (meta["launch"], ", ".join(meta["tools"])))
+    w("- Method: bench/bench.py alternates the commands round by round (order rotated each "
+      "round), posix_spawn + wait4, no shell. **Isolated**: %d starts each, %.0f ms pause before "
+      "each. **Back-to-back**: %d blocks of %d starts in a row each (ms/start = block time / %d; "
+      "median block). Peak RSS: `/usr/bin/time -f %%M` around the launcher (median of %d). "
+      "Spread: p10–p90 of the single starts. Warm-up: %d starts each. Measuring took %.0f s." % (
+          settings["iso_rounds"], settings["pause"] * 1000, settings["b2b_rounds"],
+          settings["b2b_runs"], settings["b2b_runs"], settings["rss_runs"], settings["warmup"],
+          data["seconds"]))
+    w("- Same rootfs directory for every tool (`examples/make-rootfs.sh --dir bench/out/rootfs`); "
+      "the container runs `/bin/true` with pid, mount, uts, ipc and net namespaces, its own root "
+      "(pivot_root), /proc mounted; launch, crun and runc also build a minimal /dev (tmpfs, device "
+      "nodes, devpts, shm); bwrap `--dev /dev` likewise. Limits: cpu 50%% (quota 50000 / period "
+      "100000) and memory 256 MiB. launch uses a private state root (`LAUNCH_STATE_ROOT=/run/lbench-state`); "
+      "/run is %s here." % meta.get("run_fs", "?"))
+    w("- crun 1.8 refuses this hybrid host unless a tmpfs hides /sys/fs/cgroup/unified, so it runs "
+      "as `unshare -m sh -c 'mount -t tmpfs tmpfs /sys/fs/cgroup/unified && exec crun …'` (a "
+      "private mount namespace; nothing global changes). That wrapper costs "
+      "%s ms isolated / %s ms back-to-back beyond the exec it replaces (row *crun wrapper alone* "
+      "minus *plain /bin/true*; %s ms of CPU); **the crun rows below have it subtracted** "
+      "(times and CPU; as-run samples in bench/out/results.json); their peak RSS is crun's own "
+      "(`/usr/bin/time` runs inside the wrapper)." % (fmt(shift["iso"], 2), fmt(shift["b2b"], 2),
+                                                     fmt(shift.get("cpu"), 2)))
+    w("")
+    w("## Start-to-exit of `/bin/true` in a container")
+    w("")
+    w("Ratios: against **crun with the same limits** (×crun-L) and against the **`unshare -pfmuin "
+      "--fork chroot` floor** (×floor). CPU ms: user+system time of the launcher and its "
+      "children (the container included), isolated starts, median.")
+    w("")
+    w("| command | isolated ms (p10–p90) | ×crun-L | ×floor | back-to-back ms/start (p10–p90) "
+      "| ×crun-L | ×floor | CPU ms | peak RSS MiB |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k in keys:
+        s = st[k]
+        label = res[k]["label"]
+        if res[k].get("failed"):
+            w("| %s | failed: `%s` | | | | | | | |" % (label, res[k]["failed"]))
+            continue
+        iso = s.get("iso")
+        b2b = s.get("b2b")
+        cells = [label]
+        if iso:
+            cells.append("%s (%s–%s)" % (fmt(iso["med"], 2), fmt(iso["p10"]), fmt(iso["p90"])))
+            cells.append(fmt(ratio(iso["med"], get("crun-limits", "iso")), 2))
+            cells.append(fmt(ratio(iso["med"], get("floor", "iso")), 2))
+        else:
+            cells += ["–"] * 3
+        if b2b:
+            cells.append("%s (%s–%s)" % (fmt(b2b["per_start"], 2), fmt(b2b["p10"]), fmt(b2b["p90"])))
+            cells.append(fmt(ratio(b2b["per_start"], get("crun-limits", "b2b", "per_start")), 2))
+            cells.append(fmt(ratio(b2b["per_start"], get("floor", "b2b", "per_start")), 2))
+        else:
+            cells += ["–"] * 3
+        cells.append(fmt(s.get("cpu_ms")))
+        cells.append(fmt(s.get("rss_mib"), 2))
+        w("| " + " | ".join(cells) + " |")
+    w("")
+
+    # targets
+    w("## Targets")
+    w("")
+    w("| target | measured | met? |")
+    w("|---|---|:---:|")
+
+    def target(name, value_txt, ok):
+        w("| %s | %s | %s |" % (name, value_txt, "–" if ok is None else ("yes" if ok else "**no**")))
+
+    for mode, word, f in (("iso", "isolated", "med"), ("b2b", "back-to-back", "per_start")):
+        l, c, fl = get("launch-limits", mode, f), get("crun-limits", mode, f), get("floor", mode, f)
+        r1, r2 = ratio(l, c), ratio(l, fl)
+        target("launch with limits ≤ 0.5× crun with the same limits (%s)" % word,
+               "%s ms vs %s ms = %s×" % (fmt(l, 2), fmt(c, 2), fmt(r1, 2)),
+               None if r1 is None else r1 <= 0.5)
+        target("launch with limits ≤ 1.5× `unshare -pfmuin --fork chroot` (%s)" % word,
+               "%s ms vs %s ms = %s×" % (fmt(l, 2), fmt(fl, 2), fmt(r2, 2)),
+               None if r2 is None else r2 <= 1.5)
+    for k in ("launch", "launch-limits"):
+        lr, br = st.get(k, {}).get("rss_mib"), st.get("bwrap", {}).get("rss_mib")
+        target("%s peak RSS ≤ bubblewrap's" % res.get(k, {}).get("label", k),
+               "%s MiB vs %s MiB" % (fmt(lr, 2), fmt(br, 2)),
+               None if lr is None or br is None else lr <= br)
+    plan = json.load(open(args.plan)) if args.plan and os.path.exists(args.plan) else None
+    if plan:
+        worst = None
+        for r in plan["results"]:
+            if " plan " in r["command"] or r["command"].endswith(" plan"):
+                med = r["median"] * 1000
+                worst = med if worst is None else max(worst, med)
+        target("`launch plan` ≤ 2 ms whole process (slowest example, median)",
+               "%s ms" % fmt(worst, 2), None if worst is None else worst <= 2.0)
+    w("")
+
+    if plan:
+        w("## `launch plan` / `launch validate`, whole process (target: ≤ 2 ms)")
+        w("")
+        w("hyperfine %s, `-N` (no shell), %d runs after %d warm-ups%s." % (
+            meta.get("hyperfine", ""), meta.get("plan_runs", 0), meta.get("plan_warmup", 0),
+            "; `launch --version` is the floor of starting this binary at all"))
+        w("")
+        w("| command | median ms | mean ± σ ms | min ms | p90 ms |")
+        w("|---|---:|---:|---:|---:|")
+        for r in plan["results"]:
+            times = [t * 1000 for t in r["times"]]
+            w("| `%s` | %s | %s ± %s | %s | %s |" % (
+                r["command"].replace(meta.get("root", "") + "/", ""), fmt(r["median"] * 1000, 2),
+                fmt(r["mean"] * 1000, 2), fmt(r["stddev"] * 1000, 2), fmt(r["min"] * 1000, 2),
+                fmt(pct(times, 90), 2)))
+        w("")
+
+    w("## What each row runs")
+    w("")
+    import shlex
+    for k in keys:
+        w("- %s: `%s`" % (res[k]["label"], shlex.join(res[k]["argv"]).replace(meta.get("root", "") + "/", "")))
+    w("")
+
+    if args.profile and os.path.exists(args.profile):
+        w(open(args.profile).read().rstrip())
+        w("")
+    sys.stdout.write("\n".join(L) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# profile helpers (bench/profile.sh)
+
+
+def loop(args):
+    """Start a command N times in a row (under perf record): no shell between the starts."""
+    null = os.open("/dev/null", os.O_RDWR)
+    log = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    if args.argv and args.argv[0] == "--":
+        args.argv = args.argv[1:]
+    path = resolve(args.argv[0])
+    for _ in range(args.n):
+        if args.pause:
+            time.sleep(args.pause)
+        pid = os.posix_spawn(path, args.argv, ENV, file_actions=[
+            (os.POSIX_SPAWN_DUP2, null, 0), (os.POSIX_SPAWN_DUP2, log, 1), (os.POSIX_SPAWN_DUP2, log, 2)])
+        _, status, _ = os.wait4(pid, 0)
+        if status:
+            raise SystemExit("bench.py loop: %s failed (%d)" % (args.argv, status))
+
+
+def stracec(args):
+    """Top syscalls of `strace -f -c` output, as a Markdown table."""
+    rows = []
+    for line in open(args.file):
+        # "% time  seconds  usecs/call  calls  [errors]  syscall"
+        f = line.split()
+        if len(f) in (5, 6) and f[0].replace(".", "").isdigit() and f[3].isdigit() and f[-1] != "total":
+            rows.append((f[-1], float(f[0]), float(f[1]), int(f[3]), int(f[4]) if len(f) == 6 else 0))
+    rows.sort(key=lambda r: -r[2])
+    print("| syscall | % time | ms | calls | errors |")
+    print("|---|---:|---:|---:|---:|")
+    for name, p, sec, calls, err in rows[: args.top]:
+        print("| %s | %.1f | %.3f | %d | %d |" % (name, p, sec * 1000, calls, err))
+    rest = rows[args.top:]
+    if rest:
+        print("| (%d others) | %.1f | %.3f | %d | %d |" % (
+            len(rest), sum(r[1] for r in rest), sum(r[2] for r in rest) * 1000,
+            sum(r[3] for r in rest), sum(r[4] for r in rest)))
+    print("| **total** | 100 | %.3f | %d | |" % (sum(r[2] for r in rows) * 1000, sum(r[3] for r in rows)))
+
+
+def _parse_strace(path):
+    """Lines of `strace -f -r -tt -T`: (pid, start s, end s, name, args+result text)."""
+    import re
+    head = re.compile(r"^(\d+)\s+(\d+):(\d+):(\d+\.\d+)\s+(?:\(\+\s*[\d.]+\)\s+)?(.*)$")
+    dur = re.compile(r"<([\d.]+)>\s*$")
+    pending = {}
+    calls = []
+    events = []
+    for line in open(path):
+        m = head.match(line.rstrip("\n"))
+        if not m:
+            continue
+        pid = int(m.group(1))
+        t = int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+        body = m.group(5)
+        if body.startswith("+++") or body.startswith("---"):
+            events.append((pid, t, body))
+            continue
+        if body.startswith("<..."):
+            name = body.split()[1]
+            start, text = pending.pop((pid, name), (t, ""))
+            d = dur.search(body)
+            calls.append((pid, start, start + float(d.group(1)) if d else t, name, text + body))
+            continue
+        name = body.split("(", 1)[0]
+        if body.endswith("<unfinished ...>"):
+            pending[(pid, name)] = (t, body)
+            continue
+        d = dur.search(body)
+        calls.append((pid, t, t + (float(d.group(1)) if d else 0.0), name, body))
+    calls.sort(key=lambda c: c[1])
+    return calls, events
+
+
+MOUNTY = ("mount", "umount2", "pivot_root", "mount_setattr", "open_tree", "move_mount", "fsopen",
+          "fsconfig", "fsmount", "chroot")
+FILEY = ("openat", "openat2", "open", "close", "dup", "dup2", "dup3", "mkdir", "mkdirat", "symlinkat",
+         "statx", "newfstatat", "read", "write", "unlinkat", "rmdir", "getdents64", "fcntl", "chmod",
+         "chdir", "fchdir")
+
+
+def _phases_of(path):
+    """Phases of one traced `launch run`: ([(name, traced ms, syscalls)], total ms, syscalls,
+    container-side breakdown {kind: (calls, ms)}, /dev binds (count, ms), slowest calls)."""
+    calls, events = _parse_strace(path)
+    if not calls:
+        raise SystemExit("no syscalls in " + path)
+    launcher = calls[0][0]
+    t0 = calls[0][1]
+    child = None
+    for c in calls:
+        if c[0] == launcher and c[3] == "clone3":
+            m = c[4].rsplit("=", 1)[-1].split()
+            child = int(m[0]) if m and m[0].isdigit() else None
+            break
+    L = [c for c in calls if c[0] == launcher]
+    C = [c for c in calls if c[0] == child]
+    end = max([e[1] for e in events if e[0] == launcher and e[2].startswith("+++")] or [calls[-1][2]])
+
+    def first(cs, pred):
+        for c in cs:
+            if pred(c):
+                return c
+        raise SystemExit("%s: unexpected trace (is this a `launch run` with limits?)" % path)
+
+    manifest = first(L, lambda c: c[3] == "openat" and ".toml" in c[4])
+    state = first(L, lambda c: c[3] == "mkdir")
+    clone = first(L, lambda c: c[3] == "clone3")
+    go = first(C, lambda c: c[3] in ("recvfrom", "recvmsg", "read") and "Release" in c[4])
+    cexec = first(C, lambda c: c[3] == "execve")
+    cexit = max([e[1] for e in events if e[0] == child and e[2].startswith("+++")] or [cexec[2]])
+    marks = [
+        ("exec `launch`, dynamic loading, Rust runtime start", t0, manifest[1]),
+        ("read the manifest, probe the host, validate, build the plan", manifest[1], state[1]),
+        ("host steps: state dir + journal, cgroup mkdirs and limit writes", state[1], clone[1]),
+        ("clone3 with the new namespaces", clone[1], clone[2]),
+        ("after clone3 until the container process is released (launcher: cgroup joins or id maps if any; handshake)", clone[2], go[2]),
+        ("container side: cgroup self-join, loopback, mounts, /dev, pivot_root, ids (until execve)", go[2], cexec[1]),
+        ("/bin/true: execve, its own start-up and exit", cexec[1], cexit),
+        ("after exit: reap, usage stats, cgroup rmdirs, state dir removal", cexit, end),
+    ]
+    both = [c for c in calls if c[0] in (launcher, child)]
+    waits = ("wait4", "waitid", "recvfrom", "recvmsg")
+    rows = []
+    for i, (name, a, b) in enumerate(marks):
+        who = child if i in (5, 6) else launcher  # the process doing the work in that phase
+        cs = [clone] if i == 3 else [c for c in both if a <= c[1] < b and c[0] == who and c[3] not in waits]
+        rows.append((name, (b - a) * 1000, len(cs), sum(c[2] - c[1] for c in cs) * 1000))
+    side = [c for c in C if go[2] <= c[1] < cexec[1]]
+    by = {}
+    for c in side:
+        kind = "mount family" if c[3] in MOUNTY else ("file and fd calls" if c[3] in FILEY else "other")
+        n, d = by.get(kind, (0, 0.0))
+        by[kind] = (n + 1, d + (c[2] - c[1]) * 1000)
+    names = {}
+    for c in side:
+        names[c[3]] = names.get(c[3], 0) + 1
+    devs = [c for c in side if c[3] == "mount" and "MS_BIND" in c[4] and '"/dev/' in c[4].split(",")[0]]
+    # v1 cgroup joins: the launcher writing the pid into cgroup.procs, or the container process
+    # writing "0" into inherited `tasks` fds.
+    joins = [c for c in L if c[3] == "write" and clone[2] <= c[1] < go[2] and re.match(r'write\(\d+, "\d+"', c[4])]
+    self_joins = [c for c in C if c[3] == "write" and re.match(r'write\(\d+, "0", 1\)', c[4])]
+    slow = sorted(both, key=lambda c: -(c[2] - c[1]))
+    slow = [c for c in slow if c[3] not in ("wait4", "waitid", "recvfrom", "recvmsg", "read")][:6]
+    return {"rows": rows, "total": (end - t0) * 1000, "nsys": len(both), "by": by, "names": names,
+            "devs": (len(devs), sum(c[2] - c[1] for c in devs) * 1000),
+            "joins": [(c[2] - c[1]) * 1000 for c in joins],
+            "self_joins": [(c[2] - c[1]) * 1000 for c in self_joins],
+            "slow": [("launcher" if c[0] == launcher else "container", _short(c), (c[2] - c[1]) * 1000) for c in slow]}
+
+
+def phases(args):
+    """Where a traced `launch run` spends its wall time, phase by phase (median of the traces)."""
+    runs = [_phases_of(p) for p in args.traces]
+    med = statistics.median
+    total = med([r["total"] for r in runs])
+    nsys = med([r["nsys"] for r in runs])
+    print("%d runs of `launch run true-limits.toml`, each after a 300 ms pause, traced with `strace -f "
+          "-r -tt -T` (bench/out/profile/trace-*.txt); medians. A traced run takes %.2f ms and makes "
+          "%d syscalls (launcher, container process until execve, /bin/true); untraced it takes "
+          "%s ms (isolated, variants table below): strace stops the process at every syscall, so "
+          "*traced ms* overstates phases with many syscalls; *in syscalls* is the time spent inside "
+          "the calls of the process doing that phase's work (waits excluded)."
+          % (len(runs), total, nsys, fmt(args.untraced_ms, 2)))
+    print()
+    print("| phase | traced ms | syscalls | in syscalls ms |")
+    print("|---|---:|---:|---:|")
+    for i, (name, _, _, _) in enumerate(runs[0]["rows"]):
+        print("| %s | %.2f | %d | %.2f |" % (
+            name, med([r["rows"][i][1] for r in runs]), med([r["rows"][i][2] for r in runs]),
+            med([r["rows"][i][3] for r in runs])))
+    print("| **total** | %.2f | %d | |" % (total, nsys))
+    print()
+    joins = [r["joins"] for r in runs if r["joins"]]
+    if joins:
+        print("- The v1 cgroup joins (writes of the pid into `cgroup.procs`, traced): first write "
+              "%.2f ms, the others %.3f ms each (medians): the first migration after idle waits for "
+              "an RCU grace period (see the cgroup-join experiment below)." % (
+                  med([j[0] for j in joins]), med([x for j in joins for x in j[1:]] or [0])))
+    sj = [r["self_joins"] for r in runs if r["self_joins"]]
+    if sj:
+        print("- The v1 cgroup joins done by the container process itself (`\"0\"` into %d inherited "
+              "`tasks` fds, traced): %.3f ms for all of them (median): no wait for the global lock "
+              "(see the cgroup-join experiment below)." % (len(sj[0]), med([sum(j) for j in sj])))
+    by = {}
+    for r in runs:
+        for kind, (n, d) in r["by"].items():
+            by.setdefault(kind, []).append((n, d))
+    print("- Container side, time inside the syscalls (traced, medians): " + "; ".join(
+        "%s %d calls, %.2f ms" % (kind, med([x[0] for x in v]), med([x[1] for x in v]))
+        for kind, v in sorted(by.items(), key=lambda x: -med([y[1] for y in x[1]]))) + ". By name: " +
+        ", ".join("%s %d" % (n, c) for n, c in sorted(runs[0]["names"].items(), key=lambda x: -x[1])) + ".")
+    d = runs[0]["devs"]
+    if d[0]:
+        print("- The %d `/dev` bind mounts: %.2f ms inside mount(2) (median of the runs' sums)." % (
+            d[0], med([r["devs"][1] for r in runs])))
+    print("- Slowest single syscalls of the first traced run (not counting waits): " + "; ".join(
+        "%s `%s` %.2f ms" % s for s in runs[0]["slow"]) + ".")
+    print()
+
+
+def _short(c):
+    """`name(first argument)` of a traced call."""
+    text = c[4]
+    if "<unfinished" in text:
+        text = text.split("<unfinished", 1)[0]
+    elif text.startswith("<..."):
+        return "%s(…)" % c[3]
+    arg = text.split("(", 1)[1].split(",", 1)[0].split(")", 1)[0][:60] if "(" in text else ""
+    return "%s(%s)" % (c[3], arg.strip())
+
+
+def perfsplit(args):
+    """Where the launcher's CPU goes, from `perf script` of a system-wide cpu-clock profile."""
+    import re
+    kernel = "[kernel.kallsyms]"
+    samples = {}
+    comms = {}
+    user_syms = {}
+    head = re.compile(r"^(\S.*?)\s+(\d+)\s*$")
+    frame = re.compile(r"^\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$")
+
+    def flush(comm, frames):
+        if comm is None:
+            return
+        group = comm
+        if comm.startswith("kworker"):
+            group = "kworker (kernel workers)"
+        elif comm.startswith("swapper"):
+            group = "idle"
+        comms[group] = comms.get(group, 0) + 1
+        if comm != "launch" or not frames:
+            return
+        cat = classify(frames, kernel)
+        samples[cat] = samples.get(cat, 0) + 1
+        if not frames[0][1].endswith(kernel.strip("[]")) and frames[0][1] != kernel:
+            key = "%s (%s)" % (frames[0][0].split("+")[0], os.path.basename(frames[0][1]))
+            user_syms[key] = user_syms.get(key, 0) + 1
+
+    comm, frames = None, []
+    for line in sys.stdin:
+        if not line.strip():
+            flush(comm, frames)
+            comm, frames = None, []
+            continue
+        if not line[0].isspace():
+            flush(comm, frames)
+            m = head.match(line.rstrip())
+            comm, frames = (m.group(1) if m else line.split()[0]), []
+            continue
+        m = frame.match(line.rstrip())
+        if m:
+            frames.append((m.group(1), m.group(2)))
+    flush(comm, frames)
+
+    tot = sum(samples.values())
+    # perf's own sampling (a timer interrupt and a call-chain copy every period, slow in a VM)
+    # inflates what it sees; scale the samples of `launch` and `true` to perf stat's task-clock.
+    per = args.period_us / 1000.0 / args.runs  # ms of CPU per sample per run
+    raw = (tot + comms.get("true", 0)) * per
+    scale = args.task_clock_ms / raw if args.task_clock_ms and raw else 1.0
+    per *= scale
+    print("Where the CPU time of a start goes: %d back-to-back `launch run true-limits.toml`, "
+          "`perf record -a -g -e cpu-clock -c %d` (a sample every %d µs), bench/out/profile/perf.data. "
+          "Samples are scaled so that `launch` + `true` add up to perf stat's task-clock "
+          "(%s ms; perf record's own sampling inflated them ×%.2f). Processes named `launch` (the "
+          "launcher, and the container process until it execs): **%.2f ms per start**; `true` (the "
+          "container's command, from its execve): %.2f ms; kernel workers, system-wide (deferred "
+          "clean-up such as destroying network namespaces, plus anything else running): %.2f ms." % (
+              args.runs, args.period_us * 1000, args.period_us, fmt(args.task_clock_ms, 2),
+              1 / scale if scale else 0, tot * per, comms.get("true", 0) * per,
+              comms.get("kworker (kernel workers)", 0) * per))
+    print()
+    print("| where (processes named `launch`) | ms per start | share |")
+    print("|---|---:|---:|")
+    rest = 0
+    for cat, n in sorted(samples.items(), key=lambda x: -x[1]):
+        if n < tot * 0.012:
+            rest += n
+            continue
+        print("| %s | %.2f | %.0f%% |" % (cat, n * per, 100.0 * n / tot))
+    if rest:
+        print("| everything else (each < 1.2%%) | %.2f | %.0f%% |" % (rest * per, 100.0 * rest / tot))
+    print()
+    top = sorted(user_syms.items(), key=lambda x: -x[1])[:10]
+    if top:
+        print("Top user-space symbols (self time, ms per start): " + "; ".join(
+            "`%s` %.3f" % (k, v * per) for k, v in top) + ".")
+        print()
+
+
+def classify(frames, kernel):
+    leaf_sym, leaf_dso = frames[0]
+    if leaf_dso != kernel:
+        dso = os.path.basename(leaf_dso)
+        if dso.startswith("ld-linux"):
+            return "user: dynamic loader (ld-linux: relocations, symbol lookup)"
+        if dso == "launch":
+            return "user: launch's own code"
+        if dso.startswith("libc"):
+            return "user: libc (malloc, memcpy, …)"
+        return "user: " + dso
+    syms = [f[0].split("+")[0] for f in frames]
+    sc = None
+    for s in syms:
+        if s.startswith(("__x64_sys_", "__do_sys_", "__ia32_sys_", "__se_sys_")):
+            sc = s
+    if sc:
+        name = re.sub(r"^(__x64_sys_|__do_sys_|__ia32_sys_|__se_sys_)", "", sc)
+        if name == "clone3" or name == "clone":
+            for key, label in (("copy_net_ns", "new network namespace"), ("copy_mnt_ns", "new mount namespace"),
+                               ("copy_pid_ns", "new pid namespace"), ("copy_ipcs", "new ipc namespace"),
+                               ("copy_utsname", "new uts namespace"), ("create_new_namespaces", "namespaces, other")):
+                if key in syms:
+                    return "kernel: clone3 → " + label
+            return "kernel: clone3 → copy the process"
+        if name in ("exit_group", "exit"):
+            for key, label in (("exit_mmap", "unmap memory"), ("put_mnt_ns", "drop the mount namespace"),
+                               ("free_nsproxy", "drop namespaces"), ("switch_task_namespaces", "drop namespaces"),
+                               ("exit_task_namespaces", "drop namespaces")):
+                if key in syms:
+                    return "kernel: exit → " + label
+            return "kernel: exit, other"
+        if name in ("mount", "umount", "pivot_root", "mount_setattr"):
+            return "kernel: " + name
+        if any(s.startswith(("cgroup", "kernfs", "__cgroup")) for s in syms):
+            return "kernel: %s (cgroupfs)" % name
+        if any(s.startswith(("ext4_", "jbd2")) for s in syms):
+            return "kernel: %s (ext4: state dir, journal)" % name
+        if any(s.startswith(("proc_", "seq_read")) for s in syms):
+            return "kernel: %s (/proc)" % name
+        return "kernel: " + name
+    if "asm_exc_page_fault" in syms or "exc_page_fault" in syms:
+        return "kernel: page faults"
+    if "ret_from_fork" in syms or "ret_from_fork_asm" in syms:
+        return "kernel: return from fork"
+    return "kernel: other (interrupts, scheduling)"
+
+
+def ablation(args):
+    """Table of the profile's variants: cost of each part of a launch run, without a tracer."""
+    data = json.load(open(args.results))
+    res = data["results"]
+    st = {k: stats_of(res[k]) for k in data["commands"]}
+    base = st.get(args.base, {})
+    print("| variant | isolated ms (p10–p90) | Δ vs `%s` | back-to-back ms/start | Δ | CPU ms | page faults |" % args.base)
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for k in data["commands"]:
+        s = st[k]
+        if res[k].get("failed"):
+            print("| %s | failed: %s | | | | | |" % (res[k]["label"], res[k]["failed"]))
+            continue
+        iso, b2b = s.get("iso", {}), s.get("b2b", {})
+        di = iso.get("med", 0) - base.get("iso", {}).get("med", 0)
+        db = b2b.get("per_start", 0) - base.get("b2b", {}).get("per_start", 0)
+        print("| %s | %s (%s–%s) | %+.2f | %s | %+.2f | %s | %s |" % (
+            res[k]["label"], fmt(iso.get("med"), 2), fmt(iso.get("p10")), fmt(iso.get("p90")), di,
+            fmt(b2b.get("per_start"), 2), db, fmt(s.get("cpu_ms"), 2), fmt(s.get("minflt"), 0)))
+    print()
+    print("%d isolated starts each (%.0f ms pause), %d×%d back-to-back, interleaved (bench.py); CPU ms "
+          "and page faults (minor) from wait4's rusage of the isolated starts, the whole process tree; "
+          "load average %s → %s." % (data["settings"]["iso_rounds"], data["settings"]["pause"] * 1000,
+                                data["settings"]["b2b_rounds"], data["settings"]["b2b_runs"],
+                                " ".join(data["load_before"]), " ".join(data["load_after"])))
+    print()
+
+
+def cgjoin(args):
+    """Cost of joining a v1 cgroup after the machine idled for a while: the launcher writing the
+    child's pid into cgroup.procs (what launch, crun and runc do) versus the child writing "0"
+    into cgroup.procs or `tasks` itself."""
+    base = "/sys/fs/cgroup/cpu/lbench-cgjoin-%d" % os.getpid()
+    if not os.path.isdir("/sys/fs/cgroup/cpu"):
+        print("(no v1 cpu hierarchy: experiment skipped)")
+        return
+    pauses = [float(p) for p in args.pauses.split(",")]
+    os.mkdir(base)
+    res = {(m, p): [] for m in "abc" for p in pauses}
+    try:
+        for _ in range(args.rounds):
+            for p in pauses:
+                for m in "abc":
+                    res[(m, p)].append(_join_once(base, m, p))
+    finally:
+        time.sleep(0.05)
+        os.rmdir(base)
+    print("| how a process joins a v1 cgroup (`cpu`), median ms of %d, after the machine idled … | %s |" % (
+        args.rounds, " | ".join("%g ms" % (p * 1000) for p in pauses)))
+    print("|---|" + "---:|" * len(pauses))
+    for m, label in (("a", "another process writes its pid into `cgroup.procs` (crun, runc)"),
+                     ("c", "the process writes `0` into `cgroup.procs` itself"),
+                     ("b", "the process writes `0` into `tasks` itself, single-threaded (launch)")):
+        print("| %s | %s |" % (label, " | ".join("%.3f" % statistics.median(res[(m, p)]) for p in pauses)))
+    print()
+    print("Writing a pid (or a whole thread group) takes the global `cgroup_threadgroup_rwsem` for "
+          "writing, which waits for an RCU grace period unless another writer was there moments "
+          "ago; a single thread moving itself (`tasks` ← 0) skips that lock (kernel/cgroup, "
+          "cgroup_procs_write_start).")
+    print()
+
+
+def _join_once(base, mode, pause):
+    r, w = os.pipe()
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        os.close(go_w)
+        os.read(go_r, 1)
+        d = 0
+        if mode in "bc":
+            time.sleep(pause)
+            f = os.open(base + ("/tasks" if mode == "b" else "/cgroup.procs"), os.O_WRONLY)
+            t = time.perf_counter_ns()
+            os.write(f, b"0")
+            d = time.perf_counter_ns() - t
+            os.close(f)
+        os.write(w, str(d).encode())
+        os._exit(0)
+    os.close(w)
+    os.close(go_r)
+    if mode == "a":
+        time.sleep(pause)
+        f = os.open(base + "/cgroup.procs", os.O_WRONLY)
+        t = time.perf_counter_ns()
+        os.write(f, str(pid).encode())
+        d = time.perf_counter_ns() - t
+        os.close(f)
+        os.write(go_w, b"x")
+        os.read(r, 100)
+    else:
+        os.write(go_w, b"x")
+        d = int(os.read(r, 100))
+    os.waitpid(pid, 0)
+    os.close(r)
+    os.close(go_w)
+    return d / 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--spec", required=True)
+    m.add_argument("--out", required=True)
+    m.add_argument("--log", default="/dev/null")
+    m.add_argument("--iso-rounds", type=int, default=40)
+    m.add_argument("--pause", type=float, default=0.25)
+    m.add_argument("--b2b-rounds", type=int, default=3)
+    m.add_argument("--b2b-runs", type=int, default=200)
+    m.add_argument("--rss-runs", type=int, default=5)
+    m.add_argument("--warmup", type=int, default=5)
+    r = sub.add_parser("report")
+    r.add_argument("--results", required=True)
+    r.add_argument("--meta", required=True)
+    r.add_argument("--plan")
+    r.add_argument("--profile")
+    lp = sub.add_parser("loop")
+    lp.add_argument("--n", type=int, default=200)
+    lp.add_argument("--pause", type=float, default=0.0)
+    lp.add_argument("--log", default="/dev/null")
+    lp.add_argument("argv", nargs=argparse.REMAINDER)
+    sc = sub.add_parser("stracec")
+    sc.add_argument("file")
+    sc.add_argument("--top", type=int, default=12)
+    ph = sub.add_parser("phases")
+    ph.add_argument("traces", nargs="+")
+    ph.add_argument("--untraced-ms", type=float)
+    ps = sub.add_parser("perfsplit")
+    ps.add_argument("--runs", type=int, required=True)
+    ps.add_argument("--period-us", type=int, required=True)
+    ps.add_argument("--task-clock-ms", type=float)
+    ab = sub.add_parser("ablation")
+    ab.add_argument("--results", required=True)
+    ab.add_argument("--base", default="launch-limits")
+    cj = sub.add_parser("cgjoin")
+    cj.add_argument("--rounds", type=int, default=10)
+    cj.add_argument("--pauses", default="0.004,0.02,0.25")
+    args = ap.parse_args()
+    {"measure": measure, "report": report, "loop": loop, "stracec": stracec, "phases": phases,
+     "perfsplit": perfsplit, "ablation": ablation, "cgjoin": cgjoin}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
