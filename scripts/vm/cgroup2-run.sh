@@ -341,6 +341,11 @@ m -t tmpfs -o mode=755 tmpfs $H/run
 m -t tmpfs -o mode=1777 tmpfs $H/var/tmp
 mkdir -p $H/tmp/share
 m --bind /mnt/share $H/tmp/share
+# The repository at its own path, even when that path is under /tmp or /run, which the tmpfs
+# mounts above hide (CI clones into a temporary folder).
+REPO_PATH=$(cat /mnt/share/.launch-vm/repo)
+mkdir -p "$H$REPO_PATH" 2>/dev/null || true
+m -t 9p -o "$O,ro,cache=loose" launchrepo "$H$REPO_PATH"
 # pure cgroup v2, mounted like systemd does
 mount -t cgroup2 -o nsdelegate,memory_recursiveprot cgroup2 $H/sys/fs/cgroup 2>/dev/null ||
     mount -t cgroup2 cgroup2 $H/sys/fs/cgroup || fatal "cannot mount cgroup2"
@@ -451,6 +456,7 @@ for f in "$@"; do
     cp -rL --reflink=auto "$f" "$SHARE/$b"
 done
 echo "$NAME" >"$SHARE/.launch-vm/script"
+echo "$REPO" >"$SHARE/.launch-vm/repo"
 TOKEN=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {
@@ -496,6 +502,7 @@ QEMU+=(-kernel "$KERNEL" -initrd "$INITRD")
 QEMU+=(-append "console=ttyS0 panic=-1 quiet loglevel=3 cgroup_no_v1=all $VM_APPEND launchvm.token=$TOKEN")
 QEMU+=(-virtfs "local,path=$SHARE,mount_tag=launchshare,security_model=none,id=share")
 QEMU+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap,id=hostroot")
+QEMU+=(-virtfs "local,path=$REPO,mount_tag=launchrepo,security_model=none,readonly=on,multidevs=remap,id=launchrepo")
 if [ "$VM_DISK_MB" -gt 0 ]; then
     truncate -s "${VM_DISK_MB}M" "$RUN/disk.raw"
     QEMU+=(-drive "file=$RUN/disk.raw,format=raw,if=virtio,cache=unsafe")
