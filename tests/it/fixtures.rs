@@ -224,31 +224,7 @@ impl Running {
     /// Wait (up to [`TIMEOUT`]) until the container prints `line`; return the lines before it.
     #[track_caller]
     pub fn wait_for(&mut self, line: &str) -> Vec<String> {
-        let start = self.seen.len();
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    let found = l == line;
-                    self.seen.push(l);
-                    if found {
-                        return self.seen[start..self.seen.len() - 1].to_vec();
-                    }
-                }
-                Err(e) => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    let stderr = self.stderr.take().map(join_bytes).unwrap_or_default();
-                    panic!(
-                        "`{}`: no line {line:?} ({e}); stdout so far:\n{}\n--- stderr ---\n{}",
-                        self.what,
-                        self.seen.join("\n"),
-                        String::from_utf8_lossy(&stderr)
-                    );
-                }
-            }
-        }
+        self.wait_for_within(line, TIMEOUT)
     }
 
     /// Write `input` to the container's stdin, close it, and wait for the end.

@@ -93,16 +93,16 @@ fn rejected_id_map_is_rolled_back() {
         .limits(&cg)
         .tables("[namespaces]\nuser = { map_root = true }")
         .write(&sb);
-    let mut plan = sb.plan(&m);
-    let idx = find_step(&plan, |a| {
-        a["op"] == "write_id_map" && a["path"].as_str().unwrap().ends_with("/uid_map")
-    });
-    edit(&mut plan, idx, "value", "0 0 1\n0 1 1\n");
-    let host = Host::snapshot();
-    let out = sb.run_plan(&plan);
-    expect_step_failed(&out, &plan, idx, "EINVAL");
-    assert!(!out.stdout.contains("RAN"), "{out}");
-    host.assert_clean(&sb, Some(&cg), &out);
+    inject(
+        &sb,
+        &cg,
+        &m,
+        "write_id_map",
+        "/uid_map",
+        "value",
+        "0 0 1\n0 1 1\n",
+        "EINVAL",
+    );
 }
 
 /// A mount the kernel refuses inside the container (tmpfs `size=bogus`: EINVAL).
@@ -153,16 +153,16 @@ fn refused_cgroup_write_is_rolled_back() {
     let m = App::new("cg", &marked(&sb, "echo RAN"))
         .limits(&cg)
         .write(&sb);
-    let mut plan = sb.plan(&m);
-    let idx = find_step(&plan, |a| {
-        a["op"] == "cgroup_write" && a["path"].as_str().unwrap().ends_with("/cpu.cfs_quota_us")
-    });
-    edit(&mut plan, idx, "value", "abc");
-    let host = Host::snapshot();
-    let out = sb.run_plan(&plan);
-    expect_step_failed(&out, &plan, idx, "EINVAL");
-    assert!(!out.stdout.contains("RAN"), "{out}");
-    host.assert_clean(&sb, Some(&cg), &out);
+    inject(
+        &sb,
+        &cg,
+        &m,
+        "cgroup_write",
+        "/cpu.cfs_quota_us",
+        "value",
+        "abc",
+        "EINVAL",
+    );
 }
 
 /// 20 containers from one manifest at once, each with cgroups and an extracted root: all
@@ -207,4 +207,30 @@ fn twenty_in_parallel_leave_nothing() {
         .collect::<Vec<_>>()
         .join("\n");
     host.assert_clean(&sb, Some(&cg), &all);
+}
+
+/// Plan `m`, set `field` of the `op` step whose path ends with `path_end` to `value`, run that
+/// plan: the step must fail with `errno`, nothing of the container may have run, and the host
+/// must be as before.
+#[allow(clippy::too_many_arguments)]
+fn inject(
+    sb: &Sandbox,
+    cg: &Cgroups,
+    m: &std::path::Path,
+    op: &str,
+    path_end: &str,
+    field: &str,
+    value: &str,
+    errno: &str,
+) {
+    let mut plan = sb.plan(m);
+    let idx = find_step(&plan, |a| {
+        a["op"] == op && a["path"].as_str().unwrap().ends_with(path_end)
+    });
+    edit(&mut plan, idx, field, value);
+    let host = Host::snapshot();
+    let out = sb.run_plan(&plan);
+    expect_step_failed(&out, &plan, idx, errno);
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    host.assert_clean(sb, Some(cg), &out);
 }
