@@ -127,17 +127,25 @@ pub fn main() -> ExitCode {
 /// not an option is not a subcommand.
 fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     let cmd = Cli::command();
-    let first = args
-        .iter()
-        .skip(1)
-        .position(|a| !a.to_string_lossy().starts_with('-'));
-    if let Some(pos) = first {
-        let word = args[pos + 1].to_string_lossy().into_owned();
-        let known = cmd
-            .get_subcommands()
-            .any(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word));
-        if !known && word != "help" && !matches!(args[pos].to_string_lossy().as_ref(), "--color") {
-            args.insert(pos + 1, "run".into());
+    // The first word that is neither an option nor the value of `--color`.
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].to_string_lossy();
+        if a == "--color" {
+            i += 2;
+        } else if a.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if let Some(word) = args.get(i).map(|w| w.to_string_lossy().into_owned()) {
+        let known = word == "help"
+            || cmd
+                .get_subcommands()
+                .any(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word));
+        if !known {
+            args.insert(i, "run".into());
         }
     }
     args
@@ -328,5 +336,38 @@ fn write_out(b: &[u8]) -> u8 {
             eprintln!("error: writing to standard output: {e}");
             exit::LAUNCHER
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_default_command;
+
+    fn words(v: &[&str]) -> Vec<String> {
+        with_default_command(v.iter().map(|s| s.into()).collect())
+            .into_iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn a_manifest_alone_means_run() {
+        assert_eq!(
+            words(&["launch", "app.toml"]),
+            ["launch", "run", "app.toml"]
+        );
+        assert_eq!(
+            words(&["launch", "-v", "app.toml"]),
+            ["launch", "-v", "run", "app.toml"]
+        );
+        assert_eq!(
+            words(&["launch", "--color", "never", "a.toml"]),
+            ["launch", "--color", "never", "run", "a.toml"]
+        );
+        assert_eq!(
+            words(&["launch", "plan", "a.toml"]),
+            ["launch", "plan", "a.toml"]
+        );
+        assert_eq!(words(&["launch", "--help"]), ["launch", "--help"]);
     }
 }
