@@ -37,6 +37,11 @@ man:
     cargo run --quiet -- man > target/man/launch.1
     @echo "wrote target/man/launch.1"
 
+# A static, non-PIE release build for x86_64 (0.6 ms faster per start, 0.9 MiB less RSS; see
+# docs/performance.md): target/x86_64-unknown-linux-gnu/release/launch.
+release-static:
+    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --target x86_64-unknown-linux-gnu
+
 # Benchmarks (not part of CI's pass/fail): results in bench/RESULTS.md.
 bench:
     bench/run.sh
