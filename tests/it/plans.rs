@@ -107,8 +107,6 @@ target = "/proc"
         "cgroup_parent",
         "cgroup_create",
         "cgroup_write",
-        "cgroup_parent",
-        "cgroup_create",
         "extract_rootfs",
         "cgroup_open",
         "spawn",

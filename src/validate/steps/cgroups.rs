@@ -28,17 +28,21 @@ pub(super) fn hierarchies(r: &Resolved, facts: &HostFacts) -> Vec<(&'static str,
             out.push((c, base));
         }
     }
-    // On v1, two more groups earn their place: cpuacct counts the CPU time of a CPU-limited
+    // On v1, two more groups can earn their place: cpuacct counts the CPU time of a CPU-limited
     // container (cpu and cpuacct are often separate hierarchies), and freezer lets teardown
-    // freeze the whole group before killing it, so nothing forks away during the kill.
+    // freeze the whole group before killing it, so nothing forks away during the kill. With a
+    // pid namespace the freezer is not needed: when its PID 1 dies the kernel kills everything
+    // in it, atomically.
     if cg.layout != CgroupLayout::V2 && !out.is_empty() {
-        let extra: &[&'static str] = if out.iter().any(|(c, _)| *c == "cpu") {
-            &["cpuacct", "freezer"]
-        } else {
-            &["freezer"]
-        };
+        let mut extra: Vec<&'static str> = Vec::new();
+        if out.iter().any(|(c, _)| *c == "cpu") {
+            extra.push("cpuacct");
+        }
+        if !r.ns.pid {
+            extra.push("freezer");
+        }
         for c in extra {
-            if let Some(base) = cg.v1.get(*c) {
+            if let Some(base) = cg.v1.get(c) {
                 if !out.iter().any(|(_, b)| b == base) {
                     out.push((c, base.clone()));
                 }
