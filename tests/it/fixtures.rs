@@ -1021,3 +1021,16 @@ pub fn is_instance_of(instance: &str, name: &str) -> bool {
         .and_then(|r| r.strip_prefix('-'))
         .is_some_and(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()))
 }
+
+/// Bytes that do not compress (xorshift from `seed`), for archives whose size must be real.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

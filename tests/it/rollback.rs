@@ -9,19 +9,6 @@ use std::fs;
 
 use crate::fixtures::*;
 
-/// Bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// `sh -c` text whose command line names the sandbox, so a leftover container is found.
 fn marked(sb: &Sandbox, script: &str) -> String {
     format!(": {}; {script}", sb.dir.display())

@@ -127,18 +127,6 @@ impl Ar {
     }
 }
 
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let (path, name) = (
         CString::new(path.as_os_str().as_encoded_bytes()).ok()?,
@@ -505,7 +493,7 @@ fn unknown_entry_types_and_bad_headers_are_refused() {
 }
 
 fn big_tar() -> (Vec<u8>, Vec<u8>) {
-    let data = noise(1 << 20);
+    let data = crate::fixtures::noise(1 << 20, 0x9E37_79B9_7F4A_7C15);
     let tar = Ar::new()
         .dir("d/", 0o755)
         .file("d/big", &data)
