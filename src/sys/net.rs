@@ -23,13 +23,13 @@ pub fn loopback_up() -> SysResult<()> {
         *d = *s as libc::c_char;
     }
     // SAFETY: a valid socket and a properly initialised ifreq that outlives the call.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as libc::Ioctl, &mut req) } < 0 {
         return Err(err("ioctl", Errno::last()).args("SIOCGIFFLAGS, \"lo\""));
     }
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
     // SAFETY: as above.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS as libc::Ioctl, &req) } < 0 {
         return Err(err("ioctl", Errno::last()).args("SIOCSIFFLAGS, \"lo\", IFF_UP"));
     }
     Ok(())

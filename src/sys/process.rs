@@ -4,6 +4,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::sys::resource::Resource;
 use nix::unistd::{Gid, Uid};
 
 use crate::error::{SysError, SysResult};
@@ -24,25 +25,26 @@ pub fn set_domainname(name: &str) -> SysResult<()> {
     Ok(())
 }
 
-/// The kernel's number for an `RLIMIT_*` name.
-fn resource(name: &str) -> Option<libc::__rlimit_resource_t> {
+/// The resource for an `RLIMIT_*` name (nix's enum: its representation differs between glibc and
+/// musl).
+fn resource(name: &str) -> Option<Resource> {
     Some(match name {
-        "RLIMIT_AS" => libc::RLIMIT_AS,
-        "RLIMIT_CORE" => libc::RLIMIT_CORE,
-        "RLIMIT_CPU" => libc::RLIMIT_CPU,
-        "RLIMIT_DATA" => libc::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => libc::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => libc::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => libc::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => libc::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => libc::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => libc::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => libc::RLIMIT_NPROC,
-        "RLIMIT_RSS" => libc::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => libc::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => libc::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => libc::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => libc::RLIMIT_STACK,
+        "RLIMIT_AS" => Resource::RLIMIT_AS,
+        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
+        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
+        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
+        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
+        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
+        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
+        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
+        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
+        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
+        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
+        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
+        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
+        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
+        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
+        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
         _ => return None,
     })
 }
@@ -51,15 +53,11 @@ fn resource(name: &str) -> Option<libc::__rlimit_resource_t> {
 pub fn setrlimit(name: &str, soft: Option<u64>, hard: Option<u64>) -> SysResult<()> {
     let res = resource(name)
         .ok_or_else(|| SysError::new("setrlimit", None, Errno::EINVAL).args(name.to_owned()))?;
-    let lim = libc::rlimit {
-        rlim_cur: soft.unwrap_or(libc::RLIM_INFINITY),
-        rlim_max: hard.unwrap_or(libc::RLIM_INFINITY),
-    };
-    // SAFETY: a valid resource and a properly initialised struct.
-    if unsafe { libc::setrlimit(res, &lim) } < 0 {
+    let inf = libc::RLIM_INFINITY;
+    if let Err(e) = nix::sys::resource::setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf)) {
         let v = |x: Option<u64>| x.map_or("RLIM_INFINITY".to_string(), |n| n.to_string());
         return Err(
-            SysError::new("setrlimit", None, Errno::last()).args(format!(
+            SysError::new("setrlimit", None, e).args(format!(
                 "{name}, {}, {}",
                 v(soft),
                 v(hard)
