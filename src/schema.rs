@@ -1,14 +1,26 @@
-//! The manifest's JSON Schema, generated from the manifest types (draft-07, which Taplo and
-//! Even Better TOML read).
-
-use schemars::Schema;
-use schemars::transform::transform_subschemas;
-use serde_json::Value;
-
-use crate::manifest::Manifest;
+//! The manifest's JSON Schema (draft-07, which Taplo and Even Better TOML read).
+//!
+//! `launch schema` prints the committed schema/launch.schema.json, embedded at build time. It is
+//! generated from the manifest types themselves by [`generate`], which only exists with the
+//! `schema-gen` feature: the generator (schemars and a `JsonSchema` impl per type) would be
+//! ~150 KiB of code in every launcher's address space for one rarely used command. The test
+//! `schema::committed_schema_is_current` (built with the feature) fails when the file is stale
+//! and `just schema` rewrites it.
 
 /// The schema as pretty JSON, exactly as committed in schema/launch.schema.json.
-pub fn json_schema() -> String {
+pub const JSON_SCHEMA: &str = include_str!("../schema/launch.schema.json");
+
+#[cfg(feature = "schema-gen")]
+use schemars::Schema;
+#[cfg(feature = "schema-gen")]
+use schemars::transform::transform_subschemas;
+#[cfg(feature = "schema-gen")]
+use serde_json::Value;
+
+/// Generate the schema from the manifest types, as pretty JSON.
+#[cfg(feature = "schema-gen")]
+pub fn generate() -> String {
+    use crate::manifest::Manifest;
     let settings = schemars::generate::SchemaSettings::draft07().with_transform(drop_null);
     let schema = settings.into_generator().into_root_schema_for::<Manifest>();
     // A schema is plain JSON data: serialization cannot fail.
@@ -17,6 +29,7 @@ pub fn json_schema() -> String {
 
 /// TOML has no null: an absent key is how a manifest says "default". schemars describes every
 /// `Option` as nullable; take that back out so editors do not suggest `null`.
+#[cfg(feature = "schema-gen")]
 fn drop_null(schema: &mut Schema) {
     if let Some(obj) = schema.as_object_mut() {
         if let Some(Value::Array(types)) = obj.get_mut("type") {

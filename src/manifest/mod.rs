@@ -11,7 +11,6 @@ pub mod units;
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
 use serde::Deserialize;
 
 pub use load::{Source, parse};
@@ -19,9 +18,10 @@ pub use spanned::Sp;
 pub use units::Quantity;
 
 /// A `launch` manifest (version 1).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "launch manifest")]
+#[cfg_attr(feature = "schema-gen", schemars(title = "launch manifest"))]
 pub struct Manifest {
     /// Path or URL of this schema; accepted and ignored (editors use it).
     #[serde(rename = "$schema", default)]
@@ -54,7 +54,8 @@ pub struct Manifest {
 }
 
 /// The root filesystem: exactly one of `path`, `tar` or `host`.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rootfs {
     /// A directory used in place (bind-mounted). Relative to the manifest's folder.
@@ -76,7 +77,8 @@ pub struct Rootfs {
 }
 
 /// The process to run, and how.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Process {
     /// Program and its first arguments; a name without `/` is looked up in the container's PATH.
@@ -115,7 +117,8 @@ pub struct Process {
 }
 
 /// Which namespaces the container gets.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Namespaces {
     /// Own process ids: the command is PID 1.
@@ -145,8 +148,9 @@ pub struct Namespaces {
 }
 
 /// The user namespace: `true`, `false`, or a table of maps.
-#[derive(Debug, Clone, JsonSchema)]
-#[schemars(untagged)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema-gen", schemars(untagged))]
 pub enum UserNs {
     /// `true`: like `{ map_root = true }`; `false`: no user namespace.
     Enabled(bool),
@@ -155,7 +159,8 @@ pub enum UserNs {
 }
 
 /// User namespace settings.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UserNsConfig {
     /// Map root (0) inside to the invoking user and group outside, like `unshare -r`.
@@ -170,7 +175,8 @@ pub struct UserNsConfig {
 }
 
 /// One line of /proc/PID/uid_map or gid_map.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IdMapEntry {
     /// First id inside the namespace.
@@ -202,7 +208,8 @@ impl<'de> Deserialize<'de> for UserNs {
 }
 
 /// Resource limits.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// CPU bandwidth: `"30%"` of one CPU, or a number of CPUs (`1.5`, `"0.5"`).
@@ -247,7 +254,8 @@ pub struct Limits {
 }
 
 /// Bandwidth limits for one block device.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IoLimit {
     /// The block device, as a path (`/dev/vda`) or `"MAJOR:MINOR"`.
@@ -267,8 +275,9 @@ pub struct IoLimit {
 }
 
 /// A resource limit: one number for both soft and hard, or a table.
-#[derive(Debug, Clone, JsonSchema)]
-#[schemars(untagged)]
+#[derive(Debug, Clone)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema-gen", schemars(untagged))]
 pub enum Rlimit {
     /// Soft and hard limit alike; `"unlimited"` or a number.
     Both(Quantity),
@@ -314,7 +323,8 @@ impl<'de> Deserialize<'de> for Rlimit {
 }
 
 /// A filesystem mounted inside the container.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// Filesystem type.
@@ -349,7 +359,8 @@ pub struct Mount {
 }
 
 /// Filesystem types `launch` mounts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MountKind {
     /// The proc filesystem (`ps`, /proc/self).

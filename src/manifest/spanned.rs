@@ -46,6 +46,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
     }
 }
 
+#[cfg(feature = "schema-gen")]
 impl<T: schemars::JsonSchema> schemars::JsonSchema for Sp<T> {
     fn inline_schema() -> bool {
         T::inline_schema()

@@ -23,7 +23,14 @@ pub fn loopback_up() -> SysResult<()> {
         *d = *s as libc::c_char;
     }
     // SAFETY: a valid socket and a properly initialised ifreq that outlives the call.
-    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS as libc::Ioctl, &mut req) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            sock.as_raw_fd(),
+            libc::SIOCGIFFLAGS as libc::Ioctl,
+            &mut req,
+        )
+    } < 0
+    {
         return Err(err("ioctl", Errno::last()).args("SIOCGIFFLAGS, \"lo\""));
     }
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.

@@ -56,13 +56,11 @@ pub fn setrlimit(name: &str, soft: Option<u64>, hard: Option<u64>) -> SysResult<
     let inf = libc::RLIM_INFINITY;
     if let Err(e) = nix::sys::resource::setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf)) {
         let v = |x: Option<u64>| x.map_or("RLIM_INFINITY".to_string(), |n| n.to_string());
-        return Err(
-            SysError::new("setrlimit", None, e).args(format!(
-                "{name}, {}, {}",
-                v(soft),
-                v(hard)
-            )),
-        );
+        return Err(SysError::new("setrlimit", None, e).args(format!(
+            "{name}, {}, {}",
+            v(soft),
+            v(hard)
+        )));
     }
     Ok(())
 }

@@ -1,121 +1,25 @@
 //! The command line: parse arguments, dispatch, map outcomes to exit codes.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::Parser;
+
+pub use args::{Cli, Color, Command, Format, Shell};
+
+/// The command-line definition (clap derive). build.rs includes the same file to generate the
+/// completion scripts and the man page at build time, so the binary carries their text, not the
+/// generators.
+mod args {
+    include!("args.rs");
+}
 
 use crate::diag::{self, Problem};
 use crate::exit;
 use crate::host::{Host, RealHost};
 use crate::manifest::Source;
 use crate::plan::{Plan, render_text};
-
-/// launch: run a container from a TOML manifest.
-///
-/// A manifest says where the root filesystem comes from, the limits, the namespaces, the mounts
-/// and the process. `launch plan` prints the exact steps a run takes.
-#[derive(Debug, Parser)]
-#[command(name = "launch", version, about, long_about = None, propagate_version = true)]
-pub struct Cli {
-    /// When to colour diagnostics.
-    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
-    pub color: Color,
-    /// Log each plan step to stderr as it runs (also: LAUNCH_LOG=1).
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the container MANIFEST describes (`launch MANIFEST` is the same).
-    Run {
-        /// The manifest.
-        #[arg(required_unless_present = "plan")]
-        manifest: Option<PathBuf>,
-        /// Run a plan saved with `launch plan --format json` instead, exactly as it is.
-        #[arg(long, value_name = "PLAN.json", conflicts_with = "manifest")]
-        plan: Option<PathBuf>,
-        /// At exit, print CPU time, peak memory and peak pids from the container's cgroups.
-        #[arg(long)]
-        stats: bool,
-    },
-    /// Print the plan a run of MANIFEST would execute, step by step.
-    Plan {
-        /// The manifest.
-        manifest: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Check MANIFEST and report every problem (exit 0 if valid, 2 if not).
-    Validate {
-        /// The manifest.
-        manifest: PathBuf,
-        /// Output format (`json`: machine-readable diagnostics with line and column).
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// List the running containers, with their CPU time and memory.
-    Ps {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Stop a running container: its stop signal, then SIGKILL after its stop_timeout.
-    Stop {
-        /// The manifest's name (every instance of it) or one instance (`NAME-<id>`).
-        name: String,
-        /// Override the manifest's stop_timeout (`2s`, `500ms`).
-        #[arg(long)]
-        timeout: Option<String>,
-    },
-    /// Run a command inside a running container (its namespaces, cgroups, user, env and cwd).
-    Exec {
-        /// The container's name or instance.
-        name: String,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
-    /// Clean up what launchers that no longer exist left behind.
-    Gc,
-    /// Print the manifest's JSON Schema (draft-07).
-    Schema,
-    /// Print a shell completion script.
-    Completions {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-    /// Print the man page (roff).
-    #[command(hide = true)]
-    Man,
-}
-
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// For people.
-    Text,
-    /// For programs; stable, see docs/.
-    Json,
-}
-
-/// Colour choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    /// When standard error is a terminal and NO_COLOR is unset.
-    Auto,
-    /// Always.
-    Always,
-    /// Never.
-    Never,
-}
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -126,7 +30,6 @@ pub fn main() -> ExitCode {
 /// `launch app.toml` means `launch run app.toml`: insert `run` when the first argument that is
 /// not an option is not a subcommand.
 fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
-    let cmd = Cli::command();
     // The first word that is neither an option nor the value of `--color`.
     let mut i = 1;
     while i < args.len() {
@@ -140,10 +43,8 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
         }
     }
     if let Some(word) = args.get(i).map(|w| w.to_string_lossy().into_owned()) {
-        let known = word == "help"
-            || cmd
-                .get_subcommands()
-                .any(|s| s.get_name() == word || s.get_all_aliases().any(|a| a == word));
+        // The derived lookup: no need to build the whole clap Command twice.
+        let known = word == "help" || <Command as clap::Subcommand>::has_subcommand(&word);
         if !known {
             args.insert(i, "run".into());
         }
@@ -230,22 +131,15 @@ pub fn run(cli: Cli) -> u8 {
             crate::ctl::exec(&crate::host::state_root(), &name, &command)
         }
         Command::Gc => crate::ctl::gc(&crate::host::state_root()),
-        Command::Schema => print(&crate::schema::json_schema()),
-        Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "launch", &mut out);
-            write_out(&out)
-        }
-        Command::Man => {
-            let mut out = Vec::new();
-            match clap_mangen::Man::new(Cli::command()).render(&mut out) {
-                Ok(()) => write_out(&out),
-                Err(e) => {
-                    eprintln!("error: rendering the man page: {e}");
-                    exit::LAUNCHER
-                }
-            }
-        }
+        Command::Schema => print(crate::schema::JSON_SCHEMA),
+        Command::Completions { shell } => print(match shell {
+            Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/launch.bash")),
+            Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/launch.zsh")),
+            Shell::Fish => include_str!(concat!(env!("OUT_DIR"), "/launch.fish")),
+            Shell::Elvish => include_str!(concat!(env!("OUT_DIR"), "/launch.elv")),
+            Shell::Powershell => include_str!(concat!(env!("OUT_DIR"), "/launch.ps1")),
+        }),
+        Command::Man => print(include_str!(concat!(env!("OUT_DIR"), "/launch.1"))),
     }
 }
 
