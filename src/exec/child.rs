@@ -153,6 +153,18 @@ fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
                     .args("outside the root"),
             ),
         },
+        Action::Mknod {
+            path,
+            major,
+            minor,
+            mode,
+        } => match beneath(root, path) {
+            Some(rel) => cache.get()?.mknod_char(rel, *major, *minor, *mode),
+            None => Err(
+                SysError::new("mknod", Some(path.clone()), nix::errno::Errno::EXDEV)
+                    .args("outside the root"),
+            ),
+        },
         Action::Symlink { target, link } => match beneath(root, link) {
             Some(rel) => cache.get()?.symlink(target, rel),
             None => Err(

@@ -189,6 +189,17 @@ pub enum Action {
         /// The file.
         path: PathBuf,
     },
+    /// mknod(2) a character device (a minimal /dev without a user namespace, as crun does).
+    Mknod {
+        /// The device node.
+        path: PathBuf,
+        /// Major device number.
+        major: u32,
+        /// Minor device number.
+        minor: u32,
+        /// Permission bits (applied exactly: the umask is cleared around the call).
+        mode: u32,
+    },
     /// Create a symbolic link.
     Symlink {
         /// What the link points to.
@@ -313,6 +324,7 @@ impl Action {
             | CgroupOpen { path }
             | Mkdir { path, .. }
             | Touch { path }
+            | Mknod { path, .. }
             | Chroot { path }
             | Chdir { path } => *path = f(path),
             ExtractRootfs { archive, dest, .. } => {
@@ -446,6 +458,16 @@ impl fmt::Display for Action {
                 path, mode
             ),
             Touch { path } => write!(f, "create empty file {:?} unless it exists", path),
+            Mknod {
+                path,
+                major,
+                minor,
+                mode,
+            } => write!(
+                f,
+                "mknod({:?}, S_IFCHR|{:04o}, makedev({}, {}))",
+                path, mode, major, minor
+            ),
             Symlink { target, link } => write!(f, "symlink({:?}, {:?})", target, link),
             Mount {
                 source,

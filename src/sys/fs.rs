@@ -133,6 +133,25 @@ impl Root {
         }
     }
 
+    /// Create the character device `rel` with exactly `mode` (the umask is cleared around the
+    /// call; the container process is single-threaded here).
+    pub fn mknod_char(&self, rel: &Path, major: u32, minor: u32, mode: u32) -> SysResult<()> {
+        let (dir, name) = self.parent(rel)?;
+        let old = nix::sys::stat::umask(Mode::empty());
+        let r = nix::sys::stat::mknodat(
+            dir.as_fd(),
+            name,
+            nix::sys::stat::SFlag::S_IFCHR,
+            Mode::from_bits_truncate(mode),
+            nix::sys::stat::makedev(major.into(), minor.into()),
+        );
+        nix::sys::stat::umask(old);
+        r.map_err(|e| {
+            self.err("mknodat", rel, e)
+                .args(format!("S_IFCHR|{mode:04o}, makedev({major}, {minor})"))
+        })
+    }
+
     /// Create a symlink `rel` → `target`.
     pub fn symlink(&self, target: &str, rel: &Path) -> SysResult<()> {
         let (dir, name) = self.parent(rel)?;

@@ -279,6 +279,67 @@ fn id_maps_are_what_the_manifest_says() {
     sb.assert_state_empty(&out);
 }
 
+/// The minimal /dev works the same whether its nodes were made with mknod (no user namespace)
+/// or bound from the host (user namespace): character devices with the kernel's numbers, usable
+/// by the container's root, and a private devpts, shm and the /proc/self/fd links.
+#[test]
+fn minimal_dev_nodes_work_with_and_without_a_user_namespace() {
+    need_root();
+    let sb = Sandbox::new("dev");
+    let script = "for n in null zero full random urandom tty; do \
+                      stat -c \"%n %F %t:%T\" /dev/$n; done; \
+                  echo gone > /dev/null && echo null-ok; \
+                  head -c 3 /dev/zero | od -An -tx1; \
+                  head -c 16 /dev/urandom | wc -c; \
+                  echo x > /dev/full 2>/dev/null || echo full-refuses; \
+                  ls -d /dev/pts /dev/shm; readlink /dev/ptmx /dev/fd";
+    let expected = [
+        "/dev/null character special file 1:3",
+        "/dev/zero character special file 1:5",
+        "/dev/full character special file 1:7",
+        "/dev/random character special file 1:8",
+        "/dev/urandom character special file 1:9",
+        "/dev/tty character special file 5:0",
+        "null-ok",
+        "00 00 00",
+        "16",
+        "full-refuses",
+        "/dev/pts",
+        "/dev/shm",
+        "pts/ptmx",
+        "/proc/self/fd",
+    ];
+    for (tag, tables, op) in [
+        ("devplain", "", "mknod"),
+        (
+            "devuserns",
+            "[namespaces]\nuser = { map_root = true }",
+            "mount",
+        ),
+    ] {
+        let m = App::new(tag, script).tables(tables).write(&sb);
+        let plan = sb.plan(&m);
+        let null_step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|s| {
+                s["effect"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("/root/dev/null\"")
+            })
+            .unwrap_or_else(|| panic!("no /dev/null step in {plan}"));
+        assert_eq!(null_step["action"]["op"], op, "{null_step}");
+        let out = sb.run(&m);
+        out.expect_code(0);
+        let lines: Vec<String> = out.lines().iter().map(|l| l.trim().to_string()).collect();
+        assert_eq!(lines, expected, "{tag}\n{out}");
+        sb.assert_state_empty(&out);
+    }
+}
+
 /// A network namespace holds only `lo`, and it is up.
 #[test]
 fn network_namespace_has_only_loopback_up() {

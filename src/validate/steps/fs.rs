@@ -9,9 +9,19 @@ use crate::validate::Resolved;
 use crate::validate::mounts::Mnt;
 use crate::validate::rootfs::{HostEntry, RootSource};
 
-/// Device nodes bound from the host into a minimal /dev, as bubblewrap and crun do (binding works
-/// in a user namespace, where mknod does not).
-const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+/// The device nodes of a minimal /dev (the OCI runtime spec's default set), with their numbers.
+/// Without a user namespace they are created with mknod, as crun does: one call each on the fresh
+/// tmpfs. In a user namespace mknod is not allowed, and the host's nodes are bound instead, as
+/// bubblewrap does (a bind mount costs ~10x a mknod: an open, a mount and a new mount in the
+/// namespace's tree).
+const DEV_NODES: &[(&str, u32, u32)] = &[
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// Inside-root path → path under the new root before pivot_root.
 pub(super) fn under(root: &Path, p: &Path) -> PathBuf {
@@ -103,7 +113,7 @@ pub(super) fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
     }
 }
 
-pub(super) fn minimal_dev(b: &mut B, root: &Path) {
+pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
     let dev = root.join("dev");
     let devp = |n: &str| dev.join(n);
     b.push(
@@ -123,7 +133,19 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path) {
             data: Some("mode=0755,size=65536k".into()),
         },
     );
-    for n in DEV_NODES {
+    for &(n, major, minor) in DEV_NODES {
+        if !userns {
+            b.push(
+                format!("create the device node /dev/{n}"),
+                Action::Mknod {
+                    path: devp(n),
+                    major,
+                    minor,
+                    mode: 0o666,
+                },
+            );
+            continue;
+        }
         b.push(format!("create /dev/{n}"), Action::Touch { path: devp(n) });
         b.push(
             format!("bind the host's /dev/{n}"),

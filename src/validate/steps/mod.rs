@@ -161,7 +161,7 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
     );
     rootfs(&mut b, r, &root);
     if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
-        minimal_dev(&mut b, &root);
+        minimal_dev(&mut b, &root, r.ns.user.is_some());
     }
     for m in &r.mounts {
         mount(&mut b, m, &root);
