@@ -37,9 +37,9 @@ man:
     cargo run --quiet -- man > target/man/launch.1
     @echo "wrote target/man/launch.1"
 
-# Static non-PIE x86_64 build, faster start and less RSS (docs/performance.md).
-release-static:
-    RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release --target x86_64-unknown-linux-gnu
+# The release binary: static (musl) and profile-guided; prints its path (docs/performance.md).
+release:
+    scripts/release.sh
 
 # Benchmarks (not part of CI's pass/fail): results in bench/RESULTS.md.
 bench:

@@ -21,6 +21,18 @@ use crate::host::{Host, RealHost};
 use crate::manifest::Source;
 use crate::plan::{Plan, render_text};
 
+/// The completion scripts and the man page build.rs wrote.
+mod generated {
+    crate::cold_text! {
+        pub(super) static BASH = concat!(env!("OUT_DIR"), "/launch.bash");
+        pub(super) static ZSH = concat!(env!("OUT_DIR"), "/launch.zsh");
+        pub(super) static FISH = concat!(env!("OUT_DIR"), "/launch.fish");
+        pub(super) static ELVISH = concat!(env!("OUT_DIR"), "/launch.elv");
+        pub(super) static POWERSHELL = concat!(env!("OUT_DIR"), "/launch.ps1");
+        pub(super) static MAN = concat!(env!("OUT_DIR"), "/launch.1");
+    }
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
@@ -131,15 +143,15 @@ pub fn run(cli: Cli) -> u8 {
             crate::ctl::exec(&crate::host::state_root(), &name, &command)
         }
         Command::Gc => crate::ctl::gc(&crate::host::state_root()),
-        Command::Schema => print(crate::schema::JSON_SCHEMA),
-        Command::Completions { shell } => print(match shell {
-            Shell::Bash => include_str!(concat!(env!("OUT_DIR"), "/launch.bash")),
-            Shell::Zsh => include_str!(concat!(env!("OUT_DIR"), "/launch.zsh")),
-            Shell::Fish => include_str!(concat!(env!("OUT_DIR"), "/launch.fish")),
-            Shell::Elvish => include_str!(concat!(env!("OUT_DIR"), "/launch.elv")),
-            Shell::Powershell => include_str!(concat!(env!("OUT_DIR"), "/launch.ps1")),
+        Command::Schema => print(crate::schema::json_schema()),
+        Command::Completions { shell } => write_out(match shell {
+            Shell::Bash => &generated::BASH,
+            Shell::Zsh => &generated::ZSH,
+            Shell::Fish => &generated::FISH,
+            Shell::Elvish => &generated::ELVISH,
+            Shell::Powershell => &generated::POWERSHELL,
         }),
-        Command::Man => print(include_str!(concat!(env!("OUT_DIR"), "/launch.1"))),
+        Command::Man => write_out(&generated::MAN),
     }
 }
 

@@ -18,7 +18,7 @@ fn committed_schema_is_current() {
         "schema/launch.schema.json is stale: run `just schema`"
     );
     assert_eq!(
-        launch::schema::JSON_SCHEMA,
+        launch::schema::json_schema(),
         committed,
         "rebuild: the binary embeds the file"
     );
@@ -26,7 +26,7 @@ fn committed_schema_is_current() {
 
 #[test]
 fn examples_declare_and_satisfy_the_schema() {
-    let schema: serde_json::Value = serde_json::from_str(launch::schema::JSON_SCHEMA).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(launch::schema::json_schema()).unwrap();
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     let validator = jsonschema::validator_for(&schema).unwrap();
     for path in manifests("examples/manifests") {
@@ -47,7 +47,7 @@ fn examples_declare_and_satisfy_the_schema() {
 
 #[test]
 fn schema_rejects_unknown_keys() {
-    let schema: serde_json::Value = serde_json::from_str(launch::schema::JSON_SCHEMA).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(launch::schema::json_schema()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let bad: serde_json::Value = toml::from_str(
         "name = \"x\"\nhostnme = \"y\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n",
