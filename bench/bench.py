@@ -322,7 +322,8 @@ def report(args):
         (" — **the machine was busy** (other builds/tests): absolute times are inflated and "
          "noisier; ratios measured in the same interleaved run are what to compare")
         if max(float(data["load_before"][0]), float(data["load_after"][0])) > 0.7 else " (quiet)"))
-    w("- Tools: launch `%s` (release build), %s." % (meta["launch"], ", ".join(meta["tools"])))
+    w("- Tools: launch `%s` (release build: `scripts/release.sh`, static musl + PGO; one row shows "
+      "the plain `cargo build --release`), %s." % (meta["launch"], ", ".join(meta["tools"])))
     w("- Method: bench/bench.py alternates the commands round by round (order rotated each "
       "round), posix_spawn + wait4, no shell. **Isolated**: %d starts each, %.0f ms pause before "
       "each. **Back-to-back**: %d blocks of %d starts in a row each (ms/start = block time / %d; "
@@ -559,7 +560,7 @@ def _phases_of(path):
     cexec = first(C, lambda c: c[3] == "execve")
     cexit = max([e[1] for e in events if e[0] == child and e[2].startswith("+++")] or [cexec[2]])
     marks = [
-        ("exec `launch`, dynamic loading, Rust runtime start", t0, manifest[1]),
+        ("exec `launch`, Rust runtime start", t0, manifest[1]),
         ("read the manifest, probe the host, validate, build the plan", manifest[1], state[1]),
         ("host steps: state dir + journal, cgroup mkdirs and limit writes", state[1], clone[1]),
         ("clone3 with the new namespaces", clone[1], clone[2]),

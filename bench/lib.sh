@@ -3,7 +3,10 @@
 
 out=bench/out
 ROOT=$PWD
-BIN=$ROOT/target/release/launch
+# The release binary (scripts/release.sh: static musl, PGO) is what the tables measure; the plain
+# `cargo build --release` (glibc, dynamic, no PGO) gets one row of its own for comparison.
+BIN=$ROOT/target/$(uname -m)-unknown-linux-musl/release/launch
+GLIBC_BIN=$ROOT/target/release/launch
 PY=/usr/bin/python3
 # A private state root: the benchmark neither sees nor waits for other containers' state (launch
 # locks and scans its state root on every run), and its cleanup cannot touch theirs.
@@ -28,7 +31,8 @@ ensure_pkgs() {
 }
 
 build_launch() {
-    echo "bench: cargo build --release" >&2
+    echo "bench: scripts/release.sh (static musl, PGO), and cargo build --release (glibc)" >&2
+    [ "$(scripts/release.sh)" = "$BIN" ] || { echo "bench: scripts/release.sh built elsewhere" >&2; exit 1; }
     cargo build --release --quiet
 }
 

@@ -26,7 +26,7 @@ wrap=0
 crun_needs_wrapper && wrap=1
 
 # The commands, in table order. Python builds the JSON (argv lists with exact quoting).
-WRAP=$wrap R=$R BIN=$BIN OUT=$ROOT/$out CRUN_WRAP=$CRUN_WRAP "$PY" - > "$out/spec.json" <<'PY'
+WRAP=$wrap R=$R BIN=$BIN GLIBC_BIN=$GLIBC_BIN OUT=$ROOT/$out CRUN_WRAP=$CRUN_WRAP "$PY" - > "$out/spec.json" <<'PY'
 import json, os, sys
 R, BIN, OUT, WRAP = os.environ["R"], os.environ["BIN"], os.environ["OUT"], os.environ["WRAP"] == "1"
 CW = os.environ["CRUN_WRAP"]
@@ -53,6 +53,8 @@ add("bwrap", "bubblewrap `--unshare-all`",
      "--dev", "/dev", "/bin/true"])
 add("launch", "**launch**", [BIN, "run", OUT + "/true.toml"])
 add("launch-limits", "**launch, limits**", [BIN, "run", OUT + "/true-limits.toml"])
+add("launch-glibc-limits", "launch, limits, plain `cargo build --release` (glibc, no PGO)",
+    [os.environ["GLIBC_BIN"], "run", OUT + "/true-limits.toml"])
 crun("crun-nocg", "crun, no cgroups (`--cgroup-manager=disabled`)", OUT + "/oci", ["--cgroup-manager=disabled"])
 crun("crun", "crun", OUT + "/oci")
 crun("crun-limits", "crun, limits", OUT + "/oci-limits")
