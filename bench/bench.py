@@ -525,6 +525,7 @@ def _parse_strace(path):
 MOUNTY = ("mount", "umount2", "pivot_root", "mount_setattr", "open_tree", "move_mount", "fsopen",
           "fsconfig", "fsmount", "chroot")
 FILEY = ("openat", "openat2", "open", "close", "dup", "dup2", "dup3", "mkdir", "mkdirat", "symlinkat",
+         "mknodat", "mknod", "umask",
          "statx", "newfstatat", "read", "write", "unlinkat", "rmdir", "getdents64", "fcntl", "chmod",
          "chdir", "fchdir")
 
@@ -553,7 +554,7 @@ def _phases_of(path):
                 return c
         raise SystemExit("%s: unexpected trace (is this a `launch run` with limits?)" % path)
 
-    manifest = first(L, lambda c: c[3] == "openat" and ".toml" in c[4])
+    manifest = first(L, lambda c: c[3] in ("openat", "open") and ".toml" in c[4])
     state = first(L, lambda c: c[3] == "mkdir")
     clone = first(L, lambda c: c[3] == "clone3")
     go = first(C, lambda c: c[3] in ("recvfrom", "recvmsg", "read") and "Release" in c[4])
@@ -586,6 +587,7 @@ def _phases_of(path):
     for c in side:
         names[c[3]] = names.get(c[3], 0) + 1
     devs = [c for c in side if c[3] == "mount" and "MS_BIND" in c[4] and '"/dev/' in c[4].split(",")[0]]
+    nodes = [c for c in side if c[3] in ("mknodat", "mknod")]
     # v1 cgroup joins: the launcher writing the pid into cgroup.procs, or the container process
     # writing "0" into inherited `tasks` fds.
     joins = [c for c in L if c[3] == "write" and clone[2] <= c[1] < go[2] and re.match(r'write\(\d+, "\d+"', c[4])]
@@ -594,6 +596,7 @@ def _phases_of(path):
     slow = [c for c in slow if c[3] not in ("wait4", "waitid", "recvfrom", "recvmsg", "read")][:6]
     return {"rows": rows, "total": (end - t0) * 1000, "nsys": len(both), "by": by, "names": names,
             "devs": (len(devs), sum(c[2] - c[1] for c in devs) * 1000),
+            "nodes": (len(nodes), sum(c[2] - c[1] for c in nodes) * 1000),
             "joins": [(c[2] - c[1]) * 1000 for c in joins],
             "self_joins": [(c[2] - c[1]) * 1000 for c in self_joins],
             "slow": [("launcher" if c[0] == launcher else "container", _short(c), (c[2] - c[1]) * 1000) for c in slow]}
@@ -644,6 +647,10 @@ def phases(args):
     if d[0]:
         print("- The %d `/dev` bind mounts: %.2f ms inside mount(2) (median of the runs' sums)." % (
             d[0], med([r["devs"][1] for r in runs])))
+    d = runs[0]["nodes"]
+    if d[0]:
+        print("- The %d `/dev` nodes made with mknod: %.2f ms inside mknodat(2) (median of the runs' sums)." % (
+            d[0], med([r["nodes"][1] for r in runs])))
     print("- Slowest single syscalls of the first traced run (not counting waits): " + "; ".join(
         "%s `%s` %.2f ms" % s for s in runs[0]["slow"]) + ".")
     print()

@@ -5,7 +5,7 @@ use std::process::Command;
 use crate::common::repo;
 
 fn launch(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_launch"))
+    Command::new(crate::fixtures::launch_bin())
         .args(args)
         .current_dir(repo())
         .env("NO_COLOR", "1")

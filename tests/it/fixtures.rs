@@ -26,6 +26,12 @@ use crate::common::repo;
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Fail (never skip) unless running as root: these tests create namespaces, cgroups and mounts.
+/// The binary under test: cargo's build of this crate, or `LAUNCH_TEST_BIN` (CI runs the
+/// real-kernel tests a second time against the release build from scripts/release.sh).
+pub fn launch_bin() -> String {
+    std::env::var("LAUNCH_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_launch").to_string())
+}
+
 pub fn need_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
@@ -295,7 +301,7 @@ impl Sandbox {
 
     /// `launch ARGS` with this sandbox's state root, stdin from /dev/null, output captured.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_launch"));
+        let mut c = Command::new(launch_bin());
         c.args(args)
             .current_dir(&self.dir)
             .env("LAUNCH_STATE_ROOT", &self.state)

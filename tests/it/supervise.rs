@@ -347,7 +347,7 @@ fn interactive_shell_in_a_terminal() {
         "stty -g > before.txt; LAUNCH_STATE_ROOT='{}' NO_COLOR=1 '{}' run '{}'; echo EXIT=$?; \
          stty -g > after.txt",
         s(&sb.state),
-        env!("CARGO_BIN_EXE_launch"),
+        launch_bin(),
         s(&m)
     ));
     tmux.wait_line("container prompt `ctr>`", |l| l == "ctr>");
@@ -470,7 +470,7 @@ fn exec_in_a_terminal() {
          'echo T $(tty); echo S $(stty size); read -r line; echo \"got $line\"; exit 5'; \
          echo EXIT=$?; stty -g > after.txt",
         s(&sb.state),
-        env!("CARGO_BIN_EXE_launch"),
+        launch_bin(),
     ));
     tmux.wait_line("the size line", |l| l.starts_with("S "));
     tmux.assert_raw();
@@ -523,7 +523,7 @@ fn commands_start_with_the_terminals_size() {
         tmux.display("#{pane_height}"),
         tmux.display("#{pane_width}"),
     );
-    let bin = env!("CARGO_BIN_EXE_launch");
+    let bin = launch_bin();
     tmux.type_line(&format!(
         "for i in $(seq 20); do LAUNCH_STATE_ROOT='{}' '{bin}' run '{}'; \
          LAUNCH_STATE_ROOT='{}' '{bin}' exec {name} -- stty size; done 2>&1 | tr -d '\\r' \
