@@ -14,6 +14,7 @@ macro_rules! cold_text {
     )+};
 }
 
+pub mod arena;
 pub mod cli;
 pub mod ctl;
 pub mod diag;
