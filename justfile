@@ -41,11 +41,6 @@ man:
 release:
     scripts/release.sh
 
-# The allocator's unsafe code under Miri, with strict provenance (needs the nightly toolchain).
-miri:
-    rustup component add --toolchain nightly miri rust-src
-    MIRIFLAGS=-Zmiri-strict-provenance cargo +nightly miri test --lib arena
-
 # Benchmarks (not part of CI's pass/fail): results in bench/RESULTS.md.
 bench:
     bench/run.sh

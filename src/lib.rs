@@ -14,7 +14,6 @@ macro_rules! cold_text {
     )+};
 }
 
-pub mod arena;
 pub mod cli;
 pub mod ctl;
 pub mod diag;
