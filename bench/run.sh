@@ -2,10 +2,10 @@
 # `just bench`: launch against crun, runc, bubblewrap and the `unshare … chroot` floor, starting
 # /bin/true in a container with the same isolation, from the same rootfs directory; plus
 # `launch plan`/`launch validate` whole-process time and a profile of one `launch run`.
-# Writes bench/RESULTS.md (raw data in bench/out/). Debian 12, as root; takes ~6-8 minutes.
+# Writes bench/RESULTS.md (raw data in bench/out/). Debian 12, as root; takes ~10 minutes.
 #
 # Knobs (environment): ISO_ROUNDS (isolated starts per command, 40), B2B_ROUNDS (blocks per
-# command, 3), B2B_RUNS (starts per block, 200), RSS_RUNS (5), PROFILE=0 to skip bench/profile.sh,
+# command, 5), B2B_RUNS (starts per block, 200), RSS_RUNS (5), PROFILE=0 to skip bench/profile.sh,
 # WAIT_QUIET (seconds to wait for a load average below 0.5 before measuring, 120).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,7 +88,7 @@ done
 echo "bench: load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : > "$out/run.log"
 "$PY" bench/bench.py measure --spec "$out/spec.json" --out "$out/results.json" --log "$out/run.log" \
-    --iso-rounds "${ISO_ROUNDS:-40}" --b2b-rounds "${B2B_ROUNDS:-3}" --b2b-runs "${B2B_RUNS:-200}" \
+    --iso-rounds "${ISO_ROUNDS:-40}" --b2b-rounds "${B2B_ROUNDS:-5}" --b2b-runs "${B2B_RUNS:-200}" \
     --rss-runs "${RSS_RUNS:-5}"
 
 # `launch plan` / `validate`: no containers, no cgroups, so hyperfine's consecutive runs are fine.
