@@ -102,9 +102,10 @@ pub(crate) fn log_step(i: usize, total: usize, step: &Step, pid: Option<Pid>) {
         Side::Host => "host",
         Side::Container => "container",
     };
+    let effect = step.action.to_string();
     let effect = match pid {
-        Some(p) => step.effect.replace(PID_PLACEHOLDER, &p.to_string()),
-        None => step.effect.clone(),
+        Some(p) => effect.replace(PID_PLACEHOLDER, &p.to_string()),
+        None => effect,
     };
     let _ = writeln!(
         std::io::stderr().lock(),
@@ -211,11 +212,11 @@ fn failure(
     undone: usize,
     undo_errors: Vec<(Undo, SysError)>,
 ) -> Failure {
-    let planned = plan
-        .steps
-        .get(at)
-        .cloned()
-        .unwrap_or_else(|| Step::new("prepare the run", Action::Release));
+    // Rendered afresh: the instantiated plan's texts are the template's (see Plan::instantiate).
+    let planned = plan.steps.get(at).map_or_else(
+        || Step::new("prepare the run", Action::Release),
+        |s| Step::new(s.summary.clone(), s.action.clone()),
+    );
     let exit_code = match (&planned.action, error.errno()) {
         (Action::Exec { .. }, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
             exit::NOT_FOUND

@@ -101,7 +101,7 @@ impl Plan {
     }
 
     /// This plan for one run: the instance `NAME-{id}` becomes `NAME-<id>` in every host path
-    /// (state dir, cgroups, mount points), and the effects are rendered again. Only a path
+    /// (state dir, cgroups, mount points); effect texts are rendered on demand (below). Only a path
     /// component that is exactly the instance template is replaced, and only its first
     /// occurrence (the state dir or the cgroup), so the user's own text — a command, a bind
     /// source, an environment value that happens to contain `{id}` — runs as written.
@@ -124,9 +124,10 @@ impl Plan {
                     })
                     .collect()
             });
-            step.effect = step.action.to_string();
-            step.undo = step.action.undo();
         }
+        // `effect` and `undo` keep the template's text: the executor renders a step's text from
+        // its (now concrete) action only when it logs or reports it, instead of formatting
+        // every step of every run.
         plan
     }
 
