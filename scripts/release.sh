@@ -47,16 +47,22 @@ bin=$pgo/build/$target/release/launch
 log "2/3: training runs"
 export LAUNCH_STATE_ROOT=$pgo/state
 unset LAUNCH_LOG
-for m in examples/manifests/*.toml; do
-    "$bin" plan "$m" >/dev/null
-    "$bin" plan --format json "$m" >/dev/null
-    "$bin" validate "$m" >/dev/null
+# A rootfs directory and tarball of our own, so the examples that need one (chroot.toml,
+# seed.toml) plan the same way in a fresh clone as in a working checkout.
+train=$pgo/train
+mkdir -p "$train/examples"
+[ -x "$train/examples/rootfs/bin/true" ] ||
+    examples/make-rootfs.sh --dir "$train/examples/rootfs" >/dev/null
+[ -s "$train/examples/seed-rootfs.tar" ] ||
+    examples/make-rootfs.sh "$train/examples/seed-rootfs.tar" >/dev/null
+cp examples/manifests/*.toml "$train/examples/"
+for m in "$train"/examples/*.toml; do
+    for cmd in plan "plan --format json" validate; do
+        # shellcheck disable=SC2086 # $cmd is two words on purpose
+        "$bin" $cmd "$m" >/dev/null || { log "training: launch $cmd $m failed"; exit 1; }
+    done
 done
 if [ "$(id -u)" = 0 ]; then
-    train=$pgo/train
-    mkdir -p "$train"
-    [ -x "$train/rootfs/bin/true" ] || examples/make-rootfs.sh --dir "$train/rootfs" >/dev/null
-    [ -s "$train/rootfs.tar" ] || examples/make-rootfs.sh "$train/rootfs.tar" >/dev/null
     body='[process]
 command = ["/bin/sh", "-c", "cat /proc/self/cgroup > /dev/null"]
 [[mounts]]
@@ -65,10 +71,10 @@ target = "/proc"'
     manifest() { # NAME ROOTFS-LINE NAMESPACES [LIMITS]
         printf 'name = "%s"\n[rootfs]\n%s\n[namespaces]\n%s\n%s\n%s\n' "$1" "$2" "$3" "${4:-}" "$body"
     }
-    manifest train-dir 'path = "rootfs"' 'net = true' > "$train/dir.toml"
-    manifest train-limits 'path = "rootfs"' 'net = true' \
+    manifest train-dir 'path = "examples/rootfs"' 'net = true' > "$train/dir.toml"
+    manifest train-limits 'path = "examples/rootfs"' 'net = true' \
         "$(printf '[limits]\ncpu = "50%%"\nmemory = "256MiB"')" > "$train/limits.toml"
-    manifest train-tar 'tar = "rootfs.tar"' 'net = true
+    manifest train-tar 'tar = "examples/seed-rootfs.tar"' 'net = true
 user = { map_root = true }' > "$train/tar.toml"
     runs=("$train/dir.toml" "$train/limits.toml" "$train/tar.toml")
     for name in hello limits mounts network userns; do runs+=("examples/manifests/$name.toml"); done
