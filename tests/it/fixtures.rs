@@ -25,13 +25,14 @@ use crate::common::repo;
 /// How long one `launch` may take before the test kills it and fails.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Fail (never skip) unless running as root: these tests create namespaces, cgroups and mounts.
-/// The binary under test: cargo's build of this crate, or `LAUNCH_TEST_BIN` (CI runs the
-/// real-kernel tests a second time against the release build from scripts/release.sh).
+/// The binary under test: cargo's build of this crate, or `LAUNCH_BIN` (CI runs the
+/// real-kernel tests a second time against the release build from scripts/release.sh; the VM
+/// harness points it at the same debug build).
 pub fn launch_bin() -> String {
-    std::env::var("LAUNCH_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_launch").to_string())
+    std::env::var("LAUNCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_launch").to_string())
 }
 
+/// Fail (never skip) unless running as root: these tests create namespaces, cgroups and mounts.
 pub fn need_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
