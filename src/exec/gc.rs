@@ -11,8 +11,13 @@ use super::state;
 
 /// Clean every dead instance under `root`; returns one line per instance cleaned.
 pub fn collect(root: &Path) -> Vec<String> {
+    clean(&state::list(root))
+}
+
+/// Clean the dead ones among `instances` (a [`state::list`] taken under the root's lock).
+pub fn clean(instances: &[state::Instance]) -> Vec<String> {
     let mut cleaned = Vec::new();
-    for inst in state::list(root) {
+    for inst in instances {
         if inst.alive {
             continue;
         }

@@ -410,16 +410,15 @@ impl Run<'_> {
     fn claim(&mut self, name: &str, multiple: bool) -> SysResult<()> {
         let root = &self.plan.host.state_root;
         let lock = state::lock_root(root)?;
-        for line in gc::collect(root) {
+        // One listing for both: under the lock, instances neither appear nor come alive.
+        let instances = state::list(root);
+        for line in gc::clean(&instances) {
             if self.opts.verbose {
                 eprintln!("launch: {line}");
             }
         }
         if !multiple {
-            if let Some(other) = state::list(root)
-                .into_iter()
-                .find(|i| i.alive && i.name() == name)
-            {
+            if let Some(other) = instances.iter().find(|i| i.alive && i.name() == name) {
                 let pid = other
                     .state
                     .as_ref()
