@@ -33,7 +33,7 @@ pub(super) fn main(
         // The launcher is gone or confused: do nothing at all.
         _ => exit(CHILD_FAILED),
     }
-    let root = plan.state_dir().join("root");
+    let root = plan.root();
     let mut cache = RootCache {
         path: &root,
         open: None,

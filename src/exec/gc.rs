@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::journal::{Entry, Undo};
+use super::journal::Undo;
 use super::state;
 
 /// Clean every dead instance under `root`; returns one line per instance cleaned.
@@ -21,15 +21,9 @@ pub fn clean(instances: &[state::Instance]) -> Vec<String> {
         if inst.alive {
             continue;
         }
-        let journal = std::fs::read_to_string(inst.dir.join("journal")).unwrap_or_default();
-        let mut undos: Vec<Undo> = journal
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
-            .filter_map(|e| match e {
-                Entry::Undo(u) => Some(u),
-                Entry::Launcher { .. } => None,
-            })
-            .collect();
+        let mut undos = std::fs::File::open(inst.dir.join("journal"))
+            .map(|f| super::journal::read(f).undos)
+            .unwrap_or_default();
         // The state directory itself goes last, whatever the journal holds.
         undos.push(Undo::RemoveTree {
             path: inst.dir.clone(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::state::State;
 use crate::error::{SysError, SysResult};
 
 /// Something on the host to undo.
@@ -84,6 +85,39 @@ pub enum Entry {
     },
     /// An undo, recorded before the step it undoes.
     Undo(Undo),
+    /// The container's state, recorded once its process exists (see [`super::state`]).
+    State {
+        /// The state.
+        state: State,
+    },
+}
+
+/// What a journal holds.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// The undos, in the order they were recorded.
+    pub undos: Vec<Undo>,
+    /// The container's state, if it got that far.
+    pub state: Option<State>,
+}
+
+/// Read a journal. A line cut short by a crash, or one this version does not know, is skipped.
+pub fn read(mut f: std::fs::File) -> Contents {
+    use std::io::Read;
+    let mut text = String::new();
+    let _ = f.read_to_string(&mut text);
+    let mut c = Contents::default();
+    for e in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Entry>(l).ok())
+    {
+        match e {
+            Entry::Undo(u) => c.undos.push(u),
+            Entry::State { state } => c.state = Some(state),
+            Entry::Launcher { .. } => {}
+        }
+    }
+    c
 }
 
 /// The open journal, flock'ed for as long as the launcher lives (see [`super::state`]).
@@ -103,10 +137,10 @@ impl Journal {
             .map_err(|e| {
                 SysError::io("open", Some(path.clone()), &e).args("O_CREAT|O_EXCL|O_APPEND")
             })?;
-        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
-            .map_err(|(_, e)| {
-                SysError::new("flock", Some(path.clone()), e).args("LOCK_EX|LOCK_NB")
-            })?;
+        // Blocking: the file is new, so only a reader testing whether its launcher lives
+        // (`launch ps`, a shared lock held for a moment) can be holding it.
+        let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| SysError::new("flock", Some(path.clone()), e).args("LOCK_EX"))?;
         let mut j = Journal { file, path };
         let me = std::process::id() as i32;
         j.append(&Entry::Launcher {

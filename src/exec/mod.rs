@@ -237,8 +237,13 @@ fn failure(
 impl Run<'_> {
     /// Record an undo in the journal before the step that needs it.
     fn journal(&mut self, u: &Undo) -> SysResult<()> {
+        self.record(&Entry::Undo(u.clone()))
+    }
+
+    /// Append any entry to the journal, once there is one.
+    fn record(&mut self, e: &Entry) -> SysResult<()> {
         match &mut self.journal {
-            Some(j) => j.append(&Entry::Undo(u.clone())),
+            Some(j) => j.append(e),
             None => Ok(()),
         }
     }
@@ -254,22 +259,21 @@ impl Run<'_> {
         let pid = || self.child.map(|p| p.to_string()).unwrap_or_default();
         match action {
             Action::Claim { name, multiple } => self.claim(name, *multiple),
-            Action::StateDir { path } => {
+            Action::StateDir { path, mount_point } => {
                 if let Some(parent) = path.parent() {
                     make_state_root(parent)?;
                 }
-                std::fs::create_dir(path)
-                    .map_err(|e| SysError::io("mkdir", Some(path.clone()), &e).args("0711"))?;
+                mkdir(path, 0o711)?;
                 let u = Undo::RemoveTree { path: path.clone() };
                 self.undo.push(u.clone());
-                set_mode(path, 0o711)?;
                 self.journal = Some(Journal::create(path)?);
                 self.journal(&u)?;
                 // The journal is locked now, so gc sees this instance as alive: others may claim.
                 self.root_lock = None;
-                let root = path.join("root");
-                std::fs::create_dir(&root)
-                    .map_err(|e| SysError::io("mkdir", Some(root.clone()), &e).args("0755"))
+                if *mount_point {
+                    mkdir(&path.join("root"), 0o755)?;
+                }
+                Ok(())
             }
             Action::CgroupParent { path } => cgroup::create_parent(path),
             Action::CgroupEnable { path, controllers } => cgroup::enable(path, controllers),
@@ -378,7 +382,8 @@ impl Run<'_> {
                 self.undo.push(u.clone());
                 self.chan = Some(parent_end);
                 self.journal(&u)?;
-                self.state(pid).write(&self.plan.state_dir())
+                let state = self.state(pid);
+                self.record(&Entry::State { state })
             }
         }
     }
@@ -534,6 +539,29 @@ fn make_state_root(dir: &Path) -> SysResult<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| SysError::io("mkdir -p", Some(dir.to_path_buf()), &e))?;
     set_mode(dir, 0o711)
+}
+
+/// mkdir(2) with exactly `mode`: a chmod follows only if the umask took bits away (one
+/// metadata operation fewer on the usual umask).
+fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .map_err(|e| {
+            SysError::io("mkdir", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
+        })?;
+    // SAFETY: umask(2) cannot fail; the launcher is single-threaded here, so reading it by
+    // setting and restoring it races with nothing.
+    let umask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    };
+    if umask & mode != 0 {
+        set_mode(path, mode)?;
+    }
+    Ok(())
 }
 
 fn set_mode(path: &Path, mode: u32) -> SysResult<()> {

@@ -92,11 +92,16 @@ pub enum Action {
         /// Several instances allowed.
         multiple: bool,
     },
-    /// Create the instance's state directory (holds the undo journal) and in it `root`, the
-    /// mount point of the container's root.
+    /// Create the instance's state directory (holds the undo journal); with `mount_point`, also
+    /// `root` in it, where an archive is extracted. Otherwise the container's root is mounted on
+    /// the state directory itself, in the container's own mount namespace: the host keeps
+    /// seeing the journal, and a run makes one directory fewer.
     StateDir {
         /// The directory.
         path: PathBuf,
+        /// Also create `<path>/root` (plans of format 1 written before this field always did).
+        #[serde(default = "yes")]
+        mount_point: bool,
     },
     /// Create a cgroup directory shared by all containers (kept: others may be using it).
     CgroupParent {
@@ -315,7 +320,7 @@ impl Action {
     pub fn map_paths(&mut self, f: &mut dyn FnMut(&Path) -> PathBuf) {
         use Action::*;
         match self {
-            StateDir { path }
+            StateDir { path, .. }
             | CgroupParent { path }
             | CgroupEnable { path, .. }
             | CgroupCreate { path }
@@ -367,7 +372,7 @@ impl Action {
     /// How the executor undoes this action, if it leaves something on the host.
     pub fn undo(&self) -> Option<String> {
         match self {
-            Action::StateDir { path } => {
+            Action::StateDir { path, .. } => {
                 Some(format!("remove {} and all it holds", path.display()))
             }
             Action::CgroupCreate { path } => {
@@ -392,12 +397,19 @@ impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Action::*;
         match self {
-            StateDir { path } => write!(
+            StateDir {
+                path,
+                mount_point: true,
+            } => write!(
                 f,
                 "mkdir({:?}, 0711); mkdir({:?}, 0755)",
                 path,
                 path.join("root")
             ),
+            StateDir {
+                path,
+                mount_point: false,
+            } => write!(f, "mkdir({:?}, 0711)", path),
             CgroupParent { path } => write!(f, "mkdir -p {:?} (kept)", path),
             CgroupEnable { path, controllers } => {
                 let v: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
@@ -554,5 +566,34 @@ impl fmt::Display for Action {
                 write!(f, "execve({:?}, {:?}, {:?})", argv.first().map_or("", |s| s), argv, env)
             }
         }
+    }
+}
+
+/// serde default for fields that older plans did not spell out and that were then always true.
+fn yes() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Action;
+
+    /// A plan saved before `state_dir` had `mount_point` made `root` in the state directory and
+    /// mounted the container's root there: it still does.
+    #[test]
+    fn state_dir_without_mount_point_reads_as_older_plans_meant() {
+        let old: Action =
+            serde_json::from_str(r#"{"op":"state_dir","path":"/run/launch/x-{id}"}"#).unwrap();
+        assert_eq!(
+            old,
+            Action::StateDir {
+                path: "/run/launch/x-{id}".into(),
+                mount_point: true
+            }
+        );
+        assert_eq!(
+            old.to_string(),
+            r#"mkdir("/run/launch/x-{id}", 0711); mkdir("/run/launch/x-{id}/root", 0755)"#
+        );
     }
 }

@@ -135,4 +135,16 @@ impl Plan {
     pub fn state_dir(&self) -> PathBuf {
         self.host.state_root.join(&self.instance)
     }
+
+    /// Where the container's root is mounted before it becomes `/`: the directory its
+    /// pivot_root (or chroot) step enters. Plans always have one; `<state dir>/root` otherwise.
+    pub fn root(&self) -> PathBuf {
+        self.steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::PivotRoot { new_root: p } | Action::Chroot { path: p } => Some(p.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| self.state_dir().join("root"))
+    }
 }

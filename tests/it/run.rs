@@ -328,7 +328,7 @@ fn minimal_dev_nodes_work_with_and_without_a_user_namespace() {
                 s["effect"]
                     .as_str()
                     .unwrap_or("")
-                    .contains("/root/dev/null\"")
+                    .contains("{id}/dev/null\"")
             })
             .unwrap_or_else(|| panic!("no /dev/null step in {plan}"));
         assert_eq!(null_step["action"]["op"], op, "{null_step}");

@@ -972,6 +972,21 @@ fn ps_exec_and_stop_a_running_container() {
     assert_eq!(e["name"], name.as_str(), "{e:#}");
     assert!(is_instance_of(&instance, &name), "{e:#}");
     assert_eq!(instance, instance_dir(&sb, &name), "{e:#}");
+    // The host sees one file in the state directory, the journal (the state is in it), and no
+    // mount: the container's root is mounted on the directory in the container's namespace only.
+    let dir = sb.state.join(&instance);
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["journal"], "{}", dir.display());
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mountinfo.contains(dir.to_str().unwrap()),
+        "{} is a mount point on the host\n{mountinfo}",
+        dir.display()
+    );
     assert_eq!(
         e["pid"].as_i64(),
         Some(cpid as i64),

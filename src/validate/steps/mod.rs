@@ -35,7 +35,14 @@ impl B {
 pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
     let instance = format!("{}-{ID_PLACEHOLDER}", r.name);
     let state = facts.state_root.join(&instance);
-    let root = state.join("root");
+    // An archive is extracted into `root` beside the journal; any other root is mounted on the
+    // state directory itself, in the container's mount namespace only (see Action::StateDir).
+    let extract = matches!(r.rootfs.source, RootSource::Tar(..));
+    let root = if extract {
+        state.join("root")
+    } else {
+        state.clone()
+    };
     let mut b = B { steps: Vec::new() };
 
     b.push(
@@ -50,9 +57,14 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         },
     );
     b.push(
-        "create the state directory (undo journal, root mount point)",
+        if extract {
+            "create the state directory (undo journal, root for the archive)"
+        } else {
+            "create the state directory (undo journal; the root is mounted on it)"
+        },
         Action::StateDir {
             path: state.clone(),
+            mount_point: extract,
         },
     );
     let into_cgroup = cgroups(&mut b, r, facts, &instance);
