@@ -168,7 +168,6 @@ pub(super) fn cgroups(
 pub(super) fn limit_summary(controller: &str, file: &str) -> String {
     let what = match file {
         "cpu.max" | "cpu.cfs_quota_us" => "limit CPU time",
-        "cpu.cfs_period_us" => "set the CPU period",
         "cpu.weight" | "cpu.shares" => "set CPU weight",
         "cpuset.cpus" => "pin to CPUs",
         "cpuset.mems" => "pin to memory nodes",
