@@ -298,6 +298,7 @@ impl Run<'_> {
                 archive,
                 compression,
                 dest,
+                owners,
             } => {
                 // `dest` is the empty root mount point made with the state directory.
                 let u = Undo::RemoveTree { path: dest.clone() };
@@ -308,7 +309,10 @@ impl Run<'_> {
                     archive,
                     *compression,
                     dest,
-                    &tar::ExtractOptions { privileged },
+                    &tar::ExtractOptions {
+                        privileged,
+                        owners: owners.clone(),
+                    },
                 )
                 .map(|_| ())
             }

@@ -79,6 +79,60 @@ pub struct IdMapLine {
     pub count: u32,
 }
 
+/// How an archive's owners (ids inside the container) become the host ids written to disk: through
+/// the container's uid and gid maps. An id the maps leave out becomes 65534, which the container
+/// sees as the overflow id (nobody) as it would any unmapped owner, and which gives no host user
+/// the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerShift {
+    /// The uid map.
+    pub uid: Vec<IdMapLine>,
+    /// The gid map.
+    pub gid: Vec<IdMapLine>,
+}
+
+/// The host id for unmapped owners.
+pub const UNMAPPED_OWNER: u32 = 65534;
+
+impl OwnerShift {
+    /// The host uid for the archive's `uid`.
+    pub fn uid(&self, uid: u32) -> u32 {
+        shift(&self.uid, uid)
+    }
+
+    /// The host gid for the archive's `gid`.
+    pub fn gid(&self, gid: u32) -> u32 {
+        shift(&self.gid, gid)
+    }
+
+    /// Whether the uid map has the archive's `uid`.
+    pub fn maps_uid(&self, uid: u32) -> bool {
+        line(&self.uid, uid).is_some()
+    }
+
+    /// Whether the gid map has the archive's `gid`.
+    pub fn maps_gid(&self, gid: u32) -> bool {
+        line(&self.gid, gid).is_some()
+    }
+}
+
+fn line(map: &[IdMapLine], id: u32) -> Option<&IdMapLine> {
+    map.iter()
+        .find(|l| id >= l.inside && id - l.inside < l.count)
+}
+
+fn shift(map: &[IdMapLine], id: u32) -> u32 {
+    line(map, id).map_or(UNMAPPED_OWNER, |l| l.outside + (id - l.inside))
+}
+
+/// `0→100000 ×65536, 70000→200000 ×1`.
+fn ranges(map: &[IdMapLine]) -> String {
+    map.iter()
+        .map(|l| format!("{}\u{2192}{} \u{d7}{}", l.inside, l.outside, l.count))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -135,6 +189,10 @@ pub enum Action {
         compression: Compression,
         /// The directory it is extracted into.
         dest: PathBuf,
+        /// With a user namespace (and a privileged launcher): the archive's owners are ids
+        /// inside the container, so each is written as the host id its maps give it.
+        #[serde(default)]
+        owners: Option<OwnerShift>,
     },
     /// Create the container process with its namespaces, stopped until released.
     Spawn {
@@ -428,6 +486,7 @@ impl fmt::Display for Action {
                 archive,
                 compression,
                 dest,
+                owners,
             } => {
                 let format = match compression {
                     Compression::None => "tar",
@@ -438,7 +497,16 @@ impl fmt::Display for Action {
                     f,
                     "extract {:?} ({format}) into {:?}, writing only beneath it",
                     archive, dest
-                )
+                )?;
+                if let Some(o) = owners {
+                    write!(
+                        f,
+                        "; owners through the maps (uid {}; gid {}; unmapped: {UNMAPPED_OWNER})",
+                        ranges(&o.uid),
+                        ranges(&o.gid)
+                    )?;
+                }
+                Ok(())
             }
             Spawn { flags, cgroup } => {
                 write!(f, "clone3({})", join(flags, "|"))?;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use action::{Action, CloneFlag, IdMapLine, MountAttr, MountFlag};
+pub use action::{Action, CloneFlag, IdMapLine, MountAttr, MountFlag, OwnerShift, UNMAPPED_OWNER};
 pub use render::render_text;
 
 use crate::host::HostFacts;

@@ -279,6 +279,48 @@ fn id_maps_are_what_the_manifest_says() {
     sb.assert_state_empty(&out);
 }
 
+/// A tarball root in a user namespace with its own maps: the archive's owners are ids inside the
+/// container, so root's files are root's inside (and writable by it), not the overflow id.
+#[test]
+fn tar_root_owners_follow_the_id_maps() {
+    need_root();
+    let sb = Sandbox::new("tarmaps");
+    let script = "stat -c '%u:%g %n' / /etc/passwd /bin/bash; \
+                  touch /made-inside && stat -c '%u:%g %n' /made-inside";
+    let m = App::new("tarmaps", script)
+        .rootfs_tar()
+        .tables(
+            "[namespaces.user]\n\
+             uid_map = [{ inside = 0, outside = 100000, count = 65536 }]\n\
+             gid_map = [{ inside = 0, outside = 200000, count = 65536 }]",
+        )
+        .write(&sb);
+    let plan = sb.plan(&m);
+    let extract = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["action"]["op"] == "extract_rootfs")
+        .unwrap_or_else(|| panic!("no extract step in {plan}"));
+    assert_eq!(
+        extract["action"]["owners"]["uid"][0]["outside"], 100000,
+        "{extract}"
+    );
+    let out = sb.run(&m);
+    out.expect_code(0);
+    assert_eq!(
+        out.lines(),
+        [
+            "0:0 /",
+            "0:0 /etc/passwd",
+            "0:0 /bin/bash",
+            "0:0 /made-inside"
+        ],
+        "{out}"
+    );
+    sb.assert_state_empty(&out);
+}
+
 /// The minimal /dev works the same whether its nodes were made with mknod (no user namespace)
 /// or bound from the host (user namespace): character devices with the kernel's numbers, usable
 /// by the container's root, and a private devpts, shm and the /proc/self/fd links.

@@ -7,11 +7,18 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use launch::plan::{IdMapLine, OwnerShift};
 use launch::sys::tar::{Compression, ExtractOptions, extract};
 use tar::{EntryType, Header};
 
-const PRIV: ExtractOptions = ExtractOptions { privileged: true };
-const UNPRIV: ExtractOptions = ExtractOptions { privileged: false };
+const PRIV: ExtractOptions = ExtractOptions {
+    privileged: true,
+    owners: None,
+};
+const UNPRIV: ExtractOptions = ExtractOptions {
+    privileged: false,
+    owners: None,
+};
 
 /// A directory under the system temp dir: `base/dest` is the extraction root, and siblings of
 /// `dest` are where an escaping entry would land.
@@ -282,6 +289,105 @@ fn unprivileged_keeps_caller_as_owner_and_skips_devices() {
     check_tree(&s.dest(), false);
     assert_eq!((stats.entries, stats.skipped_devices), (12, 1));
     assert!(fs::symlink_metadata(s.dest().join("dev/null")).is_err());
+}
+
+/// With a user namespace's maps, each owner is written as the host id the maps give it; an id
+/// they leave out becomes 65534, and no entry keeps its archive owner.
+#[test]
+fn owners_are_shifted_through_the_maps() {
+    let s = Scratch::new("shift");
+    let line = |inside, outside, count| IdMapLine {
+        inside,
+        outside,
+        count,
+    };
+    let opts = ExtractOptions {
+        privileged: true,
+        owners: Some(OwnerShift {
+            uid: vec![line(0, 100_000, 1000), line(1000, 300_000, 10)],
+            gid: vec![line(0, 200_000, 65536)],
+        }),
+    };
+    let mut ar = Ar::new();
+    ar.dir("./", 0o755)
+        .dir("root/", 0o700)
+        .entry(EntryType::Regular, "etc-shadow", "", b"x\n", |h| {
+            h.set_gid(42)
+        })
+        .entry(EntryType::Regular, "user-file", "", b"x\n", |h| {
+            h.set_uid(1005);
+            h.set_gid(1005);
+        })
+        .entry(EntryType::Regular, "unmapped", "", b"x\n", |h| {
+            h.set_uid(70_000);
+            h.set_gid(70_000);
+        })
+        .entry(EntryType::Symlink, "link", "etc-shadow", b"", |h| {
+            h.set_uid(7);
+            h.set_gid(8);
+        })
+        .pax(&[
+            ("SCHILY.xattr.security.capability", &cap_v2()),
+            (
+                "SCHILY.xattr.system.posix_acl_access",
+                &acl(&[(0x02, 5), (0x08, 42)]),
+            ),
+        ])
+        .file("ping", b"x\n")
+        .entry(EntryType::Regular, "su", "", b"x\n", |h| h.set_mode(0o6755))
+        .entry(EntryType::Regular, "su-unmapped", "", b"x\n", |h| {
+            h.set_mode(0o6755);
+            h.set_uid(70_000);
+            h.set_gid(42);
+        });
+    s.extract(&ar.finish(), opts).unwrap();
+    let owner = |p: &str| {
+        let m = fs::symlink_metadata(s.dest().join(p)).unwrap();
+        (m.uid(), m.gid())
+    };
+    assert_eq!(owner("."), (100_000, 200_000));
+    assert_eq!(owner("root"), (100_000, 200_000));
+    assert_eq!(owner("etc-shadow"), (100_000, 200_042));
+    assert_eq!(owner("user-file"), (300_005, 201_005));
+    assert_eq!(owner("unmapped"), (65534, 65534));
+    assert_eq!(owner("link"), (100_007, 200_008));
+    // setuid stays with a mapped owner; an unmapped owner loses it (setgid stays: 42 is mapped).
+    let mode = |p: &str| fs::metadata(s.dest().join(p)).unwrap().mode() & 0o7777;
+    assert_eq!(mode("su"), 0o6755);
+    assert_eq!(owner("su-unmapped"), (65534, 200_042));
+    assert_eq!(mode("su-unmapped"), 0o2755);
+    // File capabilities become v3, owned by root inside (host 100000); named ACL entries shift.
+    let mut v3 = cap_v2();
+    v3[3] = 0x03;
+    v3.extend_from_slice(&100_000u32.to_le_bytes());
+    let ping = s.dest().join("ping");
+    assert_eq!(xattr(&ping, "security.capability"), Some(v3));
+    assert_eq!(
+        xattr(&ping, "system.posix_acl_access"),
+        Some(acl(&[(0x02, 100_005), (0x08, 200_042)]))
+    );
+}
+
+/// A v2 `security.capability` value: effective, cap_net_raw permitted.
+fn cap_v2() -> Vec<u8> {
+    let words: [u32; 5] = [0x0200_0001, 1 << 13, 0, 0, 0];
+    words.iter().flat_map(|w| w.to_le_bytes()).collect()
+}
+
+/// A `system.posix_acl_access` value: owner, group and other, the named (tag, id) entries, and
+/// the mask they need.
+fn acl(named: &[(u16, u32)]) -> Vec<u8> {
+    let mut entries: Vec<(u16, u16, u32)> = vec![(0x01, 6, u32::MAX), (0x04, 4, u32::MAX)];
+    entries.extend(named.iter().map(|&(tag, id)| (tag, 4, id)));
+    entries.extend([(0x10, 4, u32::MAX), (0x20, 4, u32::MAX)]);
+    entries.sort_by_key(|e| (e.0, e.2));
+    let mut out = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&perm.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+    }
+    out
 }
 
 #[test]

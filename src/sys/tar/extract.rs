@@ -22,7 +22,7 @@ use tar::EntryType;
 use crate::error::{SysError, SysResult};
 
 use super::decompress::{Decompress, Member};
-use super::meta::{Meta, fsetxattr, read_meta};
+use super::meta::{Meta, fsetxattr, read_meta, shift_xattr};
 use super::names::normalise;
 use super::{BUF_SIZE, Compression, ExtractOptions, ExtractStats, PATH_MAX};
 
@@ -61,6 +61,7 @@ pub fn extract(
         archive,
         dest,
         privileged: opts.privileged,
+        owners: opts.owners.as_ref(),
         root: Rc::new(root),
         cache: None,
         dirs: HashMap::new(),
@@ -111,6 +112,7 @@ struct Extractor<'a> {
     archive: &'a Path,
     dest: &'a Path,
     privileged: bool,
+    owners: Option<&'a crate::plan::OwnerShift>,
     root: Rc<OwnedFd>,
     /// The last parent directory opened: archives list siblings together, so this saves an
     /// `openat2` per entry.
@@ -318,16 +320,44 @@ impl<'a> Extractor<'a> {
         self.create(h, "linkat", link)
     }
 
+    /// The host owner of an entry: the archive's, or the host ids the container's maps give it.
+    fn owner(&self, meta: &Meta) -> (Uid, Gid) {
+        match self.owners {
+            Some(o) => (
+                Uid::from_raw(o.uid(meta.uid)),
+                Gid::from_raw(o.gid(meta.gid)),
+            ),
+            None => (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid)),
+        }
+    }
+
+    /// The mode to set. Through the maps, setuid (setgid) is dropped from a file whose owner
+    /// (group) the maps leave out: the kernel ignores it inside the container anyway, and on the
+    /// host it would be a setuid program of whoever owns 65534.
+    fn mode(&self, meta: &Meta) -> Mode {
+        let mut mode = meta.mode;
+        if let Some(o) = self.owners {
+            if !o.maps_uid(meta.uid) {
+                mode &= !0o4000;
+            }
+            if !o.maps_gid(meta.gid) {
+                mode &= !0o2000;
+            }
+        }
+        Mode::from_bits_truncate(mode)
+    }
+
     /// Owner, mode, xattrs and time on an open file or directory. Mode comes after chown
     /// (which clears setuid/setgid); the time comes last because the others change ctime only.
     fn apply_fd(&self, fd: BorrowedFd, h: Here, meta: &Meta) -> SysResult<()> {
         if self.privileged {
-            let (uid, gid) = (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid));
+            let (uid, gid) = self.owner(meta);
             fchown(fd, Some(uid), Some(gid)).map_err(|e| h.fail("fchown", e))?;
         }
-        fchmod(fd, Mode::from_bits_truncate(meta.mode)).map_err(|e| h.fail("fchmod", e))?;
+        fchmod(fd, self.mode(meta)).map_err(|e| h.fail("fchmod", e))?;
         for (name, value) in &meta.xattrs {
-            match fsetxattr(fd, name, value) {
+            let shifted = self.owners.and_then(|o| shift_xattr(o, name, value));
+            match fsetxattr(fd, name, shifted.as_deref().unwrap_or(value)) {
                 // Unsupported by this filesystem, or a namespace we may not set (trusted.*,
                 // security.* unprivileged): the rootfs still works without them.
                 Ok(()) | Err(Errno::EOPNOTSUPP | Errno::EPERM) => {}
@@ -344,13 +374,13 @@ impl<'a> Extractor<'a> {
     /// set: that needs an fd (`O_PATH` ones are refused) or a path resolved through /proc.
     fn apply_at(&self, h: Here, meta: &Meta, chmod: bool) -> SysResult<()> {
         if self.privileged {
-            let (uid, gid) = (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid));
+            let (uid, gid) = self.owner(meta);
             let nofollow = AtFlags::AT_SYMLINK_NOFOLLOW;
             fchownat(h.at, h.name, Some(uid), Some(gid), nofollow)
                 .map_err(|e| h.fail("fchownat", e))?;
         }
         if chmod {
-            let mode = Mode::from_bits_truncate(meta.mode);
+            let mode = self.mode(meta);
             match fchmodat(h.at, h.name, mode, FchmodatFlags::NoFollowSymlink) {
                 // Without fchmodat2 (Linux < 6.6) and /proc, libc cannot chmod without following.
                 // The name is the node mknodat just made in a directory we hold open, not a link.

@@ -10,6 +10,7 @@ use nix::sys::time::TimeSpec;
 
 use super::names::parse_pax_time;
 use crate::error::{SysError, SysResult};
+use crate::plan::OwnerShift;
 
 /// Owner, mode, time and xattrs of an entry, applied after its content.
 pub(super) struct Meta {
@@ -64,4 +65,59 @@ pub(super) fn fsetxattr(fd: BorrowedFd, name: &CStr, value: &[u8]) -> nix::Resul
     let (name, len, value) = (name.as_ptr(), value.len(), value.as_ptr().cast());
     let rc = unsafe { libc::fsetxattr(fd.as_raw_fd(), name, value, len, 0) };
     Errno::result(rc).map(drop)
+}
+
+/// An xattr that holds ids, rewritten through the container's maps like the owners are (None: keep
+/// it as it is).
+///
+/// - `security.capability`: file capabilities count only in a user namespace whose root owns
+///   them. A v2 entry (no root id: the archive's root) becomes a v3 entry whose root id is the
+///   host uid of root inside; a v3 entry's root id goes through the uid map.
+/// - `system.posix_acl_access` / `_default`: named-user and named-group entries go through the
+///   uid and gid maps.
+pub(super) fn shift_xattr(o: &OwnerShift, name: &CStr, value: &[u8]) -> Option<Vec<u8>> {
+    const REVISION_MASK: u32 = 0xFF00_0000;
+    const V2: u32 = 0x0200_0000;
+    const V3: u32 = 0x0300_0000;
+    const V2_LEN: usize = 20;
+    const ACL_USER: u16 = 0x02;
+    const ACL_GROUP: u16 = 0x08;
+    let word = |at: usize| {
+        value
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    match name.to_bytes() {
+        b"security.capability" => {
+            let magic = word(0)?;
+            let root = match (magic & REVISION_MASK, value.len()) {
+                (V2, V2_LEN) => 0,
+                (V3, 24) => word(V2_LEN)?,
+                _ => return None,
+            };
+            let mut out = ((magic & !REVISION_MASK) | V3).to_le_bytes().to_vec();
+            out.extend_from_slice(&value[4..V2_LEN]);
+            out.extend_from_slice(&o.uid(root).to_le_bytes());
+            Some(out)
+        }
+        b"system.posix_acl_access" | b"system.posix_acl_default" => {
+            if value.len() < 4 || (value.len() - 4) % 8 != 0 {
+                return None;
+            }
+            let mut out = value.to_vec();
+            for entry in out[4..].chunks_exact_mut(8) {
+                let tag = u16::from_le_bytes([entry[0], entry[1]]);
+                let id = u32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+                let host = match tag {
+                    ACL_USER => o.uid(id),
+                    ACL_GROUP => o.gid(id),
+                    _ => continue,
+                };
+                entry[4..8].copy_from_slice(&host.to_le_bytes());
+            }
+            Some(out)
+        }
+        _ => None,
+    }
 }

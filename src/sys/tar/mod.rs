@@ -45,13 +45,15 @@ impl Compression {
 }
 
 /// What extraction may do beyond creating files owned by the caller.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtractOptions {
     /// Create character and block devices and give every entry its archive owner (needs
     /// `CAP_MKNOD` and `CAP_CHOWN`). Unprivileged, device entries are skipped and counted in
     /// [`ExtractStats::skipped_devices`], and everything is owned by the caller. Fifos are
     /// created either way.
     pub privileged: bool,
+    /// Privileged only: write each owner as the host id the container's maps give it.
+    pub owners: Option<crate::plan::OwnerShift>,
 }
 
 /// What an extraction did.

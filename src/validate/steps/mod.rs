@@ -12,8 +12,8 @@ use super::Resolved;
 use super::rootfs::RootSource;
 use crate::host::HostFacts;
 use crate::plan::{
-    Action, CloneFlag, ID_PLACEHOLDER, MountAttr, MountFlag, PID_PLACEHOLDER, PLAN_FORMAT, Plan,
-    Step, Stop,
+    Action, CloneFlag, ID_PLACEHOLDER, MountAttr, MountFlag, OwnerShift, PID_PLACEHOLDER,
+    PLAN_FORMAT, Plan, Step, Stop,
 };
 
 mod cgroups;
@@ -75,6 +75,17 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
                 archive: archive.clone(),
                 compression: *compression,
                 dest: root.clone(),
+                // Unprivileged, everything is the caller's (root inside with `map_root`): there
+                // is nothing to shift, nor the right to chown.
+                owners: r
+                    .ns
+                    .user
+                    .as_ref()
+                    .filter(|_| facts.uid == 0)
+                    .map(|m| OwnerShift {
+                        uid: m.uid.clone(),
+                        gid: m.gid.clone(),
+                    }),
             },
         );
     }
