@@ -321,6 +321,57 @@ fn tar_root_owners_follow_the_id_maps() {
     sb.assert_state_empty(&out);
 }
 
+/// Without root: an unprivileged user (nobody) runs a container in a user namespace of its own
+/// (`map_root`), from a tarball it extracts as itself, with its state under
+/// `$XDG_RUNTIME_DIR/launch`, and leaves nothing there.
+#[test]
+fn runs_unprivileged_with_map_root() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::{Command, Stdio};
+    need_root(); // to become nobody
+    let sb = Sandbox::new("rootless");
+    // Copies in nobody's own directory: the checkout may be where nobody cannot read.
+    let home = sb.mkdir("home");
+    let bin = home.join("launch");
+    fs::copy(launch_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::copy(rootfs_tar(), home.join("rootfs.tar")).unwrap();
+    let runtime = sb.mkdir("home/run");
+    fs::write(
+        home.join("app.toml"),
+        "name = \"rootless\"\n\
+         [rootfs]\ntar = \"rootfs.tar\"\n\
+         [process]\ncommand = [\"/bin/bash\", \"-c\", \
+           \"id -u; read a b c < /proc/self/uid_map; echo $a $b $c; stat -c %u /etc/passwd; \
+             echo written > /tmp/x && cat /tmp/x; ps -o pid= -p 1\"]\n\
+         [namespaces]\nuser = { map_root = true }\n\
+         [[mounts]]\ntype = \"proc\"\ntarget = \"/proc\"\n",
+    )
+    .unwrap();
+    for e in ["", "launch", "rootfs.tar", "run", "app.toml"] {
+        std::os::unix::fs::chown(home.join(e), Some(65534), Some(65534)).unwrap();
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(["run", "app.toml"])
+        .current_dir(&home)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = finish(cmd.spawn().unwrap(), "setpriv (nobody) launch run".into());
+    out.expect_code(0);
+    let lines: Vec<String> = out.lines().iter().map(|l| l.trim().to_string()).collect();
+    // Root inside is nobody outside; the archive's files are the caller's, so root's inside.
+    assert_eq!(lines, ["0", "0 65534 1", "0", "written", "1"], "{out}");
+    let state: Vec<_> = fs::read_dir(runtime.join("launch")).unwrap().collect();
+    assert!(state.is_empty(), "left in the state root: {state:?}\n{out}");
+}
+
 /// The minimal /dev works the same whether its nodes were made with mknod (no user namespace)
 /// or bound from the host (user namespace): character devices with the kernel's numbers, usable
 /// by the container's root, and a private devpts, shm and the /proc/self/fd links.
