@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Side;
+use super::idmap::OwnerShift;
 use crate::sys::tar::Compression;
 
 /// A namespace flag given to clone3/unshare.
@@ -66,71 +67,6 @@ pub enum MountAttr {
     MOUNT_ATTR_NODEV,
     /// No execution.
     MOUNT_ATTR_NOEXEC,
-}
-
-/// One line of an id map: `inside outside count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdMapLine {
-    /// First id in the namespace.
-    pub inside: u32,
-    /// First id on the host.
-    pub outside: u32,
-    /// Number of ids.
-    pub count: u32,
-}
-
-/// How an archive's owners (ids inside the container) become the host ids written to disk: through
-/// the container's uid and gid maps. An id the maps leave out becomes 65534, which the container
-/// sees as the overflow id (nobody) as it would any unmapped owner, and which gives no host user
-/// the file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OwnerShift {
-    /// The uid map.
-    pub uid: Vec<IdMapLine>,
-    /// The gid map.
-    pub gid: Vec<IdMapLine>,
-}
-
-/// The host id for unmapped owners.
-pub const UNMAPPED_OWNER: u32 = 65534;
-
-impl OwnerShift {
-    /// The host uid for the archive's `uid`.
-    pub fn uid(&self, uid: u32) -> u32 {
-        shift(&self.uid, uid)
-    }
-
-    /// The host gid for the archive's `gid`.
-    pub fn gid(&self, gid: u32) -> u32 {
-        shift(&self.gid, gid)
-    }
-
-    /// Whether the uid map has the archive's `uid`.
-    pub fn maps_uid(&self, uid: u32) -> bool {
-        line(&self.uid, uid).is_some()
-    }
-
-    /// Whether the gid map has the archive's `gid`.
-    pub fn maps_gid(&self, gid: u32) -> bool {
-        line(&self.gid, gid).is_some()
-    }
-}
-
-fn line(map: &[IdMapLine], id: u32) -> Option<&IdMapLine> {
-    map.iter()
-        .find(|l| id >= l.inside && id - l.inside < l.count)
-}
-
-fn shift(map: &[IdMapLine], id: u32) -> u32 {
-    line(map, id).map_or(UNMAPPED_OWNER, |l| l.outside + (id - l.inside))
-}
-
-/// `0→100000 ×65536, 70000→200000 ×1`.
-fn ranges(map: &[IdMapLine]) -> String {
-    map.iter()
-        .map(|l| format!("{}\u{2192}{} \u{d7}{}", l.inside, l.outside, l.count))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// What a step does.
@@ -499,12 +435,7 @@ impl fmt::Display for Action {
                     archive, dest
                 )?;
                 if let Some(o) = owners {
-                    write!(
-                        f,
-                        "; owners through the maps (uid {}; gid {}; unmapped: {UNMAPPED_OWNER})",
-                        ranges(&o.uid),
-                        ranges(&o.gid)
-                    )?;
+                    write!(f, "; owners through the maps ({o})")?;
                 }
                 Ok(())
             }

@@ -5,13 +5,15 @@
 //! container's process id, known once it is spawned).
 
 mod action;
+mod idmap;
 mod render;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use action::{Action, CloneFlag, IdMapLine, MountAttr, MountFlag, OwnerShift, UNMAPPED_OWNER};
+pub use action::{Action, CloneFlag, MountAttr, MountFlag};
+pub use idmap::{IdMapLine, OwnerShift, UNMAPPED_OWNER, host_id};
 pub use render::render_text;
 
 use crate::host::HostFacts;

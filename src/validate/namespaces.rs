@@ -257,8 +257,6 @@ fn end_of(start: u32, count: u32) -> u64 {
 impl UserMaps {
     /// Is `id` mapped by these lines?
     pub fn maps(lines: &[IdMapLine], id: u32) -> bool {
-        lines
-            .iter()
-            .any(|l| id >= l.inside && (id as u64) < end_of(l.inside, l.count))
+        crate::plan::host_id(lines, id).is_some()
     }
 }

@@ -1,0 +1,78 @@
+//! User namespace id maps in a plan, and what they make of an archive's owners.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// One line of an id map: `inside outside count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapLine {
+    /// First id in the namespace.
+    pub inside: u32,
+    /// First id on the host.
+    pub outside: u32,
+    /// Number of ids.
+    pub count: u32,
+}
+
+/// The host id that `map` gives the id `inside`, if the map has it.
+pub fn host_id(map: &[IdMapLine], inside: u32) -> Option<u32> {
+    map.iter()
+        .find(|l| inside >= l.inside && inside - l.inside < l.count)
+        .map(|l| l.outside + (inside - l.inside))
+}
+
+/// How an archive's owners (ids inside the container) become the host ids written to disk: through
+/// the container's uid and gid maps. An id the maps leave out becomes [`UNMAPPED_OWNER`], which
+/// the container sees as the overflow id (nobody) as it would any unmapped owner, and which gives
+/// no host user the file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerShift {
+    /// The uid map.
+    pub uid: Vec<IdMapLine>,
+    /// The gid map.
+    pub gid: Vec<IdMapLine>,
+}
+
+/// The host id for unmapped owners.
+pub const UNMAPPED_OWNER: u32 = 65534;
+
+impl OwnerShift {
+    /// The host uid for the archive's `uid`.
+    pub fn uid(&self, uid: u32) -> u32 {
+        host_id(&self.uid, uid).unwrap_or(UNMAPPED_OWNER)
+    }
+
+    /// The host gid for the archive's `gid`.
+    pub fn gid(&self, gid: u32) -> u32 {
+        host_id(&self.gid, gid).unwrap_or(UNMAPPED_OWNER)
+    }
+
+    /// Whether the uid map has the archive's `uid`.
+    pub fn maps_uid(&self, uid: u32) -> bool {
+        host_id(&self.uid, uid).is_some()
+    }
+
+    /// Whether the gid map has the archive's `gid`.
+    pub fn maps_gid(&self, gid: u32) -> bool {
+        host_id(&self.gid, gid).is_some()
+    }
+}
+
+/// `uid 0→100000 ×65536; gid 0→200000 ×65536; unmapped: 65534`.
+impl fmt::Display for OwnerShift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ranges = |map: &[IdMapLine]| {
+            map.iter()
+                .map(|l| format!("{}\u{2192}{} \u{d7}{}", l.inside, l.outside, l.count))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "uid {}; gid {}; unmapped: {UNMAPPED_OWNER}",
+            ranges(&self.uid),
+            ranges(&self.gid)
+        )
+    }
+}
