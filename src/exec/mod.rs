@@ -555,14 +555,12 @@ fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
         .map_err(|e| {
             SysError::io("mkdir", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
         })?;
-    // SAFETY: umask(2) cannot fail; the launcher is single-threaded here, so reading it by
-    // setting and restoring it races with nothing.
-    let umask = unsafe {
-        let m = libc::umask(0o022);
-        libc::umask(m);
-        m
-    };
-    if umask & mode != 0 {
+    // umask(2) can only be read by setting it; the launcher is single-threaded, so setting it
+    // back at once races with nothing.
+    use nix::sys::stat::{Mode, umask};
+    let mask = umask(Mode::from_bits_truncate(0o022));
+    umask(mask);
+    if mask.bits() & mode != 0 {
         set_mode(path, mode)?;
     }
     Ok(())
