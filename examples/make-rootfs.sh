@@ -15,6 +15,7 @@ tools=(bash sh ls cat echo ps hostname id env sleep mkdir rm touch grep sed head
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,etc,proc,sys,dev,tmp,root,run,usr/bin}
+chmod 755 "$stage"  # mktemp made it 0700; a root filesystem's / is 0755, or only root could use it
 chmod 1777 "$stage/tmp"
 
 copy() { # copy a host file into the stage, keeping its path, following symlinks
@@ -33,7 +34,7 @@ for t in "${tools[@]}"; do
     [ -e "$stage/bin/$t" ] || cp -L "$p" "$stage/bin/$t"
 done
 printf 'root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$stage/etc/passwd"
-printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' > "$stage/etc/group"
+printf 'root:x:0:\ntty:x:5:nobody\nnogroup:x:65534:\n' > "$stage/etc/group"
 echo 'PS1="\u@\h:\w# "' > "$stage/root/.bashrc"
 
 if [ "$mode" = dir ]; then
