@@ -98,12 +98,48 @@ pub enum PathKind {
     Other,
 }
 
+/// A root filesystem whose files validation reads: to look user and group names up.
+#[derive(Debug, Clone, Copy)]
+pub enum RootRef<'a> {
+    /// A directory (`rootfs.path`): paths resolve inside it, symlinks included.
+    Dir(&'a Path),
+    /// An archive (`rootfs.tar`): read to its end.
+    Archive(&'a Path, crate::sys::tar::Compression),
+    /// The host's own files (`rootfs.host`).
+    Host,
+}
+
 /// The host, as validation sees it.
 pub trait Host {
     /// The probed facts.
     fn facts(&self) -> &HostFacts;
     /// What `path` is, without following a final symlink; `None` if it does not exist.
     fn path_kind(&self, path: &Path) -> Option<PathKind>;
+    /// The files `names` (relative to the root, e.g. `etc/passwd`) of a root filesystem: each
+    /// `None` if it has no such file; an error if one cannot be read.
+    fn root_files(&self, root: RootRef, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        const MAX: u64 = 8 << 20;
+        let err = |e: crate::error::SysError| e.to_string();
+        match root {
+            RootRef::Dir(dir) => {
+                let root = crate::sys::fs::Root::open(dir).map_err(err)?;
+                names
+                    .iter()
+                    .map(|n| root.read(Path::new(n), MAX).map_err(err))
+                    .collect()
+            }
+            RootRef::Archive(archive, compression) => {
+                crate::sys::tar::read_files(archive, compression, names).map_err(err)
+            }
+            RootRef::Host => {
+                let root = crate::sys::fs::Root::open(Path::new("/")).map_err(err)?;
+                names
+                    .iter()
+                    .map(|n| root.read(Path::new(n), MAX).map_err(err))
+                    .collect()
+            }
+        }
+    }
 }
 
 /// The real machine.
@@ -295,6 +331,9 @@ pub struct FakeHost {
     pub facts: HostFacts,
     /// Paths that exist.
     pub paths: BTreeMap<PathBuf, PathKind>,
+    /// Contents of files in root filesystems, by `<root>/etc/passwd` for a directory or an
+    /// archive, `/etc/passwd` for the host's.
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
 }
 
 impl Host for FakeHost {
@@ -303,6 +342,16 @@ impl Host for FakeHost {
     }
     fn path_kind(&self, path: &Path) -> Option<PathKind> {
         self.paths.get(path).cloned()
+    }
+    fn root_files(&self, root: RootRef, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>, String> {
+        let base = match root {
+            RootRef::Dir(p) | RootRef::Archive(p, _) => p,
+            RootRef::Host => Path::new("/"),
+        };
+        Ok(names
+            .iter()
+            .map(|n| self.files.get(&base.join(n)).cloned())
+            .collect())
     }
 }
 
@@ -346,7 +395,11 @@ impl FakeHost {
             paths.insert(PathBuf::from(l), PathKind::Symlink(PathBuf::from(t)));
         }
         paths.insert(PathBuf::from("/dev/vda"), PathKind::BlockDevice(254, 0));
-        FakeHost { facts, paths }
+        FakeHost {
+            facts,
+            paths,
+            files: BTreeMap::new(),
+        }
     }
 
     /// The same machine booted with pure cgroup v2.
@@ -370,6 +423,12 @@ impl FakeHost {
     /// Declare that a path exists.
     pub fn with_path(mut self, path: impl Into<PathBuf>, kind: PathKind) -> FakeHost {
         self.paths.insert(path.into(), kind);
+        self
+    }
+
+    /// The same host with a file in a root filesystem (see [`FakeHost::files`]).
+    pub fn with_file(mut self, path: impl Into<PathBuf>, text: &str) -> FakeHost {
+        self.files.insert(path.into(), text.as_bytes().to_vec());
         self
     }
 }

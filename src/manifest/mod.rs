@@ -92,15 +92,18 @@ pub struct Process {
     /// Working directory inside the container (absolute). Default `/`.
     #[serde(default)]
     pub cwd: Option<Sp<String>>,
-    /// Numeric user id inside the container. Default 0.
+    /// User inside the container: a uid, or a name from the root filesystem's /etc/passwd.
+    /// Default 0.
     #[serde(default)]
-    pub user: Option<Sp<i64>>,
-    /// Numeric group id inside the container. Default 0.
+    pub user: Option<Sp<IdSpec>>,
+    /// Group inside the container: a gid, or a name from its /etc/group. Default: the named
+    /// user's primary group, else 0.
     #[serde(default)]
-    pub group: Option<Sp<i64>>,
-    /// Supplementary group ids.
+    pub group: Option<Sp<IdSpec>>,
+    /// Supplementary groups (gids or names). Default: for a named user, the groups that list it
+    /// in /etc/group; else none.
     #[serde(default)]
-    pub groups: Option<Sp<Vec<Sp<i64>>>>,
+    pub groups: Option<Sp<Vec<Sp<IdSpec>>>>,
     /// Allocate a pseudo-terminal. Default: when standard input is a terminal.
     #[serde(default)]
     pub terminal: Option<Sp<bool>>,
@@ -145,6 +148,39 @@ pub struct Namespaces {
     /// Own CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets.
     #[serde(default)]
     pub time: Option<Sp<bool>>,
+}
+
+/// A user or group: a numeric id, or a name looked up in the root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema-gen", schemars(untagged))]
+pub enum IdSpec {
+    /// A numeric id.
+    Id(i64),
+    /// A name.
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for IdSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = IdSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a numeric id or a name")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IdSpec, E> {
+                Ok(IdSpec::Id(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IdSpec, E> {
+                Ok(IdSpec::Id(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdSpec, E> {
+                Ok(IdSpec::Name(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The user namespace: `true`, `false`, or a table of maps.

@@ -57,6 +57,34 @@ impl Root {
         openat2(self.fd.as_fd(), rel, how(OFlag::O_PATH)).map_err(|e| self.err("openat2", rel, e))
     }
 
+    /// The contents of the regular file `rel`, resolved within the root (an absolute symlink such
+    /// as `etc/passwd -> /etc/passwd` stays inside it); `None` if it does not exist. At most
+    /// `max` bytes.
+    pub fn read(&self, rel: &Path, max: u64) -> SysResult<Option<Vec<u8>>> {
+        use std::io::Read;
+        // O_NONBLOCK: a fifo planted there must not hang the caller; only a regular file is read.
+        let flags = OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_NONBLOCK;
+        let fd = match openat2(self.fd.as_fd(), rel, how(flags)) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.err("openat2", rel, e)),
+        };
+        let file = std::fs::File::from(fd);
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        if !regular {
+            return Err(SysError::other(
+                "read",
+                Some(self.path.join(rel)),
+                "not a regular file",
+            ));
+        }
+        let mut text = Vec::new();
+        file.take(max)
+            .read_to_end(&mut text)
+            .map_err(|e| SysError::io("read", Some(self.path.join(rel)), &e))?;
+        Ok(Some(text))
+    }
+
     /// Open the parent directory of `rel` and return it with the final name.
     fn parent<'a>(&self, rel: &'a Path) -> SysResult<(OwnedFd, &'a std::ffi::OsStr)> {
         let name = rel

@@ -4,6 +4,7 @@
 //! options left open); [`steps`] then lays the pieces out as ordered plan steps. Checks never stop
 //! at the first problem: they record it and go on with a neutral value.
 
+mod accounts;
 mod limits;
 mod mounts;
 mod namespaces;
@@ -38,7 +39,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Plan, 
     let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
     let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
     let rootfs = rootfs::check(&mut cx, &m.rootfs);
-    let process = process::check(&mut cx, &m.process, &ns, hostname.as_deref());
+    let process = process::check(&mut cx, &m.process, &ns, hostname.as_deref(), &rootfs);
     let limits = limits::check(&mut cx, m.limits.as_ref());
     let mounts = mounts::check(&mut cx, &m.mounts, &ns);
     if !cx.problems.is_empty() {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::namespaces::{Ns, UserMaps};
 use super::{Cx, container_path};
 use crate::diag::Problem;
-use crate::manifest::{Process, Sp};
+use crate::manifest::{IdSpec, Process, Sp};
 
 /// PATH when the manifest sets none: the usual one for a root shell on Debian.
 pub(crate) const DEFAULT_PATH: &str =
@@ -20,27 +20,13 @@ pub(crate) struct Proc {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// The user's name, when the manifest gave one (for the plan's words).
+    pub user_name: Option<String>,
     pub terminal: Option<bool>,
     pub init: bool,
     /// Canonical signal name, e.g. `SIGTERM`.
     pub stop_signal: String,
     pub stop_timeout_ms: u64,
-}
-
-fn id(cx: &mut Cx, v: &Sp<i64>, what: &str) -> u32 {
-    if *v.get() < 0 || *v.get() >= u32::MAX as i64 {
-        cx.push(
-            Problem::new(
-                "launch::process::id",
-                v.span(),
-                format!("{} is not a valid {what}", v.get()),
-            )
-            .label("must be from 0 to 4294967294")
-            .help(format!("give a numeric {what}; names are not looked up")),
-        );
-        return 0;
-    }
-    *v.get() as u32
 }
 
 /// A signal name (`"SIGTERM"`, `"TERM"`, any case) in its canonical form.
@@ -82,7 +68,13 @@ fn no_nul(cx: &mut Cx, v: &Sp<String>, what: &str) {
     }
 }
 
-pub(crate) fn check(cx: &mut Cx, p: &Sp<Process>, ns: &Ns, hostname: Option<&str>) -> Proc {
+pub(crate) fn check(
+    cx: &mut Cx,
+    p: &Sp<Process>,
+    ns: &Ns,
+    hostname: Option<&str>,
+    root: &super::rootfs::Root,
+) -> Proc {
     let mut argv = Vec::new();
     if p.command.is_empty() {
         cx.push(
@@ -114,14 +106,11 @@ pub(crate) fn check(cx: &mut Cx, p: &Sp<Process>, ns: &Ns, hostname: Option<&str
         Some(c) => container_path(cx, c, "launch::process::cwd", "working directory"),
         None => PathBuf::from("/"),
     };
-    let uid = p.user.as_ref().map_or(0, |v| id(cx, v, "user id"));
-    let gid = p.group.as_ref().map_or(0, |v| id(cx, v, "group id"));
-    let groups: Vec<u32> = p.groups.as_ref().map_or(vec![], |g| {
-        g.iter().map(|v| id(cx, v, "group id")).collect()
-    });
+    let ids = super::accounts::resolve(cx, p, root);
+    let (uid, gid, groups) = (ids.uid, ids.gid, ids.groups.clone());
     if let Some(maps) = &ns.user {
         let check = |cx: &mut Cx,
-                     v: Option<&Sp<i64>>,
+                     v: Option<&Sp<IdSpec>>,
                      id: u32,
                      lines: &[crate::plan::IdMapLine],
                      what: &str| {
@@ -142,19 +131,35 @@ pub(crate) fn check(cx: &mut Cx, p: &Sp<Process>, ns: &Ns, hostname: Option<&str
             }
         };
         check(cx, p.user.as_ref(), uid, &maps.uid, "user");
-        check(cx, p.group.as_ref(), gid, &maps.gid, "group");
-        if let Some(gs) = &p.groups {
-            for (g, v) in groups.iter().zip(gs.iter()) {
-                check(cx, Some(v), *g, &maps.gid, "group");
+        // A group taken from the named user points at the user.
+        check(
+            cx,
+            p.group.as_ref().or(p.user.as_ref()),
+            gid,
+            &maps.gid,
+            "group",
+        );
+        match &p.groups {
+            Some(gs) => {
+                for (g, v) in groups.iter().zip(gs.iter()) {
+                    check(cx, Some(v), *g, &maps.gid, "group");
+                }
+            }
+            None => {
+                for g in &groups {
+                    check(cx, p.user.as_ref(), *g, &maps.gid, "group");
+                }
             }
         }
     }
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("PATH".into(), DEFAULT_PATH.into());
-    env.insert(
-        "HOME".into(),
-        if uid == 0 { "/root".into() } else { "/".into() },
-    );
+    let home = match &ids.home {
+        Some(h) => h.clone(),
+        None if uid == 0 => "/root".into(),
+        None => "/".into(),
+    };
+    env.insert("HOME".into(), home);
     if let Some(h) = hostname {
         env.insert("HOSTNAME".into(), h.to_owned());
     }
@@ -207,6 +212,7 @@ pub(crate) fn check(cx: &mut Cx, p: &Sp<Process>, ns: &Ns, hostname: Option<&str
         uid,
         gid,
         groups,
+        user_name: ids.user_name,
         terminal,
     }
 }

@@ -47,6 +47,12 @@ pub fn host(base: FakeHost) -> FakeHost {
         )
         .with_path(ex.join("invalid/dir.tar"), PathKind::Dir)
         .with_path("/etc/passwd", PathKind::File)
+        .with_file(
+            "/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+             nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+        )
+        .with_file("/etc/group", "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n")
 }
 
 /// The hybrid test host: like this machine, but an older kernel without time namespaces.

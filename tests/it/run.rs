@@ -321,6 +321,69 @@ fn tar_root_owners_follow_the_id_maps() {
     sb.assert_state_empty(&out);
 }
 
+/// `user = "nobody"` is looked up in the container's own /etc/passwd and /etc/group when the plan
+/// is made, from a tarball and from a directory: its uid, primary group, the groups that list it,
+/// and its home become the process's; the plan holds the numbers.
+#[test]
+fn user_names_come_from_the_roots_own_files() {
+    need_root();
+    let sb = Sandbox::new("names");
+    let script = "id -u; id -g; id -G; echo $HOME";
+    for (tag, app) in [
+        ("nametar", App::new("nametar", script).rootfs_tar()),
+        ("namedir", App::new("namedir", script).rootfs_dir()),
+    ] {
+        let m = app.process("user = \"nobody\"").write(&sb);
+        let plan = sb.plan(&m);
+        let ids = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|s| s["action"]["op"] == "set_ids")
+            .unwrap_or_else(|| panic!("no set_ids step in {plan}"));
+        assert_eq!(
+            ids["summary"], "become user nobody (uid 65534 gid 65534)",
+            "{tag}: {ids}"
+        );
+        assert_eq!(
+            ids["action"]["groups"],
+            serde_json::json!([5]),
+            "{tag}: {ids}"
+        );
+        let out = sb.run(&m);
+        out.expect_code(0);
+        // make-rootfs.sh: nobody is 65534:65534, listed in tty (5), home /.
+        assert_eq!(
+            out.lines(),
+            ["65534", "65534", "65534 5", "/"],
+            "{tag}\n{out}"
+        );
+        sb.assert_state_empty(&out);
+    }
+}
+
+/// A name is looked up inside the root: an `etc/passwd` symlink to the absolute `/etc/passwd`
+/// resolves within the root (here to itself), never to the host's file.
+#[test]
+fn name_lookup_stays_inside_the_root() {
+    let sb = Sandbox::new("namelink");
+    let root = sb.mkdir("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("etc/passwd")).unwrap();
+    // The host has `root`; the rootfs has no passwd of its own.
+    let m = sb.manifest(
+        "name = \"namelink\"\n[rootfs]\npath = \"root\"\n\
+         [process]\ncommand = [\"/bin/true\"]\nuser = \"root\"\n",
+    );
+    let out = sb.launch(&["validate", m.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("launch::process::lookup") && out.stderr.contains("/etc/passwd"),
+        "{out}"
+    );
+}
+
 /// Without root: an unprivileged user (nobody) runs a container in a user namespace of its own
 /// (`map_root`), from a tarball it extracts as itself, with its state under
 /// `$XDG_RUNTIME_DIR/launch`, and leaves nothing there.

@@ -40,20 +40,7 @@ pub fn extract(
     opts: &ExtractOptions,
 ) -> SysResult<ExtractStats> {
     let read_err = |e: &io::Error, at: &str| SysError::io("read", Some(archive.into()), e).args(at);
-    let file = File::open(archive).map_err(|e| SysError::io("open", Some(archive.into()), &e))?;
-    let input = BufReader::with_capacity(BUF_SIZE, file);
-    let reader: Box<dyn Read> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip | Compression::Zstd => {
-            let zstd = compression == Compression::Zstd;
-            let first =
-                Member::start(input, zstd).map_err(|e| read_err(&e, "compressed stream header"))?;
-            Box::new(Decompress {
-                zstd,
-                member: Some(first),
-            })
-        }
-    };
+    let reader = open(archive, compression)?;
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let root = nix::fcntl::open(dest, flags, Mode::empty())
         .map_err(|e| SysError::new("open", Some(dest.into()), e).args("O_PATH|O_DIRECTORY"))?;
@@ -85,6 +72,25 @@ pub fn extract(
     }
     x.finish_dirs()?;
     Ok(x.stats)
+}
+
+/// The archive's tar stream, decompressed.
+pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dyn Read>> {
+    let file = File::open(archive).map_err(|e| SysError::io("open", Some(archive.into()), &e))?;
+    let input = BufReader::with_capacity(BUF_SIZE, file);
+    Ok(match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip | Compression::Zstd => {
+            let zstd = compression == Compression::Zstd;
+            let first = Member::start(input, zstd).map_err(|e| {
+                SysError::io("read", Some(archive.into()), &e).args("compressed stream header")
+            })?;
+            Box::new(Decompress {
+                zstd,
+                member: Some(first),
+            })
+        }
+    })
 }
 
 /// Where an entry goes (`name` in the directory `at`), and how errors name it.

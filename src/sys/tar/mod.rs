@@ -15,6 +15,46 @@ mod names;
 
 pub use extract::extract;
 
+/// The largest file [`read_files`] returns: an `/etc/passwd` or `/etc/group`, not a disk image.
+const READ_MAX: u64 = 8 << 20;
+
+/// The contents of the regular files `names` (paths relative to the root, e.g. `etc/passwd`) in
+/// an archive, reading it to the end (a later entry replaces an earlier one, as extraction
+/// would): `None` for a name the archive has not, or has as something other than a regular file,
+/// or larger than 8 MiB.
+pub fn read_files(
+    archive: &Path,
+    compression: Compression,
+    names: &[&str],
+) -> crate::error::SysResult<Vec<Option<Vec<u8>>>> {
+    use std::io::Read;
+    let read_err = |e: std::io::Error| {
+        crate::error::SysError::io("read", Some(archive.into()), &e).args("looking for /etc files")
+    };
+    let mut out: Vec<Option<Vec<u8>>> = vec![None; names.len()];
+    let mut tar = tar::Archive::new(extract::open(archive, compression)?);
+    for entry in tar.entries().map_err(read_err)? {
+        let entry = entry.map_err(read_err)?;
+        let Ok(path) = names::normalise(&entry.path_bytes()) else {
+            continue;
+        };
+        let Some(i) = names.iter().position(|n| path == Path::new(n)) else {
+            continue;
+        };
+        let kind = entry.header().entry_type();
+        out[i] = None;
+        if (kind.is_file() || kind == tar::EntryType::Continuous) && entry.size() <= READ_MAX {
+            let mut text = Vec::new();
+            entry
+                .take(READ_MAX)
+                .read_to_end(&mut text)
+                .map_err(read_err)?;
+            out[i] = Some(text);
+        }
+    }
+    Ok(out)
+}
+
 /// Compression of a rootfs archive, chosen from its file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]

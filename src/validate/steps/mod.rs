@@ -233,7 +233,10 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
     }
     let p = &r.process;
     b.push(
-        format!("become uid {} gid {}", p.uid, p.gid),
+        match &p.user_name {
+            Some(name) => format!("become user {name} (uid {} gid {})", p.uid, p.gid),
+            None => format!("become uid {} gid {}", p.uid, p.gid),
+        },
         Action::SetIds {
             uid: p.uid,
             gid: p.gid,
