@@ -7,6 +7,7 @@
 
 mod channel;
 mod child;
+mod failure;
 pub mod gc;
 mod init;
 pub mod journal;
@@ -22,6 +23,8 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use self::channel::{Channel, ToChild, ToParent};
+pub use self::failure::Failure;
+use self::failure::{StepError, failure};
 use self::journal::{Entry, Journal, Undo};
 use crate::error::{SysError, SysResult};
 use crate::exit;
@@ -36,49 +39,6 @@ pub struct RunOptions {
     pub verbose: bool,
     /// Print CPU time, peak memory and peak pids from the cgroups at exit.
     pub stats: bool,
-}
-
-/// A run that failed: the step, its cause, and what the unwinding could not undo.
-#[derive(Debug)]
-pub struct Failure {
-    /// 1-based step number and the plan's step count.
-    pub step: (usize, usize),
-    /// The step as planned (with the run's id and pid filled in).
-    pub planned: Step,
-    /// What went wrong.
-    pub error: SysError,
-    /// How many undo actions ran.
-    pub undone: usize,
-    /// Undo actions that failed.
-    pub undo_errors: Vec<(Undo, SysError)>,
-    /// The exit code to report (125, or 126/127 for execve failures).
-    pub exit_code: u8,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let side = match self.planned.side {
-            Side::Host => "host",
-            Side::Container => "container",
-        };
-        writeln!(
-            f,
-            "launch: error: step {}/{} ({side}) failed: {}",
-            self.step.0, self.step.1, self.planned.summary
-        )?;
-        writeln!(f, "  planned: {}", self.planned.effect)?;
-        writeln!(f, "  cause:   {}", self.error)?;
-        write!(
-            f,
-            "  undone:  {} step{}",
-            self.undone,
-            if self.undone == 1 { "" } else { "s" }
-        )?;
-        for (u, e) in &self.undo_errors {
-            write!(f, "\n  undo failed: {u}: {e}")?;
-        }
-        Ok(())
-    }
 }
 
 /// A random instance id: 8 hex digits from getrandom(2).
@@ -205,35 +165,6 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
     Ok(code)
 }
 
-fn failure(
-    plan: &Plan,
-    at: usize,
-    error: SysError,
-    undone: usize,
-    undo_errors: Vec<(Undo, SysError)>,
-) -> Failure {
-    // Rendered afresh: the instantiated plan's texts are the template's (see Plan::instantiate).
-    let planned = plan.steps.get(at).map_or_else(
-        || Step::new("prepare the run", Action::Release),
-        |s| Step::new(s.summary.clone(), s.action.clone()),
-    );
-    let exit_code = match (&planned.action, error.errno()) {
-        (Action::Exec { .. }, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
-            exit::NOT_FOUND
-        }
-        (Action::Exec { .. }, _) => exit::CANNOT_EXEC,
-        _ => exit::LAUNCHER,
-    };
-    Failure {
-        step: (at + 1, plan.steps.len()),
-        planned,
-        error,
-        undone,
-        undo_errors,
-        exit_code,
-    }
-}
-
 impl Run<'_> {
     /// Record an undo in the journal before the step that needs it.
     fn journal(&mut self, u: &Undo) -> SysResult<()> {
@@ -261,9 +192,9 @@ impl Run<'_> {
             Action::Claim { name, multiple } => self.claim(name, *multiple),
             Action::StateDir { path, mount_point } => {
                 if let Some(parent) = path.parent() {
-                    make_state_root(parent)?;
+                    state::make_root(parent)?;
                 }
-                mkdir(path, 0o711)?;
+                state::mkdir(path, 0o711)?;
                 let u = Undo::RemoveTree { path: path.clone() };
                 self.undo.push(u.clone());
                 self.journal = Some(Journal::create(path)?);
@@ -271,7 +202,7 @@ impl Run<'_> {
                 // The journal is locked now, so gc sees this instance as alive: others may claim.
                 self.root_lock = None;
                 if *mount_point {
-                    mkdir(&path.join("root"), 0o755)?;
+                    state::mkdir(&path.join("root"), 0o755)?;
                 }
                 Ok(())
             }
@@ -521,54 +452,4 @@ impl Run<'_> {
         signals::set_child(Pid::from_raw(0));
         (n, errors)
     }
-}
-
-/// A failed step: by default the one being run; the release step reports the container step
-/// that failed instead.
-struct StepError {
-    at: Option<usize>,
-    error: SysError,
-}
-
-impl From<SysError> for StepError {
-    fn from(error: SysError) -> StepError {
-        StepError { at: None, error }
-    }
-}
-
-fn make_state_root(dir: &Path) -> SysResult<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| SysError::io("mkdir -p", Some(dir.to_path_buf()), &e))?;
-    set_mode(dir, 0o711)
-}
-
-/// mkdir(2) with exactly `mode`: a chmod follows only if the umask took bits away (one
-/// metadata operation fewer on the usual umask).
-fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .mode(mode)
-        .create(path)
-        .map_err(|e| {
-            SysError::io("mkdir", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
-        })?;
-    // umask(2) can only be read by setting it; the launcher is single-threaded, so setting it
-    // back at once races with nothing.
-    use nix::sys::stat::{Mode, umask};
-    let mask = umask(Mode::from_bits_truncate(0o022));
-    umask(mask);
-    if mask.bits() & mode != 0 {
-        set_mode(path, mode)?;
-    }
-    Ok(())
-}
-
-fn set_mode(path: &Path, mode: u32) -> SysResult<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
-        SysError::io("chmod", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
-    })
 }

@@ -127,12 +127,7 @@ pub struct RootLock {
 
 /// Create the state root if needed (0711) and lock it.
 pub fn lock_root(root: &Path) -> SysResult<RootLock> {
-    if !root.is_dir() {
-        std::fs::create_dir_all(root)
-            .map_err(|e| SysError::io("mkdir -p", Some(root.to_path_buf()), &e))?;
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711));
-    }
+    make_root(root)?;
     let f = std::fs::File::open(root)
         .map_err(|e| SysError::io("open", Some(root.to_path_buf()), &e))?;
     let fd = f.as_raw_fd();
@@ -141,4 +136,43 @@ pub fn lock_root(root: &Path) -> SysResult<RootLock> {
         .map_err(|(_, e)| {
             SysError::new("flock", Some(root.to_path_buf()), e).args(format!("fd {fd}, LOCK_EX"))
         })
+}
+
+/// Create the state root if needed (0711: others may enter an instance directory they know the
+/// name of, never list them).
+pub(super) fn make_root(dir: &Path) -> SysResult<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| SysError::io("mkdir -p", Some(dir.to_path_buf()), &e))?;
+    set_mode(dir, 0o711)
+}
+
+/// mkdir(2) with exactly `mode`: a chmod follows only if the umask took bits away (one
+/// metadata operation fewer on the usual umask).
+pub(super) fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .map_err(|e| {
+            SysError::io("mkdir", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
+        })?;
+    // umask(2) can only be read by setting it; the launcher is single-threaded, so setting it
+    // back at once races with nothing.
+    use nix::sys::stat::{Mode, umask};
+    let mask = umask(Mode::from_bits_truncate(0o022));
+    umask(mask);
+    if mask.bits() & mode != 0 {
+        set_mode(path, mode)?;
+    }
+    Ok(())
+}
+
+fn set_mode(path: &Path, mode: u32) -> SysResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        SysError::io("chmod", Some(path.to_path_buf()), &e).args(format!("{mode:04o}"))
+    })
 }

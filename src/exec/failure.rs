@@ -1,0 +1,91 @@
+//! How a failed run is reported: the step, its cause, what was undone, and the exit code.
+
+use super::journal::Undo;
+use crate::error::SysError;
+use crate::exit;
+use crate::plan::{Action, Plan, Side, Step};
+
+/// A run that failed: the step, its cause, and what the unwinding could not undo.
+#[derive(Debug)]
+pub struct Failure {
+    /// 1-based step number and the plan's step count.
+    pub step: (usize, usize),
+    /// The step as planned (with the run's id and pid filled in).
+    pub planned: Step,
+    /// What went wrong.
+    pub error: SysError,
+    /// How many undo actions ran.
+    pub undone: usize,
+    /// Undo actions that failed.
+    pub undo_errors: Vec<(Undo, SysError)>,
+    /// The exit code to report (125, or 126/127 for execve failures).
+    pub exit_code: u8,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let side = match self.planned.side {
+            Side::Host => "host",
+            Side::Container => "container",
+        };
+        writeln!(
+            f,
+            "launch: error: step {}/{} ({side}) failed: {}",
+            self.step.0, self.step.1, self.planned.summary
+        )?;
+        writeln!(f, "  planned: {}", self.planned.effect)?;
+        writeln!(f, "  cause:   {}", self.error)?;
+        write!(
+            f,
+            "  undone:  {} step{}",
+            self.undone,
+            if self.undone == 1 { "" } else { "s" }
+        )?;
+        for (u, e) in &self.undo_errors {
+            write!(f, "\n  undo failed: {u}: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn failure(
+    plan: &Plan,
+    at: usize,
+    error: SysError,
+    undone: usize,
+    undo_errors: Vec<(Undo, SysError)>,
+) -> Failure {
+    // Rendered afresh: the instantiated plan's texts are the template's (see Plan::instantiate).
+    let planned = plan.steps.get(at).map_or_else(
+        || Step::new("prepare the run", Action::Release),
+        |s| Step::new(s.summary.clone(), s.action.clone()),
+    );
+    let exit_code = match (&planned.action, error.errno()) {
+        (Action::Exec { .. }, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
+            exit::NOT_FOUND
+        }
+        (Action::Exec { .. }, _) => exit::CANNOT_EXEC,
+        _ => exit::LAUNCHER,
+    };
+    Failure {
+        step: (at + 1, plan.steps.len()),
+        planned,
+        error,
+        undone,
+        undo_errors,
+        exit_code,
+    }
+}
+
+/// A failed step: by default the one being run; the release step reports the container step
+/// that failed instead.
+pub(super) struct StepError {
+    pub(super) at: Option<usize>,
+    pub(super) error: SysError,
+}
+
+impl From<SysError> for StepError {
+    fn from(error: SysError) -> StepError {
+        StepError { at: None, error }
+    }
+}
