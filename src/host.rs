@@ -51,6 +51,19 @@ impl CgroupFacts {
     }
 }
 
+impl CgroupFacts {
+    /// The root of the hierarchy that holds `controller`'s files (v2: the one hierarchy).
+    pub fn hierarchy(&self, controller: &str) -> Option<&Path> {
+        match self.layout {
+            CgroupLayout::V2 => self.v2_root.as_deref(),
+            CgroupLayout::V1 | CgroupLayout::Hybrid => {
+                self.v1.get(v1_name(controller)).map(PathBuf::as_path)
+            }
+            CgroupLayout::None => None,
+        }
+    }
+}
+
 /// The v1 hierarchy that carries a v2 controller's job.
 pub fn v1_name(controller: &str) -> &str {
     match controller {
@@ -81,6 +94,40 @@ pub struct HostFacts {
     /// Where per-container state lives: `$LAUNCH_STATE_ROOT`, else `/run/launch` for root,
     /// `$XDG_RUNTIME_DIR/launch` for other users.
     pub state_root: PathBuf,
+    /// The host's system directories a `host` root is made of, as they are here (merged /usr
+    /// makes /bin a symlink).
+    #[serde(default)]
+    pub host_root: Vec<HostDir>,
+}
+
+/// Host directories a `host = true` root is made of, in mount order.
+pub const HOST_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
+];
+
+/// One top-level entry of a `host` root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostDir {
+    /// A directory, bound read-only.
+    Bind(PathBuf),
+    /// A symlink (`/bin -> usr/bin`), recreated as one.
+    Symlink(PathBuf, PathBuf),
+}
+
+/// The [`HOST_DIRS`] this host has, as `kind` sees them.
+pub fn host_root(kind: impl Fn(&Path) -> Option<PathKind>) -> Vec<HostDir> {
+    HOST_DIRS
+        .iter()
+        .filter_map(|d| {
+            let p = PathBuf::from(d);
+            match kind(&p) {
+                Some(PathKind::Dir) => Some(HostDir::Bind(p)),
+                Some(PathKind::Symlink(t)) => Some(HostDir::Symlink(p, t)),
+                Some(PathKind::File | PathKind::BlockDevice(..) | PathKind::Other) | None => None,
+            }
+        })
+        .collect()
 }
 
 /// What a host path is, as far as validation cares.
@@ -213,6 +260,7 @@ fn probe_facts() -> HostFacts {
         time_namespace: Path::new("/proc/self/ns/time").exists(),
         cgroup: probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
         state_root,
+        host_root: host_root(real_path_kind),
     }
 }
 
@@ -381,6 +429,7 @@ impl FakeHost {
                 cpuset_root: Some(("0-1".into(), "0".into())),
             },
             state_root: PathBuf::from("/run/launch"),
+            host_root: vec![],
         };
         let mut paths = BTreeMap::new();
         for d in ["/usr", "/etc", "/dev", "/tmp"] {
@@ -395,6 +444,8 @@ impl FakeHost {
             paths.insert(PathBuf::from(l), PathKind::Symlink(PathBuf::from(t)));
         }
         paths.insert(PathBuf::from("/dev/vda"), PathKind::BlockDevice(254, 0));
+        let mut facts = facts;
+        facts.host_root = host_root(|p| paths.get(p).cloned());
         FakeHost {
             facts,
             paths,

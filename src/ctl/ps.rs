@@ -31,30 +31,6 @@ pub struct Row {
     pub memory_bytes: Option<u64>,
 }
 
-fn read_num(p: &Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
-}
-
-/// Current CPU time and memory of the container's groups.
-fn usage(groups: &[std::path::PathBuf]) -> (Option<u64>, Option<u64>) {
-    let (mut cpu, mut mem) = (None, None);
-    for g in groups {
-        if g.join("cgroup.controllers").exists() {
-            cpu = cpu.or_else(|| {
-                let stat = std::fs::read_to_string(g.join("cpu.stat")).ok()?;
-                stat.lines()
-                    .find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse::<u64>().ok())
-                    .map(|u| u * 1000)
-            });
-            mem = mem.or_else(|| read_num(&g.join("memory.current")));
-        } else {
-            cpu = cpu.or_else(|| read_num(&g.join("cpuacct.usage")));
-            mem = mem.or_else(|| read_num(&g.join("memory.usage_in_bytes")));
-        }
-    }
-    (cpu, mem)
-}
-
 fn uptime(secs: u64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
@@ -74,7 +50,8 @@ pub fn rows(root: &Path) -> Vec<Row> {
         .filter(|i| i.alive)
         .filter_map(|i| i.state)
         .map(|s| {
-            let (cpu_ns, memory_bytes) = usage(&s.cgroups);
+            let u = crate::sys::cgroup::usage(&s.cgroups, crate::sys::cgroup::Want::Now);
+            let (cpu_ns, memory_bytes) = (u.cpu_ns, u.memory_current);
             Row {
                 name: s.name,
                 instance: s.instance,

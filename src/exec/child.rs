@@ -40,7 +40,7 @@ pub(super) fn main(
     };
     let total = plan.steps.len();
     for (i, step) in plan.steps.iter().enumerate() {
-        if step.side != Side::Container {
+        if step.side() != Side::Container {
             continue;
         }
         if verbose {
@@ -223,7 +223,11 @@ fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
             resource,
             soft,
             hard,
-        } => process::setrlimit(resource, *soft, *hard),
+        } => crate::sys::rlimit::set(&crate::sys::rlimit::Rlimit {
+            resource: *resource,
+            soft: *soft,
+            hard: *hard,
+        }),
         Action::SetIds { uid, gid, groups } => process::set_ids(*uid, *gid, groups),
         Action::Chdir { path } => process::chdir(path),
         Action::Exec { argv, env, .. } => Err(process::exec(argv, env)),

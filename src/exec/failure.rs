@@ -24,7 +24,7 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let side = match self.planned.side {
+        let side = match self.planned.side() {
             Side::Host => "host",
             Side::Container => "container",
         };
@@ -33,7 +33,7 @@ impl std::fmt::Display for Failure {
             "launch: error: step {}/{} ({side}) failed: {}",
             self.step.0, self.step.1, self.planned.summary
         )?;
-        writeln!(f, "  planned: {}", self.planned.effect)?;
+        writeln!(f, "  planned: {}", self.planned.effect())?;
         writeln!(f, "  cause:   {}", self.error)?;
         write!(
             f,

@@ -26,6 +26,7 @@ use self::channel::{Channel, ToChild, ToParent};
 pub use self::failure::Failure;
 use self::failure::{StepError, failure};
 use self::journal::{Entry, Journal, Undo};
+use self::stats::Report;
 use crate::error::{SysError, SysResult};
 use crate::exit;
 use crate::plan::{Action, PID_PLACEHOLDER, Plan, Side, Step};
@@ -58,7 +59,7 @@ fn new_id() -> String {
 
 /// Log one step: `launch: step N/M side: effect`.
 pub(crate) fn log_step(i: usize, total: usize, step: &Step, pid: Option<Pid>) {
-    let side = match step.side {
+    let side = match step.side() {
         Side::Host => "host",
         Side::Container => "container",
     };
@@ -113,6 +114,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         cgroups: Vec::new(),
         spawned: None,
         tty: plan
+            .spec
+            .process
             .terminal
             .unwrap_or_else(|| nix::unistd::isatty(std::io::stdin()).unwrap_or(false)),
         pty: None,
@@ -124,16 +127,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
     let total = plan.steps.len();
     let mut status = None;
     for (i, step) in plan.steps.iter().enumerate() {
-        if step.side != Side::Host {
+        if step.side() != Side::Host {
             continue;
         }
         if r.opts.verbose {
             log_step(i, total, step, r.child);
         }
-        let result = match &step.action {
-            Action::Wait => r.wait().map(|s| status = Some(s)).map_err(StepError::from),
-            _ => r.host_step(&step.action),
-        };
+        let result = r.host_step(&step.action, &mut status);
         if let Err(e) = result {
             let (undone, undo_errors) = r.unwind();
             return Err(Box::new(failure(
@@ -179,26 +179,42 @@ impl Run<'_> {
         }
     }
 
-    fn host_step(&mut self, action: &Action) -> Result<(), StepError> {
-        match action {
-            Action::Release => self.release(),
-            other => self.host_effect(other).map_err(StepError::from),
-        }
+    /// The journal's form of an action's undo: the container's pid filled in.
+    fn undo_of(&self, action: &Action) -> Option<Undo> {
+        action.undo().map(|u| match u {
+            crate::plan::Undo::RemoveTree { path } => Undo::RemoveTree { path },
+            crate::plan::Undo::RemoveCgroup { path } => Undo::RemoveCgroup { path },
+            crate::plan::Undo::KillContainer => {
+                let pid = self.child.map_or(0, Pid::as_raw);
+                Undo::KillProcess {
+                    pid,
+                    start_time: journal::start_time(pid),
+                }
+            }
+        })
     }
 
-    fn host_effect(&mut self, action: &Action) -> SysResult<()> {
+    fn host_step(&mut self, action: &Action, status: &mut Option<u8>) -> Result<(), StepError> {
         let pid = || self.child.map(|p| p.to_string()).unwrap_or_default();
+        use Action::*;
         match action {
-            Action::Claim { name, multiple } => self.claim(name, *multiple),
-            Action::StateDir { path, mount_point } => {
+            Release => return self.release(),
+            Wait => {
+                *status = Some(self.wait()?);
+                return Ok(());
+            }
+            Claim { name, multiple } => self.claim(name, *multiple),
+            StateDir { path, mount_point } => {
                 if let Some(parent) = path.parent() {
                     state::make_root(parent)?;
                 }
                 state::mkdir(path, 0o711)?;
-                let u = Undo::RemoveTree { path: path.clone() };
-                self.undo.push(u.clone());
-                self.journal = Some(Journal::create(path)?);
-                self.journal(&u)?;
+                // The journal lives in the directory it undoes: recorded once it exists.
+                if let Some(u) = self.undo_of(action) {
+                    self.undo.push(u.clone());
+                    self.journal = Some(Journal::create(path)?);
+                    self.journal(&u)?;
+                }
                 // The journal is locked now, so gc sees this instance as alive: others may claim.
                 self.root_lock = None;
                 if *mount_point {
@@ -206,35 +222,38 @@ impl Run<'_> {
                 }
                 Ok(())
             }
-            Action::CgroupParent { path } => cgroup::create_parent(path),
-            Action::CgroupEnable { path, controllers } => cgroup::enable(path, controllers),
-            Action::CgroupCreate { path } => {
-                let u = Undo::RemoveCgroup { path: path.clone() };
-                self.journal(&u)?;
+            CgroupParent { path } => cgroup::create_parent(path),
+            CgroupEnable { path, controllers } => cgroup::enable(path, controllers),
+            CgroupCreate { path } => {
+                let u = self.undo_of(action);
+                if let Some(u) = &u {
+                    self.journal(u)?;
+                }
                 cgroup::create(path)?;
-                self.undo.push(u);
+                self.undo.extend(u);
                 self.cgroups.push(path.clone());
+                let memory = self.plan.host.cgroup.hierarchy("memory");
+                let l = &self.plan.spec.limits;
+                let limited =
+                    l.memory.is_some() || l.memory_high.is_some() || l.memory_reservation.is_some();
+                if limited && memory.is_some_and(|m| path.starts_with(m)) {
+                    self.memory_group = Some(path.clone());
+                }
                 Ok(())
             }
-            Action::CgroupWrite { path, value } => {
-                if path
-                    .file_name()
-                    .is_some_and(|f| f.to_string_lossy().starts_with("memory."))
-                {
-                    self.memory_group = path.parent().map(Path::to_path_buf);
-                }
-                cgroup::write(path, value)
-            }
-            Action::ExtractRootfs {
+            CgroupWrite { path, value } => cgroup::write(path, value),
+            ExtractRootfs {
                 archive,
                 compression,
                 dest,
                 owners,
             } => {
-                // `dest` is the empty root mount point made with the state directory.
-                let u = Undo::RemoveTree { path: dest.clone() };
-                self.journal(&u)?;
-                self.undo.push(u);
+                // `dest` is the empty root mount point made with the state directory: undone
+                // (emptied) even if extraction stops halfway.
+                if let Some(u) = self.undo_of(action) {
+                    self.journal(&u)?;
+                    self.undo.push(u);
+                }
                 let privileged = nix::unistd::geteuid().is_root();
                 tar::extract(
                     archive,
@@ -247,14 +266,14 @@ impl Run<'_> {
                 )
                 .map(|_| ())
             }
-            Action::Spawn { flags, cgroup } => self.spawn(flags, cgroup.as_deref()),
-            Action::WriteIdMap { path, value } => {
+            Spawn { flags, cgroup } => self.spawn(action, flags, cgroup.as_deref()),
+            WriteIdMap { path, value } => {
                 let path = PathBuf::from(path.to_string_lossy().replace(PID_PLACEHOLDER, &pid()));
                 std::fs::write(&path, value).map_err(|e| {
                     SysError::io("write", Some(path.clone()), &e).args(format!("{value:?}"))
                 })
             }
-            Action::CgroupOpen { path } => {
+            CgroupOpen { path } => {
                 let fd = nix::fcntl::open(
                     path.as_path(),
                     nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -264,15 +283,39 @@ impl Run<'_> {
                 self.cgroup_fds.push(fd);
                 Ok(())
             }
-            other => Err(SysError::other(
+            CgroupEnter { .. }
+            | Unshare { .. }
+            | LoopbackUp
+            | Propagation { .. }
+            | Mkdir { .. }
+            | Touch { .. }
+            | Mknod { .. }
+            | Symlink { .. }
+            | Mount { .. }
+            | SetAttr { .. }
+            | PivotRoot { .. }
+            | Chroot { .. }
+            | SetHostname { .. }
+            | SetDomainname { .. }
+            | Setrlimit { .. }
+            | SetIds { .. }
+            | Chdir { .. }
+            | Terminal
+            | Exec { .. } => Err(SysError::other(
                 "run",
                 None,
-                format!("step {other:?} is not a host step"),
+                format!("step {action:?} is not a host step"),
             )),
         }
+        .map_err(StepError::from)
     }
 
-    fn spawn(&mut self, flags: &[crate::plan::CloneFlag], cgroup: Option<&Path>) -> SysResult<()> {
+    fn spawn(
+        &mut self,
+        action: &Action,
+        flags: &[crate::plan::CloneFlag],
+        cgroup: Option<&Path>,
+    ) -> SysResult<()> {
         let (parent_end, child_end) = channel::pair()?;
         let cgroup_fd = match cgroup {
             Some(dir) => Some(
@@ -310,13 +353,11 @@ impl Run<'_> {
                 self.child = Some(pid);
                 self.spawned = Some(pid);
                 signals::set_child(pid);
-                let u = Undo::KillProcess {
-                    pid: pid.as_raw(),
-                    start_time: journal::start_time(pid.as_raw()),
-                };
-                self.undo.push(u.clone());
                 self.chan = Some(parent_end);
-                self.journal(&u)?;
+                if let Some(u) = self.undo_of(action) {
+                    self.undo.push(u.clone());
+                    self.journal(&u)?;
+                }
                 let state = self.state(pid);
                 self.record(&Entry::State { state })
             }
@@ -410,7 +451,7 @@ impl Run<'_> {
             pid: pid.as_raw(),
             started,
             cgroups: self.cgroups.clone(),
-            stop: self.plan.stop.clone(),
+            stop: self.plan.spec.process.stop.clone(),
             exec,
         }
     }

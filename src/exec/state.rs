@@ -14,7 +14,7 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SysError, SysResult};
-use crate::plan::Stop;
+use crate::spec::StopPolicy as Stop;
 
 /// How `launch exec` runs a command like the container's own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,69 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::Side;
-use super::idmap::OwnerShift;
+use super::{Side, Undo};
+pub use crate::sys::clone::CloneFlag;
+use crate::sys::idmap::OwnerShift;
+pub use crate::sys::mount::{MountAttr, MountFlag};
 use crate::sys::tar::Compression;
-
-/// A namespace flag given to clone3/unshare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum CloneFlag {
-    /// New user namespace.
-    CLONE_NEWUSER,
-    /// New pid namespace.
-    CLONE_NEWPID,
-    /// New mount namespace.
-    CLONE_NEWNS,
-    /// New UTS namespace.
-    CLONE_NEWUTS,
-    /// New IPC namespace.
-    CLONE_NEWIPC,
-    /// New network namespace.
-    CLONE_NEWNET,
-    /// New cgroup namespace.
-    CLONE_NEWCGROUP,
-    /// New time namespace.
-    CLONE_NEWTIME,
-    /// Start the child in a given cgroup (v2).
-    CLONE_INTO_CGROUP,
-}
-
-/// A mount(2) flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum MountFlag {
-    /// Read-only.
-    MS_RDONLY,
-    /// Ignore suid/sgid bits.
-    MS_NOSUID,
-    /// No device nodes.
-    MS_NODEV,
-    /// No execution.
-    MS_NOEXEC,
-    /// Bind mount.
-    MS_BIND,
-    /// Recursive (with MS_BIND or a propagation flag).
-    MS_REC,
-    /// Make private: no propagation in or out.
-    MS_PRIVATE,
-    /// Make a slave: receive propagation, send none.
-    MS_SLAVE,
-}
-
-/// A mount attribute set by mount_setattr(2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-pub enum MountAttr {
-    /// Read-only.
-    MOUNT_ATTR_RDONLY,
-    /// Ignore suid/sgid bits.
-    MOUNT_ATTR_NOSUID,
-    /// No device nodes.
-    MOUNT_ATTR_NODEV,
-    /// No execution.
-    MOUNT_ATTR_NOEXEC,
-}
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,7 +194,7 @@ pub enum Action {
     /// setrlimit(2).
     Setrlimit {
         /// `RLIMIT_NOFILE` etc.
-        resource: String,
+        resource: crate::sys::rlimit::RlimitResource,
         /// Soft limit (`None`: unlimited).
         soft: Option<u64>,
         /// Hard limit (`None`: unlimited).
@@ -304,7 +246,25 @@ impl Action {
             | CgroupOpen { .. }
             | Release
             | Wait => Side::Host,
-            _ => Side::Container,
+            CgroupEnter { .. }
+            | Unshare { .. }
+            | LoopbackUp
+            | Propagation { .. }
+            | Mkdir { .. }
+            | Touch { .. }
+            | Mknod { .. }
+            | Symlink { .. }
+            | Mount { .. }
+            | SetAttr { .. }
+            | PivotRoot { .. }
+            | Chroot { .. }
+            | SetHostname { .. }
+            | SetDomainname { .. }
+            | Setrlimit { .. }
+            | SetIds { .. }
+            | Chdir { .. }
+            | Terminal
+            | Exec { .. } => Side::Container,
         }
     }
 
@@ -363,18 +323,44 @@ impl Action {
         }
     }
 
-    /// How the executor undoes this action, if it leaves something on the host.
-    pub fn undo(&self) -> Option<String> {
+    /// How the executor undoes this action, if it leaves something on the host. Steps inside the
+    /// container's namespaces need none: the namespaces die with their last process.
+    pub fn undo(&self) -> Option<Undo> {
+        use Action::*;
         match self {
-            Action::StateDir { path, .. } => {
-                Some(format!("remove {} and all it holds", path.display()))
-            }
-            Action::CgroupCreate { path } => {
-                Some(format!("kill its processes, then rmdir {}", path.display()))
-            }
-            Action::ExtractRootfs { dest, .. } => Some(format!("remove {}", dest.display())),
-            Action::Spawn { .. } => Some("SIGKILL the container process and reap it".into()),
-            _ => None,
+            StateDir { path, .. } => Some(Undo::RemoveTree { path: path.clone() }),
+            CgroupCreate { path } => Some(Undo::RemoveCgroup { path: path.clone() }),
+            ExtractRootfs { dest, .. } => Some(Undo::RemoveTree { path: dest.clone() }),
+            Spawn { .. } => Some(Undo::KillContainer),
+            // Kept on purpose: shared by every container (like the cgroup parent), or written
+            // into something another undo removes.
+            Claim { .. }
+            | CgroupParent { .. }
+            | CgroupEnable { .. }
+            | CgroupWrite { .. }
+            | WriteIdMap { .. }
+            | CgroupOpen { .. }
+            | Release
+            | Wait => None,
+            CgroupEnter { .. }
+            | Unshare { .. }
+            | LoopbackUp
+            | Propagation { .. }
+            | Mkdir { .. }
+            | Touch { .. }
+            | Mknod { .. }
+            | Symlink { .. }
+            | Mount { .. }
+            | SetAttr { .. }
+            | PivotRoot { .. }
+            | Chroot { .. }
+            | SetHostname { .. }
+            | SetDomainname { .. }
+            | Setrlimit { .. }
+            | SetIds { .. }
+            | Chdir { .. }
+            | Terminal
+            | Exec { .. } => None,
         }
     }
 }

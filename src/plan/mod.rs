@@ -5,21 +5,24 @@
 //! container's process id, known once it is spawned).
 
 mod action;
-mod idmap;
 mod render;
+mod undo;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::sys::idmap::{IdMapLine, OwnerShift, UNMAPPED_OWNER, host_id};
 pub use action::{Action, CloneFlag, MountAttr, MountFlag};
-pub use idmap::{IdMapLine, OwnerShift, UNMAPPED_OWNER, host_id};
 pub use render::render_text;
+pub use undo::Undo;
 
 use crate::host::HostFacts;
+use crate::spec::Spec;
 
-/// Version of the plan's JSON format. Bumped on any incompatible change.
-pub const PLAN_FORMAT: u32 = 1;
+/// Version of the plan's JSON format. Bumped on any incompatible change (2: the plan carries
+/// the Spec it was lowered from).
+pub const PLAN_FORMAT: u32 = 2;
 
 /// Placeholder for the instance's unique suffix in plan paths.
 pub const ID_PLACEHOLDER: &str = "{id}";
@@ -39,22 +42,11 @@ pub struct Plan {
     pub instance: String,
     /// The host facts the plan was made from.
     pub host: HostFacts,
-    /// Whether the process wants a terminal (`None`: decided at run time from standard input).
-    pub terminal: Option<bool>,
-    /// How `launch stop` stops this container.
-    pub stop: Stop,
+    /// What the container is: the Spec the steps were lowered from. `launch exec` takes the
+    /// container's identity from it, and `launch run --plan` lowers it again to check the steps.
+    pub spec: Spec,
     /// The steps, in execution order.
     pub steps: Vec<Step>,
-}
-
-/// How `launch stop` ends the container: this signal to its main process, then, after the
-/// timeout, SIGKILL to everything in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stop {
-    /// Canonical signal name (`SIGTERM`).
-    pub signal: String,
-    /// Milliseconds to wait before SIGKILL.
-    pub timeout_ms: u64,
 }
 
 /// Where a step runs.
@@ -67,31 +59,76 @@ pub enum Side {
     Container,
 }
 
-/// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One step of a plan: what it is for, and the action. Its side, its effect's text and its undo
+/// are derived from the action whenever they are needed, so a plan cannot show one effect and
+/// run another. The JSON form carries them too, for readers; reading a plan ignores them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    /// Where it runs.
-    pub side: Side,
     /// What it is for, in words.
     pub summary: String,
-    /// The concrete effect: the system call with its arguments.
-    pub effect: String,
-    /// How the executor undoes it if a later step fails (host steps only).
-    pub undo: Option<String>,
     /// The step as data, for the executor.
     pub action: Action,
 }
 
 impl Step {
-    /// A step; its effect and undo text come from the action.
+    /// A step.
     pub fn new(summary: impl Into<String>, action: Action) -> Step {
         Step {
-            side: action.side(),
             summary: summary.into(),
-            effect: action.to_string(),
-            undo: action.undo(),
             action,
         }
+    }
+
+    /// Where it runs.
+    pub fn side(&self) -> Side {
+        self.action.side()
+    }
+
+    /// The concrete effect: the system call with its arguments.
+    pub fn effect(&self) -> String {
+        self.action.to_string()
+    }
+
+    /// How the executor undoes it if a later step fails (host steps that leave something).
+    pub fn undo(&self) -> Option<Undo> {
+        self.action.undo()
+    }
+}
+
+impl Serialize for Step {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            side: Side,
+            summary: &'a str,
+            effect: String,
+            undo: Option<String>,
+            action: &'a Action,
+        }
+        Out {
+            side: self.side(),
+            summary: &self.summary,
+            effect: self.effect(),
+            undo: self.undo().map(|u| u.to_string()),
+            action: &self.action,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// `side`, `effect` and `undo` are derived: whatever a file says of them is ignored.
+        #[derive(Deserialize)]
+        struct In {
+            summary: String,
+            action: Action,
+        }
+        let i = In::deserialize(d)?;
+        Ok(Step {
+            summary: i.summary,
+            action: i.action,
+        })
     }
 }
 
@@ -127,9 +164,8 @@ impl Plan {
                     .collect()
             });
         }
-        // `effect` and `undo` keep the template's text: the executor renders a step's text from
-        // its (now concrete) action only when it logs or reports it, instead of formatting
-        // every step of every run.
+        // A step's text is rendered from its (now concrete) action only when it is logged or
+        // reported, instead of formatting every step of every run.
         plan
     }
 
@@ -143,9 +179,12 @@ impl Plan {
     pub fn root(&self) -> PathBuf {
         self.steps
             .iter()
-            .find_map(|s| match &s.action {
-                Action::PivotRoot { new_root: p } | Action::Chroot { path: p } => Some(p.clone()),
-                _ => None,
+            .find_map(|s| {
+                if let Action::PivotRoot { new_root: p } | Action::Chroot { path: p } = &s.action {
+                    Some(p.clone())
+                } else {
+                    None
+                }
             })
             .unwrap_or_else(|| self.state_dir().join("root"))
     }

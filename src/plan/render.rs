@@ -61,7 +61,7 @@ pub fn render_text(plan: &Plan) -> String {
         "instance: {} ({{id}} is drawn at run time, {{pid}} is the container's pid)",
         plan.instance
     );
-    let terminal = match plan.terminal {
+    let terminal = match plan.spec.process.terminal {
         Some(true) => "yes",
         Some(false) => "no",
         None => "when standard input is a terminal",
@@ -71,13 +71,13 @@ pub fn render_text(plan: &Plan) -> String {
     let width = plan.steps.len().to_string().len();
     let indent = " ".repeat(width + 13);
     for (i, step) in plan.steps.iter().enumerate() {
-        let side = match step.side {
+        let side = match step.side() {
             Side::Host => "host",
             Side::Container => "container",
         };
         let _ = writeln!(out, "{:>width$}  {:<9}  {}", i + 1, side, step.summary);
-        let _ = writeln!(out, "{indent}{}", step.effect);
-        if let Some(u) = &step.undo {
+        let _ = writeln!(out, "{indent}{}", step.effect());
+        if let Some(u) = step.undo() {
             let _ = writeln!(out, "{indent}undo: {u}");
         }
     }

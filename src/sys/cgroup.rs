@@ -133,3 +133,106 @@ pub fn destroy(dir: &Path) -> SysResult<()> {
         }
     }
 }
+
+/// What a container's groups report of its usage: the one reader of usage files, for `ps`,
+/// `--stats` and the OOM report, on v1 and v2 alike. `None`: not measured (no such controller
+/// in these groups).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// CPU time, nanoseconds.
+    pub cpu_ns: Option<u64>,
+    /// Memory in use now, bytes.
+    pub memory_current: Option<u64>,
+    /// Peak memory, bytes.
+    pub memory_peak: Option<u64>,
+    /// The memory limit in force, bytes.
+    pub memory_limit: Option<u64>,
+    /// Peak number of tasks.
+    pub pids_peak: Option<u64>,
+    /// Processes the OOM killer killed.
+    pub oom_kills: Option<u64>,
+}
+
+/// Which usage figures to read: each is a file read, and the OOM verdict at every exit wants two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// The OOM verdict: kills and the limit.
+    Oom,
+    /// What `ps` shows: CPU time and memory in use.
+    Now,
+    /// Everything, for `--stats`.
+    All,
+}
+
+fn read_file(dir: &Path, file: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(file)).ok()
+}
+
+fn num(dir: &Path, file: &str) -> Option<u64> {
+    read_file(dir, file)?.trim().parse().ok()
+}
+
+/// The value of `key` in a flat keyed file (`cpu.stat`, `memory.events`, `memory.oom_control`).
+fn keyed(dir: &Path, file: &str, key: &str) -> Option<u64> {
+    read_file(dir, file)?
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// v1 reports "no limit" as a huge page-aligned number.
+fn v1_limit(v: Option<u64>) -> Option<u64> {
+    v.filter(|l| *l < (1 << 62))
+}
+
+/// Read usage from a container's groups (v2: one; v1: one per hierarchy). Each group's version
+/// is told by its own files, so a saved state from either layout reads right.
+pub fn usage(groups: &[impl AsRef<Path>], want: Want) -> Usage {
+    let mut u = Usage::default();
+    let set = |slot: &mut Option<u64>, v: Option<u64>| {
+        if slot.is_none() {
+            *slot = v;
+        }
+    };
+    let all = want == Want::All;
+    let oom = want == Want::Oom || all;
+    let now = want == Want::Now || all;
+    for g in groups {
+        let g = g.as_ref();
+        let v2 = g.join("cgroup.controllers").exists();
+        if v2 {
+            if now {
+                set(
+                    &mut u.cpu_ns,
+                    keyed(g, "cpu.stat", "usage_usec").map(|us| us * 1000),
+                );
+                set(&mut u.memory_current, num(g, "memory.current"));
+            }
+            if all {
+                set(&mut u.memory_peak, num(g, "memory.peak"));
+            }
+            if oom {
+                set(&mut u.oom_kills, keyed(g, "memory.events", "oom_kill"));
+                set(&mut u.memory_limit, num(g, "memory.max"));
+            }
+        } else {
+            if now {
+                set(&mut u.cpu_ns, num(g, "cpuacct.usage"));
+                set(&mut u.memory_current, num(g, "memory.usage_in_bytes"));
+            }
+            if all {
+                set(&mut u.memory_peak, num(g, "memory.max_usage_in_bytes"));
+            }
+            if oom {
+                set(&mut u.oom_kills, keyed(g, "memory.oom_control", "oom_kill"));
+                set(
+                    &mut u.memory_limit,
+                    v1_limit(num(g, "memory.limit_in_bytes")),
+                );
+            }
+        }
+        if all {
+            set(&mut u.pids_peak, num(g, "pids.peak"));
+        }
+    }
+    u
+}

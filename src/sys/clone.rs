@@ -7,7 +7,31 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::error::{SysError, SysResult};
-use crate::plan::CloneFlag;
+use serde::{Deserialize, Serialize};
+
+/// A namespace flag given to clone3/unshare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum CloneFlag {
+    /// New user namespace.
+    CLONE_NEWUSER,
+    /// New pid namespace.
+    CLONE_NEWPID,
+    /// New mount namespace.
+    CLONE_NEWNS,
+    /// New UTS namespace.
+    CLONE_NEWUTS,
+    /// New IPC namespace.
+    CLONE_NEWIPC,
+    /// New network namespace.
+    CLONE_NEWNET,
+    /// New cgroup namespace.
+    CLONE_NEWCGROUP,
+    /// New time namespace.
+    CLONE_NEWTIME,
+    /// Start the child in a given cgroup (v2).
+    CLONE_INTO_CGROUP,
+}
 
 /// The kernel value of a plan clone flag.
 pub fn flag_bits(flags: &[CloneFlag]) -> u64 {

@@ -4,8 +4,10 @@
 pub mod cgroup;
 pub mod clone;
 pub mod fs;
+pub mod idmap;
 pub mod mount;
 pub mod net;
 pub mod process;
 pub mod pty;
+pub mod rlimit;
 pub mod tar;

@@ -7,7 +7,43 @@ use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
 use crate::error::{SysError, SysResult};
-use crate::plan::{MountAttr, MountFlag};
+use serde::{Deserialize, Serialize};
+
+/// A mount(2) flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum MountFlag {
+    /// Read-only.
+    MS_RDONLY,
+    /// Ignore suid/sgid bits.
+    MS_NOSUID,
+    /// No device nodes.
+    MS_NODEV,
+    /// No execution.
+    MS_NOEXEC,
+    /// Bind mount.
+    MS_BIND,
+    /// Recursive (with MS_BIND or a propagation flag).
+    MS_REC,
+    /// Make private: no propagation in or out.
+    MS_PRIVATE,
+    /// Make a slave: receive propagation, send none.
+    MS_SLAVE,
+}
+
+/// A mount attribute set by mount_setattr(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+pub enum MountAttr {
+    /// Read-only.
+    MOUNT_ATTR_RDONLY,
+    /// Ignore suid/sgid bits.
+    MOUNT_ATTR_NOSUID,
+    /// No device nodes.
+    MOUNT_ATTR_NODEV,
+    /// No execution.
+    MOUNT_ATTR_NOEXEC,
+}
 
 /// Translate plan flags to the kernel's.
 pub fn ms_flags(flags: &[MountFlag]) -> MsFlags {

@@ -4,7 +4,6 @@ use std::ffi::CString;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::sys::resource::Resource;
 use nix::unistd::{Gid, Uid};
 
 use crate::error::{SysError, SysResult};
@@ -21,46 +20,6 @@ pub fn set_domainname(name: &str) -> SysResult<()> {
     let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
     if r < 0 {
         return Err(SysError::new("setdomainname", None, Errno::last()).args(format!("{name:?}")));
-    }
-    Ok(())
-}
-
-/// The resource for an `RLIMIT_*` name (nix's enum: its representation differs between glibc and
-/// musl).
-fn resource(name: &str) -> Option<Resource> {
-    Some(match name {
-        "RLIMIT_AS" => Resource::RLIMIT_AS,
-        "RLIMIT_CORE" => Resource::RLIMIT_CORE,
-        "RLIMIT_CPU" => Resource::RLIMIT_CPU,
-        "RLIMIT_DATA" => Resource::RLIMIT_DATA,
-        "RLIMIT_FSIZE" => Resource::RLIMIT_FSIZE,
-        "RLIMIT_LOCKS" => Resource::RLIMIT_LOCKS,
-        "RLIMIT_MEMLOCK" => Resource::RLIMIT_MEMLOCK,
-        "RLIMIT_MSGQUEUE" => Resource::RLIMIT_MSGQUEUE,
-        "RLIMIT_NICE" => Resource::RLIMIT_NICE,
-        "RLIMIT_NOFILE" => Resource::RLIMIT_NOFILE,
-        "RLIMIT_NPROC" => Resource::RLIMIT_NPROC,
-        "RLIMIT_RSS" => Resource::RLIMIT_RSS,
-        "RLIMIT_RTPRIO" => Resource::RLIMIT_RTPRIO,
-        "RLIMIT_RTTIME" => Resource::RLIMIT_RTTIME,
-        "RLIMIT_SIGPENDING" => Resource::RLIMIT_SIGPENDING,
-        "RLIMIT_STACK" => Resource::RLIMIT_STACK,
-        _ => return None,
-    })
-}
-
-/// setrlimit(2); `None` is RLIM_INFINITY.
-pub fn setrlimit(name: &str, soft: Option<u64>, hard: Option<u64>) -> SysResult<()> {
-    let res = resource(name)
-        .ok_or_else(|| SysError::new("setrlimit", None, Errno::EINVAL).args(name.to_owned()))?;
-    let inf = libc::RLIM_INFINITY;
-    if let Err(e) = nix::sys::resource::setrlimit(res, soft.unwrap_or(inf), hard.unwrap_or(inf)) {
-        let v = |x: Option<u64>| x.map_or("RLIM_INFINITY".to_string(), |n| n.to_string());
-        return Err(SysError::new("setrlimit", None, e).args(format!(
-            "{name}, {}, {}",
-            v(soft),
-            v(hard)
-        )));
     }
     Ok(())
 }

@@ -4,10 +4,10 @@
 //! a diagnostic pointing at the manifest, not a failure in the container.
 
 use super::Cx;
-use super::rootfs::{Root, RootSource};
 use crate::diag::Problem;
 use crate::host::RootRef;
 use crate::manifest::{IdSpec, Process, Sp};
+use crate::spec::{Root, RootSource};
 
 /// The ids the process runs with.
 pub(crate) struct Ids {
@@ -91,9 +91,15 @@ fn parse_group(b: &[u8]) -> Vec<Group> {
 impl Db {
     fn load(cx: &Cx, root: &Root) -> Db {
         let (root_ref, source) = match &root.source {
-            RootSource::Dir(d) => (RootRef::Dir(d), Source::Dir(d.clone())),
-            RootSource::Tar(a, c) => (RootRef::Archive(a, *c), Source::Archive(a.clone())),
-            RootSource::Host(_) => (RootRef::Host, Source::Host),
+            RootSource::Path { path } => (RootRef::Dir(path), Source::Dir(path.clone())),
+            RootSource::Tar {
+                archive,
+                compression,
+            } => (
+                RootRef::Archive(archive, *compression),
+                Source::Archive(archive.clone()),
+            ),
+            RootSource::Host => (RootRef::Host, Source::Host),
         };
         let files = cx.host.root_files(root_ref, &["etc/passwd", "etc/group"]);
         let (passwd, group) = match files {

@@ -1,106 +1,30 @@
-//! `[limits]`: cgroup limits (spelled for this host's layout) and rlimits.
+//! `[limits]`: cgroup limits in kernel units, and rlimits. How a limit is spelled on this host
+//! (cgroup v1 or v2 files) is the lowering's business ([`crate::lower::cgroups`]); whether the
+//! host can apply it is asked of the lowering too, and reported here with the manifest's spans.
 
+use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
 use super::Cx;
 use crate::diag::Problem;
-use crate::host::{CgroupLayout, PathKind, v1_name};
-use crate::manifest::units::{self, CPU_PERIOD_US, human_size};
+use crate::host::PathKind;
+use crate::lower::cgroups::LimitKey;
+use crate::manifest::units::{self, human_size};
 use crate::manifest::{Limits, Quantity, Rlimit, Sp};
+use crate::spec::{self, CpuQuota, IoDevice, RlimitResource};
 
 /// The smallest memory limit we accept: below this even a shell is OOM-killed at start.
 const MIN_MEMORY: u64 = 4 << 20;
 /// The smallest CPU quota the kernel accepts (1 ms per period).
 const MIN_QUOTA_US: u64 = 1000;
 
-/// Resolved limits.
-pub(crate) struct Lim {
-    /// Parent group, relative to each hierarchy's root.
-    pub parent: PathBuf,
-    /// Cgroup file writes in order: (controller, file name, value). The controller is the v2
-    /// name; on v1 it selects the hierarchy (see [`v1_name`]).
-    pub writes: Vec<(&'static str, &'static str, String)>,
-    /// setrlimit calls: (RLIMIT_*, soft, hard), `None` = unlimited.
-    pub rlimits: Vec<(String, Option<u64>, Option<u64>)>,
-}
-
-/// rlimit names users write, and the resource each sets.
-const RLIMITS: &[(&str, &str)] = &[
-    ("as", "RLIMIT_AS"),
-    ("core", "RLIMIT_CORE"),
-    ("cpu", "RLIMIT_CPU"),
-    ("data", "RLIMIT_DATA"),
-    ("fsize", "RLIMIT_FSIZE"),
-    ("locks", "RLIMIT_LOCKS"),
-    ("memlock", "RLIMIT_MEMLOCK"),
-    ("msgqueue", "RLIMIT_MSGQUEUE"),
-    ("nice", "RLIMIT_NICE"),
-    ("nofile", "RLIMIT_NOFILE"),
-    ("nproc", "RLIMIT_NPROC"),
-    ("rss", "RLIMIT_RSS"),
-    ("rtprio", "RLIMIT_RTPRIO"),
-    ("rttime", "RLIMIT_RTTIME"),
-    ("sigpending", "RLIMIT_SIGPENDING"),
-    ("stack", "RLIMIT_STACK"),
-];
-
-/// v2 `cpu.weight` (1–10000) → v1 `cpu.shares` (2–262144): the inverse of the conversion runc
-/// and crun apply the other way, so a weight round-trips through them.
-pub fn weight_to_shares(w: u64) -> u64 {
-    2 + ((w - 1) * 262_142) / 9_999
-}
-
-/// v2 `io.weight` (1–10000) → v1 `blkio.weight` (10–1000), linear.
-pub fn io_weight_to_v1(w: u64) -> u64 {
-    10 + ((w - 1) * 990) / 9_999
-}
-
+/// Checks one manifest table, remembering where each limit was written.
 struct L<'a, 'h> {
     cx: &'a mut Cx<'h>,
-    writes: Vec<(&'static str, &'static str, String)>,
-    layout: CgroupLayout,
+    spans: Vec<(LimitKey, Range<usize>)>,
 }
 
 impl L<'_, '_> {
-    /// Record a write, or a problem if the host lacks the controller.
-    fn write(
-        &mut self,
-        span: std::ops::Range<usize>,
-        controller: &'static str,
-        file: &'static str,
-        value: String,
-    ) {
-        let facts = &self.cx.host.facts().cgroup;
-        if !facts.has(controller) {
-            let (layout, name) = match self.layout {
-                CgroupLayout::V2 => ("cgroup v2", controller),
-                CgroupLayout::V1 => ("cgroup v1", v1_name(controller)),
-                CgroupLayout::Hybrid => ("hybrid (v1 controllers)", v1_name(controller)),
-                CgroupLayout::None => ("no cgroups", controller),
-            };
-            if !self.cx.problems.iter().any(|p| p.span == span) {
-                self.cx.push(
-                    Problem::new(
-                        "launch::limits::controller_missing",
-                        span,
-                        format!("this host cannot apply this limit: no `{name}` controller"),
-                    )
-                    .label(format!("needs the `{name}` controller; this host has {layout}"))
-                    .help(match self.layout {
-                        CgroupLayout::V2 => format!("enable `{name}` in the parent's cgroup.subtree_control, or remove this limit"),
-                        _ => format!("mount the `{name}` cgroup hierarchy, or remove this limit"),
-                    }),
-                );
-            }
-            return;
-        }
-        self.writes.push((controller, file, value));
-    }
-
-    fn v2(&self) -> bool {
-        self.layout == CgroupLayout::V2
-    }
-
     fn size(&mut self, q: &Sp<Quantity>) -> Option<u64> {
         units::parse_size(q.get())
             .map_err(|e| {
@@ -128,19 +52,22 @@ impl L<'_, '_> {
         }
         Some(*v.get() as u64)
     }
+
+    /// Remember where `key` was written, and pass its value on.
+    fn at<T>(&mut self, key: LimitKey, span: Range<usize>, v: Option<T>) -> Option<T> {
+        if v.is_some() {
+            self.spans.push((key, span));
+        }
+        v
+    }
 }
 
-pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> Lim {
-    let layout = cx.host.facts().cgroup.layout;
-    let cpus = cx.host.facts().cpus;
-    let memory_swap_ok = cx.host.facts().cgroup.memory_swap;
+/// The cgroup limits and the rlimits of `[limits]`.
+pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, Vec<spec::Rlimit>) {
     let Some(lsp) = limits else {
-        return Lim {
-            parent: PathBuf::from("launch"),
-            writes: vec![],
-            rlimits: vec![],
-        };
+        return (spec::Limits::none(), vec![]);
     };
+    let cpus = cx.host.facts().cpus;
     let l = lsp.get();
     let parent = l
         .parent
@@ -148,22 +75,26 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> Lim {
         .map_or(PathBuf::from("launch"), |p| check_parent(cx, p));
     let mut b = L {
         cx,
-        writes: Vec::new(),
-        layout,
+        spans: Vec::new(),
     };
+    let mut out = spec::Limits::none();
+    out.parent = parent;
 
     if let Some(c) = &l.cpu {
-        match units::parse_cpu(c.get()) {
-            Err(e) => b.cx.push(
-                Problem::new(
-                    "launch::units::cpu",
-                    c.span(),
-                    format!("invalid CPU amount {}: {e}", c.get()),
-                )
-                .label("expected \"30%\" (of one CPU) or a number of CPUs like 1.5")
-                .help("write `cpu = \"30%\"` or `cpu = 1.5`"),
-            ),
-            Ok(q) if q.quota_us < MIN_QUOTA_US || q.quota_us > cpus as u64 * CPU_PERIOD_US => {
+        let quota = match units::parse_cpu(c.get()) {
+            Err(e) => {
+                b.cx.push(
+                    Problem::new(
+                        "launch::units::cpu",
+                        c.span(),
+                        format!("invalid CPU amount {}: {e}", c.get()),
+                    )
+                    .label("expected \"30%\" (of one CPU) or a number of CPUs like 1.5")
+                    .help("write `cpu = \"30%\"` or `cpu = 1.5`"),
+                );
+                None
+            }
+            Ok(q) if q.quota_us < MIN_QUOTA_US || q.quota_us > cpus as u64 * q.period_us => {
                 b.cx.push(
                     Problem::new(
                         "launch::limits::range",
@@ -175,91 +106,50 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> Lim {
                         cpus * 100
                     ))
                     .help(format!("pick an amount from \"1%\" to \"{}%\"", cpus * 100)),
-                )
+                );
+                None
             }
-            Ok(q) => {
-                if b.v2() {
-                    b.write(
-                        c.span(),
-                        "cpu",
-                        "cpu.max",
-                        format!("{} {}", q.quota_us, q.period_us),
-                    );
-                } else {
-                    // A new v1 group's period already is the kernel's default, the only period
-                    // a manifest can ask for (CPU_PERIOD_US): writing it again costs a bandwidth
-                    // update and ~0.1 ms of start-up for nothing.
-                    debug_assert_eq!(q.period_us, crate::manifest::units::CPU_PERIOD_US);
-                    b.write(c.span(), "cpu", "cpu.cfs_quota_us", q.quota_us.to_string());
-                }
-            }
-        }
+            Ok(q) => Some(CpuQuota {
+                quota_us: q.quota_us,
+                period_us: q.period_us,
+            }),
+        };
+        out.cpu = b.at(LimitKey::Cpu, c.span(), quota);
     }
     if let Some(w) = &l.cpu_weight {
-        if let Some(w) = b.range(w, 1, 10_000, "cpu weight").map(|x| (x, w.span())) {
-            let (file, value) = if b.v2() {
-                ("cpu.weight", w.0)
-            } else {
-                ("cpu.shares", weight_to_shares(w.0))
-            };
-            b.write(w.1, "cpu", file, value.to_string());
-        }
+        let v = b.range(w, 1, 10_000, "cpu weight");
+        out.cpu_weight = b.at(LimitKey::CpuWeight, w.span(), v);
     }
-    let root_mems =
-        b.cx.host
-            .facts()
-            .cgroup
-            .cpuset_root
-            .as_ref()
-            .map(|r| r.1.clone());
     if let Some(c) = &l.cpuset_cpus {
-        if let Some(v) = cpu_list(b.cx, c, Some(cpus)) {
-            b.write(c.span(), "cpuset", "cpuset.cpus", v);
-            // A v1 cpuset group cannot take tasks until both cpus and mems are set.
-            if !b.v2() && l.cpuset_mems.is_none() {
-                b.write(
-                    c.span(),
-                    "cpuset",
-                    "cpuset.mems",
-                    root_mems.clone().unwrap_or_else(|| "0".into()),
-                );
-            }
-        }
+        let v = cpu_list(b.cx, c, Some(cpus));
+        out.cpuset_cpus = b.at(LimitKey::CpusetCpus, c.span(), v);
     }
     if let Some(m) = &l.cpuset_mems {
-        if let Some(v) = cpu_list(b.cx, m, None) {
-            b.write(m.span(), "cpuset", "cpuset.mems", v);
-        }
+        let v = cpu_list(b.cx, m, None);
+        out.cpuset_mems = b.at(LimitKey::CpusetMems, m.span(), v);
     }
-    let memory = l.memory.as_ref().and_then(|m| {
-        let v = b.size(m)?;
-        if v < MIN_MEMORY {
-            b.cx.push(
-                Problem::new(
-                    "launch::limits::range",
-                    m.span(),
-                    format!("memory limit {} is too small", human_size(v)),
-                )
-                .label(format!("less than {}", human_size(MIN_MEMORY)))
-                .help("give at least \"4MiB\"; most programs need far more"),
-            );
-            return None;
-        }
-        b.write(
-            m.span(),
-            "memory",
-            if b.v2() {
-                "memory.max"
-            } else {
-                "memory.limit_in_bytes"
-            },
-            v.to_string(),
-        );
-        Some(v)
-    });
+    if let Some(m) = &l.memory {
+        let v = b.size(m).filter(|v| {
+            let ok = *v >= MIN_MEMORY;
+            if !ok {
+                b.cx.push(
+                    Problem::new(
+                        "launch::limits::range",
+                        m.span(),
+                        format!("memory limit {} is too small", human_size(*v)),
+                    )
+                    .label(format!("less than {}", human_size(MIN_MEMORY)))
+                    .help("give at least \"4MiB\"; most programs need far more"),
+                );
+            }
+            ok
+        });
+        out.memory = b.at(LimitKey::Memory, m.span(), v);
+    }
     if let Some(r) = &l.memory_reservation {
-        if let Some(v) = b.size(r) {
-            if memory.is_some_and(|m| v > m) {
+        let v = b.size(r).filter(|v| {
+            let ok = out.memory.is_none_or(|m| *v <= m);
+            if !ok {
                 b.cx.push(
                     Problem::new(
                         "launch::limits::range",
@@ -269,94 +159,73 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> Lim {
                     .label("a reservation cannot exceed the limit")
                     .help("lower memory_reservation or raise memory"),
                 );
-            } else {
-                let file = if b.v2() {
-                    "memory.low"
-                } else {
-                    "memory.soft_limit_in_bytes"
-                };
-                b.write(r.span(), "memory", file, v.to_string());
             }
-        }
+            ok
+        });
+        out.memory_reservation = b.at(LimitKey::MemoryReservation, r.span(), v);
     }
     if let Some(h) = &l.memory_high {
-        if let Some(v) = b.size(h) {
-            if !b.v2() {
-                b.cx.push(
-                    Problem::new(
-                        "launch::limits::unsupported",
-                        h.span(),
-                        "memory_high needs cgroup v2",
-                    )
-                    .label(
-                        format!("this host's memory controller is v1 ({layout:?})").to_lowercase(),
-                    )
-                    .help("use `memory_reservation` (v1 soft limit) or `memory` instead"),
-                );
-            } else {
-                b.write(h.span(), "memory", "memory.high", v.to_string());
-            }
-        }
+        let v = b.size(h);
+        out.memory_high = b.at(LimitKey::MemoryHigh, h.span(), v);
     }
     if let Some(s) = &l.memory_swap {
-        if let Some(v) = b.size(s) {
-            match memory {
-                None => b.cx.push(
+        let v = b.size(s).filter(|v| match out.memory {
+            None => {
+                b.cx.push(
                     Problem::new("launch::limits::swap_needs_memory", s.span(), "memory_swap needs a memory limit")
                         .label("memory plus swap, without a memory limit")
                         .help("add `memory = ...` below or equal to memory_swap"),
-                ),
-                Some(m) if v < m => b.cx.push(
+                );
+                false
+            }
+            Some(m) if *v < m => {
+                b.cx.push(
                     Problem::new("launch::limits::range", s.span(), "memory_swap is below the memory limit")
                         .label(format!("memory + swap must be at least memory ({})", human_size(m)))
                         .help("memory_swap counts memory and swap together: raise it to at least `memory`"),
-                ),
-                Some(_) if !memory_swap_ok => b.cx.push(
-                    Problem::new("launch::limits::controller_missing", s.span(), "this host cannot limit swap")
-                        .label("no memory.memsw.* files: swap accounting is off")
-                        .help("boot with swapaccount=1, or remove memory_swap"),
-                ),
-                Some(m) if b.v2() => b.write(s.span(), "memory", "memory.swap.max", (v - m).to_string()),
-                Some(_) => b.write(s.span(), "memory", "memory.memsw.limit_in_bytes", v.to_string()),
+                );
+                false
             }
-        }
+            Some(_) => true,
+        });
+        out.memory_swap = b.at(LimitKey::MemorySwap, s.span(), v);
     }
     if let Some(p) = &l.pids {
-        if let Some(v) = b.range(p, 1, 4_194_304, "pids limit") {
-            b.write(p.span(), "pids", "pids.max", v.to_string());
-        }
+        let v = b.range(p, 1, 4_194_304, "pids limit");
+        out.pids = b.at(LimitKey::Pids, p.span(), v);
     }
     if let Some(w) = &l.io_weight {
-        if let Some(v) = b.range(w, 1, 10_000, "io weight") {
-            if b.v2() {
-                b.write(w.span(), "io", "io.weight", format!("default {v}"));
-            } else {
-                b.write(
-                    w.span(),
-                    "io",
-                    "blkio.weight",
-                    io_weight_to_v1(v).to_string(),
-                );
-            }
-        }
+        let v = b.range(w, 1, 10_000, "io weight");
+        out.io_weight = b.at(LimitKey::IoWeight, w.span(), v);
     }
     for dev in &l.io {
-        io_device(&mut b, dev);
+        if let Some(d) = io_device(&mut b, dev) {
+            b.spans.push((LimitKey::Io(out.io.len()), dev.span()));
+            out.io.push(d);
+        }
     }
-    let writes = b.writes;
+    // What this host cannot apply, at the key that asked for it.
+    for gap in crate::lower::cgroups::gaps(&out, b.cx.host.facts()) {
+        let span = b
+            .spans
+            .iter()
+            .find(|(k, _)| *k == gap.key)
+            .map_or(lsp.span(), |(_, s)| s.clone());
+        b.cx.push(
+            Problem::new(gap.code, span, gap.message)
+                .label(gap.label)
+                .help(gap.help),
+        );
+    }
     let rlimits = l
         .rlimits
         .iter()
         .filter_map(|(k, v)| rlimit(cx, k, v))
         .collect();
-    Lim {
-        parent,
-        writes,
-        rlimits,
-    }
+    (out, rlimits)
 }
 
-fn io_device(b: &mut L, dev: &Sp<crate::manifest::IoLimit>) {
+fn io_device(b: &mut L, dev: &Sp<crate::manifest::IoLimit>) -> Option<IoDevice> {
     let d = &dev.device;
     let number = if let Some((maj, min)) = d.split_once(':') {
         maj.parse::<u32>().ok().zip(min.parse::<u32>().ok())
@@ -366,7 +235,7 @@ fn io_device(b: &mut L, dev: &Sp<crate::manifest::IoLimit>) {
             _ => None,
         }
     };
-    let Some((maj, min)) = number else {
+    let Some((major, minor)) = number else {
         b.cx.push(
             Problem::new(
                 "launch::limits::io_device",
@@ -376,55 +245,26 @@ fn io_device(b: &mut L, dev: &Sp<crate::manifest::IoLimit>) {
             .label("expected a block device path or \"MAJOR:MINOR\"")
             .help("name a disk, e.g. \"/dev/vda\" or \"254:0\" (see `lsblk -o NAME,MAJ:MIN`)"),
         );
-        return;
+        return None;
     };
-    let mut v2 = Vec::new();
-    let mut rate = |b: &mut L, q: Option<&Sp<Quantity>>, key: &str, v1file: &'static str| {
-        if let Some(q) = q {
-            if let Some(v) = b.size(q) {
-                if b.v2() {
-                    v2.push(format!("{key}={v}"));
-                } else {
-                    b.write(q.span(), "io", v1file, format!("{maj}:{min} {v}"));
-                }
-            }
-        }
-    };
-    rate(
-        b,
-        dev.read_bps.as_ref(),
-        "rbps",
-        "blkio.throttle.read_bps_device",
-    );
-    rate(
-        b,
-        dev.write_bps.as_ref(),
-        "wbps",
-        "blkio.throttle.write_bps_device",
-    );
-    for (v, key, v1file) in [
-        (&dev.read_iops, "riops", "blkio.throttle.read_iops_device"),
-        (&dev.write_iops, "wiops", "blkio.throttle.write_iops_device"),
-    ] {
-        if let Some(n) = v
-            .as_ref()
-            .and_then(|v| b.range(v, 1, i64::MAX, "iops limit").map(|n| (n, v.span())))
-        {
-            if b.v2() {
-                v2.push(format!("{key}={}", n.0));
-            } else {
-                b.write(n.1, "io", v1file, format!("{maj}:{min} {}", n.0));
-            }
-        }
-    }
-    if b.v2() && !v2.is_empty() {
-        b.write(
-            dev.span(),
-            "io",
-            "io.max",
-            format!("{maj}:{min} {}", v2.join(" ")),
-        );
-    }
+    let read_bps = dev.read_bps.as_ref().and_then(|q| b.size(q));
+    let write_bps = dev.write_bps.as_ref().and_then(|q| b.size(q));
+    let read_iops = dev
+        .read_iops
+        .as_ref()
+        .and_then(|v| b.range(v, 1, i64::MAX, "iops limit"));
+    let write_iops = dev
+        .write_iops
+        .as_ref()
+        .and_then(|v| b.range(v, 1, i64::MAX, "iops limit"));
+    Some(IoDevice {
+        major,
+        minor,
+        read_bps,
+        write_bps,
+        read_iops,
+        write_iops,
+    })
 }
 
 fn check_parent(cx: &mut Cx, p: &Sp<String>) -> PathBuf {
@@ -494,13 +334,14 @@ fn cpu_list(cx: &mut Cx, v: &Sp<String>, max: Option<u32>) -> Option<String> {
     }
 }
 
-fn rlimit(
-    cx: &mut Cx,
-    k: &Sp<String>,
-    v: &Sp<Rlimit>,
-) -> Option<(String, Option<u64>, Option<u64>)> {
-    let Some((_, res)) = RLIMITS.iter().find(|(n, _)| n == k.get()) else {
-        let names = RLIMITS.iter().map(|(n, _)| *n);
+fn rlimit(cx: &mut Cx, k: &Sp<String>, v: &Sp<Rlimit>) -> Option<spec::Rlimit> {
+    // Manifests spell them as `ulimit` does, lower case only.
+    let known = RlimitResource::ALL
+        .into_iter()
+        .find(|r| r.short_name() == *k.get());
+    let Some(resource) = known else {
+        let lower: Vec<String> = RlimitResource::ALL.iter().map(|r| r.short_name()).collect();
+        let names = lower.iter().map(String::as_str);
         let hint = crate::diag::did_you_mean(k.get(), names.clone());
         cx.push(
             Problem::new(
@@ -563,5 +404,9 @@ fn rlimit(
         );
         return None;
     }
-    Some(((*res).to_owned(), soft, hard))
+    Some(spec::Rlimit {
+        resource,
+        soft,
+        hard,
+    })
 }

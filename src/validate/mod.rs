@@ -1,8 +1,10 @@
-//! Validation: [`Manifest`] + host facts → [`Plan`], or every problem at once.
+//! Validation: [`Manifest`] + host facts → [`Spec`], or every problem at once.
 //!
-//! Each file checks one part of the manifest and produces a resolved, typed piece (no spans, no
-//! options left open); [`steps`] then lays the pieces out as ordered plan steps. Checks never stop
-//! at the first problem: they record it and go on with a neutral value.
+//! Each file checks one part of the manifest and produces a typed piece of the Spec (no spans, no
+//! options left open). Checks never stop at the first problem: they record it and go on with a
+//! neutral value. Host facts are read only to ask whether this host can do what the manifest
+//! says (a controller, a namespace kind, a bind source), so the answer points into the manifest;
+//! how it is done on this host is [`crate::lower`]'s business.
 
 mod accounts;
 mod limits;
@@ -10,7 +12,6 @@ mod mounts;
 mod namespaces;
 mod process;
 mod rootfs;
-mod steps;
 
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -19,15 +20,26 @@ use crate::diag::Problem;
 use crate::host::Host;
 use crate::manifest::{Manifest, Source, Sp};
 use crate::plan::Plan;
+use crate::spec::Spec;
 
-/// Parse and validate a manifest into a plan.
+/// Parse and validate a manifest, and lower it into this host's plan.
 pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
+    let spec = spec(source, host)?;
+    Ok(crate::lower::lower(
+        &spec,
+        host.facts(),
+        &source.display_name,
+    ))
+}
+
+/// Parse and validate a manifest into its Spec.
+pub fn spec(source: &Source, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
     let manifest = crate::manifest::parse(source).map_err(|p| vec![p])?;
     validate(source, &manifest, host)
 }
 
 /// Validate a parsed manifest against the host's facts.
-pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
+pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
     let mut cx = Cx {
         problems: Vec::new(),
         dir: source.dir.clone(),
@@ -38,26 +50,32 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Plan, 
     let ns = namespaces::check(&mut cx, m);
     let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
     let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
-    let rootfs = rootfs::check(&mut cx, &m.rootfs);
-    let process = process::check(&mut cx, &m.process, &ns, hostname.as_deref(), &rootfs);
-    let limits = limits::check(&mut cx, m.limits.as_ref());
+    let root = rootfs::check(&mut cx, &m.rootfs);
+    let (limits, rlimits) = limits::check(&mut cx, m.limits.as_ref());
+    let process = process::check(
+        &mut cx,
+        &m.process,
+        &ns,
+        hostname.as_deref(),
+        &root,
+        rlimits,
+    );
     let mounts = mounts::check(&mut cx, &m.mounts, &ns);
     if !cx.problems.is_empty() {
         cx.problems.sort_by_key(|p| (p.span.start, p.span.end));
         return Err(cx.problems);
     }
-    let resolved = Resolved {
+    Ok(Spec {
         name,
         hostname,
         domainname,
-        rootfs,
-        ns,
+        root,
+        namespaces: ns,
         process,
         limits,
         mounts,
         multiple: flag(m.multiple.as_ref(), false),
-    };
-    Ok(steps::build(&resolved, host.facts(), &source.display_name))
+    })
 }
 
 /// Validation context: where problems go, and what relative paths resolve against.
@@ -101,19 +119,6 @@ fn normalize(p: &Path) -> PathBuf {
     out
 }
 
-/// Everything validation decided, without spans: the input of [`steps::build`].
-pub(crate) struct Resolved {
-    name: String,
-    hostname: Option<String>,
-    domainname: Option<String>,
-    rootfs: rootfs::Root,
-    ns: namespaces::Ns,
-    process: process::Proc,
-    limits: limits::Lim,
-    mounts: Vec<mounts::Mnt>,
-    multiple: bool,
-}
-
 fn check_name(cx: &mut Cx, name: &Sp<String>) -> String {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -139,7 +144,7 @@ fn check_uts_name(
     cx: &mut Cx,
     v: Option<&Sp<String>>,
     key: &str,
-    ns: &namespaces::Ns,
+    ns: &crate::spec::Namespaces,
 ) -> Option<String> {
     let v = v?;
     let valid_label = |l: &str| {
@@ -160,7 +165,7 @@ fn check_uts_name(
             .help(format!("write a {key} like `builder-1` or `db.example`")),
         );
     }
-    if !ns.uts {
+    if !ns.uts.isolated() {
         cx.push(
             Problem::new(
                 "launch::hostname::needs_uts",

@@ -3,31 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::namespaces::Ns;
 use super::{Cx, container_path};
 use crate::diag::{Problem, line_col};
 use crate::host::PathKind;
 use crate::manifest::units::{self, human_size};
 use crate::manifest::{Mount, MountKind, Sp};
-use crate::plan::{MountAttr, MountFlag};
+use crate::spec::{self, Namespaces};
 
-/// A resolved mount.
-pub(crate) struct Mnt {
-    pub kind: MountKind,
-    /// Inside the container, absolute and normalized.
-    pub target: PathBuf,
-    /// Host path for binds (resolved), else the filesystem name.
-    pub source: String,
-    /// The target is a file (bind of a file).
-    pub file: bool,
-    pub flags: Vec<MountFlag>,
-    /// For binds: attributes set after the bind with mount_setattr.
-    pub attrs: Vec<MountAttr>,
-    pub recursive: bool,
-    pub data: Option<String>,
-}
-
-pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Ns) -> Vec<Mnt> {
+pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Namespaces) -> Vec<spec::Mount> {
     let mut seen: BTreeMap<PathBuf, usize> = BTreeMap::new();
     let mut out = Vec::new();
     for m in mounts {
@@ -102,7 +85,7 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Ns) -> Vec<Mnt> {
             opt(&m.noexec, d_exec),
         );
         if kind == MountKind::Sysfs {
-            if !ro && !ns.net {
+            if !ro && !ns.net.isolated() {
                 cx.push(
                     Problem::new(
                         "launch::mount::sysfs_writable",
@@ -113,7 +96,7 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Ns) -> Vec<Mnt> {
                     .help("keep sysfs read-only, or set `net = true` under [namespaces]"),
                 );
             }
-            if ns.user.is_some() && !ns.net {
+            if ns.user != spec::UserNamespace::Host && !ns.net.isolated() {
                 cx.push(
                     Problem::new(
                         "launch::mount::sysfs_needs_netns",
@@ -127,7 +110,7 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Ns) -> Vec<Mnt> {
                 );
             }
         }
-        if kind == MountKind::Mqueue && !ns.ipc {
+        if kind == MountKind::Mqueue && !ns.ipc.isolated() {
             cx.push(
                 Problem::new(
                     "launch::mount::mqueue_needs_ipc",
@@ -138,103 +121,113 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Ns) -> Vec<Mnt> {
                 .help("set `ipc = true` under [namespaces] (the default), or remove this mount"),
             );
         }
-        let mut source = kind.fstype().to_owned();
-        let mut file = false;
-        let mut data = None;
-        match kind {
-            MountKind::Bind => match &m.source {
-                None => cx.push(
-                    Problem::new("launch::mount::source_required", m.kind.span(), "a bind mount needs a `source`")
-                        .label("what should be bound here?")
-                        .help("add `source = \"/host/path\"` (relative paths start at the manifest's folder)"),
-                ),
-                Some(s) => {
-                    let path = cx.resolve(s);
-                    match cx.host.path_kind(&path) {
-                        None => cx.push(
-                            Problem::new("launch::mount::source_missing", s.span(), format!("{} does not exist", path.display()))
-                                .label("bind source not found")
-                                .help("create it, or fix the path (relative paths start at the manifest's folder)"),
-                        ),
-                        Some(PathKind::Dir) => {}
-                        Some(PathKind::Symlink(_)) => {}
-                        Some(_) => file = true,
-                    }
-                    source = path.display().to_string();
-                }
-            },
-            MountKind::Tmpfs => {
-                let mut opts = vec![];
-                if let Some(mode) = &m.mode {
-                    match units::parse_mode(mode.get()) {
-                        Ok(v) => opts.push(format!("mode={v:o}")),
-                        Err(e) => cx.push(
-                            Problem::new("launch::units::mode", mode.span(), format!("invalid mode {}: {e}", mode.get()))
-                                .label("expected an octal mode")
-                                .help("write it as a string of octal digits, e.g. \"1777\" or \"0755\""),
-                        ),
-                    }
-                }
-                if let Some(size) = &m.size {
-                    match units::parse_size(size.get()) {
-                        Ok(v) if v < 4096 => cx.push(
-                            Problem::new("launch::limits::range", size.span(), format!("tmpfs size {} is too small", human_size(v)))
-                                .label("less than one page")
-                                .help("give at least \"4KiB\", e.g. \"64MiB\""),
-                        ),
-                        Ok(v) => opts.push(format!("size={v}")),
-                        Err(e) => cx.push(
-                            Problem::new("launch::units::size", size.span(), format!("invalid size {}: {e}", size.get()))
-                                .label("expected a size like \"64MiB\"")
-                                .help("write a number with a unit: B, KiB, MiB, GiB"),
-                        ),
-                    }
-                }
-                data = (!opts.is_empty()).then(|| opts.join(","));
-            }
-            MountKind::Devpts => data = Some("newinstance,ptmxmode=0666,mode=0620".into()),
-            _ => {}
-        }
-        let mut flags = vec![];
-        let mut attrs = vec![];
-        let recursive = kind == MountKind::Bind && opt(&m.recursive, true);
-        if kind == MountKind::Bind {
-            flags.push(MountFlag::MS_BIND);
-            if recursive {
-                flags.push(MountFlag::MS_REC);
-            }
-            for (on, a) in [
-                (ro, MountAttr::MOUNT_ATTR_RDONLY),
-                (nosuid, MountAttr::MOUNT_ATTR_NOSUID),
-                (nodev, MountAttr::MOUNT_ATTR_NODEV),
-                (noexec, MountAttr::MOUNT_ATTR_NOEXEC),
-            ] {
-                if on {
-                    attrs.push(a);
-                }
-            }
-        } else {
-            for (on, f) in [
-                (ro, MountFlag::MS_RDONLY),
-                (nosuid, MountFlag::MS_NOSUID),
-                (nodev, MountFlag::MS_NODEV),
-                (noexec, MountFlag::MS_NOEXEC),
-            ] {
-                if on {
-                    flags.push(f);
-                }
-            }
-        }
-        out.push(Mnt {
+        let recursive = opt(&m.recursive, true);
+        let kind = match kind {
+            MountKind::Proc => spec::MountKind::Proc,
+            MountKind::Sysfs => spec::MountKind::Sysfs,
+            MountKind::Devpts => spec::MountKind::Devpts,
+            MountKind::Mqueue => spec::MountKind::Mqueue,
+            MountKind::Bind => bind(cx, m, recursive),
+            MountKind::Tmpfs => tmpfs(cx, m),
+        };
+        out.push(spec::Mount {
             kind,
             target,
-            source,
-            file,
-            flags,
-            attrs,
-            recursive,
-            data,
+            readonly: ro,
+            nosuid,
+            nodev,
+            noexec,
         });
     }
     out
+}
+
+fn bind(cx: &mut Cx, m: &Sp<Mount>, recursive: bool) -> spec::MountKind {
+    let mut file = false;
+    let source = match &m.source {
+        None => {
+            cx.push(
+                Problem::new(
+                    "launch::mount::source_required",
+                    m.kind.span(),
+                    "a bind mount needs a `source`",
+                )
+                .label("what should be bound here?")
+                .help(
+                    "add `source = \"/host/path\"` (relative paths start at the manifest's folder)",
+                ),
+            );
+            PathBuf::new()
+        }
+        Some(s) => {
+            let path = cx.resolve(s);
+            match cx.host.path_kind(&path) {
+                None => cx.push(
+                    Problem::new("launch::mount::source_missing", s.span(), format!("{} does not exist", path.display()))
+                        .label("bind source not found")
+                        .help("create it, or fix the path (relative paths start at the manifest's folder)"),
+                ),
+                Some(PathKind::Dir) | Some(PathKind::Symlink(_)) => {}
+                Some(_) => file = true,
+            }
+            path
+        }
+    };
+    spec::MountKind::Bind {
+        source,
+        file,
+        recursive,
+    }
+}
+
+fn tmpfs(cx: &mut Cx, m: &Sp<Mount>) -> spec::MountKind {
+    let mode = m
+        .mode
+        .as_ref()
+        .and_then(|mode| match units::parse_mode(mode.get()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                cx.push(
+                    Problem::new(
+                        "launch::units::mode",
+                        mode.span(),
+                        format!("invalid mode {}: {e}", mode.get()),
+                    )
+                    .label("expected an octal mode")
+                    .help("write it as a string of octal digits, e.g. \"1777\" or \"0755\""),
+                );
+                None
+            }
+        });
+    let size = m
+        .size
+        .as_ref()
+        .and_then(|size| match units::parse_size(size.get()) {
+            Ok(v) if v < 4096 => {
+                cx.push(
+                    Problem::new(
+                        "launch::limits::range",
+                        size.span(),
+                        format!("tmpfs size {} is too small", human_size(v)),
+                    )
+                    .label("less than one page")
+                    .help("give at least \"4KiB\", e.g. \"64MiB\""),
+                );
+                None
+            }
+            Ok(v) => Some(v),
+            Err(e) => {
+                cx.push(
+                    Problem::new(
+                        "launch::units::size",
+                        size.span(),
+                        format!("invalid size {}: {e}", size.get()),
+                    )
+                    .label("expected a size like \"64MiB\"")
+                    .help("write a number with a unit: B, KiB, MiB, GiB"),
+                );
+                None
+            }
+        });
+    spec::MountKind::Tmpfs { size, mode }
 }

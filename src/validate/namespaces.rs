@@ -3,33 +3,12 @@
 use super::{Cx, flag, span_or};
 use crate::diag::Problem;
 use crate::manifest::{IdMapEntry, Manifest, Sp, UserNs};
-use crate::plan::IdMapLine;
+use crate::spec::{IdMapLine, IdMaps, Namespace, Namespaces, UserNamespace};
 
 /// The kernel's limit on lines in an id map.
 const MAX_MAP_LINES: usize = 340;
 
-/// Resolved namespaces.
-pub(crate) struct Ns {
-    pub pid: bool,
-    pub mount: bool,
-    pub uts: bool,
-    pub ipc: bool,
-    pub net: bool,
-    pub cgroup: bool,
-    pub time: bool,
-    pub user: Option<UserMaps>,
-}
-
-/// A user namespace's maps.
-pub(crate) struct UserMaps {
-    pub uid: Vec<IdMapLine>,
-    pub gid: Vec<IdMapLine>,
-    /// Write `deny` to /proc/PID/setgroups before gid_map: the kernel requires it when the
-    /// launcher is not privileged over the parent namespace.
-    pub deny_setgroups: bool,
-}
-
-pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Ns {
+pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Namespaces {
     let default = crate::manifest::Namespaces::default();
     let n = m.namespaces.as_ref().map_or(&default, |n| n.get());
     let facts = cx.host.facts().clone();
@@ -85,7 +64,7 @@ pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Ns {
     );
 
     let user = n.user.as_ref().and_then(|u| {
-        let maps = user_maps(cx, u, facts.uid, facts.gid);
+        let maps = user_maps(cx, u);
         if maps.is_some() && !facts.user_namespaces {
             cx.push(
                 Problem::new("launch::namespaces::unsupported", u.span(), "this host cannot create user namespaces")
@@ -93,45 +72,30 @@ pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Ns {
                     .help("enable them (sysctl user.max_user_namespaces=15000) or remove the user namespace"),
             );
         }
-        maps.map(|mut m| {
-            m.deny_setgroups = facts.uid != 0;
-            m
-        })
+        maps
     });
-    Ns {
-        pid: flag(n.pid.as_ref(), true),
-        mount: true,
-        uts: flag(n.uts.as_ref(), true),
-        ipc: flag(n.ipc.as_ref(), true),
-        net: flag(n.net.as_ref(), false),
-        cgroup,
-        time,
-        user,
+    let ns = |on: bool| if on { Namespace::New } else { Namespace::Host };
+    Namespaces {
+        pid: ns(flag(n.pid.as_ref(), true)),
+        mount: Namespace::New,
+        uts: ns(flag(n.uts.as_ref(), true)),
+        ipc: ns(flag(n.ipc.as_ref(), true)),
+        net: ns(flag(n.net.as_ref(), false)),
+        cgroup: ns(cgroup),
+        time: ns(time),
+        user: user.map_or(UserNamespace::Host, UserNamespace::New),
     }
 }
 
-fn user_maps(cx: &mut Cx, u: &Sp<UserNs>, uid: u32, gid: u32) -> Option<UserMaps> {
-    let root = |uid, gid| UserMaps {
-        uid: vec![IdMapLine {
-            inside: 0,
-            outside: uid,
-            count: 1,
-        }],
-        gid: vec![IdMapLine {
-            inside: 0,
-            outside: gid,
-            count: 1,
-        }],
-        deny_setgroups: false,
-    };
+fn user_maps(cx: &mut Cx, u: &Sp<UserNs>) -> Option<IdMaps> {
     let c = match u.get() {
         UserNs::Enabled(false) => return None,
-        UserNs::Enabled(true) => return Some(root(uid, gid)),
+        UserNs::Enabled(true) => return Some(IdMaps::MapRoot),
         UserNs::Config(c) => c,
     };
     let map_root = c.map_root.as_ref();
     match (flag(map_root, false), &c.uid_map, &c.gid_map) {
-        (true, None, None) => Some(root(uid, gid)),
+        (true, None, None) | (false, None, None) => Some(IdMaps::MapRoot),
         (true, Some(m), _) | (true, None, Some(m)) => {
             cx.push(
                 Problem::new(
@@ -144,15 +108,10 @@ fn user_maps(cx: &mut Cx, u: &Sp<UserNs>, uid: u32, gid: u32) -> Option<UserMaps
             );
             None
         }
-        (false, None, None) => Some(root(uid, gid)),
         (false, Some(um), Some(gm)) => {
             let uid = map_lines(cx, um, "uid_map");
             let gid = map_lines(cx, gm, "gid_map");
-            Some(UserMaps {
-                uid,
-                gid,
-                deny_setgroups: false,
-            })
+            Some(IdMaps::Explicit { uid, gid })
         }
         (false, Some(m), None) | (false, None, Some(m)) => {
             let missing = if c.uid_map.is_some() {
@@ -252,11 +211,4 @@ fn map_lines(cx: &mut Cx, m: &Sp<Vec<Sp<IdMapEntry>>>, what: &str) -> Vec<IdMapL
 
 fn end_of(start: u32, count: u32) -> u64 {
     start as u64 + count as u64
-}
-
-impl UserMaps {
-    /// Is `id` mapped by these lines?
-    pub fn maps(lines: &[IdMapLine], id: u32) -> bool {
-        crate::plan::host_id(lines, id).is_some()
-    }
 }

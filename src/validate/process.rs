@@ -3,31 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::namespaces::{Ns, UserMaps};
 use super::{Cx, container_path};
 use crate::diag::Problem;
 use crate::manifest::{IdSpec, Process, Sp};
+use crate::spec::{self, Namespaces, Rlimit, Root, StopPolicy, User, UserNamespace};
 
 /// PATH when the manifest sets none: the usual one for a root shell on Debian.
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The resolved process.
-pub(crate) struct Proc {
-    pub argv: Vec<String>,
-    pub env: Vec<String>,
-    pub cwd: PathBuf,
-    pub uid: u32,
-    pub gid: u32,
-    pub groups: Vec<u32>,
-    /// The user's name, when the manifest gave one (for the plan's words).
-    pub user_name: Option<String>,
-    pub terminal: Option<bool>,
-    pub init: bool,
-    /// Canonical signal name, e.g. `SIGTERM`.
-    pub stop_signal: String,
-    pub stop_timeout_ms: u64,
-}
 
 /// A signal name (`"SIGTERM"`, `"TERM"`, any case) in its canonical form.
 fn signal_name(cx: &mut Cx, v: &Sp<String>) -> String {
@@ -71,10 +54,11 @@ fn no_nul(cx: &mut Cx, v: &Sp<String>, what: &str) {
 pub(crate) fn check(
     cx: &mut Cx,
     p: &Sp<Process>,
-    ns: &Ns,
+    ns: &Namespaces,
     hostname: Option<&str>,
-    root: &super::rootfs::Root,
-) -> Proc {
+    root: &Root,
+    rlimits: Vec<Rlimit>,
+) -> spec::Process {
     let mut argv = Vec::new();
     if p.command.is_empty() {
         cx.push(
@@ -108,13 +92,15 @@ pub(crate) fn check(
     };
     let ids = super::accounts::resolve(cx, p, root);
     let (uid, gid, groups) = (ids.uid, ids.gid, ids.groups.clone());
-    if let Some(maps) = &ns.user {
+    if let UserNamespace::New(maps) = &ns.user {
+        let facts = cx.host.facts();
+        let (uid_map, gid_map) = maps.lines(facts.uid, facts.gid);
         let check = |cx: &mut Cx,
                      v: Option<&Sp<IdSpec>>,
                      id: u32,
                      lines: &[crate::plan::IdMapLine],
                      what: &str| {
-            if !UserMaps::maps(lines, id) {
+            if crate::sys::idmap::host_id(lines, id).is_none() {
                 let span = v.map_or(p.span().start..p.span().start, Sp::span);
                 cx.push(
                     Problem::new(
@@ -130,24 +116,24 @@ pub(crate) fn check(
                 );
             }
         };
-        check(cx, p.user.as_ref(), uid, &maps.uid, "user");
+        check(cx, p.user.as_ref(), uid, &uid_map, "user");
         // A group taken from the named user points at the user.
         check(
             cx,
             p.group.as_ref().or(p.user.as_ref()),
             gid,
-            &maps.gid,
+            &gid_map,
             "group",
         );
         match &p.groups {
             Some(gs) => {
                 for (g, v) in groups.iter().zip(gs.iter()) {
-                    check(cx, Some(v), *g, &maps.gid, "group");
+                    check(cx, Some(v), *g, &gid_map, "group");
                 }
             }
             None => {
                 for g in &groups {
-                    check(cx, p.user.as_ref(), *g, &maps.gid, "group");
+                    check(cx, p.user.as_ref(), *g, &gid_map, "group");
                 }
             }
         }
@@ -202,17 +188,22 @@ pub(crate) fn check(
             0
         }),
     };
-    Proc {
-        init,
-        stop_signal,
-        stop_timeout_ms,
-        argv,
-        env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    spec::Process {
+        args: argv,
+        env,
         cwd,
-        uid,
-        gid,
-        groups,
-        user_name: ids.user_name,
+        user: User {
+            uid,
+            gid,
+            groups,
+            name: ids.user_name,
+        },
+        rlimits,
         terminal,
+        init,
+        stop: StopPolicy {
+            signal: stop_signal,
+            timeout_ms: stop_timeout_ms,
+        },
     }
 }

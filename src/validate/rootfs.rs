@@ -1,42 +1,11 @@
 //! `[rootfs]`: where the root filesystem comes from.
 
-use std::path::PathBuf;
-
 use super::{Cx, flag};
 use crate::diag::Problem;
 use crate::host::PathKind;
 use crate::manifest::{Rootfs, Sp};
+use crate::spec::{Root, RootSource};
 use crate::sys::tar::Compression;
-
-/// Host directories a `host = true` root is made of, in mount order.
-pub(crate) const HOST_DIRS: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
-];
-
-/// The resolved root filesystem.
-pub(crate) struct Root {
-    pub source: RootSource,
-    pub readonly: bool,
-    pub pivot_root: bool,
-}
-
-/// Where the root comes from.
-pub(crate) enum RootSource {
-    /// A directory used in place.
-    Dir(PathBuf),
-    /// An archive extracted per run.
-    Tar(PathBuf, Compression),
-    /// Read-only binds of host directories; symlinks (merged /usr) are recreated as symlinks.
-    Host(Vec<HostEntry>),
-}
-
-/// One top-level entry of a `host` root.
-pub(crate) enum HostEntry {
-    /// Bind the host directory read-only.
-    Bind(PathBuf),
-    /// Recreate a symlink (`/bin -> usr/bin`).
-    Symlink(PathBuf, PathBuf),
-}
 
 pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
     let host_on = r.host.as_ref().filter(|h| *h.get());
@@ -51,7 +20,7 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
     let readonly = flag(r.readonly.as_ref(), false);
     let pivot_root = flag(r.pivot_root.as_ref(), true);
     let empty = Root {
-        source: RootSource::Host(vec![]),
+        source: RootSource::Host,
         readonly,
         pivot_root,
     };
@@ -97,7 +66,7 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
             )),
         }
         return Root {
-            source: RootSource::Dir(path),
+            source: RootSource::Path { path },
             ..empty
         };
     }
@@ -130,21 +99,15 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
             )),
         }
         return Root {
-            source: RootSource::Tar(path, compression),
+            source: RootSource::Tar {
+                archive: path,
+                compression,
+            },
             ..empty
         };
     }
-    let mut entries = Vec::new();
-    for d in HOST_DIRS {
-        let p = PathBuf::from(d);
-        match cx.host.path_kind(&p) {
-            Some(PathKind::Dir) => entries.push(HostEntry::Bind(p)),
-            Some(PathKind::Symlink(t)) => entries.push(HostEntry::Symlink(p, t)),
-            _ => {}
-        }
-    }
     Root {
-        source: RootSource::Host(entries),
+        source: RootSource::Host,
         ..empty
     }
 }

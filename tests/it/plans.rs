@@ -38,7 +38,7 @@ fn every_example_plans_and_round_trips() {
 fn seed_is_the_hand_made_container() {
     let src = source(&common::repo().join("examples/manifests/seed.toml"));
     let plan = plan_for(&src, &hybrid()).unwrap();
-    let effects: Vec<&str> = plan.steps.iter().map(|s| s.effect.as_str()).collect();
+    let effects: Vec<String> = plan.steps.iter().map(|s| s.effect()).collect();
     let has = |needle: &str| effects.iter().any(|e| e.contains(needle));
     assert!(has("cpu.cfs_quota_us\" ← \"30000\""), "{effects:#?}");
     // A new v1 group's period is the kernel's default, 100000 µs: not written again.
@@ -59,7 +59,7 @@ fn seed_is_the_hand_made_container() {
         v2plan
             .steps
             .iter()
-            .any(|s| s.effect.contains("cpu.max\" ← \"30000 100000\""))
+            .any(|s| s.effect().contains("cpu.max\" ← \"30000 100000\""))
     );
 }
 
@@ -160,7 +160,7 @@ target = "/proc"
                 | Action::ExtractRootfs { .. }
                 | Action::Spawn { .. }
         );
-        assert_eq!(s.undo.is_some(), undoable, "{}", s.effect);
+        assert_eq!(s.undo().is_some(), undoable, "{}", s.effect());
     }
 }
 

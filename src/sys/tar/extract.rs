@@ -118,7 +118,7 @@ struct Extractor<'a> {
     archive: &'a Path,
     dest: &'a Path,
     privileged: bool,
-    owners: Option<&'a crate::plan::OwnerShift>,
+    owners: Option<&'a crate::sys::idmap::OwnerShift>,
     root: Rc<OwnedFd>,
     /// The last parent directory opened: archives list siblings together, so this saves an
     /// `openat2` per entry.

@@ -10,7 +10,7 @@ use nix::sys::time::TimeSpec;
 
 use super::names::parse_pax_time;
 use crate::error::{SysError, SysResult};
-use crate::plan::OwnerShift;
+use crate::sys::idmap::OwnerShift;
 
 /// Owner, mode, time and xattrs of an entry, applied after its content.
 pub(super) struct Meta {

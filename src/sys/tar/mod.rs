@@ -93,7 +93,7 @@ pub struct ExtractOptions {
     /// created either way.
     pub privileged: bool,
     /// Privileged only: write each owner as the host id the container's maps give it.
-    pub owners: Option<crate::plan::OwnerShift>,
+    pub owners: Option<crate::sys::idmap::OwnerShift>,
 }
 
 /// What an extraction did.

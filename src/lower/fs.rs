@@ -3,11 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::B;
-use crate::manifest::MountKind;
+use crate::host::{HostDir, HostFacts};
 use crate::plan::{Action, MountAttr, MountFlag};
-use crate::validate::Resolved;
-use crate::validate::mounts::Mnt;
-use crate::validate::rootfs::{HostEntry, RootSource};
+use crate::spec::{Mount, MountKind, RootSource, Spec};
 
 /// The device nodes of a minimal /dev (the OCI runtime spec's default set), with their numbers.
 /// Without a user namespace they are created with mknod, as crun does: one call each on the fresh
@@ -28,10 +26,10 @@ pub(super) fn under(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
-pub(super) fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
+pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
     let bind = vec![MountFlag::MS_BIND, MountFlag::MS_REC];
-    match &r.rootfs.source {
-        RootSource::Dir(dir) => {
+    match &r.root.source {
+        RootSource::Path { path: dir } => {
             b.push(
                 "bind the root directory",
                 Action::Mount {
@@ -43,7 +41,7 @@ pub(super) fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
                 },
             );
         }
-        RootSource::Tar(..) => b.push(
+        RootSource::Tar { .. } => b.push(
             "make the extracted root a mount point",
             Action::Mount {
                 source: root.display().to_string(),
@@ -53,7 +51,7 @@ pub(super) fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
                 data: None,
             },
         ),
-        RootSource::Host(entries) => {
+        RootSource::Host => {
             b.push(
                 "mount a fresh tmpfs as the root",
                 Action::Mount {
@@ -64,16 +62,16 @@ pub(super) fn rootfs(b: &mut B, r: &Resolved, root: &Path) {
                     data: Some("mode=0755".into()),
                 },
             );
-            for e in entries {
+            for e in &facts.host_root {
                 match e {
-                    HostEntry::Symlink(link, target) => b.push(
+                    HostDir::Symlink(link, target) => b.push(
                         format!("recreate the host's {} symlink", link.display()),
                         Action::Symlink {
                             target: target.display().to_string(),
                             link: under(root, link),
                         },
                     ),
-                    HostEntry::Bind(dir) => {
+                    HostDir::Bind(dir) => {
                         let at = under(root, dir);
                         b.push(
                             format!("create {}", dir.display()),
@@ -213,10 +211,62 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
     }
 }
 
-pub(super) fn mount(b: &mut B, m: &Mnt, root: &Path) {
+/// mount(2) flags, mount_setattr(2) attributes and data for a mount of the Spec. Kernel
+/// filesystems take their flags in mount(2); a bind ignores them there, so its read-only and
+/// other attributes are set afterwards with mount_setattr.
+fn mount_args(m: &Mount) -> (String, Vec<MountFlag>, Vec<MountAttr>, bool, Option<String>) {
+    let bits = [
+        (
+            m.readonly,
+            MountFlag::MS_RDONLY,
+            MountAttr::MOUNT_ATTR_RDONLY,
+        ),
+        (m.nosuid, MountFlag::MS_NOSUID, MountAttr::MOUNT_ATTR_NOSUID),
+        (m.nodev, MountFlag::MS_NODEV, MountAttr::MOUNT_ATTR_NODEV),
+        (m.noexec, MountFlag::MS_NOEXEC, MountAttr::MOUNT_ATTR_NOEXEC),
+    ];
+    let on_flags = || bits.iter().filter(|b| b.0).map(|b| b.1).collect::<Vec<_>>();
+    let fstype = m.kind.fstype();
+    match &m.kind {
+        MountKind::Bind {
+            source, recursive, ..
+        } => {
+            let mut flags = vec![MountFlag::MS_BIND];
+            if *recursive {
+                flags.push(MountFlag::MS_REC);
+            }
+            let attrs = bits.iter().filter(|b| b.0).map(|b| b.2).collect();
+            (source.display().to_string(), flags, attrs, *recursive, None)
+        }
+        MountKind::Tmpfs { size, mode } => {
+            let mut opts = vec![];
+            if let Some(mode) = mode {
+                opts.push(format!("mode={mode:o}"));
+            }
+            if let Some(size) = size {
+                opts.push(format!("size={size}"));
+            }
+            let data = (!opts.is_empty()).then(|| opts.join(","));
+            (fstype.to_owned(), on_flags(), vec![], false, data)
+        }
+        MountKind::Devpts => (
+            fstype.to_owned(),
+            on_flags(),
+            vec![],
+            false,
+            Some("newinstance,ptmxmode=0666,mode=0620".into()),
+        ),
+        MountKind::Proc | MountKind::Sysfs | MountKind::Mqueue => {
+            (fstype.to_owned(), on_flags(), vec![], false, None)
+        }
+    }
+}
+
+pub(super) fn mount(b: &mut B, m: &Mount, root: &Path) {
     let at = under(root, &m.target);
     let shown = m.target.display();
-    if m.file {
+    let (source, flags, attrs, recursive, data) = mount_args(m);
+    if matches!(m.kind, MountKind::Bind { file: true, .. }) {
         b.push(
             format!("create the mount point {shown}"),
             Action::Touch { path: at.clone() },
@@ -230,27 +280,26 @@ pub(super) fn mount(b: &mut B, m: &Mnt, root: &Path) {
             },
         );
     }
-    let what = match m.kind {
+    let what = match &m.kind {
         MountKind::Proc => "mount proc".to_string(),
         MountKind::Sysfs => "mount sysfs".to_string(),
-        MountKind::Tmpfs => "mount a tmpfs".to_string(),
-        MountKind::Bind => format!("bind {}", m.source),
+        MountKind::Tmpfs { .. } => "mount a tmpfs".to_string(),
+        MountKind::Bind { .. } => format!("bind {source}"),
         MountKind::Devpts => "mount a private devpts instance".to_string(),
         MountKind::Mqueue => "mount the message queue filesystem".to_string(),
     };
     b.push(
         format!("{what} on {shown}"),
         Action::Mount {
-            source: m.source.clone(),
+            source,
             target: at.clone(),
             fstype: m.kind.fstype().into(),
-            flags: m.flags.clone(),
-            data: m.data.clone(),
+            flags,
+            data,
         },
     );
-    if !m.attrs.is_empty() {
-        let words: Vec<&str> = m
-            .attrs
+    if !attrs.is_empty() {
+        let words: Vec<&str> = attrs
             .iter()
             .map(|a| match a {
                 MountAttr::MOUNT_ATTR_RDONLY => "read-only",
@@ -263,8 +312,8 @@ pub(super) fn mount(b: &mut B, m: &Mnt, root: &Path) {
             format!("make {shown} {}", words.join(", ")),
             Action::SetAttr {
                 target: at,
-                attrs: m.attrs.clone(),
-                recursive: m.recursive,
+                attrs,
+                recursive,
             },
         );
     }

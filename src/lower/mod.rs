@@ -1,5 +1,8 @@
-//! Lay out the resolved manifest as ordered plan steps. No checks here: everything was decided by
-//! validation. The order is the one in docs/plan-format.md and is pinned by a test:
+//! Lowering: a [`Spec`] and this host's facts become the [`Plan`], the ordered steps that will be
+//! done to this host. Pure: no I/O, no checks (validation asked [`cgroups::gaps`] what this host
+//! cannot do). Everything the Spec leaves to the host is decided here and only here: cgroup v1 or
+//! v2 files and paths, the state directory, id map lines for `map_root`, the host root's binds.
+//! The order is the one in docs/plan-format.md and is pinned by a test:
 //!
 //! host: claim → state dir → cgroups → rootfs archive → spawn → id maps → cgroup join → release;
 //! container: root of the user ns → late namespaces → loopback → propagation → root → /dev →
@@ -8,15 +11,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::Resolved;
-use super::rootfs::RootSource;
 use crate::host::HostFacts;
 use crate::plan::{
     Action, CloneFlag, ID_PLACEHOLDER, MountAttr, MountFlag, OwnerShift, PID_PLACEHOLDER,
-    PLAN_FORMAT, Plan, Step, Stop,
+    PLAN_FORMAT, Plan, Step,
 };
+use crate::spec::{RootSource, Spec, UserNamespace};
 
-mod cgroups;
+pub mod cgroups;
 mod fs;
 
 use cgroups::{cgroup_dirs, cgroups};
@@ -32,12 +34,20 @@ impl B {
     }
 }
 
-pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
+/// The plan that runs `spec` on the host `facts` describe. `manifest` names where the Spec came
+/// from, for the plan's header.
+pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
+    let r = spec;
     let instance = format!("{}-{ID_PLACEHOLDER}", r.name);
     let state = facts.state_root.join(&instance);
     // An archive is extracted into `root` beside the journal; any other root is mounted on the
     // state directory itself, in the container's mount namespace only (see Action::StateDir).
-    let extract = matches!(r.rootfs.source, RootSource::Tar(..));
+    let extract = matches!(r.root.source, RootSource::Tar { .. });
+    // The user namespace's maps as this host writes them (`map_root` maps the caller's ids).
+    let user_maps = match &r.namespaces.user {
+        UserNamespace::New(maps) => Some(maps.lines(facts.uid, facts.gid)),
+        UserNamespace::Host | UserNamespace::Join(_) => None,
+    };
     let root = if extract {
         state.join("root")
     } else {
@@ -68,7 +78,11 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         },
     );
     let into_cgroup = cgroups(&mut b, r, facts, &instance);
-    if let RootSource::Tar(archive, compression) = &r.rootfs.source {
+    if let RootSource::Tar {
+        archive,
+        compression,
+    } = &r.root.source
+    {
         b.push(
             "extract the root filesystem archive",
             Action::ExtractRootfs {
@@ -77,14 +91,12 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
                 dest: root.clone(),
                 // Unprivileged, everything is the caller's (root inside with `map_root`): there
                 // is nothing to shift, nor the right to chown.
-                owners: r
-                    .ns
-                    .user
+                owners: user_maps
                     .as_ref()
                     .filter(|_| facts.uid == 0)
-                    .map(|m| OwnerShift {
-                        uid: m.uid.clone(),
-                        gid: m.gid.clone(),
+                    .map(|(uid, gid)| OwnerShift {
+                        uid: uid.clone(),
+                        gid: gid.clone(),
                     }),
             },
         );
@@ -109,14 +121,16 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         );
     }
     spawn(&mut b, r, into_cgroup.clone());
-    if let Some(maps) = &r.ns.user {
+    if let Some((uid_map, gid_map)) = &user_maps {
         let proc = PathBuf::from(format!("/proc/{PID_PLACEHOLDER}"));
         let lines = |ls: &[crate::plan::IdMapLine]| {
             ls.iter()
                 .map(|l| format!("{} {} {}\n", l.inside, l.outside, l.count))
                 .collect::<String>()
         };
-        if maps.deny_setgroups {
+        // The kernel requires it before a gid_map written without privilege over the parent
+        // namespace.
+        if facts.uid != 0 {
             b.push(
                 "deny setgroups (required before an unprivileged gid_map)",
                 Action::WriteIdMap {
@@ -129,14 +143,14 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
             "map user ids",
             Action::WriteIdMap {
                 path: proc.join("uid_map"),
-                value: lines(&maps.uid),
+                value: lines(uid_map),
             },
         );
         b.push(
             "map group ids",
             Action::WriteIdMap {
                 path: proc.join("gid_map"),
-                value: lines(&maps.gid),
+                value: lines(gid_map),
             },
         );
     }
@@ -148,7 +162,7 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         );
     }
 
-    if r.ns.user.is_some() {
+    if user_maps.is_some() {
         // Until it sets its ids, the process keeps the launcher's host ids, which the new
         // namespace may not map: files it created would fail with EOVERFLOW.
         b.push(
@@ -161,7 +175,7 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         );
     }
 
-    if r.ns.cgroup {
+    if r.namespaces.cgroup.is_new() {
         b.push(
             "enter a new cgroup namespace rooted at the container's cgroup",
             Action::Unshare {
@@ -169,7 +183,7 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
-    if r.ns.net {
+    if r.namespaces.net.is_new() {
         b.push(
             "bring up loopback in the new network namespace",
             Action::LoopbackUp,
@@ -182,20 +196,20 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
             flags: vec![MountFlag::MS_REC, MountFlag::MS_PRIVATE],
         },
     );
-    rootfs(&mut b, r, &root);
+    rootfs(&mut b, r, facts, &root);
     if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
-        minimal_dev(&mut b, &root, r.ns.user.is_some());
+        minimal_dev(&mut b, &root, user_maps.is_some());
     }
     for m in &r.mounts {
         mount(&mut b, m, &root);
     }
-    if r.rootfs.readonly {
+    if r.root.readonly {
         b.push(
             "make the root filesystem read-only (its own mount only; mounts below keep their flags)",
             Action::SetAttr { target: root.clone(), attrs: vec![MountAttr::MOUNT_ATTR_RDONLY], recursive: false },
         );
     }
-    if r.rootfs.pivot_root {
+    if r.root.pivot_root {
         b.push(
             "switch to the new root and detach the host's",
             Action::PivotRoot {
@@ -221,26 +235,27 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         "give the process a terminal, if the run uses one",
         Action::Terminal,
     );
-    for (res, soft, hard) in &r.limits.rlimits {
+    let p = &r.process;
+    for l in &p.rlimits {
         b.push(
-            format!("limit {}", res.trim_start_matches("RLIMIT_").to_lowercase()),
+            format!("limit {}", l.resource.short_name()),
             Action::Setrlimit {
-                resource: res.clone(),
-                soft: *soft,
-                hard: *hard,
+                resource: l.resource,
+                soft: l.soft,
+                hard: l.hard,
             },
         );
     }
-    let p = &r.process;
+    let u = &p.user;
     b.push(
-        match &p.user_name {
-            Some(name) => format!("become user {name} (uid {} gid {})", p.uid, p.gid),
-            None => format!("become uid {} gid {}", p.uid, p.gid),
+        match &u.name {
+            Some(name) => format!("become user {name} (uid {} gid {})", u.uid, u.gid),
+            None => format!("become uid {} gid {}", u.uid, u.gid),
         },
         Action::SetIds {
-            uid: p.uid,
-            gid: p.gid,
-            groups: p.groups.clone(),
+            uid: u.uid,
+            gid: u.gid,
+            groups: u.groups.clone(),
         },
     );
     b.push(
@@ -252,8 +267,8 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
     b.push(
         "run the command",
         Action::Exec {
-            argv: p.argv.clone(),
-            env: p.env.clone(),
+            argv: p.args.clone(),
+            env: p.envp(),
             init: p.init,
         },
     );
@@ -265,26 +280,25 @@ pub(crate) fn build(r: &Resolved, facts: &HostFacts, manifest: &str) -> Plan {
         manifest: manifest.to_owned(),
         instance,
         host: facts.clone(),
-        terminal: r.process.terminal,
-        stop: Stop {
-            signal: r.process.stop_signal.clone(),
-            timeout_ms: r.process.stop_timeout_ms,
-        },
+        spec: r.clone(),
         steps: b.steps,
     }
 }
 
-fn spawn(b: &mut B, r: &Resolved, into: Option<PathBuf>) {
-    let ns = &r.ns;
+fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
+    let ns = &r.namespaces;
     let mut flags = vec![];
     for (on, f) in [
-        (ns.user.is_some(), CloneFlag::CLONE_NEWUSER),
-        (ns.pid, CloneFlag::CLONE_NEWPID),
-        (ns.mount, CloneFlag::CLONE_NEWNS),
-        (ns.uts, CloneFlag::CLONE_NEWUTS),
-        (ns.ipc, CloneFlag::CLONE_NEWIPC),
-        (ns.net, CloneFlag::CLONE_NEWNET),
-        (ns.time, CloneFlag::CLONE_NEWTIME),
+        (
+            matches!(ns.user, UserNamespace::New(_)),
+            CloneFlag::CLONE_NEWUSER,
+        ),
+        (ns.pid.is_new(), CloneFlag::CLONE_NEWPID),
+        (ns.mount.is_new(), CloneFlag::CLONE_NEWNS),
+        (ns.uts.is_new(), CloneFlag::CLONE_NEWUTS),
+        (ns.ipc.is_new(), CloneFlag::CLONE_NEWIPC),
+        (ns.net.is_new(), CloneFlag::CLONE_NEWNET),
+        (ns.time.is_new(), CloneFlag::CLONE_NEWTIME),
         (into.is_some(), CloneFlag::CLONE_INTO_CGROUP),
     ] {
         if on {

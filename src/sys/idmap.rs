@@ -1,4 +1,4 @@
-//! User namespace id maps in a plan, and what they make of an archive's owners.
+//! User namespace id maps, and what they make of an archive's owners.
 
 use std::fmt;
 

@@ -1,0 +1,471 @@
+//! Cgroup limits spelled for this host: v2 files in one hierarchy, or v1 files spread over one
+//! hierarchy per controller (hybrid hosts use their v1 controllers). This is the only place that
+//! knows cgroup file names for limits; [`gaps`] tells validation what this host cannot apply.
+
+use std::path::PathBuf;
+
+use super::B;
+use crate::host::{CgroupLayout, HostFacts, v1_name};
+use crate::plan::Action;
+use crate::spec::{Limits, Spec};
+
+/// A limit of the Spec, by name: what a [`Gap`] points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKey {
+    /// `cpu`.
+    Cpu,
+    /// `cpu_weight`.
+    CpuWeight,
+    /// `cpuset_cpus`.
+    CpusetCpus,
+    /// `cpuset_mems`.
+    CpusetMems,
+    /// `memory`.
+    Memory,
+    /// `memory_swap`.
+    MemorySwap,
+    /// `memory_reservation`.
+    MemoryReservation,
+    /// `memory_high`.
+    MemoryHigh,
+    /// `pids`.
+    Pids,
+    /// `io_weight`.
+    IoWeight,
+    /// The n-th entry of `io`.
+    Io(usize),
+}
+
+/// A limit this host cannot apply, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    /// The limit.
+    pub key: LimitKey,
+    /// Diagnostic code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// Said at the limit.
+    pub label: String,
+    /// The fix.
+    pub help: String,
+}
+
+/// One file write: (controller, file, value). The controller is the v2 name; on v1 it selects
+/// the hierarchy ([`v1_name`]).
+pub(crate) struct Write {
+    key: LimitKey,
+    pub controller: &'static str,
+    pub file: &'static str,
+    pub value: String,
+}
+
+/// v2 `cpu.weight` (1–10000) → v1 `cpu.shares` (2–262144): the inverse of the conversion runc
+/// and crun apply the other way, so a weight round-trips through them.
+pub fn weight_to_shares(w: u64) -> u64 {
+    2 + ((w.clamp(1, 10_000) - 1) * 262_142) / 9_999
+}
+
+/// v1 `cpu.shares` → v2 `cpu.weight`, as runc and crun convert it.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    1 + ((shares.clamp(2, 262_144) - 2) * 9_999) / 262_142
+}
+
+/// v2 `io.weight` (1–10000) → v1 `blkio.weight` (10–1000), linear.
+pub fn io_weight_to_v1(w: u64) -> u64 {
+    10 + ((w.clamp(1, 10_000) - 1) * 990) / 9_999
+}
+
+/// The v1 period of a new group: what the kernel starts a group with.
+const V1_DEFAULT_PERIOD_US: u64 = 100_000;
+
+/// Spell the limits as file writes for this host, and say what it cannot apply.
+fn spell(l: &Limits, facts: &HostFacts) -> (Vec<Write>, Vec<Gap>) {
+    let cg = &facts.cgroup;
+    let layout = cg.layout;
+    let v2 = layout == CgroupLayout::V2;
+    let mut writes = Vec::new();
+    let mut gaps: Vec<Gap> = Vec::new();
+    // Limits this layout has no file for at all (the closure below holds `gaps`).
+    let mut unsupported: Vec<Gap> = Vec::new();
+    let mut w = |key: LimitKey, controller: &'static str, file: &'static str, value: String| {
+        if cg.has(controller) {
+            writes.push(Write {
+                key,
+                controller,
+                file,
+                value,
+            });
+        } else if !gaps.iter().any(|g| g.key == key) {
+            let (name, layout_words) = match layout {
+                CgroupLayout::V2 => (controller, "cgroup v2"),
+                CgroupLayout::V1 => (v1_name(controller), "cgroup v1"),
+                CgroupLayout::Hybrid => (v1_name(controller), "hybrid (v1 controllers)"),
+                CgroupLayout::None => (controller, "no cgroups"),
+            };
+            gaps.push(Gap {
+                key,
+                code: "launch::limits::controller_missing",
+                message: format!("this host cannot apply this limit: no `{name}` controller"),
+                label: format!("needs the `{name}` controller; this host has {layout_words}"),
+                help: match layout {
+                    CgroupLayout::V2 => format!(
+                        "enable `{name}` in the parent's cgroup.subtree_control, or remove this limit"
+                    ),
+                    CgroupLayout::V1 | CgroupLayout::Hybrid | CgroupLayout::None => {
+                        format!("mount the `{name}` cgroup hierarchy, or remove this limit")
+                    }
+                },
+            });
+        }
+    };
+    if let Some(q) = l.cpu {
+        if v2 {
+            w(
+                LimitKey::Cpu,
+                "cpu",
+                "cpu.max",
+                format!("{} {}", q.quota_us, q.period_us),
+            );
+        } else {
+            // A new v1 group's period already is the kernel's default: writing it again costs a
+            // bandwidth update and ~0.1 ms of start-up for nothing.
+            if q.period_us != V1_DEFAULT_PERIOD_US {
+                w(
+                    LimitKey::Cpu,
+                    "cpu",
+                    "cpu.cfs_period_us",
+                    q.period_us.to_string(),
+                );
+            }
+            w(
+                LimitKey::Cpu,
+                "cpu",
+                "cpu.cfs_quota_us",
+                q.quota_us.to_string(),
+            );
+        }
+    }
+    if let Some(weight) = l.cpu_weight {
+        if v2 {
+            w(LimitKey::CpuWeight, "cpu", "cpu.weight", weight.to_string());
+        } else {
+            let shares = weight_to_shares(weight).to_string();
+            w(LimitKey::CpuWeight, "cpu", "cpu.shares", shares);
+        }
+    }
+    if let Some(cpus) = &l.cpuset_cpus {
+        w(LimitKey::CpusetCpus, "cpuset", "cpuset.cpus", cpus.clone());
+        // A v1 cpuset group cannot take tasks until both cpus and mems are set.
+        if !v2 && l.cpuset_mems.is_none() {
+            let mems = cg
+                .cpuset_root
+                .as_ref()
+                .map_or_else(|| "0".to_owned(), |r| r.1.clone());
+            w(LimitKey::CpusetCpus, "cpuset", "cpuset.mems", mems);
+        }
+    }
+    if let Some(mems) = &l.cpuset_mems {
+        w(LimitKey::CpusetMems, "cpuset", "cpuset.mems", mems.clone());
+    }
+    if let Some(m) = l.memory {
+        let file = if v2 {
+            "memory.max"
+        } else {
+            "memory.limit_in_bytes"
+        };
+        w(LimitKey::Memory, "memory", file, m.to_string());
+    }
+    if let Some(r) = l.memory_reservation {
+        let file = if v2 {
+            "memory.low"
+        } else {
+            "memory.soft_limit_in_bytes"
+        };
+        w(LimitKey::MemoryReservation, "memory", file, r.to_string());
+    }
+    if let Some(h) = l.memory_high {
+        if v2 {
+            w(LimitKey::MemoryHigh, "memory", "memory.high", h.to_string());
+        } else {
+            unsupported.push(Gap {
+                key: LimitKey::MemoryHigh,
+                code: "launch::limits::unsupported",
+                message: "memory_high needs cgroup v2".into(),
+                label: format!("this host's memory controller is v1 ({layout:?})").to_lowercase(),
+                help: "use `memory_reservation` (v1 soft limit) or `memory` instead".into(),
+            });
+        }
+    }
+    if let (Some(s), Some(m)) = (l.memory_swap, l.memory) {
+        if !cg.memory_swap {
+            unsupported.push(Gap {
+                key: LimitKey::MemorySwap,
+                code: "launch::limits::controller_missing",
+                message: "this host cannot limit swap".into(),
+                label: "no memory.memsw.* files: swap accounting is off".into(),
+                help: "boot with swapaccount=1, or remove memory_swap".into(),
+            });
+        } else if v2 {
+            // v2 limits swap alone; the Spec (like docker) counts memory and swap together.
+            let swap = s.saturating_sub(m).to_string();
+            w(LimitKey::MemorySwap, "memory", "memory.swap.max", swap);
+        } else {
+            let file = "memory.memsw.limit_in_bytes";
+            w(LimitKey::MemorySwap, "memory", file, s.to_string());
+        }
+    }
+    if let Some(p) = l.pids {
+        w(LimitKey::Pids, "pids", "pids.max", p.to_string());
+    }
+    if let Some(weight) = l.io_weight {
+        if v2 {
+            w(
+                LimitKey::IoWeight,
+                "io",
+                "io.weight",
+                format!("default {weight}"),
+            );
+        } else {
+            let v = io_weight_to_v1(weight).to_string();
+            w(LimitKey::IoWeight, "io", "blkio.weight", v);
+        }
+    }
+    for (i, d) in l.io.iter().enumerate() {
+        let key = LimitKey::Io(i);
+        let dev = format!("{}:{}", d.major, d.minor);
+        let rates = [
+            (d.read_bps, "rbps", "blkio.throttle.read_bps_device"),
+            (d.write_bps, "wbps", "blkio.throttle.write_bps_device"),
+            (d.read_iops, "riops", "blkio.throttle.read_iops_device"),
+            (d.write_iops, "wiops", "blkio.throttle.write_iops_device"),
+        ];
+        if v2 {
+            let v: Vec<String> = rates
+                .iter()
+                .filter_map(|(v, k, _)| v.map(|v| format!("{k}={v}")))
+                .collect();
+            if !v.is_empty() {
+                w(key, "io", "io.max", format!("{dev} {}", v.join(" ")));
+            }
+        } else {
+            for (v, _, file) in rates {
+                if let Some(v) = v {
+                    w(key, "io", file, format!("{dev} {v}"));
+                }
+            }
+        }
+    }
+    gaps.extend(unsupported);
+    (writes, gaps)
+}
+
+/// What this host cannot apply of `l` (validation reports each at its key).
+pub fn gaps(l: &Limits, facts: &HostFacts) -> Vec<Gap> {
+    spell(l, facts).1
+}
+
+/// The file writes for `l` on this host (limits it cannot apply are left out: validation has
+/// refused them already).
+pub(crate) fn writes(l: &Limits, facts: &HostFacts) -> Vec<Write> {
+    let (w, _) = spell(l, facts);
+    w
+}
+
+/// The container's cgroup directories, one per hierarchy used (v1) or the one (v2).
+pub(super) fn cgroup_dirs(spec: &Spec, facts: &HostFacts, instance: &str) -> Vec<PathBuf> {
+    hierarchies(spec, facts)
+        .into_iter()
+        .map(|(_, base)| base.join(&spec.limits.parent).join(instance))
+        .collect()
+}
+
+/// (controller, hierarchy root) pairs for the limits in use, in first-use order.
+fn hierarchies(spec: &Spec, facts: &HostFacts) -> Vec<(&'static str, PathBuf)> {
+    let cg = &facts.cgroup;
+    let mut out: Vec<(&'static str, PathBuf)> = Vec::new();
+    for w in writes(&spec.limits, facts) {
+        let base = match cg.layout {
+            CgroupLayout::V2 => cg.v2_root.clone().unwrap_or_default(),
+            CgroupLayout::V1 | CgroupLayout::Hybrid | CgroupLayout::None => cg
+                .v1
+                .get(v1_name(w.controller))
+                .cloned()
+                .unwrap_or_default(),
+        };
+        if !out.iter().any(|(_, b)| *b == base) {
+            out.push((w.controller, base));
+        }
+    }
+    // On v1, two more groups can earn their place: cpuacct counts the CPU time of a CPU-limited
+    // container (cpu and cpuacct are often separate hierarchies), and freezer lets teardown
+    // freeze the whole group before killing it, so nothing forks away during the kill. With a
+    // pid namespace the freezer is not needed: when its PID 1 dies the kernel kills everything
+    // in it, atomically.
+    if cg.layout != CgroupLayout::V2 && !out.is_empty() {
+        let mut extra: Vec<&'static str> = Vec::new();
+        if out.iter().any(|(c, _)| *c == "cpu") {
+            extra.push("cpuacct");
+        }
+        if !spec.namespaces.pid.isolated() {
+            extra.push("freezer");
+        }
+        for c in extra {
+            if let Some(base) = cg.v1.get(c) {
+                if !out.iter().any(|(_, b)| b == base) {
+                    out.push((c, base.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Cgroup steps. Returns the group to clone into (v2), if any.
+pub(super) fn cgroups(
+    b: &mut B,
+    spec: &Spec,
+    facts: &HostFacts,
+    instance: &str,
+) -> Option<PathBuf> {
+    let writes = writes(&spec.limits, facts);
+    if writes.is_empty() {
+        return None;
+    }
+    let parent_rel = &spec.limits.parent;
+    if facts.cgroup.layout == CgroupLayout::V2 {
+        let base = facts.cgroup.v2_root.clone().unwrap_or_default();
+        let mut controllers: Vec<String> = Vec::new();
+        for w in &writes {
+            if !controllers.iter().any(|x| x == w.controller) {
+                controllers.push(w.controller.to_owned());
+            }
+        }
+        // Delegate the controllers down every level from the root to our parent.
+        let mut dir = base.clone();
+        b.push(
+            "let children of the cgroup root use the controllers",
+            Action::CgroupEnable {
+                path: dir.join("cgroup.subtree_control"),
+                controllers: controllers.clone(),
+            },
+        );
+        for comp in parent_rel.components() {
+            dir = dir.join(comp);
+            b.push(
+                "create the shared parent cgroup",
+                Action::CgroupParent { path: dir.clone() },
+            );
+            b.push(
+                "let the parent's children use the controllers",
+                Action::CgroupEnable {
+                    path: dir.join("cgroup.subtree_control"),
+                    controllers: controllers.clone(),
+                },
+            );
+        }
+        let group = dir.join(instance);
+        b.push(
+            "create the container's cgroup",
+            Action::CgroupCreate {
+                path: group.clone(),
+            },
+        );
+        for w in &writes {
+            b.push(
+                limit_summary(w),
+                Action::CgroupWrite {
+                    path: group.join(w.file),
+                    value: w.value.clone(),
+                },
+            );
+        }
+        return Some(group);
+    }
+    for (first, base) in hierarchies(spec, facts) {
+        let name = v1_name(first);
+        let is_cpuset = facts.cgroup.v1.get("cpuset") == Some(&base);
+        let mut parent = base.clone();
+        for comp in parent_rel.components() {
+            parent = parent.join(comp);
+            b.push(
+                format!("create the shared parent cgroup ({name})"),
+                Action::CgroupParent {
+                    path: parent.clone(),
+                },
+            );
+            // New v1 cpusets start empty; every level must be filled in before a child can be.
+            if let (true, Some((cpus, mems))) = (is_cpuset, &facts.cgroup.cpuset_root) {
+                b.push(
+                    "give the parent cpuset all CPUs",
+                    Action::CgroupWrite {
+                        path: parent.join("cpuset.cpus"),
+                        value: cpus.clone(),
+                    },
+                );
+                b.push(
+                    "give the parent cpuset all memory nodes",
+                    Action::CgroupWrite {
+                        path: parent.join("cpuset.mems"),
+                        value: mems.clone(),
+                    },
+                );
+            }
+        }
+        let group = parent.join(instance);
+        b.push(
+            format!("create the container's cgroup ({name})"),
+            Action::CgroupCreate {
+                path: group.clone(),
+            },
+        );
+        for w in &writes {
+            if facts.cgroup.v1.get(v1_name(w.controller)) == Some(&base) {
+                b.push(
+                    limit_summary(w),
+                    Action::CgroupWrite {
+                        path: group.join(w.file),
+                        value: w.value.clone(),
+                    },
+                );
+            }
+        }
+    }
+    None
+}
+
+/// The step's words, from the limit it applies.
+fn limit_summary(w: &Write) -> String {
+    let what = match w.key {
+        LimitKey::Cpu => "limit CPU time",
+        LimitKey::CpuWeight => "set CPU weight",
+        LimitKey::CpusetCpus if w.file == "cpuset.mems" => "pin to memory nodes",
+        LimitKey::CpusetCpus => "pin to CPUs",
+        LimitKey::CpusetMems => "pin to memory nodes",
+        LimitKey::Memory => "limit memory",
+        LimitKey::MemorySwap => "limit swap",
+        LimitKey::MemoryReservation => "reserve memory",
+        LimitKey::MemoryHigh => "throttle memory above",
+        LimitKey::Pids => "limit the number of processes",
+        LimitKey::IoWeight => "set I/O weight",
+        LimitKey::Io(_) => "limit I/O bandwidth",
+    };
+    format!("{what} ({})", w.controller)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_convert_both_ways_at_the_ends() {
+        assert_eq!(weight_to_shares(1), 2);
+        assert_eq!(weight_to_shares(10_000), 262_144);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        // runc: the default 1024 shares are weight 39.
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(io_weight_to_v1(1), 10);
+        assert_eq!(io_weight_to_v1(10_000), 1000);
+    }
+}

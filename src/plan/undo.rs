@@ -1,0 +1,38 @@
+//! [`Undo`]: what reverts a host step, as data.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// How the executor reverts a host step that left something on the host. The executor records
+/// it in the journal (with the container's pid for [`Undo::KillContainer`]) before the step acts,
+/// so `launch gc` can revert it after a SIGKILL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "undo", rename_all = "snake_case")]
+pub enum Undo {
+    /// Remove a directory and all it holds.
+    RemoveTree {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Kill the processes in a cgroup, then remove it.
+    RemoveCgroup {
+        /// The group.
+        path: PathBuf,
+    },
+    /// SIGKILL the container process and reap it.
+    KillContainer,
+}
+
+impl fmt::Display for Undo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Undo::RemoveTree { path } => write!(f, "remove {} and all it holds", path.display()),
+            Undo::RemoveCgroup { path } => {
+                write!(f, "kill its processes, then rmdir {}", path.display())
+            }
+            Undo::KillContainer => f.write_str("SIGKILL the container process and reap it"),
+        }
+    }
+}

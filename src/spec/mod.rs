@@ -1,0 +1,287 @@
+//! The Spec: what the container *is*, typed and independent of the host it runs on.
+//!
+//! A manifest is validated into a [`Spec`]; an OCI runtime bundle's config.json converts to and
+//! from one (`oci`); [`crate::lower`] turns a Spec and the host's facts into the
+//! [`crate::plan::Plan`] of what will be done to this host. So the Spec holds no cgroup file
+//! name, no v1/v2 spelling and no host path this host decides (state root, cgroup mount points):
+//! only what the author asked for, in kernel units (bytes, microseconds, ids).
+//!
+//! Inputs from outside the manifest (a bind source's kind, a device's numbers, a user name's id
+//! in the root filesystem) are resolved before a Spec is made, so lowering needs nothing but the
+//! host's facts.
+
+mod limits;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::sys::idmap::IdMapLine;
+pub use crate::sys::rlimit::{Rlimit, RlimitResource};
+use crate::sys::tar::Compression;
+pub use limits::{CpuQuota, IoDevice, Limits};
+
+/// A container, as its author described it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spec {
+    /// Names the instance, its state directory and its cgroup.
+    pub name: String,
+    /// Hostname in the container's UTS namespace.
+    pub hostname: Option<String>,
+    /// NIS domain name in the container's UTS namespace.
+    pub domainname: Option<String>,
+    /// The root filesystem.
+    pub root: Root,
+    /// Which namespaces are new, shared with the host, or joined.
+    pub namespaces: Namespaces,
+    /// The process to run.
+    pub process: Process,
+    /// Resource limits applied through cgroups.
+    pub limits: Limits,
+    /// Filesystems mounted after the root, in order.
+    pub mounts: Vec<Mount>,
+    /// Several live instances of this name may run at once.
+    pub multiple: bool,
+}
+
+/// The root filesystem and how the process is confined to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Root {
+    /// Where it comes from.
+    pub source: RootSource,
+    /// Mounted read-only.
+    pub readonly: bool,
+    /// `true`: pivot_root and detach the host's mounts; `false`: chroot, as asked explicitly.
+    pub pivot_root: bool,
+}
+
+/// Where the root filesystem comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RootSource {
+    /// A directory, used in place.
+    Path {
+        /// The directory (absolute).
+        path: PathBuf,
+    },
+    /// An archive, extracted for each run.
+    Tar {
+        /// The archive (absolute).
+        archive: PathBuf,
+        /// Its compression.
+        compression: Compression,
+    },
+    /// A fresh root of read-only binds of the host's system directories (`/usr`, `/etc`, ...).
+    Host,
+}
+
+/// One namespace: the host's, a new one, or an existing one joined by path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Namespace {
+    /// The launcher's own (the host's): not isolated.
+    Host,
+    /// A new namespace for the container.
+    New,
+    /// An existing namespace, entered with setns(2) (e.g. `/proc/PID/ns/net`).
+    Join(PathBuf),
+}
+
+impl Namespace {
+    /// Whether the container gets a namespace of its own (new or joined), not the host's.
+    pub fn isolated(&self) -> bool {
+        match self {
+            Namespace::Host => false,
+            Namespace::New | Namespace::Join(_) => true,
+        }
+    }
+
+    /// Whether a new namespace is created.
+    pub fn is_new(&self) -> bool {
+        matches!(self, Namespace::New)
+    }
+}
+
+/// The container's namespaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Namespaces {
+    /// Process ids.
+    pub pid: Namespace,
+    /// Mount table (always isolated: the root is built in it).
+    pub mount: Namespace,
+    /// Hostname and domain name.
+    pub uts: Namespace,
+    /// System V IPC and POSIX message queues.
+    pub ipc: Namespace,
+    /// Network stack.
+    pub net: Namespace,
+    /// Cgroup tree view.
+    pub cgroup: Namespace,
+    /// Monotonic and boot-time clocks.
+    pub time: Namespace,
+    /// User and group ids.
+    pub user: UserNamespace,
+}
+
+/// The user namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserNamespace {
+    /// The host's: container ids are host ids.
+    Host,
+    /// A new one with these maps.
+    New(IdMaps),
+    /// An existing one, entered with setns(2).
+    Join(PathBuf),
+}
+
+/// A new user namespace's id maps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdMaps {
+    /// Root inside is whoever runs the container, outside (`unshare -r`): the one id a user may
+    /// map without privilege.
+    MapRoot,
+    /// Explicit ranges.
+    Explicit {
+        /// uid ranges.
+        uid: Vec<IdMapLine>,
+        /// gid ranges.
+        gid: Vec<IdMapLine>,
+    },
+}
+
+impl IdMaps {
+    /// The uid and gid maps, given the ids of the user who runs the container.
+    pub fn lines(&self, uid: u32, gid: u32) -> (Vec<IdMapLine>, Vec<IdMapLine>) {
+        match self {
+            IdMaps::MapRoot => (
+                vec![IdMapLine {
+                    inside: 0,
+                    outside: uid,
+                    count: 1,
+                }],
+                vec![IdMapLine {
+                    inside: 0,
+                    outside: gid,
+                    count: 1,
+                }],
+            ),
+            IdMaps::Explicit { uid, gid } => (uid.clone(), gid.clone()),
+        }
+    }
+}
+
+/// The process, and how it is run and stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Process {
+    /// argv, argv\[0\] first (looked up in the container's PATH when it has no `/`).
+    pub args: Vec<String>,
+    /// The whole environment.
+    pub env: BTreeMap<String, String>,
+    /// Working directory inside the container (absolute).
+    pub cwd: PathBuf,
+    /// Ids inside the container.
+    pub user: User,
+    /// setrlimit calls, in order.
+    pub rlimits: Vec<Rlimit>,
+    /// A pseudo-terminal: `None` decides at run time (when standard input is one).
+    pub terminal: Option<bool>,
+    /// PID 1 is a minimal init that reaps zombies and forwards signals.
+    pub init: bool,
+    /// How `launch stop` ends the container.
+    pub stop: StopPolicy,
+}
+
+impl Process {
+    /// The environment as execve(2) takes it: `NAME=value`, sorted by name.
+    pub fn envp(&self) -> Vec<String> {
+        self.env.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+}
+
+/// Ids inside the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// The user's name, when the author gave one (for the plan's words only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// How `launch stop` ends the container: this signal to its main process, then, after the
+/// timeout, SIGKILL to everything in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopPolicy {
+    /// Canonical signal name (`SIGTERM`).
+    pub signal: String,
+    /// Milliseconds to wait before SIGKILL.
+    pub timeout_ms: u64,
+}
+
+/// A filesystem mounted in the container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// What is mounted.
+    pub kind: MountKind,
+    /// Where, inside the container (absolute, normalized).
+    pub target: PathBuf,
+    /// Read-only.
+    pub readonly: bool,
+    /// Ignore set-user-id and set-group-id bits.
+    pub nosuid: bool,
+    /// No device nodes.
+    pub nodev: bool,
+    /// No execution.
+    pub noexec: bool,
+}
+
+/// What a mount is, with the options that only it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum MountKind {
+    /// procfs.
+    Proc,
+    /// sysfs.
+    Sysfs,
+    /// A memory-backed filesystem.
+    Tmpfs {
+        /// Size limit in bytes.
+        size: Option<u64>,
+        /// Mode of its root directory.
+        mode: Option<u32>,
+    },
+    /// A host file or directory.
+    Bind {
+        /// The host path (absolute).
+        source: PathBuf,
+        /// The source is not a directory (the mount point is made as a file).
+        file: bool,
+        /// Include the mounts below the source.
+        recursive: bool,
+    },
+    /// A new devpts instance.
+    Devpts,
+    /// POSIX message queues.
+    Mqueue,
+}
+
+impl MountKind {
+    /// The filesystem type given to mount(2) (`none` for a bind).
+    pub fn fstype(&self) -> &'static str {
+        match self {
+            MountKind::Proc => "proc",
+            MountKind::Sysfs => "sysfs",
+            MountKind::Tmpfs { .. } => "tmpfs",
+            MountKind::Bind { .. } => "none",
+            MountKind::Devpts => "devpts",
+            MountKind::Mqueue => "mqueue",
+        }
+    }
+}
