@@ -23,6 +23,7 @@ pub mod exit;
 pub mod host;
 pub mod lower;
 pub mod manifest;
+pub mod oci;
 pub mod plan;
 pub mod schema;
 pub mod spec;
