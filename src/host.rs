@@ -130,6 +130,93 @@ pub fn host_root(kind: impl Fn(&Path) -> Option<PathKind>) -> Vec<HostDir> {
         .collect()
 }
 
+impl HostFacts {
+    /// How `self` (the facts a plan was made from) differs from `here`, one line per fact, in
+    /// words: what `launch run --plan` refuses to run on.
+    pub fn differences(&self, here: &HostFacts) -> Vec<String> {
+        let HostFacts {
+            kernel,
+            cpus,
+            uid,
+            gid,
+            user_namespaces,
+            cgroup_namespace,
+            time_namespace,
+            cgroup,
+            state_root,
+            host_root,
+        } = self;
+        let mut out = Vec::new();
+        let mut diff = |what: &str, plan: String, host: String| {
+            if plan != host {
+                out.push(format!("{what}: {plan} in the plan, {host} here"));
+            }
+        };
+        diff("kernel", kernel.clone(), here.kernel.clone());
+        diff("CPUs", cpus.to_string(), here.cpus.to_string());
+        diff("uid", uid.to_string(), here.uid.to_string());
+        diff("gid", gid.to_string(), here.gid.to_string());
+        let yes = |b: bool| if b { "available" } else { "unavailable" }.to_string();
+        diff(
+            "user namespaces",
+            yes(*user_namespaces),
+            yes(here.user_namespaces),
+        );
+        diff(
+            "cgroup namespaces",
+            yes(*cgroup_namespace),
+            yes(here.cgroup_namespace),
+        );
+        diff(
+            "time namespaces",
+            yes(*time_namespace),
+            yes(here.time_namespace),
+        );
+        let c = &here.cgroup;
+        diff(
+            "cgroup layout",
+            format!("{:?}", cgroup.layout).to_lowercase(),
+            format!("{:?}", c.layout).to_lowercase(),
+        );
+        diff(
+            "cgroup2 mount",
+            format!("{:?}", cgroup.v2_root),
+            format!("{:?}", c.v2_root),
+        );
+        diff(
+            "cgroup v2 controllers",
+            cgroup.v2_controllers.join(" "),
+            c.v2_controllers.join(" "),
+        );
+        diff(
+            "cgroup v1 hierarchies",
+            format!("{:?}", cgroup.v1),
+            format!("{:?}", c.v1),
+        );
+        diff(
+            "swap accounting",
+            yes(cgroup.memory_swap),
+            yes(c.memory_swap),
+        );
+        diff(
+            "root cpuset",
+            format!("{:?}", cgroup.cpuset_root),
+            format!("{:?}", c.cpuset_root),
+        );
+        diff(
+            "state root",
+            state_root.display().to_string(),
+            here.state_root.display().to_string(),
+        );
+        diff(
+            "host system directories",
+            format!("{host_root:?}"),
+            format!("{:?}", here.host_root),
+        );
+        out
+    }
+}
+
 /// What a host path is, as far as validation cares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathKind {

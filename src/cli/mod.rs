@@ -220,7 +220,35 @@ fn read_plan(path: &Path) -> Result<Plan, u8> {
         );
         return Err(exit::INVALID);
     }
-    Ok(plan)
+    let here = RealHost::probe();
+    match crate::lower::verify(&plan, here.facts()) {
+        Ok(()) => Ok(plan),
+        Err(crate::lower::Refusal::OtherHost(diffs)) => {
+            eprintln!(
+                "launch: error: {} was made for another host (or user); it differs in:",
+                path.display()
+            );
+            for d in diffs {
+                eprintln!("  - {d}");
+            }
+            eprintln!(
+                "  help: make the plan again here (`launch plan --format json APP.toml`) and review it"
+            );
+            Err(exit::INVALID)
+        }
+        Err(crate::lower::Refusal::Tampered { step, plan, spec }) => {
+            eprintln!(
+                "launch: error: {} was changed after it was made: its steps are not what its spec lowers to",
+                path.display()
+            );
+            eprintln!("  step {step} in the plan: {plan}");
+            eprintln!("  from its spec:    {spec}");
+            eprintln!(
+                "  help: a plan runs exactly as reviewed; change the manifest and make the plan again"
+            );
+            Err(exit::INVALID)
+        }
+    }
 }
 
 /// Parse and validate `source` against `host`.

@@ -1,7 +1,6 @@
 //! `launch exec NAME -- CMD...`: run a command inside a running container, in every namespace
 //! and cgroup of it, as its user, with its environment and working directory.
 
-use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -9,8 +8,8 @@ use std::path::Path;
 use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use nix::sys::wait::{WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid};
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, getpid};
 
 use crate::error::{SysError, SysResult};
 use crate::exec::signals;
@@ -82,53 +81,31 @@ pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
         // The right size before the command's first instruction, not later in the relay.
         pty::copy_winsize(std::io::stdin().as_fd(), master.as_fd());
     }
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| (SysError::new("pipe2", None, e), exit::LAUNCHER))?;
-    // SAFETY: launch is single-threaded, so the child may run arbitrary code before execve.
-    match unsafe { fork() }.map_err(|e| (SysError::new("fork", None, e), exit::LAUNCHER))? {
-        ForkResult::Child => {
-            drop(r);
-            let result = (|| -> SysResult<()> {
-                if let Some((_, slave)) = &pair {
-                    pty::become_controlling(slave)?;
-                }
-                process::set_ids(st.exec.uid, st.exec.gid, &st.exec.groups)?;
-                process::chdir(&st.exec.cwd)?;
-                Err(process::exec(argv, &st.exec.env))
-            })();
-            if let Err(e) = result {
-                let _ = nix::unistd::write(&w, &serde_json::to_vec(&e).unwrap_or_default());
-            }
-            // SAFETY: leave without the parent's atexit handlers.
-            unsafe { libc::_exit(127) }
+    let p = &st.process;
+    let env = p.envp();
+    let prepare = || {
+        if let Some((_, slave)) = &pair {
+            pty::become_controlling(slave)?;
         }
-        ForkResult::Parent { child } => {
-            drop(w);
-            let master = pair.map(|(m, _slave)| m);
-            let mut msg = Vec::new();
-            let _ = std::fs::File::from(r).read_to_end(&mut msg);
-            if !msg.is_empty() {
-                let _ = waitpid(child, None);
-                let e: SysError = serde_json::from_slice(&msg)
-                    .unwrap_or_else(|_| SysError::other("execve", None, "failed"));
-                let code = match e.errno() {
-                    nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR if e.op == "execve" => {
-                        exit::NOT_FOUND
-                    }
-                    _ if e.op == "execve" => exit::CANNOT_EXEC,
-                    _ => exit::LAUNCHER,
-                };
-                return Err((e, code));
-            }
-            signals::install();
-            signals::set_child(child);
-            if let Some(m) = master {
-                let _raw = pty::RawMode::enter();
-                pty::relay(&m);
-            }
-            Ok(wait(child))
-        }
+        // The container's own limits: set before the ids change, while raising a hard limit
+        // back up to the container's is still allowed.
+        crate::sys::rlimit::set_all(&p.rlimits)?;
+        process::set_ids(p.user.uid, p.user.gid, &p.user.groups)?;
+        process::chdir(&p.cwd)
+    };
+    // SAFETY: launch is single-threaded.
+    let child = unsafe { process::spawn_exec(prepare, argv, &env) }.map_err(|e| {
+        let code = exit::of_exec_error(&e);
+        (e, code)
+    })?;
+    let master = pair.map(|(m, _slave)| m);
+    signals::install();
+    signals::set_child(child);
+    if let Some(m) = master {
+        let _raw = pty::RawMode::enter();
+        pty::relay(&m);
     }
+    Ok(wait(child))
 }
 
 fn wait(child: Pid) -> u8 {
@@ -136,9 +113,11 @@ fn wait(child: Pid) -> u8 {
         match waitpid(child, None) {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return exit::LAUNCHER,
-            Ok(WaitStatus::Exited(_, c)) => return c as u8,
-            Ok(WaitStatus::Signaled(_, s, _)) => return (128 + s as i32) as u8,
-            Ok(_) => continue,
+            Ok(st) => {
+                if let Some(code) = exit::of_status(st) {
+                    return code;
+                }
+            }
         }
     }
 }

@@ -60,12 +60,10 @@ pub(super) fn failure(
         || Step::new("prepare the run", Action::Release),
         |s| Step::new(s.summary.clone(), s.action.clone()),
     );
-    let exit_code = match (&planned.action, error.errno()) {
-        (Action::Exec { .. }, nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR) => {
-            exit::NOT_FOUND
-        }
-        (Action::Exec { .. }, _) => exit::CANNOT_EXEC,
-        _ => exit::LAUNCHER,
+    let exit_code = if let Action::Exec { .. } = planned.action {
+        exit::of_exec_error(&error)
+    } else {
+        exit::LAUNCHER
     };
     Failure {
         step: (at + 1, plan.steps.len()),

@@ -2,12 +2,11 @@
 //! reaps every zombie (orphans are re-parented to PID 1), and exits with the command's status.
 //! A few dozen lines instead of an external tini.
 
-use std::io::Read;
 use std::os::fd::AsFd;
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork};
+use nix::unistd::Pid;
 
 use super::channel::{Channel, ToParent};
 use crate::error::{SysError, SysResult};
@@ -51,44 +50,24 @@ fn start(argv: &[String], env: &[String]) -> SysResult<Pid> {
     let old = set
         .thread_swap_mask(SigmaskHow::SIG_BLOCK)
         .map_err(|e| SysError::new("sigprocmask", None, e))?;
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| SysError::new("pipe2", None, e))?;
-    // SAFETY: this process is single-threaded (the launcher never starts threads before clone),
-    // so the child may run arbitrary code.
-    match unsafe { fork() }.map_err(|e| SysError::new("fork", None, e))? {
-        ForkResult::Child => {
-            drop(r);
-            let stdin = std::io::stdin();
-            if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
-                // The command's own process group, in the foreground of the terminal. A
-                // background group calling tcsetpgrp gets SIGTTOU (and stops) unless it is
-                // blocked: block it for the call; the old mask comes back before execve.
-                let mut ttou = SigSet::empty();
-                ttou.add(Signal::SIGTTOU);
-                let _ = ttou.thread_block();
-                let me = nix::unistd::getpid();
-                let _ = nix::unistd::setpgid(me, me);
-                let _ = nix::unistd::tcsetpgrp(stdin.as_fd(), me);
-            }
-            let _ = old.thread_set_mask();
-            let err = process::exec(argv, env);
-            let msg = serde_json::to_vec(&err).unwrap_or_default();
-            let _ = nix::unistd::write(&w, &msg);
-            // SAFETY: leave without running the parent's atexit handlers.
-            unsafe { libc::_exit(127) }
+    let prepare = || {
+        let stdin = std::io::stdin();
+        if nix::unistd::isatty(stdin.as_fd()).unwrap_or(false) {
+            // The command's own process group, in the foreground of the terminal. A background
+            // group calling tcsetpgrp gets SIGTTOU (and stops) unless it is blocked: block it
+            // for the call; the old mask comes back before execve.
+            let mut ttou = SigSet::empty();
+            ttou.add(Signal::SIGTTOU);
+            let _ = ttou.thread_block();
+            let me = nix::unistd::getpid();
+            let _ = nix::unistd::setpgid(me, me);
+            let _ = nix::unistd::tcsetpgrp(stdin.as_fd(), me);
         }
-        ForkResult::Parent { child } => {
-            drop(w);
-            let mut msg = Vec::new();
-            let _ = std::fs::File::from(r).read_to_end(&mut msg);
-            if msg.is_empty() {
-                return Ok(child);
-            }
-            let _ = waitpid(child, None);
-            Err(serde_json::from_slice(&msg)
-                .unwrap_or_else(|_| SysError::other("execve", None, "the command failed to start")))
-        }
-    }
+        old.thread_set_mask()
+            .map_err(|e| SysError::new("sigprocmask", None, e).args("SIG_SETMASK"))
+    };
+    // SAFETY: this process is single-threaded (the launcher never starts threads before clone).
+    unsafe { process::spawn_exec(prepare, argv, env) }
 }
 
 fn supervise(cmd: Pid) -> ! {
@@ -107,9 +86,12 @@ fn supervise(cmd: Pid) -> ! {
         // Reap everything that has exited: the command, and any orphan.
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == cmd => exit(code),
-                Ok(WaitStatus::Signaled(pid, s, _)) if pid == cmd => exit(128 + s as i32),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(st) if st.pid() == Some(cmd) => {
+                    if let Some(code) = crate::exit::of_status(st) {
+                        exit(code.into());
+                    }
+                }
                 Ok(_) => {}
             }
         }

@@ -87,8 +87,8 @@ pub enum Entry {
     Undo(Undo),
     /// The container's state, recorded once its process exists (see [`super::state`]).
     State {
-        /// The state.
-        state: State,
+        /// The state (boxed: far larger than the other entries).
+        state: Box<State>,
     },
 }
 
@@ -113,7 +113,7 @@ pub fn read(mut f: std::fs::File) -> Contents {
     {
         match e {
             Entry::Undo(u) => c.undos.push(u),
-            Entry::State { state } => c.state = Some(state),
+            Entry::State { state } => c.state = Some(*state),
             Entry::Launcher { .. } => {}
         }
     }

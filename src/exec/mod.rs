@@ -19,7 +19,7 @@ use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 use self::channel::{Channel, ToChild, ToParent};
@@ -359,7 +359,9 @@ impl Run<'_> {
                     self.journal(&u)?;
                 }
                 let state = self.state(pid);
-                self.record(&Entry::State { state })
+                self.record(&Entry::State {
+                    state: Box::new(state),
+                })
             }
         }
     }
@@ -421,25 +423,6 @@ impl Run<'_> {
 
     /// What `ps`, `stop` and `exec` need to know about this run.
     fn state(&self, pid: Pid) -> state::State {
-        let mut exec = state::ExecSpec {
-            uid: 0,
-            gid: 0,
-            groups: vec![],
-            env: vec![],
-            cwd: "/".into(),
-        };
-        for s in &self.plan.steps {
-            match &s.action {
-                Action::SetIds { uid, gid, groups } => {
-                    exec.uid = *uid;
-                    exec.gid = *gid;
-                    exec.groups = groups.clone();
-                }
-                Action::Chdir { path } => exec.cwd = path.clone(),
-                Action::Exec { env, .. } => exec.env = env.clone(),
-                _ => {}
-            }
-        }
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -452,7 +435,7 @@ impl Run<'_> {
             started,
             cgroups: self.cgroups.clone(),
             stop: self.plan.spec.process.stop.clone(),
-            exec,
+            process: self.plan.spec.process.clone(),
         }
     }
 
@@ -469,9 +452,10 @@ impl Run<'_> {
             match waitpid(pid, None) {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(SysError::new("waitpid", None, e).args(pid.to_string())),
-                Ok(WaitStatus::Exited(_, code)) => break code as u8,
-                Ok(WaitStatus::Signaled(_, sig, _)) => break (128 + sig as i32) as u8,
-                Ok(_) => continue,
+                Ok(st) => match exit::of_status(st) {
+                    Some(code) => break code,
+                    None => continue,
+                },
             }
         };
         // Reaped: its pid may be reused, so it must never be killed by the unwinding.

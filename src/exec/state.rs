@@ -16,21 +16,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{SysError, SysResult};
 use crate::spec::StopPolicy as Stop;
 
-/// How `launch exec` runs a command like the container's own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecSpec {
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-    /// Supplementary groups.
-    pub groups: Vec<u32>,
-    /// Environment.
-    pub env: Vec<String>,
-    /// Working directory.
-    pub cwd: PathBuf,
-}
-
 /// What `ps`, `stop` and `exec` know about a running container (a journal line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
@@ -50,8 +35,9 @@ pub struct State {
     pub cgroups: Vec<PathBuf>,
     /// How to stop it.
     pub stop: Stop,
-    /// How to run more commands in it.
-    pub exec: ExecSpec,
+    /// The container's process as its Spec describes it: `launch exec` runs a command with the
+    /// same ids, environment, working directory and rlimits.
+    pub process: crate::spec::Process,
 }
 
 /// One instance directory under the state root.

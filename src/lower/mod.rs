@@ -285,6 +285,56 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     }
 }
 
+/// Why a saved plan must not run here: it was made for other host facts, or its steps are not
+/// what its own Spec lowers to (edited by hand, or by someone else).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Facts of this host that differ from the plan's, in words.
+    OtherHost(Vec<String>),
+    /// The first step (1-based) that differs, what the plan says and what the Spec gives.
+    Tampered {
+        /// 1-based step number (or the number past the shorter list).
+        step: usize,
+        /// The plan's step, as its effect (or "nothing").
+        plan: String,
+        /// The step the Spec lowers to (or "nothing").
+        spec: String,
+    },
+}
+
+/// Check a saved plan before it runs on the host `here`: the same host facts, and steps that are
+/// exactly what the plan's Spec lowers to on them. A reviewed plan runs as reviewed, or not at
+/// all.
+pub fn verify(plan: &Plan, here: &HostFacts) -> Result<(), Refusal> {
+    let diffs = plan.host.differences(here);
+    if !diffs.is_empty() {
+        return Err(Refusal::OtherHost(diffs));
+    }
+    let fresh = lower(&plan.spec, &plan.host, &plan.manifest);
+    let mine = fresh.steps.iter().map(Some).chain(std::iter::repeat(None));
+    let theirs = plan.steps.iter().map(Some).chain(std::iter::repeat(None));
+    let n = plan.steps.len().max(fresh.steps.len());
+    for (i, (a, b)) in theirs.zip(mine).take(n).enumerate() {
+        if a != b {
+            let text = |s: Option<&Step>| s.map_or("nothing".to_string(), Step::effect);
+            return Err(Refusal::Tampered {
+                step: i + 1,
+                plan: text(a),
+                spec: text(b),
+            });
+        }
+    }
+    let header = |p: &Plan| (p.format, p.name.clone(), p.instance.clone());
+    if header(plan) != header(&fresh) {
+        return Err(Refusal::Tampered {
+            step: 0,
+            plan: format!("{:?}", header(plan)),
+            spec: format!("{:?}", header(&fresh)),
+        });
+    }
+    Ok(())
+}
+
 fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
     let ns = &r.namespaces;
     let mut flags = vec![];

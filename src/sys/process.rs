@@ -95,3 +95,45 @@ pub fn exec(argv: &[String], env: &[String]) -> SysError {
         Ok(never) => match never {},
     }
 }
+
+/// fork(2) a child that runs `prepare`, then execve(2)s `argv` with `env`. An error in the child
+/// (from `prepare` or execve) travels back over a close-on-exec pipe: end-of-file on it means
+/// execve succeeded. Returns the running child, or the child's error once it is reaped.
+///
+/// # Safety
+///
+/// As for fork: the caller must be single-threaded, so that the child, which has only this
+/// thread, finds no lock held by another.
+pub unsafe fn spawn_exec(
+    prepare: impl FnOnce() -> SysResult<()>,
+    argv: &[String],
+    env: &[String],
+) -> SysResult<nix::unistd::Pid> {
+    use std::io::Read;
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| SysError::new("pipe2", None, e).args("O_CLOEXEC"))?;
+    // SAFETY: the caller guarantees a single-threaded process.
+    match unsafe { nix::unistd::fork() }.map_err(|e| SysError::new("fork", None, e))? {
+        nix::unistd::ForkResult::Child => {
+            drop(r);
+            let err = match prepare() {
+                Ok(()) => exec(argv, env),
+                Err(e) => e,
+            };
+            let _ = nix::unistd::write(&w, &serde_json::to_vec(&err).unwrap_or_default());
+            // SAFETY: leave without the parent's atexit handlers or buffered output.
+            unsafe { libc::_exit(127) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(w);
+            let mut msg = Vec::new();
+            let _ = std::fs::File::from(r).read_to_end(&mut msg);
+            if msg.is_empty() {
+                return Ok(child);
+            }
+            let _ = nix::sys::wait::waitpid(child, None);
+            Err(serde_json::from_slice(&msg)
+                .unwrap_or_else(|_| SysError::other("execve", None, "the command failed to start")))
+        }
+    }
+}

@@ -1,8 +1,10 @@
 //! The rollback matrix: each test makes one step of a real run fail (a missing bind source, a
 //! corrupt archive, an id map, a mount option or a cgroup value the kernel refuses, a missing
 //! command) and checks the host is exactly as before: the same mounts, an empty state root, no
-//! process left, no container cgroup left under the test's own `limits.parent`. Plans are edited
-//! (`launch run --plan`) to get past validation, which would refuse most of these.
+//! process left, no container cgroup left under the test's own `limits.parent`. To get past
+//! validation, which would refuse most of these, a saved plan's Spec is edited and lowered again
+//! (a consistent plan of a Spec no manifest would give); a plan whose steps were edited by hand
+//! is refused before anything runs.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -14,9 +16,16 @@ fn marked(sb: &Sandbox, script: &str) -> String {
     format!(": {}; {script}", sb.dir.display())
 }
 
-/// Set a string field of step `idx`'s action (the effect is kept as printed).
-fn edit(plan: &mut serde_json::Value, idx: usize, field: &str, value: &str) {
-    plan["steps"][idx]["action"][field] = serde_json::Value::from(value);
+/// Edit a saved plan's Spec and lower it again on the plan's own host facts: a plan that runs
+/// (its steps are what its Spec gives) though validation would have refused the Spec.
+fn edit_spec(
+    plan: &serde_json::Value,
+    f: impl FnOnce(&mut launch::spec::Spec),
+) -> serde_json::Value {
+    let mut p: launch::plan::Plan = serde_json::from_value(plan.clone()).unwrap();
+    f(&mut p.spec);
+    let p = launch::lower::lower(&p.spec, &p.host, &p.manifest);
+    serde_json::from_str(&p.to_json()).unwrap()
 }
 
 /// A bind source deleted between `launch plan` and `launch run --plan`: the container's mount
@@ -80,38 +89,85 @@ fn rejected_id_map_is_rolled_back() {
         .limits(&cg)
         .tables("[namespaces]\nuser = { map_root = true }")
         .write(&sb);
-    inject(
-        &sb,
-        &cg,
-        &m,
-        "write_id_map",
-        "/uid_map",
-        "value",
-        "0 0 1\n0 1 1\n",
-        "EINVAL",
-    );
+    inject(&sb, &cg, &m, "write_id_map", "/uid_map", "EINVAL", |s| {
+        let line = |inside, outside| launch::spec::IdMapLine {
+            inside,
+            outside,
+            count: 1,
+        };
+        s.namespaces.user = launch::spec::UserNamespace::New(launch::spec::IdMaps::Explicit {
+            uid: vec![line(0, 0), line(0, 1)],
+            gid: vec![line(0, 0)],
+        });
+    });
 }
 
-/// A mount the kernel refuses inside the container (tmpfs `size=bogus`: EINVAL).
+/// A mount the kernel refuses inside the container: sysfs in a user namespace that does not own
+/// a network namespace (EPERM).
 #[test]
 fn refused_mount_is_rolled_back() {
     need_root();
     let (sb, cg) = (Sandbox::new("rb-mount"), Cgroups::new());
     let m = App::new("mnt", &marked(&sb, "echo RAN"))
         .limits(&cg)
-        .tables("[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/scratch\"\nsize = \"1MiB\"")
+        .tables(
+            "[namespaces]\nuser = { map_root = true }\n\
+             [[mounts]]\ntype = \"tmpfs\"\ntarget = \"/sys\"",
+        )
         .write(&sb);
-    let mut plan = sb.plan(&m);
-    let idx = find_step(&plan, |a| {
-        a["op"] == "mount"
-            && a["fstype"] == "tmpfs"
-            && a["target"].as_str().unwrap().ends_with("/scratch")
+    let plan = edit_spec(&sb.plan(&m), |s| {
+        let last = s.mounts.len() - 1;
+        s.mounts[last].kind = launch::spec::MountKind::Sysfs;
     });
-    edit(&mut plan, idx, "data", "size=bogus");
+    let idx = find_step(&plan, |a| a["op"] == "mount" && a["fstype"] == "sysfs");
     let host = Host::snapshot();
     let out = sb.run_plan(&plan);
-    expect_step_failed(&out, &plan, idx, "EINVAL");
+    expect_step_failed(&out, &plan, idx, "EPERM");
     assert!(!out.stdout.contains("RAN"), "{out}");
+    host.assert_clean(&sb, Some(&cg), &out);
+}
+
+/// A saved plan whose step was edited by hand is refused before anything is done: the steps must
+/// be what the plan's Spec lowers to, so what was reviewed is what runs.
+#[test]
+fn edited_plan_is_refused() {
+    need_root();
+    let (sb, cg) = (Sandbox::new("rb-edit"), Cgroups::new());
+    let m = App::new("edit", &marked(&sb, "echo RAN"))
+        .limits(&cg)
+        .write(&sb);
+    let mut plan = sb.plan(&m);
+    let idx = find_step(&plan, |a| a["op"] == "exec");
+    plan["steps"][idx]["action"]["argv"] = serde_json::json!(["/bin/sh", "-c", "echo EDITED"]);
+    let host = Host::snapshot();
+    let out = sb.run_plan(&plan);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("was changed after it was made"),
+        "{out}"
+    );
+    assert!(out.stderr.contains(&format!("step {}", idx + 1)), "{out}");
+    assert!(
+        !out.stdout.contains("EDITED") && !out.stdout.contains("RAN"),
+        "{out}"
+    );
+    host.assert_clean(&sb, Some(&cg), &out);
+
+    // Made for other host facts: each difference is named.
+    let mut other = sb.plan(&m);
+    other["host"]["kernel"] = serde_json::json!("0.0.1-elsewhere");
+    other["host"]["uid"] = serde_json::json!(4242);
+    let out = sb.run_plan(&other);
+    out.expect_code(2);
+    assert!(out.stderr.contains("was made for another host"), "{out}");
+    assert!(
+        out.stderr.contains("kernel: 0.0.1-elsewhere in the plan"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("uid: 4242 in the plan, 0 here"),
+        "{out}"
+    );
     host.assert_clean(&sb, Some(&cg), &out);
 }
 
@@ -131,8 +187,8 @@ fn missing_command_is_rolled_back() {
     host.assert_clean(&sb, Some(&cg), &out);
 }
 
-/// A cgroup value the kernel refuses (`cpu.cfs_quota_us` ← "abc": EINVAL; note "-5" would be
-/// accepted as "no limit" by current kernels), after other cgroups were made.
+/// A cgroup value the kernel refuses (a CPU quota under the kernel's 1 ms minimum: EINVAL),
+/// after other cgroups were made.
 #[test]
 fn refused_cgroup_write_is_rolled_back() {
     need_root();
@@ -140,16 +196,17 @@ fn refused_cgroup_write_is_rolled_back() {
     let m = App::new("cg", &marked(&sb, "echo RAN"))
         .limits(&cg)
         .write(&sb);
-    inject(
-        &sb,
-        &cg,
-        &m,
-        "cgroup_write",
-        "/cpu.cfs_quota_us",
-        "value",
-        "abc",
-        "EINVAL",
-    );
+    let host = launch::host::RealHost::probe();
+    let file = match launch::host::Host::facts(&host).cgroup.layout {
+        launch::host::CgroupLayout::V2 => "/cpu.max",
+        _ => "/cpu.cfs_quota_us",
+    };
+    inject(&sb, &cg, &m, "cgroup_write", file, "EINVAL", |s| {
+        s.limits.cpu = Some(launch::spec::CpuQuota {
+            quota_us: 1,
+            period_us: 100_000,
+        });
+    });
 }
 
 /// 20 containers from one manifest at once, each with cgroups and an extracted root: all
@@ -196,25 +253,22 @@ fn twenty_in_parallel_leave_nothing() {
     host.assert_clean(&sb, Some(&cg), &all);
 }
 
-/// Plan `m`, set `field` of the `op` step whose path ends with `path_end` to `value`, run that
-/// plan: the step must fail with `errno`, nothing of the container may have run, and the host
-/// must be as before.
-#[allow(clippy::too_many_arguments)]
+/// Plan `m`, edit its Spec with `f` and lower it again, run that plan: the `op` step whose path
+/// ends with `path_end` must fail with `errno`, nothing of the container may have run, and the
+/// host must be as before.
 fn inject(
     sb: &Sandbox,
     cg: &Cgroups,
     m: &std::path::Path,
     op: &str,
     path_end: &str,
-    field: &str,
-    value: &str,
     errno: &str,
+    f: impl FnOnce(&mut launch::spec::Spec),
 ) {
-    let mut plan = sb.plan(m);
+    let plan = edit_spec(&sb.plan(m), f);
     let idx = find_step(&plan, |a| {
         a["op"] == op && a["path"].as_str().unwrap().ends_with(path_end)
     });
-    edit(&mut plan, idx, field, value);
     let host = Host::snapshot();
     let out = sb.run_plan(&plan);
     expect_step_failed(&out, &plan, idx, errno);
