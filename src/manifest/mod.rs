@@ -5,6 +5,7 @@
 //! [`crate::plan::Plan`]. Every field is documented here because the same text becomes the JSON
 //! Schema's descriptions, which editors show on hover.
 
+mod keys;
 mod load;
 mod spanned;
 pub mod units;

@@ -22,7 +22,7 @@ use crate::plan::Plan;
 
 /// Parse and validate a manifest into a plan.
 pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
-    let manifest = crate::manifest::parse(source).map_err(|p| vec![p])?;
+    let manifest = crate::manifest::parse(source)?;
     validate(source, &manifest, host)
 }
 
