@@ -182,6 +182,20 @@ fn shape_problem(source: &Source, e: &toml::de::Error) -> Problem {
         .help(help);
     }
     let first = msg.lines().next().unwrap_or(msg);
+    if let Some(n) = integer_out_of_range(first) {
+        let message = match n {
+            Some(n) => format!("integer {n} is out of range"),
+            None => "integer is out of range (more than 128 bits)".to_string(),
+        };
+        return Problem::new("launch::manifest::type", span, message)
+            .label("more than a 64-bit integer holds")
+            .help(format!(
+                "TOML integers go from {} to {}; write a number in range (docs/manifest.md gives \
+             each key's own)",
+                i64::MIN,
+                i64::MAX
+            ));
+    }
     let text = plain_types(first.strip_prefix("invalid type: ").unwrap_or(first));
     Problem::new(
         "launch::manifest::type",
@@ -190,6 +204,19 @@ fn shape_problem(source: &Source, e: &toml::de::Error) -> Problem {
     )
     .label(text.to_owned())
     .help("change the value to the expected type; see docs/manifest.md")
+}
+
+/// The integer of a serde or toml message about a TOML integer that does not fit an i64: toml
+/// hands such a number to serde as a u64, i128 or u128 (or gives up past u128), and each of our
+/// visitors refuses it in its own words, naming the number as "integer `N`". `Some(None)`: past
+/// u128, toml does not name it.
+fn integer_out_of_range(msg: &str) -> Option<Option<&str>> {
+    if msg.starts_with("integer number overflowed") {
+        return Some(None);
+    }
+    let (_, rest) = msg.split_once("integer `")?;
+    let (n, _) = rest.split_once('`')?;
+    n.parse::<i64>().is_err().then_some(Some(n))
 }
 
 /// serde speaks Rust (`i64`, `a sequence`); a manifest's author speaks TOML.
@@ -325,6 +352,48 @@ mod tests {
         let got = problems("name = \"a\"\n[process]\ncommand = [\"/bin/true\"]\n");
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, "launch::manifest::missing_key");
+    }
+
+    #[test]
+    fn integers_beyond_64_bits() {
+        for (value, shown) in [
+            (
+                "pids = 18446744073709551615",
+                "integer 18446744073709551615",
+            ),
+            (
+                "pids = -99999999999999999999",
+                "integer -99999999999999999999",
+            ),
+            ("cpu = 18446744073709551615", "integer 18446744073709551615"),
+            (
+                "memory = 99999999999999999999",
+                "integer 99999999999999999999",
+            ),
+            (
+                "pids = 999999999999999999999999999999999999999999",
+                "(more than 128 bits)",
+            ),
+            (
+                "rlimits.nofile = 18446744073709551615",
+                "integer 18446744073709551615",
+            ),
+        ] {
+            let t = format!("{BASE}[process]\ncommand = []\n[limits]\n{value}\n");
+            let p = parse(&src(&t)).unwrap_err();
+            assert_eq!(p.len(), 1, "{value}: {p:?}");
+            assert_eq!(p[0].code, "launch::manifest::type", "{value}");
+            assert!(p[0].message.contains(shown), "{value}: {}", p[0].message);
+            assert!(p[0].message.contains("is out of range"), "{}", p[0].message);
+        }
+        // A user id past i64 is reported as written, not saturated to 9223372036854775807.
+        let t = format!("{BASE}[process]\ncommand = []\nuser = 18446744073709551615\n");
+        let p = parse(&src(&t)).unwrap_err();
+        assert_eq!(p[0].message, "integer 18446744073709551615 is out of range");
+        // Small integers of the wrong type are still type errors.
+        let t = format!("{BASE}[process]\ncommand = []\ncwd = 5\n");
+        let p = parse(&src(&t)).unwrap_err();
+        assert!(p[0].message.starts_with("wrong type"), "{}", p[0].message);
     }
 
     #[test]
