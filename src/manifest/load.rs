@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::Manifest;
+use super::keys::{UnknownKey, take_unknown_keys};
 use crate::diag::{Problem, did_you_mean};
 
 /// A manifest's text and where it came from.
@@ -44,11 +45,71 @@ impl Source {
     }
 }
 
-/// Parse the manifest's text into typed values. Syntax and shape errors stop at the first one
-/// (the parser cannot go on past them); everything after that is checked by validation.
-pub fn parse(source: &Source) -> Result<Manifest, Problem> {
-    let de = toml::de::Deserializer::parse(&source.text).map_err(|e| syntax_problem(source, &e))?;
-    Manifest::deserialize(de).map_err(|e| shape_problem(source, &e))
+/// Parse the manifest's text into typed values. A syntax error stops at the first one (the parser
+/// cannot go on past it). Shape errors: every unknown key at once, plus serde's first other
+/// error, if any (it stops there); everything after that is checked by validation.
+pub fn parse(source: &Source) -> Result<Manifest, Vec<Problem>> {
+    let de = toml::de::Deserializer::parse(&source.text)
+        .map_err(|e| vec![syntax_problem(source, &e)])?;
+    let first = match Manifest::deserialize(de) {
+        Ok(m) => return Ok(m),
+        Err(e) => e,
+    };
+    // Only a manifest serde refused is walked again: the valid ones, every run, pay one parse.
+    let Ok(mut doc) = toml::de::DeTable::parse(&source.text) else {
+        return Err(vec![shape_problem(source, &first)]);
+    };
+    let unknown = take_unknown_keys(&mut doc);
+    if unknown.is_empty() {
+        return Err(vec![shape_problem(source, &first)]);
+    }
+    let mut problems: Vec<Problem> = unknown
+        .iter()
+        .map(|u| unknown_key(&u.key, u.allowed, u.span.clone()))
+        .collect();
+    // The document without its unknown keys: serde's first error past them, if it has one.
+    if let Err(e) = Manifest::deserialize(toml::de::Deserializer::from(doc)) {
+        let p = shape_problem(source, &e);
+        if !problems.iter().any(|q| q.span == p.span) && !follows_from(&e, &unknown) {
+            problems.push(p);
+        }
+    }
+    problems.sort_by_key(|p| (p.span.start, p.span.end));
+    Err(problems)
+}
+
+/// `comand = [...]` makes `command` missing: that is the misspelling's doing, and its "did you
+/// mean `command`?" already says so.
+fn follows_from(e: &toml::de::Error, unknown: &[UnknownKey]) -> bool {
+    let Some(rest) = e.message().trim().strip_prefix("missing field ") else {
+        return false;
+    };
+    let Some(field) = ticked(rest).first().copied() else {
+        return false;
+    };
+    unknown.iter().any(|u| {
+        e.span() == Some(u.table.clone())
+            && did_you_mean(&u.key, u.allowed.iter().copied()) == Some(field)
+    })
+}
+
+/// A key its table does not take, with the closest allowed one if there is one.
+fn unknown_key(field: &str, allowed: &[&str], span: std::ops::Range<usize>) -> Problem {
+    let p = Problem::new(
+        "launch::manifest::unknown_key",
+        span,
+        format!("unknown key `{field}`"),
+    );
+    match did_you_mean(field, allowed.iter().copied()) {
+        Some(s) => p
+            .label(format!("did you mean `{s}`?"))
+            .help(format!("rename `{field}` to `{s}`")),
+        None => p.label("not a key here").help(if allowed.is_empty() {
+            "remove this key: this table takes no keys".to_string()
+        } else {
+            format!("remove it; keys allowed here: {}", allowed.join(", "))
+        }),
+    }
 }
 
 fn syntax_problem(source: &Source, e: &toml::de::Error) -> Problem {
@@ -82,22 +143,7 @@ fn shape_problem(source: &Source, e: &toml::de::Error) -> Problem {
             .split_first()
             .map(|(f, e)| (*f, e.to_vec()))
             .unwrap_or(("", vec![]));
-        let mut p = Problem::new(
-            "launch::manifest::unknown_key",
-            span,
-            format!("unknown key `{field}`"),
-        );
-        p = match did_you_mean(field, expected.iter().copied()) {
-            Some(s) => p
-                .label(format!("did you mean `{s}`?"))
-                .help(format!("rename `{field}` to `{s}`")),
-            None => p.label("not a key here").help(if expected.is_empty() {
-                "remove this key: this table takes no keys".to_string()
-            } else {
-                format!("remove it; keys allowed here: {}", expected.join(", "))
-            }),
-        };
-        return p;
+        return unknown_key(field, &expected, span);
     }
     if let Some(rest) = msg.strip_prefix("unknown variant ") {
         let names = ticked(rest);
@@ -136,6 +182,20 @@ fn shape_problem(source: &Source, e: &toml::de::Error) -> Problem {
         .help(help);
     }
     let first = msg.lines().next().unwrap_or(msg);
+    if let Some(n) = integer_out_of_range(first) {
+        let message = match n {
+            Some(n) => format!("integer {n} is out of range"),
+            None => "integer is out of range (more than 128 bits)".to_string(),
+        };
+        return Problem::new("launch::manifest::type", span, message)
+            .label("more than a 64-bit integer holds")
+            .help(format!(
+                "TOML integers go from {} to {}; write a number in range (docs/manifest.md gives \
+             each key's own)",
+                i64::MIN,
+                i64::MAX
+            ));
+    }
     let text = plain_types(first.strip_prefix("invalid type: ").unwrap_or(first));
     Problem::new(
         "launch::manifest::type",
@@ -144,6 +204,19 @@ fn shape_problem(source: &Source, e: &toml::de::Error) -> Problem {
     )
     .label(text.to_owned())
     .help("change the value to the expected type; see docs/manifest.md")
+}
+
+/// The integer of a serde or toml message about a TOML integer that does not fit an i64: toml
+/// hands such a number to serde as a u64, i128 or u128 (or gives up past u128), and each of our
+/// visitors refuses it in its own words, naming the number as "integer `N`". `Some(None)`: past
+/// u128, toml does not name it.
+fn integer_out_of_range(msg: &str) -> Option<Option<&str>> {
+    if msg.starts_with("integer number overflowed") {
+        return Some(None);
+    }
+    let (_, rest) = msg.split_once("integer `")?;
+    let (n, _) = rest.split_once('`')?;
+    n.parse::<i64>().is_err().then_some(Some(n))
 }
 
 /// serde speaks Rust (`i64`, `a sequence`); a manifest's author speaks TOML.
@@ -198,20 +271,135 @@ mod tests {
         Source::from_text("t.toml", Path::new("/tmp"), t)
     }
 
+    fn problems(t: &str) -> Vec<(&'static str, String, String)> {
+        parse(&src(t))
+            .unwrap_err()
+            .into_iter()
+            .map(|p| (p.code, t[p.span.clone()].to_owned(), p.label))
+            .collect()
+    }
+
     #[test]
     fn unknown_key_suggests() {
-        let p = parse(&src("name = \"a\"\nhostnme = \"x\"\n")).unwrap_err();
-        assert_eq!(p.code, "launch::manifest::unknown_key");
-        assert_eq!(p.label, "did you mean `hostname`?");
         assert_eq!(
-            &"name = \"a\"\nhostnme = \"x\"\n"[p.span.clone()],
-            "hostnme"
+            problems(&format!("hostnme = \"x\"\n{BASE}[process]\ncommand = []\n")),
+            [(
+                "launch::manifest::unknown_key",
+                "hostnme".into(),
+                "did you mean `hostname`?".into()
+            )]
         );
+    }
+
+    const BASE: &str = "name = \"a\"\n[rootfs]\nhost = true\n";
+
+    #[test]
+    fn every_unknown_key_in_one_run() {
+        let t = format!(
+            "hostnme = \"x\"\n{BASE}[process]\ncomand = [\"/bin/true\"]\n[limits]\nmemroy = \"1G\"\n"
+        );
+        let got = problems(&t);
+        let keys: Vec<&str> = got.iter().map(|p| p.1.as_str()).collect();
+        // `command` is missing only because of `comand`: not a problem of its own.
+        assert_eq!(keys, ["hostnme", "comand", "memroy"]);
+        assert!(got.iter().all(|p| p.0 == "launch::manifest::unknown_key"));
+        assert_eq!(got[1].2, "did you mean `command`?");
+        assert_eq!(got[2].2, "did you mean `memory`?");
+        // The same at the top level: `nme` explains the missing `name`.
+        let got = problems("nme = \"a\"\n[rootfs]\nhost = true\n[process]\ncommand = []\n");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].2, "did you mean `name`?");
+        // And in an inline table inside an array.
+        let got = problems(&format!(
+            "{BASE}[process]\ncommand = []\n[namespaces.user]\nuid_map = [{{ inside = 0, outside = 1, cont = 1 }}]\n"
+        ));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].2, "did you mean `count`?");
+    }
+
+    #[test]
+    fn unknown_keys_and_another_shape_error() {
+        // serde meets the wrong type in [limits] before [process]: both are reported.
+        let t = format!(
+            "{BASE}[process]\ncommand = [\"/bin/true\"]\nstop_sginal = \"SIGINT\"\n[limits]\npids = \"many\"\n"
+        );
+        let got = problems(&t);
+        let codes: Vec<(&str, &str)> = got.iter().map(|p| (p.0, p.1.as_str())).collect();
+        assert_eq!(
+            codes,
+            [
+                ("launch::manifest::unknown_key", "stop_sginal"),
+                ("launch::manifest::type", "\"many\""),
+            ]
+        );
+        // A missing key that no misspelling explains is still reported.
+        let got = problems("name = \"a\"\nnmae = 1\n[process]\ncommand = [\"/bin/true\"]\n");
+        let codes: Vec<&str> = got.iter().map(|p| p.0).collect();
+        assert_eq!(
+            codes,
+            [
+                "launch::manifest::missing_key",
+                "launch::manifest::unknown_key"
+            ]
+        );
+    }
+
+    #[test]
+    fn shape_errors_alone_are_as_before() {
+        let got = problems(&format!("{BASE}[process]\ncommand = \"/bin/true\"\n"));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "launch::manifest::type");
+        let got = problems("name = \"a\"\n[process]\ncommand = [\"/bin/true\"]\n");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "launch::manifest::missing_key");
+    }
+
+    #[test]
+    fn integers_beyond_64_bits() {
+        for (value, shown) in [
+            (
+                "pids = 18446744073709551615",
+                "integer 18446744073709551615",
+            ),
+            (
+                "pids = -99999999999999999999",
+                "integer -99999999999999999999",
+            ),
+            ("cpu = 18446744073709551615", "integer 18446744073709551615"),
+            (
+                "memory = 99999999999999999999",
+                "integer 99999999999999999999",
+            ),
+            (
+                "pids = 999999999999999999999999999999999999999999",
+                "(more than 128 bits)",
+            ),
+            (
+                "rlimits.nofile = 18446744073709551615",
+                "integer 18446744073709551615",
+            ),
+        ] {
+            let t = format!("{BASE}[process]\ncommand = []\n[limits]\n{value}\n");
+            let p = parse(&src(&t)).unwrap_err();
+            assert_eq!(p.len(), 1, "{value}: {p:?}");
+            assert_eq!(p[0].code, "launch::manifest::type", "{value}");
+            assert!(p[0].message.contains(shown), "{value}: {}", p[0].message);
+            assert!(p[0].message.contains("is out of range"), "{}", p[0].message);
+        }
+        // A user id past i64 is reported as written, not saturated to 9223372036854775807.
+        let t = format!("{BASE}[process]\ncommand = []\nuser = 18446744073709551615\n");
+        let p = parse(&src(&t)).unwrap_err();
+        assert_eq!(p[0].message, "integer 18446744073709551615 is out of range");
+        // Small integers of the wrong type are still type errors.
+        let t = format!("{BASE}[process]\ncommand = []\ncwd = 5\n");
+        let p = parse(&src(&t)).unwrap_err();
+        assert!(p[0].message.starts_with("wrong type"), "{}", p[0].message);
     }
 
     #[test]
     fn syntax_error_has_span() {
         let p = parse(&src("name = \n")).unwrap_err();
-        assert_eq!(p.code, "launch::toml::syntax");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].code, "launch::toml::syntax");
     }
 }

@@ -5,6 +5,7 @@
 //! [`crate::plan::Plan`]. Every field is documented here because the same text becomes the JSON
 //! Schema's descriptions, which editors show on hover.
 
+mod keys;
 mod load;
 mod spanned;
 pub mod units;
@@ -172,8 +173,12 @@ impl<'de> Deserialize<'de> for IdSpec {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IdSpec, E> {
                 Ok(IdSpec::Id(v))
             }
+            /// toml gives integers above i64::MAX as u64: refused, not saturated, so the
+            /// diagnostic shows the number as written.
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IdSpec, E> {
-                Ok(IdSpec::Id(i64::try_from(v).unwrap_or(i64::MAX)))
+                i64::try_from(v)
+                    .map(IdSpec::Id)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IdSpec, E> {
                 Ok(IdSpec::Name(v.to_owned()))

@@ -21,6 +21,10 @@ impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Quantity::Int(i) => write!(f, "{i}"),
+            // `{}` spells 1e300 with 301 digits; a diagnostic quotes the value as written.
+            Quantity::Float(x) if x.abs() >= 1e16 || (*x != 0.0 && x.abs() < 1e-6) => {
+                write!(f, "{x:e}")
+            }
             Quantity::Float(x) => write!(f, "{x}"),
             Quantity::Str(s) => write!(f, "\"{s}\""),
         }
@@ -38,10 +42,12 @@ impl<'de> Deserialize<'de> for Quantity {
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Quantity, E> {
                 Ok(Quantity::Int(v))
             }
+            /// toml gives integers above i64::MAX as u64; the message names the number, as
+            /// serde's own refusals of i128 and u128 do (see manifest::load).
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Quantity, E> {
                 i64::try_from(v)
                     .map(Quantity::Int)
-                    .map_err(|_| E::custom("number too large"))
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Quantity, E> {
                 Ok(Quantity::Float(v))
@@ -94,11 +100,48 @@ fn split_number(s: &str) -> (&str, &str) {
     (&s[..end], s[end..].trim())
 }
 
+/// A decimal number as written (`"512"`, `"1.5"`) times a unit's `mult`, at most `max`.
+#[derive(Debug, PartialEq)]
+enum Scaled {
+    Ok(u64),
+    NotANumber,
+    TooLarge,
+}
+
+/// Scale `num` by `mult`; `round` settles a fractional result. Whole numbers are multiplied as
+/// integers, exactly and with overflow checked; f64 would round 2^53 + 1, and `as u64` saturates.
+fn scale(num: &str, mult: u64, max: u64, round: fn(f64) -> f64) -> Scaled {
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Scaled::NotANumber;
+    }
+    if !num.contains('.') {
+        // Only digits: parsing fails only by overflowing.
+        return match num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) {
+            Some(v) if v <= max => Scaled::Ok(v),
+            _ => Scaled::TooLarge,
+        };
+    }
+    let Ok(value) = num.parse::<f64>() else {
+        return Scaled::NotANumber;
+    };
+    let v = round(value * mult as f64);
+    // `max as f64` rounds up to a power of two for our bounds (2^63, 2^64), so `<` keeps the
+    // cast below in range; the second check is for any bound that rounds down.
+    if v.is_finite() && v < max as f64 && (v as u64) <= max {
+        Scaled::Ok(v as u64)
+    } else {
+        Scaled::TooLarge
+    }
+}
+
+/// The largest size: the largest TOML integer, so that a size means the same whether it is
+/// written as a number of bytes or with a unit.
+pub const MAX_SIZE: u64 = i64::MAX as u64;
+
 /// A size in bytes: an integer, or a string like `"512MiB"`, `"1G"`, `"1.5GiB"`.
 pub fn parse_size(q: &Quantity) -> Result<u64, String> {
     match q {
-        Quantity::Int(i) if *i >= 0 => Ok(*i as u64),
-        Quantity::Int(_) => Err("a size cannot be negative".into()),
+        Quantity::Int(i) => u64::try_from(*i).map_err(|_| "a size cannot be negative".into()),
         Quantity::Float(_) => {
             Err("a size in bytes must be a whole number or a string with a unit".into())
         }
@@ -113,14 +156,13 @@ pub fn parse_size(q: &Quantity) -> Result<u64, String> {
                 .find(|(u, _)| unit.eq_ignore_ascii_case(u))
                 .map(|(_, m)| *m)
                 .ok_or_else(|| format!("unknown size unit `{unit}`"))?;
-            let value: f64 = num
-                .parse()
-                .map_err(|_| format!("`{num}` is not a number"))?;
-            let bytes = value * mult as f64;
-            if !bytes.is_finite() || bytes > u64::MAX as f64 / 2.0 {
-                return Err(format!("`{s}` is too large"));
+            match scale(num, mult, MAX_SIZE, f64::floor) {
+                Scaled::Ok(bytes) => Ok(bytes),
+                Scaled::NotANumber => Err(format!("`{num}` is not a number")),
+                Scaled::TooLarge => Err(format!(
+                    "`{s}` is too large: sizes go up to {MAX_SIZE} bytes (just under 8 EiB)"
+                )),
             }
-            Ok(bytes.floor() as u64)
         }
     }
 }
@@ -136,6 +178,9 @@ pub struct CpuQuota {
 
 /// The period used for every CPU quota: the kernel's default, 100 ms.
 pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// The largest quota: cgroup v1 reads `cpu.cfs_quota_us` as a signed 64-bit number.
+const MAX_QUOTA_US: u64 = i64::MAX as u64;
 
 /// CPU as `"30%"` (of one CPU), a number of CPUs (`1.5`, `2`, `"0.5"`).
 pub fn parse_cpu(q: &Quantity) -> Result<CpuQuota, String> {
@@ -156,66 +201,108 @@ pub fn parse_cpu(q: &Quantity) -> Result<CpuQuota, String> {
             }
         }
     };
-    if !cpus.is_finite() || cpus <= 0.0 {
+    // f64 parsing takes "nan" and "inf"; neither is an amount.
+    if cpus.is_nan() {
+        return Err("not a number".into());
+    }
+    if cpus <= 0.0 {
         return Err("CPU must be more than zero".into());
     }
-    let quota_us = (cpus * CPU_PERIOD_US as f64).round() as u64;
+    let quota = (cpus * CPU_PERIOD_US as f64).round();
+    // 2^63 is exact in f64: below it, the cast neither saturates nor wraps (NaN is out above).
+    if quota >= MAX_QUOTA_US as f64 {
+        return Err("too large: no CPU quota can express it".into());
+    }
     Ok(CpuQuota {
-        quota_us,
+        quota_us: quota as u64,
         period_us: CPU_PERIOD_US,
     })
 }
 
+/// The largest mode: set-user-id, set-group-id, sticky and rwx for all.
+const MAX_MODE: u32 = 0o7777;
+
 /// A file mode: octal string (`"1777"`, `"0755"`) or integer (`0o1777`).
 pub fn parse_mode(q: &Quantity) -> Result<u32, String> {
-    let mode = match q {
-        Quantity::Int(i) => {
-            u32::try_from(*i).map_err(|_| "a mode cannot be negative".to_string())?
-        }
-        Quantity::Float(_) => return Err("a mode is an octal number like \"1777\"".into()),
+    let too_large = |m: &dyn fmt::Display| format!("mode {m} is more than 7777");
+    match q {
+        Quantity::Int(i) if *i < 0 => Err("a mode cannot be negative".into()),
+        Quantity::Int(i) => u32::try_from(*i)
+            .ok()
+            .filter(|m| *m <= MAX_MODE)
+            .ok_or_else(|| too_large(&format_args!("{i:o}"))),
+        Quantity::Float(_) => Err("a mode is an octal number like \"1777\"".into()),
         Quantity::Str(s) => {
-            let t = s.trim().trim_start_matches("0o");
-            u32::from_str_radix(t, 8).map_err(|_| format!("`{s}` is not an octal mode"))?
+            let t = s.trim();
+            let t = t.strip_prefix("0o").unwrap_or(t);
+            // from_str_radix would also take a sign; a mode is octal digits only.
+            if t.is_empty() || !t.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+                return Err(format!("`{s}` is not an octal mode"));
+            }
+            let digits = t.trim_start_matches('0');
+            // At most four octal digits fit: longer ones would also overflow a u32.
+            if digits.len() > 4 {
+                return Err(too_large(&digits));
+            }
+            u32::from_str_radix(if digits.is_empty() { "0" } else { digits }, 8)
+                .ok()
+                .filter(|m| *m <= MAX_MODE)
+                .ok_or_else(|| format!("`{s}` is not an octal mode"))
         }
-    };
-    if mode > 0o7777 {
-        return Err(format!("mode {mode:o} is more than 7777"));
     }
-    Ok(mode)
 }
 
 /// An rlimit value: a non-negative integer, or `"unlimited"` / `"infinity"` (RLIM_INFINITY).
 pub fn parse_rlimit_value(q: &Quantity) -> Result<Option<u64>, String> {
     match q {
-        Quantity::Int(i) if *i >= 0 => Ok(Some(*i as u64)),
-        Quantity::Int(_) => Err("a limit cannot be negative".into()),
+        Quantity::Int(i) => u64::try_from(*i)
+            .map(Some)
+            .map_err(|_| "a limit cannot be negative".into()),
         Quantity::Float(_) => Err("a limit is a whole number".into()),
         Quantity::Str(s) if s == "unlimited" || s == "infinity" => Ok(None),
         Quantity::Str(s) => Err(format!("`{s}` is neither a number nor \"unlimited\"")),
     }
 }
 
+/// The longest duration: whatever milliseconds fit in 64 bits (584 million years).
+const MAX_DURATION_MS: u64 = u64::MAX;
+
 /// A duration in milliseconds: `"10s"`, `"500ms"`, `"1m"`, `"1.5s"`, or an integer of seconds.
 pub fn parse_duration_ms(q: &Quantity) -> Result<u64, String> {
+    let too_long =
+        || format!("too long: durations go up to {MAX_DURATION_MS} ms (584 million years)");
     match q {
-        Quantity::Int(i) if *i >= 0 => Ok(*i as u64 * 1000),
-        Quantity::Int(_) => Err("a duration cannot be negative".into()),
-        Quantity::Float(x) if *x >= 0.0 && x.is_finite() => Ok((x * 1000.0).round() as u64),
-        Quantity::Float(_) => Err("a duration cannot be negative".into()),
+        Quantity::Int(i) => {
+            let secs =
+                u64::try_from(*i).map_err(|_| "a duration cannot be negative".to_string())?;
+            secs.checked_mul(1000).ok_or_else(too_long)
+        }
+        Quantity::Float(x) if x.is_nan() => Err("a duration must be a number".into()),
+        Quantity::Float(x) if *x < 0.0 => Err("a duration cannot be negative".into()),
+        Quantity::Float(x) => {
+            let ms = (x * 1000.0).round();
+            // 2^64 is exact in f64: below it, the cast neither saturates nor wraps.
+            if ms < MAX_DURATION_MS as f64 {
+                Ok(ms as u64)
+            } else {
+                Err(too_long())
+            }
+        }
         Quantity::Str(s) => {
             let s = s.trim();
             let (num, unit) = split_number(s);
             let mult = match unit {
-                "ms" => 1.0,
-                "s" | "" => 1000.0,
-                "m" | "min" => 60_000.0,
-                "h" => 3_600_000.0,
+                "ms" => 1,
+                "s" | "" => 1000,
+                "m" | "min" => 60_000,
+                "h" => 3_600_000,
                 other => return Err(format!("unknown duration unit `{other}`")),
             };
-            let v: f64 = num
-                .parse()
-                .map_err(|_| format!("`{s}` does not start with a number"))?;
-            Ok((v * mult).round() as u64)
+            match scale(num, mult, MAX_DURATION_MS, f64::round) {
+                Scaled::Ok(ms) => Ok(ms),
+                Scaled::NotANumber => Err(format!("`{s}` does not start with a number")),
+                Scaled::TooLarge => Err(too_long()),
+            }
         }
     }
 }
@@ -308,6 +395,166 @@ mod tests {
         assert_eq!(parse_duration_ms(&Quantity::Int(3)), Ok(3000));
         assert!(parse_duration_ms(&s("3 fortnights")).is_err());
         assert!(parse_duration_ms(&Quantity::Int(-1)).is_err());
+    }
+
+    fn err<T: std::fmt::Debug>(r: Result<T, String>) -> String {
+        r.expect_err("an error")
+    }
+
+    #[test]
+    fn sizes_never_overflow() {
+        assert!(err(parse_size(&s("99999999999TiB"))).contains("too large"));
+        assert!(err(parse_size(&s("99999999999.5TiB"))).contains("too large"));
+        assert!(err(parse_size(&s("18446744073709551616"))).contains("too large"));
+        assert!(err(parse_size(&s("9223372036854775808"))).contains("too large"));
+        assert!(err(parse_size(&s("8388608TiB"))).contains("too large"));
+        assert_eq!(parse_size(&s("8388607TiB")), Ok(8_388_607 << 40));
+        assert_eq!(parse_size(&s("9223372036854775807")), Ok(MAX_SIZE));
+        assert_eq!(parse_size(&Quantity::Int(i64::MAX)), Ok(MAX_SIZE));
+        // Whole numbers are exact, not rounded through f64.
+        assert_eq!(
+            parse_size(&s("9007199254740993")),
+            Ok(9_007_199_254_740_993)
+        );
+        assert!(err(parse_size(&s("1.2.3G"))).contains("not a number"));
+        assert!(err(parse_size(&Quantity::Int(i64::MIN))).contains("negative"));
+    }
+
+    #[test]
+    fn cpus_never_overflow() {
+        for q in [
+            Quantity::Int(i64::MAX),
+            Quantity::Float(1e300),
+            Quantity::Float(f64::INFINITY),
+            s("1e400%"),
+            s("99999999999999999999"),
+        ] {
+            assert!(err(parse_cpu(&q)).contains("too large"), "{q}");
+        }
+        assert!(err(parse_cpu(&Quantity::Float(f64::NAN))).contains("not a number"));
+        assert!(err(parse_cpu(&s("nan"))).contains("not a number"));
+        assert!(err(parse_cpu(&Quantity::Int(i64::MIN))).contains("more than zero"));
+        assert!(err(parse_cpu(&Quantity::Float(f64::NEG_INFINITY))).contains("more than zero"));
+        // Large but expressible: validation then bounds it by the host's CPUs.
+        assert_eq!(
+            parse_cpu(&Quantity::Int(1 << 40)).map(|c| c.quota_us),
+            Ok((1 << 40) * CPU_PERIOD_US)
+        );
+    }
+
+    #[test]
+    fn modes_never_overflow() {
+        assert!(err(parse_mode(&Quantity::Int(i64::MAX))).contains("more than 7777"));
+        assert!(err(parse_mode(&Quantity::Int(1 << 32))).contains("more than 7777"));
+        assert!(err(parse_mode(&Quantity::Int(i64::MIN))).contains("negative"));
+        assert!(err(parse_mode(&s("77777777777777777777777"))).contains("more than 7777"));
+        assert!(err(parse_mode(&s("17777"))).contains("more than 7777"));
+        assert_eq!(parse_mode(&s("00000755")), Ok(0o755));
+        assert_eq!(parse_mode(&s("0o0")), Ok(0));
+        assert!(err(parse_mode(&s("+755"))).contains("not an octal mode"));
+        assert!(err(parse_mode(&s("0o"))).contains("not an octal mode"));
+        assert!(err(parse_mode(&s("-1"))).contains("not an octal mode"));
+    }
+
+    #[test]
+    fn rlimits_never_overflow() {
+        assert_eq!(
+            parse_rlimit_value(&Quantity::Int(i64::MAX)),
+            Ok(Some(i64::MAX as u64))
+        );
+        assert!(err(parse_rlimit_value(&Quantity::Int(i64::MIN))).contains("negative"));
+    }
+
+    #[test]
+    fn durations_never_overflow() {
+        // i64::MAX seconds is 9.2e21 ms: more than 64 bits hold.
+        assert!(err(parse_duration_ms(&Quantity::Int(i64::MAX))).contains("too long"));
+        assert!(
+            err(parse_duration_ms(&Quantity::Int(18_446_744_073_709_552))).contains("too long")
+        );
+        assert_eq!(
+            parse_duration_ms(&Quantity::Int(18_446_744_073_709_551)),
+            Ok(18_446_744_073_709_551_000)
+        );
+        assert!(err(parse_duration_ms(&s("99999999999999999999h"))).contains("too long"));
+        assert!(err(parse_duration_ms(&s("5124095576030432h"))).contains("too long"));
+        assert!(err(parse_duration_ms(&s("99999999999999999.5s"))).contains("too long"));
+        assert!(err(parse_duration_ms(&s("18446744073709551616ms"))).contains("too long"));
+        assert_eq!(
+            parse_duration_ms(&s("18446744073709551615ms")),
+            Ok(u64::MAX)
+        );
+        assert!(err(parse_duration_ms(&Quantity::Float(1e300))).contains("too long"));
+        assert!(err(parse_duration_ms(&Quantity::Float(f64::INFINITY))).contains("too long"));
+        assert!(err(parse_duration_ms(&Quantity::Float(f64::NAN))).contains("a number"));
+        assert!(err(parse_duration_ms(&Quantity::Float(-0.5))).contains("negative"));
+        assert!(err(parse_duration_ms(&Quantity::Int(i64::MIN))).contains("negative"));
+        assert!(err(parse_duration_ms(&s("s"))).contains("does not start with a number"));
+        assert!(err(parse_duration_ms(&s("1..5s"))).contains("does not start with a number"));
+    }
+
+    #[test]
+    fn extreme_floats_display_short() {
+        assert_eq!(Quantity::Float(1e300).to_string(), "1e300");
+        assert_eq!(Quantity::Float(1.5).to_string(), "1.5");
+        assert_eq!(Quantity::Float(f64::INFINITY).to_string(), "inf");
+    }
+
+    /// Arbitrary numbers and strings never panic a parser (debug builds check overflow), and
+    /// what they accept is within the bounds the callers rely on.
+    mod never_panic {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn quantity() -> impl Strategy<Value = Quantity> {
+            prop_oneof![
+                any::<i64>().prop_map(Quantity::Int),
+                any::<f64>().prop_map(Quantity::Float),
+                prop_oneof![Just(f64::INFINITY), Just(f64::NAN), Just(1e300), Just(-0.0)]
+                    .prop_map(Quantity::Float),
+                // Numbers with units, the shapes the parsers look for.
+                (
+                    "[0-9]{0,25}(\\.[0-9]{0,25})?",
+                    "(|%| |B|k|KiB|MB|GiB|t|TiB|ms|s|m|min|h|x|e9|0o)"
+                )
+                    .prop_map(|(n, u)| Quantity::Str(format!("{n}{u}"))),
+                "\\PC{0,30}".prop_map(Quantity::Str),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn unit_parsers(q in quantity()) {
+                if let Ok(v) = parse_size(&q) {
+                    prop_assert!(v <= MAX_SIZE);
+                }
+                if let Ok(c) = parse_cpu(&q) {
+                    prop_assert!(c.quota_us <= MAX_QUOTA_US);
+                }
+                if let Ok(m) = parse_mode(&q) {
+                    prop_assert!(m <= 0o7777);
+                }
+                let _ = parse_rlimit_value(&q);
+                let _ = parse_duration_ms(&q);
+                let _ = q.to_string();
+            }
+
+            #[test]
+            fn whole_sizes_are_exact(n in 0u64..=MAX_SIZE, unit in 0usize..SIZE_SUFFIXES.len()) {
+                let (name, mult) = SIZE_SUFFIXES[unit];
+                let q = Quantity::Str(format!("{n}{name}"));
+                match n.checked_mul(mult).filter(|b| *b <= MAX_SIZE) {
+                    Some(b) => prop_assert_eq!(parse_size(&q), Ok(b)),
+                    None => prop_assert!(parse_size(&q).is_err()),
+                }
+            }
+
+            #[test]
+            fn human_size_any(b in any::<u64>()) {
+                let _ = human_size(b);
+            }
+        }
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
 
 /// Parse and validate a manifest into its Spec.
 pub fn spec(source: &Source, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
-    let manifest = crate::manifest::parse(source).map_err(|p| vec![p])?;
+    let manifest = crate::manifest::parse(source)?;
     validate(source, &manifest, host)
 }
 

@@ -11,8 +11,15 @@ use crate::common::{hybrid, manifests, repo, source};
 /// `invalid/mount-duplicate_target.toml` promises `launch::mount::duplicate_target`.
 fn promised_code(path: &std::path::Path) -> Option<String> {
     let stem = path.file_stem()?.to_str()?;
-    let (area, name) = stem.split_once('-')?;
-    (stem != "many-problems").then(|| format!("launch::{area}::{name}"))
+    match stem {
+        // Several codes at once, pinned by their own tests below.
+        "many-problems" => None,
+        "manifest-unknown_keys" => Some("launch::manifest::unknown_key".into()),
+        _ => {
+            let (area, name) = stem.split_once('-')?;
+            Some(format!("launch::{area}::{name}"))
+        }
+    }
 }
 
 #[test]
@@ -95,6 +102,38 @@ fn all_problems_are_reported_in_one_run() {
             "launch::limits::range",
             "launch::units::cpu",
             "launch::mount::duplicate_target"
+        ]
+    );
+}
+
+/// serde stops at the first unknown key; the manifest's walk does not.
+#[test]
+fn all_unknown_keys_are_reported_in_one_run() {
+    let src = source(&repo().join("examples/manifests/invalid/manifest-unknown_keys.toml"));
+    let problems = plan_for(&src, &hybrid()).unwrap_err();
+    let got: Vec<(&str, &str, &str)> = problems
+        .iter()
+        .map(|p| (p.code, &src.text[p.span.clone()], p.label.as_str()))
+        .collect();
+    // No `missing_key` for `command`: `comand` is the cause, and its label says so.
+    assert_eq!(
+        got,
+        [
+            (
+                "launch::manifest::unknown_key",
+                "hostnme",
+                "did you mean `hostname`?"
+            ),
+            (
+                "launch::manifest::unknown_key",
+                "comand",
+                "did you mean `command`?"
+            ),
+            (
+                "launch::manifest::unknown_key",
+                "memroy",
+                "did you mean `memory`?"
+            ),
         ]
     );
 }
