@@ -47,7 +47,7 @@ pub(super) fn main(
             log_step(i, total, step, None);
         }
         let result = match &step.action {
-            Action::CgroupEnter { paths } => enter_cgroups(cgroup_fds, paths),
+            Action::CgroupEnter { paths } => crate::sys::cgroup::enter_self(cgroup_fds, paths),
             Action::Terminal if tty => terminal(&chan),
             Action::Terminal => Ok(()),
             // The last step: init takes the channel over and never returns.
@@ -65,23 +65,6 @@ pub(super) fn main(
     }
     // A plan always ends its container part with execve, which only returns on failure.
     exit(CHILD_FAILED)
-}
-
-/// The CgroupEnter step: write "0" to each `tasks` file the launcher opened for us.
-fn enter_cgroups(fds: &[OwnedFd], paths: &[std::path::PathBuf]) -> SysResult<()> {
-    for (fd, path) in fds.iter().zip(paths) {
-        nix::unistd::write(fd, b"0").map_err(|e| {
-            SysError::new("write", Some(path.clone()), e).args("\"0\" (this process)")
-        })?;
-    }
-    if fds.len() != paths.len() {
-        return Err(SysError::other(
-            "write",
-            None,
-            "the launcher opened a different number of cgroups",
-        ));
-    }
-    Ok(())
 }
 
 /// The Terminal step: a pty from the container's own devpts becomes the controlling terminal

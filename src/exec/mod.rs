@@ -195,7 +195,6 @@ impl Run<'_> {
     }
 
     fn host_step(&mut self, action: &Action, status: &mut Option<u8>) -> Result<(), StepError> {
-        let pid = || self.child.map(|p| p.to_string()).unwrap_or_default();
         use Action::*;
         match action {
             Release => return self.release(),
@@ -268,19 +267,18 @@ impl Run<'_> {
             }
             Spawn { flags, cgroup } => self.spawn(action, flags, cgroup.as_deref()),
             WriteIdMap { path, value } => {
-                let path = PathBuf::from(path.to_string_lossy().replace(PID_PLACEHOLDER, &pid()));
-                std::fs::write(&path, value).map_err(|e| {
-                    SysError::io("write", Some(path.clone()), &e).args(format!("{value:?}"))
-                })
+                let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
+                match (self.child, file) {
+                    (Some(pid), Some(file)) => crate::sys::idmap::write(pid, &file, value),
+                    _ => Err(SysError::other(
+                        "write",
+                        Some(path.clone()),
+                        "no container process to map ids for",
+                    )),
+                }
             }
             CgroupOpen { path } => {
-                let fd = nix::fcntl::open(
-                    path.as_path(),
-                    nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .map_err(|e| SysError::new("open", Some(path.clone()), e).args("O_WRONLY"))?;
-                self.cgroup_fds.push(fd);
+                self.cgroup_fds.push(cgroup::open_tasks(path)?);
                 Ok(())
             }
             CgroupEnter { .. }

@@ -21,6 +21,36 @@ pub fn write(path: &Path, value: &str) -> SysResult<()> {
         .map_err(|e| SysError::io("write", Some(path.to_path_buf()), &e).args(format!("{value:?}")))
 }
 
+/// The v1 join, launcher side: open a group's `tasks` file for the container process, which
+/// inherits the descriptor and moves itself with [`enter_self`] (the opener, root, is whose
+/// permission counts; one thread moving itself takes no threadgroup lock).
+pub fn open_tasks(tasks: &Path) -> SysResult<std::os::fd::OwnedFd> {
+    nix::fcntl::open(
+        tasks,
+        nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SysError::new("open", Some(tasks.to_path_buf()), e).args("O_WRONLY"))
+}
+
+/// The v1 join, container side: write "0" (this thread) to each `tasks` file the launcher
+/// opened with [`open_tasks`], in order.
+pub fn enter_self(fds: &[std::os::fd::OwnedFd], paths: &[std::path::PathBuf]) -> SysResult<()> {
+    if fds.len() != paths.len() {
+        return Err(SysError::other(
+            "write",
+            None,
+            "the launcher opened a different number of cgroups",
+        ));
+    }
+    for (fd, path) in fds.iter().zip(paths) {
+        nix::unistd::write(fd, b"0").map_err(|e| {
+            SysError::new("write", Some(path.clone()), e).args("\"0\" (this process)")
+        })?;
+    }
+    Ok(())
+}
+
 /// Create a cgroup directory. An existing one is an error: it would not be ours.
 pub fn create(path: &Path) -> SysResult<()> {
     std::fs::create_dir(path).map_err(|e| SysError::io("mkdir", Some(path.to_path_buf()), &e))

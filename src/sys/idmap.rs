@@ -76,3 +76,11 @@ impl fmt::Display for OwnerShift {
         )
     }
 }
+
+/// Write a process's `uid_map`, `gid_map` or `setgroups` (`file`) from the parent namespace.
+pub fn write(pid: nix::unistd::Pid, file: &str, value: &str) -> crate::error::SysResult<()> {
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/{file}"));
+    std::fs::write(&path, value).map_err(|e| {
+        crate::error::SysError::io("write", Some(path.clone()), &e).args(format!("{value:?}"))
+    })
+}

@@ -1137,7 +1137,8 @@ fn exec_joins_every_namespace_cgroup_and_identity() {
         "[namespaces]\nnet = true\ncgroup = true\n\n[namespaces.user]\n\
          uid_map = [{ inside = 0, outside = 100000, count = 1000 }, \
                     { inside = 1000, outside = 300000, count = 1 }]\n\
-         gid_map = [{ inside = 0, outside = 200000, count = 65536 }]",
+         gid_map = [{ inside = 0, outside = 200000, count = 65536 }]\n\n\
+         [limits.rlimits]\nnofile = { soft = 123, hard = 456 }",
     )
     .write(&sb);
     let mut main = Live::start(&sb, &["run", s(&m)]);
@@ -1145,8 +1146,8 @@ fn exec_joins_every_namespace_cgroup_and_identity() {
     let cpid = the_process(&mark, "sh");
 
     let script = format!(
-        ": {emark}; pwd; echo \"G=$GREETING\"; id -u; id -g; hostname; echo EXEC-READY; \
-         read x; echo \"exec $x\"; exit 4"
+        ": {emark}; pwd; echo \"G=$GREETING\"; id -u; id -g; hostname; ulimit -n; ulimit -Hn; \
+         echo EXEC-READY; read x; echo \"exec $x\"; exit 4"
     );
     let mut exec = Live::start(&sb, &["exec", &name, "--", "sh", "-c", &script]);
     let seen = exec.wait_for_within("EXEC-READY", SOON);
@@ -1167,6 +1168,15 @@ fn exec_joins_every_namespace_cgroup_and_identity() {
         (status_line(cpid, "Uid:"), status_line(epid, "Uid:")),
         (status_line(cpid, "Gid:"), status_line(epid, "Gid:")),
     ];
+    let nofile = |pid: i32| {
+        fs::read_to_string(format!("/proc/{pid}/limits"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("Max open files"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let limits = (nofile(cpid), nofile(epid));
     let environ = fs::read(format!("/proc/{epid}/environ")).unwrap_or_default();
     let environ = String::from_utf8_lossy(&environ).into_owned();
     let exec = exec.finish("in\n");
@@ -1179,9 +1189,23 @@ fn exec_joins_every_namespace_cgroup_and_identity() {
     );
     assert_eq!(
         seen,
-        ["/etc", &format!("G={greeting}"), "1000", "1000", "exbox"],
+        [
+            "/etc",
+            &format!("G={greeting}"),
+            "1000",
+            "1000",
+            "exbox",
+            "123",
+            "456"
+        ],
         "{exec}"
     );
+    // The container's rlimits, through `launch exec` too.
+    assert!(
+        limits.0.contains("123") && limits.0.contains("456"),
+        "{limits:?}"
+    );
+    assert_eq!(limits.0, limits.1, "exec runs with other rlimits\n{exec}");
     assert_eq!(
         cgroups[0], cgroups[1],
         "exec is not in the container's cgroups\n{exec}"
@@ -1204,7 +1228,7 @@ fn exec_joins_every_namespace_cgroup_and_identity() {
     exec.expect_code(4);
     assert_eq!(
         exec.stdout,
-        "/etc\nG=".to_string() + &greeting + "\n1000\n1000\nexbox\nEXEC-READY\nexec in\n",
+        "/etc\nG=".to_string() + &greeting + "\n1000\n1000\nexbox\n123\n456\nEXEC-READY\nexec in\n",
         "{exec}"
     );
     out.expect_stdout("READY\nmain done\n");
