@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use super::channel::{Channel, ToChild, ToParent};
 use super::{init, log_step};
 use crate::error::{SysError, SysResult};
-use crate::plan::{Action, Plan, Side};
+use crate::plan::{Action, ContainerAction, Plan};
 use crate::sys::fs::{Root, fd_path};
 use crate::sys::{clone, mount, net, process, pty};
 
@@ -39,27 +39,23 @@ pub(super) fn main(
         open: None,
     };
     let total = plan.steps.len();
+    let mut cx = Cx {
+        cache: &mut cache,
+        chan: Some(chan),
+        tty,
+        cgroup_fds,
+    };
     for (i, step) in plan.steps.iter().enumerate() {
-        if step.side() != Side::Container {
+        let Action::Container(action) = &step.action else {
             continue;
-        }
+        };
         if verbose {
             log_step(i, total, step, None);
         }
-        let result = match &step.action {
-            Action::CgroupEnter { paths } => crate::sys::cgroup::enter_self(cgroup_fds, paths),
-            Action::Terminal if tty => terminal(&chan),
-            Action::Terminal => Ok(()),
-            // The last step: init takes the channel over and never returns.
-            Action::Exec {
-                argv,
-                env,
-                init: true,
-            } => init::run(argv, env, chan, i),
-            other => apply(other, &mut cache),
-        };
-        if let Err(error) = result {
-            let _ = chan.send(&ToParent::Failed { step: i, error });
+        if let Err(error) = apply(action, i, &mut cx) {
+            if let Some(chan) = &cx.chan {
+                let _ = chan.send(&ToParent::Failed { step: i, error });
+            }
             exit(CHILD_FAILED);
         }
     }
@@ -112,31 +108,57 @@ impl RootCache<'_> {
     }
 }
 
-fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
+/// What the container steps work with.
+struct Cx<'c, 'r> {
+    cache: &'c mut RootCache<'r>,
+    /// The channel to the launcher; init takes it over.
+    chan: Option<Channel>,
+    /// Whether this run has a terminal.
+    tty: bool,
+    /// The v1 `tasks` files the launcher opened for us.
+    cgroup_fds: &'c [OwnedFd],
+}
+
+/// Apply container step `step`.
+fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
+    use ContainerAction::*;
+    let cache = &mut *cx.cache;
     let root = cache.path;
     match action {
-        Action::Unshare { flags } => {
+        CgroupEnter { paths } => crate::sys::cgroup::enter_self(cx.cgroup_fds, paths),
+        Terminal => match (&cx.chan, cx.tty) {
+            (Some(chan), true) => terminal(chan),
+            (_, false) | (None, true) => Ok(()),
+        },
+        // The last step: init takes the channel over and never returns.
+        Exec {
+            argv,
+            env,
+            init: true,
+        } => match cx.chan.take() {
+            Some(chan) => init::run(argv, env, chan, step),
+            None => Err(SysError::other("fork", None, "no channel to the launcher")),
+        },
+        Unshare { flags } => {
             let bits = CloneFlags::from_bits_truncate(clone::flag_bits(flags) as i32);
             nix::sched::unshare(bits)
                 .map_err(|e| SysError::new("unshare", None, e).args(format!("{flags:?}")))
         }
-        Action::LoopbackUp => net::loopback_up(),
-        Action::Propagation { target, flags } => {
-            mount::mount(None, target, target, None, flags, None)
-        }
-        Action::Mkdir { path, mode } => match beneath(root, path) {
+        LoopbackUp => net::loopback_up(),
+        Propagation { target, flags } => mount::mount(None, target, target, None, flags, None),
+        Mkdir { path, mode } => match beneath(root, path) {
             Some(rel) => cache.get()?.mkdir_all(rel, *mode),
             None => std::fs::create_dir_all(path)
                 .map_err(|e| SysError::io("mkdir", Some(path.clone()), &e)),
         },
-        Action::Touch { path } => match beneath(root, path) {
+        Touch { path } => match beneath(root, path) {
             Some(rel) => cache.get()?.touch(rel),
             None => Err(
                 SysError::new("open", Some(path.clone()), nix::errno::Errno::EXDEV)
                     .args("outside the root"),
             ),
         },
-        Action::Mknod {
+        Mknod {
             path,
             major,
             minor,
@@ -148,14 +170,14 @@ fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
                     .args("outside the root"),
             ),
         },
-        Action::Symlink { target, link } => match beneath(root, link) {
+        Symlink { target, link } => match beneath(root, link) {
             Some(rel) => cache.get()?.symlink(target, rel),
             None => Err(
                 SysError::new("symlink", Some(link.clone()), nix::errno::Errno::EXDEV)
                     .args("outside the root"),
             ),
         },
-        Action::Mount {
+        Mount {
             source,
             target,
             fstype,
@@ -182,7 +204,7 @@ fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
                 }
             }
         }
-        Action::SetAttr {
+        SetAttr {
             target,
             attrs,
             recursive,
@@ -198,11 +220,11 @@ fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
             };
             mount::set_attr(&fd, target, attrs, *recursive)
         }
-        Action::PivotRoot { new_root } => mount::pivot_root(new_root),
-        Action::Chroot { path } => mount::chroot(path),
-        Action::SetHostname { name } => process::set_hostname(name),
-        Action::SetDomainname { name } => process::set_domainname(name),
-        Action::Setrlimit {
+        PivotRoot { new_root } => mount::pivot_root(new_root),
+        Chroot { path } => mount::chroot(path),
+        SetHostname { name } => process::set_hostname(name),
+        SetDomainname { name } => process::set_domainname(name),
+        Setrlimit {
             resource,
             soft,
             hard,
@@ -211,13 +233,8 @@ fn apply(action: &Action, cache: &mut RootCache) -> SysResult<()> {
             soft: *soft,
             hard: *hard,
         }),
-        Action::SetIds { uid, gid, groups } => process::set_ids(*uid, *gid, groups),
-        Action::Chdir { path } => process::chdir(path),
-        Action::Exec { argv, env, .. } => Err(process::exec(argv, env)),
-        other => Err(SysError::other(
-            "run",
-            None,
-            format!("host step {other:?} reached the container side"),
-        )),
+        SetIds { uid, gid, groups } => process::set_ids(*uid, *gid, groups),
+        Chdir { path } => process::chdir(path),
+        Exec { argv, env, .. } => Err(process::exec(argv, env)),
     }
 }

@@ -3,7 +3,7 @@
 use super::journal::Undo;
 use crate::error::SysError;
 use crate::exit;
-use crate::plan::{Action, Plan, Side, Step};
+use crate::plan::{Action, ContainerAction, HostAction, Plan, Side, Step};
 
 /// A run that failed: the step, its cause, and what the unwinding could not undo.
 #[derive(Debug)]
@@ -57,10 +57,10 @@ pub(super) fn failure(
 ) -> Failure {
     // Rendered afresh: the instantiated plan's texts are the template's (see Plan::instantiate).
     let planned = plan.steps.get(at).map_or_else(
-        || Step::new("prepare the run", Action::Release),
+        || Step::new("prepare the run", HostAction::Release),
         |s| Step::new(s.summary.clone(), s.action.clone()),
     );
-    let exit_code = if let Action::Exec { .. } = planned.action {
+    let exit_code = if let Action::Container(ContainerAction::Exec { .. }) = planned.action {
         exit::of_exec_error(&error)
     } else {
         exit::LAUNCHER

@@ -29,7 +29,7 @@ use self::journal::{Entry, Journal, Undo};
 use self::stats::Report;
 use crate::error::{SysError, SysResult};
 use crate::exit;
-use crate::plan::{Action, PID_PLACEHOLDER, Plan, Side, Step};
+use crate::plan::{Action, HostAction, PID_PLACEHOLDER, Plan, Side, Step};
 use crate::sys::clone::{Forked, clone3};
 use crate::sys::{cgroup, pty, tar};
 
@@ -127,13 +127,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
     let total = plan.steps.len();
     let mut status = None;
     for (i, step) in plan.steps.iter().enumerate() {
-        if step.side() != Side::Host {
+        let Action::Host(action) = &step.action else {
             continue;
-        }
+        };
         if r.opts.verbose {
             log_step(i, total, step, r.child);
         }
-        let result = r.host_step(&step.action, &mut status);
+        let result = r.host_step(action, &mut status);
         if let Err(e) = result {
             let (undone, undo_errors) = r.unwind();
             return Err(Box::new(failure(
@@ -180,7 +180,7 @@ impl Run<'_> {
     }
 
     /// The journal's form of an action's undo: the container's pid filled in.
-    fn undo_of(&self, action: &Action) -> Option<Undo> {
+    fn undo_of(&self, action: &HostAction) -> Option<Undo> {
         action.undo().map(|u| match u {
             crate::plan::Undo::RemoveTree { path } => Undo::RemoveTree { path },
             crate::plan::Undo::RemoveCgroup { path } => Undo::RemoveCgroup { path },
@@ -194,8 +194,8 @@ impl Run<'_> {
         })
     }
 
-    fn host_step(&mut self, action: &Action, status: &mut Option<u8>) -> Result<(), StepError> {
-        use Action::*;
+    fn host_step(&mut self, action: &HostAction, status: &mut Option<u8>) -> Result<(), StepError> {
+        use HostAction::*;
         match action {
             Release => return self.release(),
             Wait => {
@@ -281,36 +281,13 @@ impl Run<'_> {
                 self.cgroup_fds.push(cgroup::open_tasks(path)?);
                 Ok(())
             }
-            CgroupEnter { .. }
-            | Unshare { .. }
-            | LoopbackUp
-            | Propagation { .. }
-            | Mkdir { .. }
-            | Touch { .. }
-            | Mknod { .. }
-            | Symlink { .. }
-            | Mount { .. }
-            | SetAttr { .. }
-            | PivotRoot { .. }
-            | Chroot { .. }
-            | SetHostname { .. }
-            | SetDomainname { .. }
-            | Setrlimit { .. }
-            | SetIds { .. }
-            | Chdir { .. }
-            | Terminal
-            | Exec { .. } => Err(SysError::other(
-                "run",
-                None,
-                format!("step {action:?} is not a host step"),
-            )),
         }
         .map_err(StepError::from)
     }
 
     fn spawn(
         &mut self,
-        action: &Action,
+        action: &HostAction,
         flags: &[crate::plan::CloneFlag],
         cgroup: Option<&Path>,
     ) -> SysResult<()> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::B;
 use crate::host::{CgroupLayout, HostFacts, v1_name};
-use crate::plan::Action;
+use crate::plan::HostAction;
 use crate::spec::{Limits, Spec};
 
 /// A limit of the Spec, by name: what a [`Gap`] points at.
@@ -345,7 +345,7 @@ pub(super) fn cgroups(
         let mut dir = base.clone();
         b.push(
             "let children of the cgroup root use the controllers",
-            Action::CgroupEnable {
+            HostAction::CgroupEnable {
                 path: dir.join("cgroup.subtree_control"),
                 controllers: controllers.clone(),
             },
@@ -354,11 +354,11 @@ pub(super) fn cgroups(
             dir = dir.join(comp);
             b.push(
                 "create the shared parent cgroup",
-                Action::CgroupParent { path: dir.clone() },
+                HostAction::CgroupParent { path: dir.clone() },
             );
             b.push(
                 "let the parent's children use the controllers",
-                Action::CgroupEnable {
+                HostAction::CgroupEnable {
                     path: dir.join("cgroup.subtree_control"),
                     controllers: controllers.clone(),
                 },
@@ -367,14 +367,14 @@ pub(super) fn cgroups(
         let group = dir.join(instance);
         b.push(
             "create the container's cgroup",
-            Action::CgroupCreate {
+            HostAction::CgroupCreate {
                 path: group.clone(),
             },
         );
         for w in &writes {
             b.push(
                 limit_summary(w),
-                Action::CgroupWrite {
+                HostAction::CgroupWrite {
                     path: group.join(w.file),
                     value: w.value.clone(),
                 },
@@ -390,7 +390,7 @@ pub(super) fn cgroups(
             parent = parent.join(comp);
             b.push(
                 format!("create the shared parent cgroup ({name})"),
-                Action::CgroupParent {
+                HostAction::CgroupParent {
                     path: parent.clone(),
                 },
             );
@@ -398,14 +398,14 @@ pub(super) fn cgroups(
             if let (true, Some((cpus, mems))) = (is_cpuset, &facts.cgroup.cpuset_root) {
                 b.push(
                     "give the parent cpuset all CPUs",
-                    Action::CgroupWrite {
+                    HostAction::CgroupWrite {
                         path: parent.join("cpuset.cpus"),
                         value: cpus.clone(),
                     },
                 );
                 b.push(
                     "give the parent cpuset all memory nodes",
-                    Action::CgroupWrite {
+                    HostAction::CgroupWrite {
                         path: parent.join("cpuset.mems"),
                         value: mems.clone(),
                     },
@@ -415,7 +415,7 @@ pub(super) fn cgroups(
         let group = parent.join(instance);
         b.push(
             format!("create the container's cgroup ({name})"),
-            Action::CgroupCreate {
+            HostAction::CgroupCreate {
                 path: group.clone(),
             },
         );
@@ -423,7 +423,7 @@ pub(super) fn cgroups(
             if facts.cgroup.v1.get(v1_name(w.controller)) == Some(&base) {
                 b.push(
                     limit_summary(w),
-                    Action::CgroupWrite {
+                    HostAction::CgroupWrite {
                         path: group.join(w.file),
                         value: w.value.clone(),
                     },

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::B;
 use crate::host::{HostDir, HostFacts};
-use crate::plan::{Action, MountAttr, MountFlag};
+use crate::plan::{ContainerAction, MountAttr, MountFlag};
 use crate::spec::{Mount, MountKind, RootSource, Spec};
 
 /// The device nodes of a minimal /dev (the OCI runtime spec's default set), with their numbers.
@@ -32,7 +32,7 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
         RootSource::Path { path: dir } => {
             b.push(
                 "bind the root directory",
-                Action::Mount {
+                ContainerAction::Mount {
                     source: dir.display().to_string(),
                     target: root.to_path_buf(),
                     fstype: "none".into(),
@@ -43,7 +43,7 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
         }
         RootSource::Tar { .. } => b.push(
             "make the extracted root a mount point",
-            Action::Mount {
+            ContainerAction::Mount {
                 source: root.display().to_string(),
                 target: root.to_path_buf(),
                 fstype: "none".into(),
@@ -54,7 +54,7 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
         RootSource::Host => {
             b.push(
                 "mount a fresh tmpfs as the root",
-                Action::Mount {
+                ContainerAction::Mount {
                     source: "tmpfs".into(),
                     target: root.to_path_buf(),
                     fstype: "tmpfs".into(),
@@ -66,7 +66,7 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                 match e {
                     HostDir::Symlink(link, target) => b.push(
                         format!("recreate the host's {} symlink", link.display()),
-                        Action::Symlink {
+                        ContainerAction::Symlink {
                             target: target.display().to_string(),
                             link: under(root, link),
                         },
@@ -75,14 +75,14 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                         let at = under(root, dir);
                         b.push(
                             format!("create {}", dir.display()),
-                            Action::Mkdir {
+                            ContainerAction::Mkdir {
                                 path: at.clone(),
                                 mode: 0o755,
                             },
                         );
                         b.push(
                             format!("bind the host's {}", dir.display()),
-                            Action::Mount {
+                            ContainerAction::Mount {
                                 source: dir.display().to_string(),
                                 target: at.clone(),
                                 fstype: "none".into(),
@@ -95,7 +95,7 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                                 "make {} read-only, with every mount below it",
                                 dir.display()
                             ),
-                            Action::SetAttr {
+                            ContainerAction::SetAttr {
                                 target: at,
                                 attrs: vec![
                                     MountAttr::MOUNT_ATTR_RDONLY,
@@ -116,14 +116,14 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
     let devp = |n: &str| dev.join(n);
     b.push(
         "create /dev",
-        Action::Mkdir {
+        ContainerAction::Mkdir {
             path: dev.clone(),
             mode: 0o755,
         },
     );
     b.push(
         "mount a tmpfs for a minimal /dev",
-        Action::Mount {
+        ContainerAction::Mount {
             source: "tmpfs".into(),
             target: dev.clone(),
             fstype: "tmpfs".into(),
@@ -135,7 +135,7 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
         if !userns {
             b.push(
                 format!("create the device node /dev/{n}"),
-                Action::Mknod {
+                ContainerAction::Mknod {
                     path: devp(n),
                     major,
                     minor,
@@ -144,10 +144,13 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
             );
             continue;
         }
-        b.push(format!("create /dev/{n}"), Action::Touch { path: devp(n) });
+        b.push(
+            format!("create /dev/{n}"),
+            ContainerAction::Touch { path: devp(n) },
+        );
         b.push(
             format!("bind the host's /dev/{n}"),
-            Action::Mount {
+            ContainerAction::Mount {
                 source: format!("/dev/{n}"),
                 target: devp(n),
                 fstype: "none".into(),
@@ -158,14 +161,14 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
     }
     b.push(
         "create /dev/pts",
-        Action::Mkdir {
+        ContainerAction::Mkdir {
             path: devp("pts"),
             mode: 0o755,
         },
     );
     b.push(
         "mount a private devpts instance",
-        Action::Mount {
+        ContainerAction::Mount {
             source: "devpts".into(),
             target: devp("pts"),
             fstype: "devpts".into(),
@@ -175,14 +178,14 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
     );
     b.push(
         "create /dev/shm",
-        Action::Mkdir {
+        ContainerAction::Mkdir {
             path: devp("shm"),
             mode: 0o1777,
         },
     );
     b.push(
         "mount a tmpfs on /dev/shm",
-        Action::Mount {
+        ContainerAction::Mount {
             source: "shm".into(),
             target: devp("shm"),
             fstype: "tmpfs".into(),
@@ -203,7 +206,7 @@ pub(super) fn minimal_dev(b: &mut B, root: &Path, userns: bool) {
     ] {
         b.push(
             format!("link /dev/{link}"),
-            Action::Symlink {
+            ContainerAction::Symlink {
                 target: target.into(),
                 link: devp(link),
             },
@@ -269,12 +272,12 @@ pub(super) fn mount(b: &mut B, m: &Mount, root: &Path) {
     if matches!(m.kind, MountKind::Bind { file: true, .. }) {
         b.push(
             format!("create the mount point {shown}"),
-            Action::Touch { path: at.clone() },
+            ContainerAction::Touch { path: at.clone() },
         );
     } else {
         b.push(
             format!("create the mount point {shown}"),
-            Action::Mkdir {
+            ContainerAction::Mkdir {
                 path: at.clone(),
                 mode: 0o755,
             },
@@ -290,7 +293,7 @@ pub(super) fn mount(b: &mut B, m: &Mount, root: &Path) {
     };
     b.push(
         format!("{what} on {shown}"),
-        Action::Mount {
+        ContainerAction::Mount {
             source,
             target: at.clone(),
             fstype: m.kind.fstype().into(),
@@ -310,7 +313,7 @@ pub(super) fn mount(b: &mut B, m: &Mount, root: &Path) {
             .collect();
         b.push(
             format!("make {shown} {}", words.join(", ")),
-            Action::SetAttr {
+            ContainerAction::SetAttr {
                 target: at,
                 attrs,
                 recursive,

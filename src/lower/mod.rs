@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use crate::host::HostFacts;
 use crate::plan::{
-    Action, CloneFlag, ID_PLACEHOLDER, MountAttr, MountFlag, OwnerShift, PID_PLACEHOLDER,
-    PLAN_FORMAT, Plan, Step,
+    Action, CloneFlag, ContainerAction, HostAction, ID_PLACEHOLDER, MountAttr, MountFlag,
+    OwnerShift, PID_PLACEHOLDER, PLAN_FORMAT, Plan, Step,
 };
 use crate::spec::{RootSource, Spec, UserNamespace};
 
@@ -29,7 +29,7 @@ struct B {
 }
 
 impl B {
-    fn push(&mut self, summary: impl Into<String>, action: Action) {
+    fn push(&mut self, summary: impl Into<String>, action: impl Into<Action>) {
         self.steps.push(Step::new(summary, action));
     }
 }
@@ -41,7 +41,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     let instance = format!("{}-{ID_PLACEHOLDER}", r.name);
     let state = facts.state_root.join(&instance);
     // An archive is extracted into `root` beside the journal; any other root is mounted on the
-    // state directory itself, in the container's mount namespace only (see Action::StateDir).
+    // state directory itself, in the container's mount namespace only (see HostAction::StateDir).
     let extract = matches!(r.root.source, RootSource::Tar { .. });
     // The user namespace's maps as this host writes them (`map_root` maps the caller's ids).
     let user_maps = match &r.namespaces.user {
@@ -61,7 +61,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         } else {
             "clean up after dead launchers; refuse a second live instance"
         },
-        Action::Claim {
+        HostAction::Claim {
             name: r.name.clone(),
             multiple: r.multiple,
         },
@@ -72,7 +72,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         } else {
             "create the state directory (undo journal; the root is mounted on it)"
         },
-        Action::StateDir {
+        HostAction::StateDir {
             path: state.clone(),
             mount_point: extract,
         },
@@ -85,7 +85,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     {
         b.push(
             "extract the root filesystem archive",
-            Action::ExtractRootfs {
+            HostAction::ExtractRootfs {
                 archive: archive.clone(),
                 compression: *compression,
                 dest: root.clone(),
@@ -117,7 +117,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     for t in &tasks {
         b.push(
             "open the cgroup for the container process to enter",
-            Action::CgroupOpen { path: t.clone() },
+            HostAction::CgroupOpen { path: t.clone() },
         );
     }
     spawn(&mut b, r, into_cgroup.clone());
@@ -133,7 +133,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         if facts.uid != 0 {
             b.push(
                 "deny setgroups (required before an unprivileged gid_map)",
-                Action::WriteIdMap {
+                HostAction::WriteIdMap {
                     path: proc.join("setgroups"),
                     value: "deny".into(),
                 },
@@ -141,24 +141,24 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         }
         b.push(
             "map user ids",
-            Action::WriteIdMap {
+            HostAction::WriteIdMap {
                 path: proc.join("uid_map"),
                 value: lines(uid_map),
             },
         );
         b.push(
             "map group ids",
-            Action::WriteIdMap {
+            HostAction::WriteIdMap {
                 path: proc.join("gid_map"),
                 value: lines(gid_map),
             },
         );
     }
-    b.push("release the container process", Action::Release);
+    b.push("release the container process", HostAction::Release);
     if !tasks.is_empty() {
         b.push(
             "enter the cgroups, before anything else runs",
-            Action::CgroupEnter { paths: tasks },
+            ContainerAction::CgroupEnter { paths: tasks },
         );
     }
 
@@ -167,7 +167,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         // namespace may not map: files it created would fail with EOVERFLOW.
         b.push(
             "become root of the new user namespace",
-            Action::SetIds {
+            ContainerAction::SetIds {
                 uid: 0,
                 gid: 0,
                 groups: vec![],
@@ -178,7 +178,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     if r.namespaces.cgroup.is_new() {
         b.push(
             "enter a new cgroup namespace rooted at the container's cgroup",
-            Action::Unshare {
+            ContainerAction::Unshare {
                 flags: vec![CloneFlag::CLONE_NEWCGROUP],
             },
         );
@@ -186,12 +186,12 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     if r.namespaces.net.is_new() {
         b.push(
             "bring up loopback in the new network namespace",
-            Action::LoopbackUp,
+            ContainerAction::LoopbackUp,
         );
     }
     b.push(
         "stop mount events propagating to or from the host",
-        Action::Propagation {
+        ContainerAction::Propagation {
             target: "/".into(),
             flags: vec![MountFlag::MS_REC, MountFlag::MS_PRIVATE],
         },
@@ -206,40 +206,43 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     if r.root.readonly {
         b.push(
             "make the root filesystem read-only (its own mount only; mounts below keep their flags)",
-            Action::SetAttr { target: root.clone(), attrs: vec![MountAttr::MOUNT_ATTR_RDONLY], recursive: false },
+            ContainerAction::SetAttr { target: root.clone(), attrs: vec![MountAttr::MOUNT_ATTR_RDONLY], recursive: false },
         );
     }
     if r.root.pivot_root {
         b.push(
             "switch to the new root and detach the host's",
-            Action::PivotRoot {
+            ContainerAction::PivotRoot {
                 new_root: root.clone(),
             },
         );
     } else {
         b.push(
             "chroot into the new root (asked by `pivot_root = false`; the host's mounts stay attached)",
-            Action::Chroot { path: root.clone() },
+            ContainerAction::Chroot { path: root.clone() },
         );
     }
     if let Some(h) = &r.hostname {
-        b.push("set the hostname", Action::SetHostname { name: h.clone() });
+        b.push(
+            "set the hostname",
+            ContainerAction::SetHostname { name: h.clone() },
+        );
     }
     if let Some(d) = &r.domainname {
         b.push(
             "set the domain name",
-            Action::SetDomainname { name: d.clone() },
+            ContainerAction::SetDomainname { name: d.clone() },
         );
     }
     b.push(
         "give the process a terminal, if the run uses one",
-        Action::Terminal,
+        ContainerAction::Terminal,
     );
     let p = &r.process;
     for l in &p.rlimits {
         b.push(
             format!("limit {}", l.resource.short_name()),
-            Action::Setrlimit {
+            ContainerAction::Setrlimit {
                 resource: l.resource,
                 soft: l.soft,
                 hard: l.hard,
@@ -252,7 +255,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             Some(name) => format!("become user {name} (uid {} gid {})", u.uid, u.gid),
             None => format!("become uid {} gid {}", u.uid, u.gid),
         },
-        Action::SetIds {
+        ContainerAction::SetIds {
             uid: u.uid,
             gid: u.gid,
             groups: u.groups.clone(),
@@ -260,19 +263,19 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     );
     b.push(
         "enter the working directory",
-        Action::Chdir {
+        ContainerAction::Chdir {
             path: p.cwd.clone(),
         },
     );
     b.push(
         "run the command",
-        Action::Exec {
+        ContainerAction::Exec {
             argv: p.args.clone(),
             env: p.envp(),
             init: p.init,
         },
     );
-    b.push("wait for the container to exit", Action::Wait);
+    b.push("wait for the container to exit", HostAction::Wait);
 
     Plan {
         format: PLAN_FORMAT,
@@ -357,7 +360,7 @@ fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
     }
     b.push(
         "create the container process in its namespaces, waiting for the handshake",
-        Action::Spawn {
+        HostAction::Spawn {
             flags,
             cgroup: into,
         },

@@ -11,11 +11,20 @@ use crate::sys::idmap::OwnerShift;
 pub use crate::sys::mount::{MountAttr, MountFlag};
 use crate::sys::tar::Compression;
 
-/// What a step does.
+/// What a step does: on the host, in the launcher, or in the container process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Action {
+    /// In the launcher, on the host: visible to the host, so it may have an undo.
+    Host(HostAction),
+    /// In the container process, inside its namespaces: gone when they are.
+    Container(ContainerAction),
+}
+
+/// A step the launcher runs on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Action {
-    // --- host side ------------------------------------------------------------------------------
+pub enum HostAction {
     /// Clean up after dead launchers (`launch gc`), then make sure no other instance of this
     /// name runs, unless the manifest allows several.
     Claim {
@@ -96,9 +105,14 @@ pub enum Action {
     Release,
     /// Wait for the container to exit; its status becomes launch's.
     Wait,
-    // --- container side -------------------------------------------------------------------------
+}
+
+/// A step the container process runs on itself, inside its namespaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ContainerAction {
     /// The container process moves itself into its v1 groups: `write(fd, "0")` to each `tasks`
-    /// file opened by [`Action::CgroupOpen`] (one thread moving itself takes no threadgroup lock,
+    /// file opened by [`HostAction::CgroupOpen`] (one thread moving itself takes no threadgroup lock,
     /// so no RCU grace period; the file's opener, root, is whose permission counts).
     CgroupEnter {
         /// The `tasks` files, in the order they were opened.
@@ -229,42 +243,33 @@ pub enum Action {
     },
 }
 
+impl From<HostAction> for Action {
+    fn from(a: HostAction) -> Action {
+        Action::Host(a)
+    }
+}
+
+impl From<ContainerAction> for Action {
+    fn from(a: ContainerAction) -> Action {
+        Action::Container(a)
+    }
+}
+
 impl Action {
     /// Where the action runs.
     pub fn side(&self) -> Side {
-        use Action::*;
         match self {
-            Claim { .. }
-            | StateDir { .. }
-            | CgroupParent { .. }
-            | CgroupEnable { .. }
-            | CgroupCreate { .. }
-            | CgroupWrite { .. }
-            | ExtractRootfs { .. }
-            | Spawn { .. }
-            | WriteIdMap { .. }
-            | CgroupOpen { .. }
-            | Release
-            | Wait => Side::Host,
-            CgroupEnter { .. }
-            | Unshare { .. }
-            | LoopbackUp
-            | Propagation { .. }
-            | Mkdir { .. }
-            | Touch { .. }
-            | Mknod { .. }
-            | Symlink { .. }
-            | Mount { .. }
-            | SetAttr { .. }
-            | PivotRoot { .. }
-            | Chroot { .. }
-            | SetHostname { .. }
-            | SetDomainname { .. }
-            | Setrlimit { .. }
-            | SetIds { .. }
-            | Chdir { .. }
-            | Terminal
-            | Exec { .. } => Side::Container,
+            Action::Host(_) => Side::Host,
+            Action::Container(_) => Side::Container,
+        }
+    }
+
+    /// How the executor undoes this action, if it leaves something on the host. Steps inside the
+    /// container's namespaces need none: the namespaces die with their last process.
+    pub fn undo(&self) -> Option<Undo> {
+        match self {
+            Action::Host(a) => a.undo(),
+            Action::Container(_) => None,
         }
     }
 
@@ -272,61 +277,17 @@ impl Action {
     /// environment or symlink contents, which are the user's data). Bind sources are strings
     /// in the plan; absolute ones are mapped as paths.
     pub fn map_paths(&mut self, f: &mut dyn FnMut(&Path) -> PathBuf) {
-        use Action::*;
         match self {
-            StateDir { path, .. }
-            | CgroupParent { path }
-            | CgroupEnable { path, .. }
-            | CgroupCreate { path }
-            | CgroupWrite { path, .. }
-            | WriteIdMap { path, .. }
-            | CgroupOpen { path }
-            | Mkdir { path, .. }
-            | Touch { path }
-            | Mknod { path, .. }
-            | Chroot { path }
-            | Chdir { path } => *path = f(path),
-            ExtractRootfs { archive, dest, .. } => {
-                *archive = f(archive);
-                *dest = f(dest);
-            }
-            Spawn { cgroup, .. } => {
-                if let Some(c) = cgroup {
-                    *c = f(c);
-                }
-            }
-            Propagation { target, .. } | SetAttr { target, .. } => *target = f(target),
-            Symlink { link, .. } => *link = f(link),
-            Mount { source, target, .. } => {
-                *target = f(target);
-                if source.starts_with('/') {
-                    *source = f(Path::new(source.as_str())).to_string_lossy().into_owned();
-                }
-            }
-            PivotRoot { new_root } => *new_root = f(new_root),
-            CgroupEnter { paths } => {
-                for p in paths.iter_mut() {
-                    *p = f(p);
-                }
-            }
-            Claim { .. }
-            | Terminal
-            | Release
-            | Wait
-            | Unshare { .. }
-            | LoopbackUp
-            | SetHostname { .. }
-            | SetDomainname { .. }
-            | Setrlimit { .. }
-            | SetIds { .. }
-            | Exec { .. } => {}
+            Action::Host(a) => a.map_paths(f),
+            Action::Container(a) => a.map_paths(f),
         }
     }
+}
 
-    /// How the executor undoes this action, if it leaves something on the host. Steps inside the
-    /// container's namespaces need none: the namespaces die with their last process.
+impl HostAction {
+    /// How the executor undoes this action, if it leaves something on the host.
     pub fn undo(&self) -> Option<Undo> {
-        use Action::*;
+        use HostAction::*;
         match self {
             StateDir { path, .. } => Some(Undo::RemoveTree { path: path.clone() }),
             CgroupCreate { path } => Some(Undo::RemoveCgroup { path: path.clone() }),
@@ -342,25 +303,64 @@ impl Action {
             | CgroupOpen { .. }
             | Release
             | Wait => None,
-            CgroupEnter { .. }
+        }
+    }
+
+    fn map_paths(&mut self, f: &mut dyn FnMut(&Path) -> PathBuf) {
+        use HostAction::*;
+        match self {
+            StateDir { path, .. }
+            | CgroupParent { path }
+            | CgroupEnable { path, .. }
+            | CgroupCreate { path }
+            | CgroupWrite { path, .. }
+            | WriteIdMap { path, .. }
+            | CgroupOpen { path } => *path = f(path),
+            ExtractRootfs { archive, dest, .. } => {
+                *archive = f(archive);
+                *dest = f(dest);
+            }
+            Spawn { cgroup, .. } => {
+                if let Some(c) = cgroup {
+                    *c = f(c);
+                }
+            }
+            Claim { .. } | Release | Wait => {}
+        }
+    }
+}
+
+impl ContainerAction {
+    fn map_paths(&mut self, f: &mut dyn FnMut(&Path) -> PathBuf) {
+        use ContainerAction::*;
+        match self {
+            Mkdir { path, .. }
+            | Touch { path }
+            | Mknod { path, .. }
+            | Chroot { path }
+            | Chdir { path } => *path = f(path),
+            Propagation { target, .. } | SetAttr { target, .. } => *target = f(target),
+            Symlink { link, .. } => *link = f(link),
+            Mount { source, target, .. } => {
+                *target = f(target);
+                if source.starts_with('/') {
+                    *source = f(Path::new(source.as_str())).to_string_lossy().into_owned();
+                }
+            }
+            PivotRoot { new_root } => *new_root = f(new_root),
+            CgroupEnter { paths } => {
+                for p in paths.iter_mut() {
+                    *p = f(p);
+                }
+            }
+            Terminal
             | Unshare { .. }
             | LoopbackUp
-            | Propagation { .. }
-            | Mkdir { .. }
-            | Touch { .. }
-            | Mknod { .. }
-            | Symlink { .. }
-            | Mount { .. }
-            | SetAttr { .. }
-            | PivotRoot { .. }
-            | Chroot { .. }
             | SetHostname { .. }
             | SetDomainname { .. }
             | Setrlimit { .. }
             | SetIds { .. }
-            | Chdir { .. }
-            | Terminal
-            | Exec { .. } => None,
+            | Exec { .. } => {}
         }
     }
 }
@@ -375,7 +375,16 @@ fn join<T: fmt::Debug>(items: &[T], sep: &str) -> String {
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use Action::*;
+        match self {
+            Action::Host(a) => a.fmt(f),
+            Action::Container(a) => a.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for HostAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use HostAction::*;
         match self {
             StateDir {
                 path,
@@ -432,14 +441,35 @@ impl fmt::Display for Action {
                 }
                 Ok(())
             }
-            CgroupOpen { path } => write!(f, "open({:?}, O_WRONLY), inherited by the container process", path),
-            CgroupEnter { paths } => {
-                let v: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
-                write!(f, "write(fd, \"0\") for each of [{}]", v.join(", "))
-            }
+            CgroupOpen { path } => write!(
+                f,
+                "open({:?}, O_WRONLY), inherited by the container process",
+                path
+            ),
             Release => f.write_str("handshake: tell the container process to go on"),
             Wait => {
                 f.write_str("waitid(P_PID, {pid}): the container's exit status becomes launch's")
+            }
+            Claim { name, multiple } => write!(
+                f,
+                "flock(state root, LOCK_EX); gc: undo the journals of dead launchers; {}",
+                if *multiple {
+                    format!("several `{name}` instances allowed")
+                } else {
+                    format!("fail if a `{name}` instance is live")
+                }
+            ),
+        }
+    }
+}
+
+impl fmt::Display for ContainerAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ContainerAction::*;
+        match self {
+            CgroupEnter { paths } => {
+                let v: Vec<String> = paths.iter().map(|p| format!("{p:?}")).collect();
+                write!(f, "write(fd, \"0\") for each of [{}]", v.join(", "))
             }
             Unshare { flags } => write!(f, "unshare({})", join(flags, "|")),
             LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
@@ -532,15 +562,6 @@ impl fmt::Display for Action {
                 groups, gid, uid
             ),
             Chdir { path } => write!(f, "chdir({:?})", path),
-            Claim { name, multiple } => write!(
-                f,
-                "flock(state root, LOCK_EX); gc: undo the journals of dead launchers; {}",
-                if *multiple {
-                    format!("several `{name}` instances allowed")
-                } else {
-                    format!("fail if a `{name}` instance is live")
-                }
-            ),
             Terminal => f.write_str(
                 "if a terminal is used: open(\"/dev/ptmx\"); setsid(); ioctl(TIOCSCTTY); dup2(pty, 0|1|2); send the master to launch",
             ),
@@ -561,7 +582,7 @@ fn yes() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::Action;
+    use super::{Action, HostAction};
 
     /// A plan saved before `state_dir` had `mount_point` made `root` in the state directory and
     /// mounted the container's root there: it still does.
@@ -571,10 +592,10 @@ mod tests {
             serde_json::from_str(r#"{"op":"state_dir","path":"/run/launch/x-{id}"}"#).unwrap();
         assert_eq!(
             old,
-            Action::StateDir {
+            Action::Host(HostAction::StateDir {
                 path: "/run/launch/x-{id}".into(),
                 mount_point: true
-            }
+            })
         );
         assert_eq!(
             old.to_string(),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use crate::sys::idmap::{IdMapLine, OwnerShift, UNMAPPED_OWNER, host_id};
-pub use action::{Action, CloneFlag, MountAttr, MountFlag};
+pub use action::{Action, CloneFlag, ContainerAction, HostAction, MountAttr, MountFlag};
 pub use render::render_text;
 pub use undo::Undo;
 
@@ -72,10 +72,10 @@ pub struct Step {
 
 impl Step {
     /// A step.
-    pub fn new(summary: impl Into<String>, action: Action) -> Step {
+    pub fn new(summary: impl Into<String>, action: impl Into<Action>) -> Step {
         Step {
             summary: summary.into(),
-            action,
+            action: action.into(),
         }
     }
 
@@ -180,7 +180,11 @@ impl Plan {
         self.steps
             .iter()
             .find_map(|s| {
-                if let Action::PivotRoot { new_root: p } | Action::Chroot { path: p } = &s.action {
+                if let Action::Container(
+                    ContainerAction::PivotRoot { new_root: p }
+                    | ContainerAction::Chroot { path: p },
+                ) = &s.action
+                {
                     Some(p.clone())
                 } else {
                     None

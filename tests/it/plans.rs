@@ -1,7 +1,7 @@
 //! Plans of every example, as text and JSON, on a hybrid and a pure v2 host.
 
 use launch::cli::plan_for;
-use launch::plan::{Action, Plan, render_text};
+use launch::plan::{Action, HostAction, Plan, render_text};
 
 use crate::common::{self, hybrid, manifests, source, v2};
 
@@ -155,10 +155,12 @@ target = "/proc"
     for s in &plan.steps {
         let undoable = matches!(
             s.action,
-            Action::StateDir { .. }
-                | Action::CgroupCreate { .. }
-                | Action::ExtractRootfs { .. }
-                | Action::Spawn { .. }
+            Action::Host(
+                HostAction::StateDir { .. }
+                    | HostAction::CgroupCreate { .. }
+                    | HostAction::ExtractRootfs { .. }
+                    | HostAction::Spawn { .. }
+            )
         );
         assert_eq!(s.undo().is_some(), undoable, "{}", s.effect());
     }
