@@ -94,7 +94,7 @@ pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
         process::chdir(&p.cwd)
     };
     // SAFETY: launch is single-threaded.
-    let child = unsafe { process::spawn_exec(prepare, argv, &env) }.map_err(|e| {
+    let child = unsafe { process::spawn_exec(prepare, argv, &env, 0) }.map_err(|e| {
         let code = exit::of_exec_error(&e);
         (e, code)
     })?;

@@ -56,6 +56,20 @@ pub fn pair() -> SysResult<(Channel, Channel)> {
 }
 
 impl Channel {
+    /// Whether the other end is gone (the launcher died): a hang-up is pending, without waiting.
+    pub fn peer_gone(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        // POLLHUP is reported whether asked for or not, once the peer has closed.
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::ZERO) {
+            Ok(n) if n > 0 => fds[0]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLHUP)),
+            Ok(_) | Err(_) => false,
+        }
+    }
+
     /// Send one message.
     pub fn send<T: Serialize>(&self, msg: &T) -> SysResult<()> {
         self.send_with(msg, None)

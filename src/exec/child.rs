@@ -26,8 +26,9 @@ pub(super) fn main(
     cgroup_fds: &[OwnedFd],
 ) -> ! {
     // If the launcher dies, so do we: nothing would be left to clean up after us.
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if process::die_with_parent().is_err() {
+        exit(CHILD_FAILED);
+    }
     match chan.recv::<ToChild>() {
         Ok(Some(ToChild::Release)) => {}
         // The launcher is gone or confused: do nothing at all.
@@ -128,15 +129,20 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
         CgroupEnter { paths } => crate::sys::cgroup::enter_self(cx.cgroup_fds, paths),
         Terminal => match (&cx.chan, cx.tty) {
             (Some(chan), true) => terminal(chan),
-            (_, false) | (None, true) => Ok(()),
+            // No pty: the container shares the caller's standard streams. If one is a terminal,
+            // a new session keeps it from being the container's controlling terminal, so the
+            // container cannot push keystrokes into the caller's shell (TIOCSTI) or take its
+            // foreground.
+            (_, false) | (None, true) => process::new_session_if_on_a_terminal(),
         },
         // The last step: init takes the channel over and never returns.
         Exec {
             argv,
             env,
             init: true,
+            preserve_fds,
         } => match cx.chan.take() {
-            Some(chan) => init::run(argv, env, chan, step),
+            Some(chan) => init::run(argv, env, *preserve_fds, chan, step),
             None => Err(SysError::other("fork", None, "no channel to the launcher")),
         },
         Unshare { flags } => {
@@ -233,8 +239,22 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             soft: *soft,
             hard: *hard,
         }),
-        SetIds { uid, gid, groups } => process::set_ids(*uid, *gid, groups),
+        SetIds { uid, gid, groups } => {
+            process::set_ids(*uid, *gid, groups)?;
+            // Changing ids cleared the parent-death signal: arm it again, then make sure the
+            // launcher did not die in between (nothing would kill us then).
+            process::die_with_parent()?;
+            if cx.chan.as_ref().is_some_and(Channel::peer_gone) {
+                exit(CHILD_FAILED);
+            }
+            Ok(())
+        }
         Chdir { path } => process::chdir(path),
-        Exec { argv, env, .. } => Err(process::exec(argv, env)),
+        Exec {
+            argv,
+            env,
+            preserve_fds,
+            ..
+        } => Err(process::exec(argv, env, *preserve_fds)),
     }
 }

@@ -27,8 +27,14 @@ const HANDLED: &[Signal] = &[
 
 /// Become init: fork and exec the command in the child, then supervise it, and exit with its
 /// status. If the command cannot be started, report it as plan step `step` and exit.
-pub(super) fn run(argv: &[String], env: &[String], chan: Channel, step: usize) -> ! {
-    match start(argv, env) {
+pub(super) fn run(
+    argv: &[String],
+    env: &[String],
+    preserve_fds: u32,
+    chan: Channel,
+    step: usize,
+) -> ! {
+    match start(argv, env, preserve_fds) {
         Err(error) => {
             let _ = chan.send(&ToParent::Failed { step, error });
             exit(125)
@@ -36,12 +42,17 @@ pub(super) fn run(argv: &[String], env: &[String], chan: Channel, step: usize) -
         Ok(cmd) => {
             // The command runs: closing our end of the channel tells launch so.
             chan.close();
+            // PID 1 lives as long as the container: it keeps no descriptor of the launcher's
+            // (the journal, cgroup files) nor of its caller's, which the command could reach
+            // through /proc/1/fd. Failing to close them is not worth killing the container for:
+            // close_range only fails on a kernel older than 5.9.
+            let _ = process::close_from(3, false);
             supervise(cmd)
         }
     }
 }
 
-fn start(argv: &[String], env: &[String]) -> SysResult<Pid> {
+fn start(argv: &[String], env: &[String], preserve_fds: u32) -> SysResult<Pid> {
     let mut set = SigSet::empty();
     for s in HANDLED {
         set.add(*s);
@@ -67,7 +78,7 @@ fn start(argv: &[String], env: &[String]) -> SysResult<Pid> {
             .map_err(|e| SysError::new("sigprocmask", None, e).args("SIG_SETMASK"))
     };
     // SAFETY: this process is single-threaded (the launcher never starts threads before clone).
-    unsafe { process::spawn_exec(prepare, argv, env) }
+    unsafe { process::spawn_exec(prepare, argv, env, preserve_fds) }
 }
 
 fn supervise(cmd: Pid) -> ! {

@@ -310,7 +310,12 @@ impl Run<'_> {
         };
         // Flush what we buffered so the child does not print it again.
         let _ = std::io::stdout().flush();
-        match clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd()))? {
+        // SAFETY: the launcher is single-threaded (src/main.rs; it starts no thread).
+        let forked = unsafe { clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd())) }?;
+        // The v2 group's descriptor was only for clone3: neither process keeps it (crun closes
+        // it at once too); the child's copy would otherwise live on in init.
+        drop(cgroup_fd);
+        match forked {
             Forked::Child => {
                 drop(parent_end);
                 child::main(

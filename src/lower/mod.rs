@@ -273,6 +273,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             argv: p.args.clone(),
             env: p.envp(),
             init: p.init,
+            preserve_fds: p.preserve_fds,
         },
     );
     b.push("wait for the container to exit", HostAction::Wait);

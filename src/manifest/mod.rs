@@ -111,6 +111,10 @@ pub struct Process {
     /// Run a minimal init as PID 1 that reaps zombies and forwards signals to the command.
     #[serde(default)]
     pub init: Option<Sp<bool>>,
+    /// Pass the caller's file descriptors 3 to 3+N-1 on to the command (e.g. sockets from
+    /// systemd socket activation). Default 0: no descriptor above 2 reaches the container.
+    #[serde(default)]
+    pub preserve_fds: Option<Sp<i64>>,
     /// Signal `launch stop` sends first, e.g. `"SIGTERM"` (default) or `"SIGINT"`.
     #[serde(default)]
     pub stop_signal: Option<Sp<String>>,

@@ -240,6 +240,10 @@ pub enum ContainerAction {
         /// Fork first: PID 1 stays as `launch-init`, reaping zombies and forwarding signals.
         #[serde(default)]
         init: bool,
+        /// Descriptors 3 to 3+N-1 are passed on to the command on purpose; every other one
+        /// above 2 is closed by the execve (and in init).
+        #[serde(default)]
+        preserve_fds: u32,
     },
 }
 
@@ -565,11 +569,23 @@ impl fmt::Display for ContainerAction {
             Terminal => f.write_str(
                 "if a terminal is used: open(\"/dev/ptmx\"); setsid(); ioctl(TIOCSCTTY); dup2(pty, 0|1|2); send the master to launch",
             ),
-            Exec { argv, env, init } => {
+            Exec {
+                argv,
+                env,
+                init,
+                preserve_fds,
+            } => {
                 if *init {
-                    f.write_str("fork(): PID 1 becomes launch-init (reaps, forwards signals); the child: ")?;
+                    f.write_str("fork(): PID 1 becomes launch-init (reaps, forwards signals; closes every fd above 2); the child: ")?;
                 }
-                write!(f, "execve({:?}, {:?}, {:?})", argv.first().map_or("", |s| s), argv, env)
+                write!(
+                    f,
+                    "close_range({}, ~0U, CLOSE_RANGE_CLOEXEC); execve({:?}, {:?}, {:?})",
+                    3 + u64::from(*preserve_fds),
+                    argv.first().map_or("", |s| s),
+                    argv,
+                    env
+                )
             }
         }
     }

@@ -190,6 +190,10 @@ pub struct Process {
     pub terminal: Option<bool>,
     /// PID 1 is a minimal init that reaps zombies and forwards signals.
     pub init: bool,
+    /// Descriptors 3 to 3+N-1 of the launcher's caller pass on to the command on purpose
+    /// (socket activation); every other descriptor above 2 is closed.
+    #[serde(default)]
+    pub preserve_fds: u32,
     /// How `launch stop` ends the container.
     pub stop: StopPolicy,
 }

@@ -61,8 +61,11 @@ pub enum Forked {
 
 /// clone3 with fork semantics (no new stack): returns in both processes.
 ///
-/// The caller must be single-threaded, as with fork: the child has only this thread.
-pub fn clone3(flags: &[CloneFlag], cgroup_fd: Option<RawFd>) -> SysResult<Forked> {
+/// # Safety
+///
+/// As for fork: the caller must be single-threaded. The child has only this thread, so a lock
+/// another thread held (the allocator's, stdio's) would stay locked in it forever.
+pub unsafe fn clone3(flags: &[CloneFlag], cgroup_fd: Option<RawFd>) -> SysResult<Forked> {
     // SAFETY: clone_args is plain data; zero is valid for every field.
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flag_bits(flags);
@@ -71,7 +74,8 @@ pub fn clone3(flags: &[CloneFlag], cgroup_fd: Option<RawFd>) -> SysResult<Forked
         args.cgroup = fd as u64;
     }
     // SAFETY: clone3 without CLONE_VM and without a stack behaves like fork: the child gets a copy
-    // of the address space and continues here. We are single-threaded (documented contract).
+    // of the address space and continues here. The caller is single-threaded (this function's
+    // contract).
     let r = unsafe {
         libc::syscall(
             libc::SYS_clone3,

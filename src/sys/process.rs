@@ -24,6 +24,30 @@ pub fn set_domainname(name: &str) -> SysResult<()> {
     Ok(())
 }
 
+/// setsid(2) if any standard stream is a terminal (without a pty of its own, the process would
+/// otherwise share the caller's controlling terminal).
+pub fn new_session_if_on_a_terminal() -> SysResult<()> {
+    let on_tty = [0, 1, 2].iter().any(|fd| {
+        // SAFETY: isatty on a descriptor number only queries it.
+        unsafe { libc::isatty(*fd) == 1 }
+    });
+    if on_tty {
+        nix::unistd::setsid().map_err(|e| SysError::new("setsid", None, e))?;
+    }
+    Ok(())
+}
+
+/// Have the kernel SIGKILL this process when its parent (the launcher) dies. The kernel clears
+/// this whenever the process's ids change, so it is set again after each change.
+pub fn die_with_parent() -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    if r < 0 {
+        return Err(SysError::new("prctl", None, Errno::last()).args("PR_SET_PDEATHSIG, SIGKILL"));
+    }
+    Ok(())
+}
+
 /// setgroups, setgid, setuid. setgroups is skipped when the user namespace denies it (then the
 /// process has no supplementary groups to drop anyway).
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> SysResult<()> {
@@ -53,9 +77,37 @@ fn cstr(s: &str) -> SysResult<CString> {
         .map_err(|_| SysError::other("execve", None, format!("{s:?} contains a NUL byte")))
 }
 
-/// execve the command; a name without `/` is searched in the PATH of `env`. Returns only on
-/// failure, with the errno that best explains it (EACCES over ENOENT, as execvp does).
-pub fn exec(argv: &[String], env: &[String]) -> SysError {
+/// `close_range(2)` flag: mark close-on-exec instead of closing.
+const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+
+/// Close (or, with `cloexec`, mark close-on-exec) every descriptor from `first` up. No
+/// descriptor launch or its caller holds may reach the container: one on a host directory is a
+/// way out of the root (CVE-2024-21626's class).
+pub fn close_from(first: u32, cloexec: bool) -> SysResult<()> {
+    let flags = if cloexec { CLOSE_RANGE_CLOEXEC } else { 0 };
+    // SAFETY: close_range takes plain integers; closing descriptors this process owns is what is
+    // asked (nothing here holds a Rust object over them past this point: the callers exec or
+    // only use descriptors below `first`).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, libc::c_uint::MAX, flags) };
+    if r < 0 {
+        return Err(
+            SysError::new("close_range", None, Errno::last()).args(format!(
+                "{first}, ~0U, {}",
+                if cloexec { "CLOSE_RANGE_CLOEXEC" } else { "0" }
+            )),
+        );
+    }
+    Ok(())
+}
+
+/// execve the command; a name without `/` is searched in the PATH of `env`. Descriptors from
+/// `3 + preserve_fds` up are closed by the execve (marked close-on-exec first, so a failing
+/// execve can still report through its pipe). Returns only on failure, with the errno that best
+/// explains it (EACCES over ENOENT, as execvp does).
+pub fn exec(argv: &[String], env: &[String], preserve_fds: u32) -> SysError {
+    if let Err(e) = close_from(3u32.saturating_add(preserve_fds), true) {
+        return e;
+    }
     let run = || -> SysResult<std::convert::Infallible> {
         let prog = argv
             .first()
@@ -108,6 +160,7 @@ pub unsafe fn spawn_exec(
     prepare: impl FnOnce() -> SysResult<()>,
     argv: &[String],
     env: &[String],
+    preserve_fds: u32,
 ) -> SysResult<nix::unistd::Pid> {
     use std::io::Read;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -117,7 +170,7 @@ pub unsafe fn spawn_exec(
         nix::unistd::ForkResult::Child => {
             drop(r);
             let err = match prepare() {
-                Ok(()) => exec(argv, env),
+                Ok(()) => exec(argv, env, preserve_fds),
                 Err(e) => e,
             };
             let _ = nix::unistd::write(&w, &serde_json::to_vec(&err).unwrap_or_default());

@@ -12,6 +12,10 @@ use crate::spec::{self, Namespaces, Rlimit, Root, StopPolicy, User, UserNamespac
 pub(crate) const DEFAULT_PATH: &str =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The most descriptors `preserve_fds` passes on (the kernel's default `nr_open` is 1048576;
+/// socket activation passes a handful).
+const MAX_PRESERVE_FDS: u32 = 1 << 16;
+
 /// A signal name (`"SIGTERM"`, `"TERM"`, any case) in its canonical form.
 fn signal_name(cx: &mut Cx, v: &Sp<String>) -> String {
     let up = v.trim().to_ascii_uppercase();
@@ -169,6 +173,24 @@ pub(crate) fn check(
         env.insert(k.get().clone(), v.get().clone());
     }
     let init = p.init.as_ref().is_some_and(|i| *i.get());
+    let preserve_fds = match &p.preserve_fds {
+        None => 0,
+        Some(n) => match u32::try_from(*n.get()) {
+            Ok(v) if v <= MAX_PRESERVE_FDS => v,
+            Ok(_) | Err(_) => {
+                cx.push(
+                    Problem::new(
+                        "launch::process::preserve_fds",
+                        n.span(),
+                        format!("cannot pass {} descriptors", n.get()),
+                    )
+                    .label(format!("must be from 0 to {MAX_PRESERVE_FDS}"))
+                    .help("give the number of descriptors after stderr to pass on, e.g. `preserve_fds = 1` for fd 3"),
+                );
+                0
+            }
+        },
+    };
     let stop_signal = match &p.stop_signal {
         None => "SIGTERM".to_string(),
         Some(sig) => signal_name(cx, sig),
@@ -201,6 +223,7 @@ pub(crate) fn check(
         rlimits,
         terminal,
         init,
+        preserve_fds,
         stop: StopPolicy {
             signal: stop_signal,
             timeout_ms: stop_timeout_ms,

@@ -1374,3 +1374,93 @@ fn a_forced_terminal_relays_everything() {
     );
     sb.assert_state_empty(&out);
 }
+
+// --- what the container inherits from the launcher ---------------------------------------------
+
+/// Changing ids clears the kernel's parent-death signal: a container whose process runs as
+/// another user must die with its SIGKILLed launcher all the same (it is armed again after the
+/// id change), with and without a pid namespace.
+#[test]
+fn a_container_running_as_a_user_dies_with_its_killed_launcher() {
+    need_root();
+    let sb = Sandbox::new("pdeath");
+    let host = Host::snapshot();
+    for (i, pid_ns) in ["true", "false"].into_iter().enumerate() {
+        let mark = unique("pdeath");
+        let m = App::new(
+            &format!("pdeath{i}"),
+            &format!(": {mark}; echo READY; while :; do sleep 0.1; done"),
+        )
+        .process("user = 1000\ngroup = 1000")
+        .tables(&format!("[namespaces]\npid = {pid_ns}"))
+        .write(&sb);
+        let mut run = Live::start(&sb, &["run", s(&m)]);
+        run.wait_for_within("READY", SOON);
+        let pid = the_process(&mark, "sh");
+        assert_eq!(status_line(pid, "Uid:"), "Uid: 1000 1000 1000 1000");
+        run.signal(Signal::SIGKILL);
+        let gone = processes_gone(&mark, Duration::from_secs(2));
+        let left = processes_with(&mark);
+        let out = run.finish("");
+        assert!(
+            gone,
+            "pid namespace {pid_ns}: the container outlived its SIGKILLed launcher: {left:?}\n{out}"
+        );
+        let gc = launch_soon(&sb, &["gc"]);
+        gc.expect_code(0);
+    }
+    let out = launch_soon(&sb, &["gc"]);
+    host.assert_clean(&sb, None, &out);
+}
+
+/// No descriptor reaches the container but its standard streams: not one its caller left open
+/// without close-on-exec (here fd 7 on the host's `/`, the CVE-2024-21626 class), nor the
+/// launcher's own (journal, cgroup files), in the command and in `launch-init` as PID 1.
+/// `preserve_fds` passes the caller's next ones on, on purpose.
+#[test]
+fn no_launcher_or_caller_descriptor_reaches_the_container() {
+    need_root();
+    let sb = Sandbox::new("fds");
+    let cg = Cgroups::new();
+    let host = Host::snapshot();
+    let run_with_fd7 = |m: &Path| {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "exec 7</ 8</etc; exec \"$0\" run \"$1\""])
+            .arg(launch_bin())
+            .arg(m)
+            .current_dir(&sb.dir)
+            .env("LAUNCH_STATE_ROOT", &sb.state)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        finish(child, format!("launch run {} (fds 7, 8 open)", m.display()))
+    };
+    // `ls` runs in a child of the shell: what it lists are the shell's descriptors.
+    for (name, extra, expect) in [
+        ("fdplain", "", "0\n1\n2\n"),
+        ("fdlimits", "limits", "0\n1\n2\n"),
+        ("fdinit", "init", "init:\n0\n1\n2\nsh:\n0\n1\n2\n"),
+        ("fdkeep", "preserve", "0\n1\n2\n7\n"),
+    ] {
+        let script = match extra {
+            "init" => "echo init:; ls /proc/1/fd; echo sh:; ls /proc/$$/fd",
+            _ => "ls /proc/$$/fd",
+        };
+        let mut app = App::new(name, script);
+        match extra {
+            "limits" => app = app.limits(&cg),
+            "init" => app = app.process("init = true").limits(&cg),
+            "preserve" => app = app.process("preserve_fds = 5"),
+            _ => {}
+        }
+        let out = run_with_fd7(&app.write(&sb));
+        out.expect_code(0);
+        // With preserve_fds = 5, descriptors 3 to 7 pass: 7 does (3 to 6 are not open), 8
+        // does not.
+        assert_eq!(out.stdout, expect, "{name}\n{out}");
+    }
+    let out = launch_soon(&sb, &["gc"]);
+    host.assert_clean(&sb, Some(&cg), &out);
+}
