@@ -150,6 +150,7 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             nix::sched::unshare(bits)
                 .map_err(|e| SysError::new("unshare", None, e).args(format!("{flags:?}")))
         }
+        SessionKeyring => process::new_session_keyring(),
         LoopbackUp => net::loopback_up(),
         Propagation { target, flags } => mount::mount(None, target, target, None, flags, None),
         Mkdir { path, mode } => match beneath(root, path) {

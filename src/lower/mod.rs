@@ -5,9 +5,9 @@
 //! The order is the one in docs/plan-format.md and is pinned by a test:
 //!
 //! host: claim → state dir → cgroups → rootfs archive → spawn → id maps → cgroup join → release;
-//! container: root of the user ns → late namespaces → loopback → propagation → root → /dev →
-//! mounts → read-only root → pivot_root → hostname → terminal → rlimits → ids → chdir → execve
-//! (via init if asked); host: wait.
+//! container: root of the user ns → session keyring → late namespaces → loopback → propagation →
+//! root → /dev → mounts → read-only root → pivot_root → hostname → terminal → rlimits → ids →
+//! chdir → execve (via init if asked); host: wait.
 
 use std::path::{Path, PathBuf};
 
@@ -174,6 +174,10 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
+    b.push(
+        "join a new session keyring (not the caller's)",
+        ContainerAction::SessionKeyring,
+    );
 
     if r.namespaces.cgroup.is_new() {
         b.push(

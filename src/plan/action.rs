@@ -123,6 +123,8 @@ pub enum ContainerAction {
         /// The namespace.
         flags: Vec<CloneFlag>,
     },
+    /// Join a new anonymous session keyring, so the caller's keys are not the container's.
+    SessionKeyring,
     /// Bring the loopback interface up in the new network namespace.
     LoopbackUp,
     /// Change mount propagation of a mount tree.
@@ -359,6 +361,7 @@ impl ContainerAction {
             }
             Terminal
             | Unshare { .. }
+            | SessionKeyring
             | LoopbackUp
             | SetHostname { .. }
             | SetDomainname { .. }
@@ -476,6 +479,7 @@ impl fmt::Display for ContainerAction {
                 write!(f, "write(fd, \"0\") for each of [{}]", v.join(", "))
             }
             Unshare { flags } => write!(f, "unshare({})", join(flags, "|")),
+            SessionKeyring => f.write_str("keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)"),
             LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
             Propagation { target, flags } => write!(
                 f,

@@ -37,6 +37,29 @@ pub fn new_session_if_on_a_terminal() -> SysResult<()> {
     Ok(())
 }
 
+/// Join a new, anonymous session keyring (`keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`), as runc
+/// does for each container: the caller's session keyring, with whatever keys its login put there,
+/// must not be the container's. A kernel without keyrings (ENOSYS) has nothing to share.
+pub fn new_session_keyring() -> SysResult<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl with a NULL name joins a new anonymous keyring; no pointer is read.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    match r {
+        r if r >= 0 => Ok(()),
+        _ if Errno::last() == Errno::ENOSYS => Ok(()),
+        _ => {
+            Err(SysError::new("keyctl", None, Errno::last())
+                .args("KEYCTL_JOIN_SESSION_KEYRING, NULL"))
+        }
+    }
+}
+
 /// Have the kernel SIGKILL this process when its parent (the launcher) dies. The kernel clears
 /// this whenever the process's ids change, so it is set again after each change.
 pub fn die_with_parent() -> SysResult<()> {

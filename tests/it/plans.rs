@@ -115,6 +115,7 @@ target = "/proc"
         "release",
         "cgroup_enter",
         "set_ids",
+        "session_keyring",
         "unshare",
         "loopback_up",
         "propagation",

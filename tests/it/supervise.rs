@@ -1464,3 +1464,40 @@ fn no_launcher_or_caller_descriptor_reaches_the_container() {
     let out = launch_soon(&sb, &["gc"]);
     host.assert_clean(&sb, Some(&cg), &out);
 }
+
+/// The session keyring of this process (keyctl(KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING)).
+fn session_keyring() -> i64 {
+    // SAFETY: keyctl with integer arguments only.
+    unsafe { libc::syscall(libc::SYS_keyctl, 0, -3, 0) }
+}
+
+/// The container gets a new session keyring, as with runc: the caller's (and the keys its login
+/// put there) is not reachable from inside.
+#[test]
+fn the_container_has_a_session_keyring_of_its_own() {
+    need_root();
+    let sb = Sandbox::new("keyring");
+    let host = Host::snapshot();
+    let mine = session_keyring();
+    assert!(
+        mine > 0,
+        "this test process has no session keyring ({mine})"
+    );
+    let script = format!(
+        "python3 -c 'import ctypes; print(ctypes.CDLL(None).syscall({}, 0, -3, 0))'",
+        libc::SYS_keyctl
+    );
+    for (name, ns) in [("kr", ""), ("kruser", "[namespaces]\nuser = true")] {
+        let m = App::new(name, &script).tables(ns).write(&sb);
+        let out = sb.run(&m);
+        out.expect_code(0);
+        let theirs: i64 = out.stdout.trim().parse().unwrap_or(-1);
+        assert!(theirs > 0, "{name}: no session keyring inside\n{out}");
+        assert_ne!(
+            theirs, mine,
+            "{name}: the container shares the caller's session keyring\n{out}"
+        );
+    }
+    let out = sb.launch(&["gc"]);
+    host.assert_clean(&sb, None, &out);
+}
