@@ -45,7 +45,9 @@ impl Undo {
             },
             Undo::RemoveCgroup { path } => crate::sys::cgroup::destroy(path),
             Undo::KillProcess { pid, start_time } => {
-                if start_time.is_some() && *start_time != self::start_time(*pid) {
+                // Only the process the launcher recorded: a pid is reused, and a journal without
+                // a start time proves nothing about who holds that pid now.
+                if start_time.is_none() || *start_time != self::start_time(*pid) {
                     return Ok(());
                 }
                 let pid = nix::unistd::Pid::from_raw(*pid);
@@ -130,13 +132,15 @@ impl Journal {
     /// Create the journal in a fresh state dir and record who owns it.
     pub fn create(state_dir: &Path) -> SysResult<Journal> {
         let path = state_dir.join("journal");
-        let file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| {
-                SysError::io("open", Some(path.clone()), &e).args("O_CREAT|O_EXCL|O_APPEND")
-            })?;
+        // 0600: it holds the container's environment, which may hold secrets.
+        let file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create_new(true).append(true),
+            0o600,
+        )
+        .open(&path)
+        .map_err(|e| {
+            SysError::io("open", Some(path.clone()), &e).args("O_CREAT|O_EXCL|O_APPEND, 0600")
+        })?;
         // Blocking: the file is new, so only a reader testing whether its launcher lives
         // (`launch ps`, a shared lock held for a moment) can be holding it.
         let file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)

@@ -203,11 +203,21 @@ impl Run<'_> {
                 return Ok(());
             }
             Claim { name, multiple } => self.claim(name, *multiple),
-            StateDir { path, mount_point } => {
+            StateDir {
+                path,
+                mount_point,
+                group,
+            } => {
                 if let Some(parent) = path.parent() {
                     state::make_root(parent)?;
                 }
-                state::mkdir(path, 0o711)?;
+                match group {
+                    None => state::mkdir(path, 0o700)?,
+                    Some(g) => {
+                        state::mkdir(path, 0o710)?;
+                        state::chgrp(path, *g)?;
+                    }
+                }
                 // The journal lives in the directory it undoes: recorded once it exists.
                 if let Some(u) = self.undo_of(action) {
                     self.undo.push(u.clone());
@@ -447,9 +457,21 @@ impl Run<'_> {
 
     /// Undo everything in reverse; keep going past failures.
     fn unwind(&mut self) -> (usize, Vec<(Undo, SysError)>) {
-        let mut errors = Vec::new();
+        let mut errors: Vec<(Undo, SysError)> = Vec::new();
         let n = self.undo.len();
+        let state_dir = self.plan.state_dir();
         while let Some(u) = self.undo.pop() {
+            // When something could not be undone, the state directory stays with its journal,
+            // so `launch gc` tries again instead of forgetting the leftovers.
+            if !errors.is_empty() && matches!(&u, Undo::RemoveTree { path } if *path == state_dir) {
+                let kept = SysError::other(
+                    "keep",
+                    Some(state_dir.clone()),
+                    "kept with its journal: `launch gc` retries what could not be undone",
+                );
+                errors.push((u, kept));
+                continue;
+            }
             if let Err(e) = u.run() {
                 errors.push((u, e));
             }

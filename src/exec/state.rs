@@ -124,15 +124,54 @@ pub fn lock_root(root: &Path) -> SysResult<RootLock> {
         })
 }
 
-/// Create the state root if needed (0711: others may enter an instance directory they know the
-/// name of, never list them).
+/// Create the state root if needed (0711: others may pass through, never list it; each
+/// instance directory in it is 0700 or 0710), then make sure it can be trusted.
 pub(super) fn make_root(dir: &Path) -> SysResult<()> {
-    if dir.is_dir() {
-        return Ok(());
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| SysError::io("mkdir -p", Some(dir.to_path_buf()), &e))?;
+        set_mode(dir, 0o711)?;
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| SysError::io("mkdir -p", Some(dir.to_path_buf()), &e))?;
-    set_mode(dir, 0o711)
+    check_root(dir)
+}
+
+/// A state root is trusted only if it is a real directory (not a symlink) owned by the caller
+/// and writable by no one else: otherwise another user could have made it first (a predictable
+/// `/tmp/launch-UID`) and planted journals in it that `launch gc` would act on, as ssh-agent and
+/// tmux refuse a socket directory they do not own.
+pub fn check_root(dir: &Path) -> SysResult<()> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(dir)
+        .map_err(|e| SysError::io("lstat", Some(dir.to_path_buf()), &e))?;
+    let me = nix::unistd::geteuid().as_raw();
+    let problem = if !md.file_type().is_dir() {
+        Some("is not a directory (a symlink?)".to_string())
+    } else if md.uid() != me {
+        Some(format!(
+            "is owned by uid {}, not by you (uid {me})",
+            md.uid()
+        ))
+    } else if md.mode() & 0o022 != 0 {
+        Some(format!(
+            "is writable by others (mode {:04o})",
+            md.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(SysError::other(
+            "check state root",
+            Some(dir.to_path_buf()),
+            format!(
+                "{} {p}: refusing to use it, since another user could have planted state in \
+                 it; remove it, or set LAUNCH_STATE_ROOT (or XDG_RUNTIME_DIR) to a directory \
+                 only you can write",
+                dir.display()
+            ),
+        )),
+    }
 }
 
 /// mkdir(2) with exactly `mode`: a chmod follows only if the umask took bits away (one
@@ -154,6 +193,12 @@ pub(super) fn mkdir(path: &Path, mode: u32) -> SysResult<()> {
         set_mode(path, mode)?;
     }
     Ok(())
+}
+
+/// chown(2) the group only.
+pub(super) fn chgrp(path: &Path, gid: u32) -> SysResult<()> {
+    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
+        .map_err(|e| SysError::new("chown", Some(path.to_path_buf()), e).args(format!("-1, {gid}")))
 }
 
 fn set_mode(path: &Path, mode: u32) -> SysResult<()> {

@@ -48,6 +48,13 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         UserNamespace::New(maps) => Some(maps.lines(facts.uid, facts.gid)),
         UserNamespace::Host | UserNamespace::Join(_) => None,
     };
+    // The container's root, as a host user other than the launcher's, must traverse the state
+    // directory to build its root: through its group, and no one else.
+    let traverse_group = user_maps.as_ref().and_then(|(uid, gid)| {
+        let root_uid = crate::sys::idmap::host_id(uid, 0)?;
+        let root_gid = crate::sys::idmap::host_id(gid, 0)?;
+        (root_uid != facts.uid && root_gid != facts.gid).then_some(root_gid)
+    });
     let root = if extract {
         state.join("root")
     } else {
@@ -75,6 +82,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         HostAction::StateDir {
             path: state.clone(),
             mount_point: extract,
+            group: traverse_group,
         },
     );
     let into_cgroup = cgroups(&mut b, r, facts, &instance);

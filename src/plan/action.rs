@@ -43,6 +43,11 @@ pub enum HostAction {
         /// Also create `<path>/root` (plans of format 1 written before this field always did).
         #[serde(default = "yes")]
         mount_point: bool,
+        /// The host gid of the container's root when a user namespace maps it to another host
+        /// user: that group may traverse the directory (0710) to build the root; no other user
+        /// may (0700), so no other user of the host reaches an extracted root or the journal.
+        #[serde(default)]
+        group: Option<u32>,
     },
     /// Create a cgroup directory shared by all containers (kept: others may be using it).
     CgroupParent {
@@ -395,17 +400,18 @@ impl fmt::Display for HostAction {
         match self {
             StateDir {
                 path,
-                mount_point: true,
-            } => write!(
-                f,
-                "mkdir({:?}, 0711); mkdir({:?}, 0755)",
-                path,
-                path.join("root")
-            ),
-            StateDir {
-                path,
-                mount_point: false,
-            } => write!(f, "mkdir({:?}, 0711)", path),
+                mount_point,
+                group,
+            } => {
+                match group {
+                    Some(g) => write!(f, "mkdir({path:?}, 0710); chown({path:?}, -1, {g})")?,
+                    None => write!(f, "mkdir({path:?}, 0700)")?,
+                }
+                if *mount_point {
+                    write!(f, "; mkdir({:?}, 0755)", path.join("root"))?;
+                }
+                Ok(())
+            }
             CgroupParent { path } => write!(f, "mkdir -p {:?} (kept)", path),
             CgroupEnable { path, controllers } => {
                 let v: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
@@ -614,12 +620,13 @@ mod tests {
             old,
             Action::Host(HostAction::StateDir {
                 path: "/run/launch/x-{id}".into(),
-                mount_point: true
+                mount_point: true,
+                group: None,
             })
         );
         assert_eq!(
             old.to_string(),
-            r#"mkdir("/run/launch/x-{id}", 0711); mkdir("/run/launch/x-{id}/root", 0755)"#
+            r#"mkdir("/run/launch/x-{id}", 0700); mkdir("/run/launch/x-{id}/root", 0755)"#
         );
     }
 }

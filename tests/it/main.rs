@@ -12,3 +12,4 @@ mod run;
 mod schema;
 mod supervise;
 mod tar_extract;
+mod trust;

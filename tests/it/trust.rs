@@ -1,0 +1,169 @@
+//! The launcher's own trust boundary: its state is input it checks before acting on it as root,
+//! and nothing it keeps is reachable by another user of the host.
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::fixtures::*;
+
+/// `argv` run as `nobody` (uid and gid 65534, no supplementary groups): its exit status and
+/// output.
+fn as_nobody(argv: &[&str]) -> (bool, String) {
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(argv)
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// A journal another user planted (or a corrupted one) names a host directory and a cgroup
+/// that are not its instance's: `launch gc` removes neither, says so, and leaves the instance.
+#[test]
+fn a_planted_journal_is_refused() {
+    need_root();
+    let sb = Sandbox::new("planted");
+    let victim = sb.mkdir("victim");
+    fs::write(victim.join("precious"), "keep me").unwrap();
+    let cgvictim = sb.mkdir("victim-cgroup");
+    fs::create_dir_all(&sb.state).unwrap();
+    for (inst, entry) in [
+        (
+            "evil-0badc0de",
+            format!(r#"{{"undo":"remove_tree","path":"{}"}}"#, victim.display()),
+        ),
+        (
+            "evil-0badc0df",
+            format!(
+                r#"{{"undo":"remove_tree","path":"{}/evil-0badc0df/../../victim"}}"#,
+                sb.state.display()
+            ),
+        ),
+        (
+            "evil-0badc0e0",
+            format!(
+                r#"{{"undo":"remove_cgroup","path":"{}"}}"#,
+                cgvictim.display()
+            ),
+        ),
+    ] {
+        let dir = sb.state.join(inst);
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("journal"), entry + "\n").unwrap();
+    }
+    let out = sb.launch(&["gc"]);
+    out.expect_code(0);
+    assert!(
+        victim.join("precious").exists(),
+        "gc removed a host directory\n{out}"
+    );
+    assert!(
+        cgvictim.exists(),
+        "gc removed a directory named as a cgroup\n{out}"
+    );
+    assert_eq!(
+        out.stdout.matches("left ").count(),
+        3,
+        "each planted instance is reported\n{out}"
+    );
+    assert_eq!(
+        sb.state_entries().len(),
+        3,
+        "planted instances are left alone\n{out}"
+    );
+    // `launch run` collects too: it must not act on them either.
+    let m = App::new("after", "echo ok").write(&sb);
+    sb.run(&m).expect_code(0);
+    assert!(victim.join("precious").exists());
+}
+
+/// A state root the caller does not own, or that others can write, may hold anything: refused
+/// before any journal in it is read (a non-root user's `/tmp/launch-UID` can be made first by
+/// someone else).
+#[test]
+fn a_state_root_others_control_is_refused() {
+    need_root();
+    let sb = Sandbox::new("stateroot");
+    let m = App::new("sr", "echo ran").write(&sb);
+    for (what, setup) in [
+        ("owned by nobody", 0),
+        ("writable by others", 1),
+        ("a symlink", 2),
+    ] {
+        let _ = fs::remove_dir_all(&sb.state);
+        let _ = fs::remove_file(&sb.state);
+        match setup {
+            0 => {
+                fs::create_dir(&sb.state).unwrap();
+                std::os::unix::fs::chown(&sb.state, Some(65534), Some(65534)).unwrap();
+            }
+            1 => {
+                fs::create_dir(&sb.state).unwrap();
+                fs::set_permissions(&sb.state, fs::Permissions::from_mode(0o777)).unwrap();
+            }
+            _ => {
+                let real = sb.mkdir("real-state");
+                std::os::unix::fs::symlink(&real, &sb.state).unwrap();
+            }
+        }
+        let out = sb.run(&m);
+        out.expect_code(125);
+        assert!(out.stderr.contains("refusing to use it"), "{what}\n{out}");
+        assert!(!out.stdout.contains("ran"), "{what}\n{out}");
+        let gc = sb.launch(&["gc"]);
+        assert_ne!(gc.code(), Some(0), "{what}: gc used it\n{gc}");
+    }
+    let _ = fs::remove_file(&sb.state);
+}
+
+/// Another user of the host can reach neither a running container's extracted root (whose
+/// setuid binaries and device nodes would be theirs to use) nor its journal (its environment);
+/// the state directory is 0700 (0710 for the group of a user namespace's root).
+#[test]
+fn other_users_reach_no_root_and_no_journal() {
+    need_root();
+    let sb = Sandbox::new("reach");
+    let host = Host::snapshot();
+    for (name, ns) in [
+        ("reachplain", ""),
+        (
+            "reachuserns",
+            "[namespaces.user]\nuid_map = [{ inside = 0, outside = 300000, count = 65536 }]\n\
+             gid_map = [{ inside = 0, outside = 300000, count = 65536 }]",
+        ),
+    ] {
+        let m = App::new(name, "echo READY; read x; echo done")
+            .rootfs_tar()
+            .tables(ns)
+            .write(&sb);
+        let mut run = Running::start(&sb, &["run", m.to_str().unwrap()]);
+        run.wait_for_within("READY", Duration::from_secs(10));
+        let inst = sb
+            .state_entries()
+            .into_iter()
+            .find(|e| e.starts_with(name))
+            .unwrap();
+        let dir = sb.state.join(&inst);
+        let md = fs::metadata(&dir).unwrap();
+        let journal_mode = fs::metadata(dir.join("journal")).unwrap().mode() & 0o777;
+        let root = dir.join("root");
+        let (ls_ok, ls) = as_nobody(&["ls", root.to_str().unwrap()]);
+        let (cat_ok, cat) = as_nobody(&["cat", dir.join("journal").to_str().unwrap()]);
+        let out = run.finish("\n");
+        out.expect_code(0);
+        assert!(!ls_ok, "{name}: nobody listed the extracted root: {ls}");
+        assert!(!cat_ok, "{name}: nobody read the journal: {cat}");
+        assert_eq!(journal_mode, 0o600, "{name}");
+        if ns.is_empty() {
+            assert_eq!(md.mode() & 0o777, 0o700, "{name}");
+        } else {
+            assert_eq!((md.mode() & 0o777, md.gid()), (0o710, 300000), "{name}");
+        }
+    }
+    let out = sb.launch(&["gc"]);
+    host.assert_clean(&sb, None, &out);
+}
