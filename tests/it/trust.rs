@@ -167,3 +167,43 @@ fn other_users_reach_no_root_and_no_journal() {
     let out = sb.launch(&["gc"]);
     host.assert_clean(&sb, None, &out);
 }
+
+/// An archive swapped for a symlink after `launch plan` (to a file only root may read) is not
+/// followed by `launch run --plan`, and no error shows a byte of what is read in place of an
+/// archive.
+#[test]
+fn a_swapped_archive_is_not_followed_and_never_echoed() {
+    need_root();
+    let sb = Sandbox::new("swap");
+    let secret = sb.write("secret", "root:TOPSECRET:20228:0:99999:7:::\n".repeat(20));
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+    let archive = sb.write("root.tar", b"");
+    fs::copy(rootfs_tar(), &archive).unwrap();
+    let m = App::new("swap", "echo RAN")
+        .rootfs("tar = \"root.tar\"")
+        .write(&sb);
+    let plan = sb.plan(&m);
+
+    fs::remove_file(&archive).unwrap();
+    std::os::unix::fs::symlink(&secret, &archive).unwrap();
+    let out = sb.run_plan(&plan);
+    out.expect_code(125);
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    assert!(
+        !out.stderr.contains("TOPSECRET"),
+        "the secret was echoed\n{out}"
+    );
+    assert!(out.stderr.contains("symlink"), "{out}");
+    assert!(sb.state_entries().is_empty(), "{out}");
+
+    // The same bytes as a plain file: refused as an archive, still not echoed.
+    fs::remove_file(&archive).unwrap();
+    fs::copy(&secret, &archive).unwrap();
+    let out = sb.run_plan(&plan);
+    out.expect_code(125);
+    assert!(
+        !out.stderr.contains("TOPSECRET"),
+        "the secret was echoed\n{out}"
+    );
+    assert!(out.stderr.contains("not a valid tar archive"), "{out}");
+}

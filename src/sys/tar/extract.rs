@@ -39,7 +39,7 @@ pub fn extract(
     dest: &Path,
     opts: &ExtractOptions,
 ) -> SysResult<ExtractStats> {
-    let read_err = |e: &io::Error, at: &str| SysError::io("read", Some(archive.into()), e).args(at);
+    let read_err = |e: &io::Error, at: &str| read_error(archive, e, at);
     let reader = open(archive, compression)?;
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let root = nix::fcntl::open(dest, flags, Mode::empty())
@@ -61,7 +61,7 @@ pub fn extract(
     for (index, entry) in entries.enumerate() {
         let at = || format!("entry #{index}, after `{last}`");
         let mut entry = entry.map_err(|e| read_err(&e, &at()))?;
-        last = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        last = shown_name(&entry.path_bytes());
         x.entry(&format!("entry #{index} `{last}`"), &mut entry)?;
     }
     if compression != Compression::None {
@@ -75,8 +75,55 @@ pub fn extract(
 }
 
 /// The archive's tar stream, decompressed.
+/// The most of an entry's name a message shows: names come from the archive, and one of 64 MiB
+/// must not become a 64 MiB message.
+const SHOWN_NAME: usize = 120;
+
+/// An entry's name for messages: lossy UTF-8, cut to [`SHOWN_NAME`] characters.
+fn shown_name(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    if s.chars().count() <= SHOWN_NAME {
+        return s.into_owned();
+    }
+    let cut: String = s.chars().take(SHOWN_NAME).collect();
+    format!("{cut}… ({} bytes)", name.len())
+}
+
+/// A read error, without the archive's bytes: the tar parser's messages quote the header field
+/// it could not parse, which for a file that is not an archive (a symlink swapped in for it, to
+/// /etc/shadow) would print that file's contents.
+pub(super) fn read_error(archive: &Path, e: &io::Error, at: &str) -> SysError {
+    if e.raw_os_error().is_some() {
+        return SysError::io("read", Some(archive.into()), e).args(at);
+    }
+    // The parser's own words only where they quote nothing of the file.
+    let what = match e.kind() {
+        io::ErrorKind::UnexpectedEof => "the archive ends in the middle of an entry",
+        _ if e.to_string() == "archive header checksum mismatch" => {
+            "header checksum mismatch: not a valid tar archive here (its bytes are not shown)"
+        }
+        _ => "not a valid tar archive here (its bytes are not shown)",
+    };
+    SysError::other("read", Some(archive.into()), what).args(at)
+}
+
 pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dyn Read>> {
-    let file = File::open(archive).map_err(|e| SysError::io("open", Some(archive.into()), &e))?;
+    // O_NOFOLLOW: validation resolved the path to the file itself; a symlink found here was
+    // swapped in since (a plan runs later, maybe as root), and is refused.
+    let file = std::os::unix::fs::OpenOptionsExt::custom_flags(
+        std::fs::OpenOptions::new().read(true),
+        libc::O_NOFOLLOW | libc::O_CLOEXEC,
+    )
+    .open(archive)
+    .map_err(|e| {
+        let mut err = SysError::io("open", Some(archive.into()), &e).args("O_RDONLY|O_NOFOLLOW");
+        if e.raw_os_error() == Some(libc::ELOOP) {
+            err = err.with_detail(
+                "it is a symlink now: it was replaced after the plan was made; make the plan again",
+            );
+        }
+        err
+    })?;
     let input = BufReader::with_capacity(BUF_SIZE, file);
     Ok(match compression {
         Compression::None => Box::new(input),

@@ -28,9 +28,7 @@ pub fn read_files(
     names: &[&str],
 ) -> crate::error::SysResult<Vec<Option<Vec<u8>>>> {
     use std::io::Read;
-    let read_err = |e: std::io::Error| {
-        crate::error::SysError::io("read", Some(archive.into()), &e).args("looking for /etc files")
-    };
+    let read_err = |e: std::io::Error| extract::read_error(archive, &e, "looking for /etc files");
     let mut out: Vec<Option<Vec<u8>>> = vec![None; names.len()];
     let mut tar = tar::Archive::new(extract::open(archive, compression)?);
     for entry in tar.entries().map_err(read_err)? {
