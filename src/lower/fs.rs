@@ -41,16 +41,29 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                 },
             );
         }
-        RootSource::Tar { .. } => b.push(
-            "make the extracted root a mount point",
-            ContainerAction::Mount {
-                source: root.display().to_string(),
-                target: root.to_path_buf(),
-                fstype: "none".into(),
-                flags: bind,
-                data: None,
-            },
-        ),
+        RootSource::Tar { .. } => {
+            b.push(
+                "make the extracted root a mount point",
+                ContainerAction::Mount {
+                    source: root.display().to_string(),
+                    target: root.to_path_buf(),
+                    fstype: "none".into(),
+                    flags: bind,
+                    data: None,
+                },
+            );
+            // Device nodes an archive ships are not the container's to open (a block device
+            // made 0666 would be the host's disk): only launch's own /dev, mounted on top, has
+            // working nodes.
+            b.push(
+                "ignore device nodes in the extracted root",
+                ContainerAction::SetAttr {
+                    target: root.to_path_buf(),
+                    attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
+                    recursive: false,
+                },
+            );
+        }
         RootSource::Host => {
             b.push(
                 "mount a fresh tmpfs as the root",

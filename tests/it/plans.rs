@@ -120,6 +120,7 @@ target = "/proc"
         "loopback_up",
         "propagation",
         "mount",
+        "set_attr",
         "mkdir",
         "mount",
         "touch",

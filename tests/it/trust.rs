@@ -207,3 +207,41 @@ fn a_swapped_archive_is_not_followed_and_never_echoed() {
     );
     assert!(out.stderr.contains("not a valid tar archive"), "{out}");
 }
+
+/// A device node an archive ships (here a 0666 copy of /dev/null at /opt/dev) cannot be opened in
+/// the container: the extracted root is mounted nodev. launch's own /dev works as before.
+#[test]
+fn device_nodes_from_an_archive_do_not_work() {
+    need_root();
+    let sb = Sandbox::new("archdev");
+    let tree = sb.mkdir("tree");
+    let run = |argv: &[&str]| {
+        let st = Command::new(argv[0]).args(&argv[1..]).status().unwrap();
+        assert!(st.success(), "{argv:?}");
+    };
+    let t = tree.to_str().unwrap();
+    run(&["tar", "-C", t, "-xf", rootfs_tar().to_str().unwrap()]);
+    run(&["mkdir", "-p", &format!("{t}/opt")]);
+    run(&[
+        "mknod",
+        "-m",
+        "0666",
+        &format!("{t}/opt/dev"),
+        "c",
+        "1",
+        "3",
+    ]);
+    let archive = sb.dir.join("dev.tar");
+    run(&["tar", "-C", t, "-cf", archive.to_str().unwrap(), "."]);
+    let m = App::new(
+        "archdev",
+        "echo x > /dev/null && echo OWN-DEV-OK; echo x > /opt/dev && echo ARCHIVE-DEV-OPENED; true",
+    )
+    .rootfs("tar = \"dev.tar\"")
+    .write(&sb);
+    let out = sb.run(&m);
+    out.expect_code(0);
+    assert!(out.stdout.contains("OWN-DEV-OK"), "{out}");
+    assert!(!out.stdout.contains("ARCHIVE-DEV-OPENED"), "{out}");
+    assert!(out.stderr.contains("Permission denied"), "{out}");
+}
