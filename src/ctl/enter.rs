@@ -101,6 +101,8 @@ pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
     let master = pair.map(|(m, _slave)| m);
     signals::install();
     signals::set_child(child);
+    // The command runs already: signals go to it.
+    let _ = signals::started();
     if let Some(m) = master {
         let _raw = pty::RawMode::enter();
         pty::relay(&m);

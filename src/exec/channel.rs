@@ -70,6 +70,20 @@ impl Channel {
         }
     }
 
+    /// Wait until a message or end-of-file can be read: `Ok(true)`; `Ok(false)` when a signal
+    /// interrupted the wait (poll(2) is never restarted, whatever SA_RESTART says) or the
+    /// timeout passed.
+    pub fn wait_ready(&self, timeout: nix::poll::PollTimeout) -> SysResult<bool> {
+        use nix::poll::{PollFd, PollFlags, poll};
+        use std::os::fd::AsFd;
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(SysError::new("poll", None, e).args("launch channel, POLLIN")),
+        }
+    }
+
     /// Send one message.
     pub fn send<T: Serialize>(&self, msg: &T) -> SysResult<()> {
         self.send_with(msg, None)

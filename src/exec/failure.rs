@@ -18,8 +18,11 @@ pub struct Failure {
     pub undone: usize,
     /// Undo actions that failed.
     pub undo_errors: Vec<(Undo, SysError)>,
-    /// The exit code to report (125, or 126/127 for execve failures).
+    /// The exit code to report (125, or 126/127 for execve failures, 128+N when signal N
+    /// cancelled start-up).
     pub exit_code: u8,
+    /// The signal that cancelled start-up, if that is why the run stopped.
+    pub cancelled: Option<i32>,
 }
 
 impl std::fmt::Display for Failure {
@@ -28,13 +31,22 @@ impl std::fmt::Display for Failure {
             Side::Host => "host",
             Side::Container => "container",
         };
-        writeln!(
-            f,
-            "launch: error: step {}/{} ({side}) failed: {}",
-            self.step.0, self.step.1, self.planned.summary
-        )?;
-        writeln!(f, "  planned: {}", self.planned.effect())?;
-        writeln!(f, "  cause:   {}", self.error)?;
+        if let Some(sig) = self.cancelled {
+            let name = nix::sys::signal::Signal::try_from(sig).map_or("a signal", |s| s.as_str());
+            writeln!(
+                f,
+                "launch: start-up cancelled by {name} at step {}/{} ({side}): {}; the container never ran",
+                self.step.0, self.step.1, self.planned.summary
+            )?;
+        } else {
+            writeln!(
+                f,
+                "launch: error: step {}/{} ({side}) failed: {}",
+                self.step.0, self.step.1, self.planned.summary
+            )?;
+            writeln!(f, "  planned: {}", self.planned.effect())?;
+            writeln!(f, "  cause:   {}", self.error)?;
+        }
         write!(
             f,
             "  undone:  {} step{}",
@@ -54,13 +66,16 @@ pub(super) fn failure(
     error: SysError,
     undone: usize,
     undo_errors: Vec<(Undo, SysError)>,
+    cancelled: Option<i32>,
 ) -> Failure {
     // Rendered afresh: the instantiated plan's texts are the template's (see Plan::instantiate).
     let planned = plan.steps.get(at).map_or_else(
         || Step::new("prepare the run", HostAction::Release),
         |s| Step::new(s.summary.clone(), s.action.clone()),
     );
-    let exit_code = if let Action::Container(ContainerAction::Exec { .. }) = planned.action {
+    let exit_code = if let Some(sig) = cancelled {
+        (128 + sig) as u8
+    } else if let Action::Container(ContainerAction::Exec { .. }) = planned.action {
         exit::of_exec_error(&error)
     } else {
         exit::LAUNCHER
@@ -72,6 +87,7 @@ pub(super) fn failure(
         undone,
         undo_errors,
         exit_code,
+        cancelled,
     }
 }
 

@@ -101,6 +101,8 @@ pub struct Contents {
     pub undos: Vec<Undo>,
     /// The container's state, if it got that far.
     pub state: Option<State>,
+    /// The launcher: pid and start time (clock ticks since boot).
+    pub launcher: Option<(i32, u64)>,
 }
 
 /// Read a journal. A line cut short by a crash, or one this version does not know, is skipped.
@@ -116,7 +118,10 @@ pub fn read(mut f: std::fs::File) -> Contents {
         match e {
             Entry::Undo(u) => c.undos.push(u),
             Entry::State { state } => c.state = Some(*state),
-            Entry::Launcher { .. } => {}
+            Entry::Launcher {
+                launcher,
+                start_time,
+            } => c.launcher = Some((launcher, start_time)),
         }
     }
     c

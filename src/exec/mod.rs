@@ -97,6 +97,8 @@ struct Run<'p> {
     cgroup_fds: Vec<std::os::fd::OwnedFd>,
     /// The group that holds the memory limit, for the OOM verdict at exit.
     memory_group: Option<PathBuf>,
+    /// The container runs its command: start-up is over (signals are forwarded, not cancelling).
+    started: bool,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -122,6 +124,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         root_lock: None,
         cgroup_fds: Vec::new(),
         memory_group: None,
+        started: false,
     };
     signals::install();
     let total = plan.steps.len();
@@ -133,8 +136,23 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         if r.opts.verbose {
             log_step(i, total, step, r.child);
         }
-        let result = r.host_step(action, &mut status);
+        // Cancelled (a signal during start-up): stop before the next step. A step that failed
+        // because of the cancel (extraction stopped, the container process killed) counts as
+        // cancelled too.
+        let result = match signals::cancelled() {
+            Some(sig) => Err(StepError::from(SysError::other(
+                "start",
+                None,
+                format!("cancelled by signal {sig}"),
+            ))),
+            None => r.host_step(action, &mut status),
+        };
         if let Err(e) = result {
+            let cancelled = if r.started {
+                None
+            } else {
+                signals::cancelled()
+            };
             let (undone, undo_errors) = r.unwind();
             return Err(Box::new(failure(
                 &plan,
@@ -142,6 +160,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
                 e.error,
                 undone,
                 undo_errors,
+                cancelled,
             )));
         }
     }
@@ -271,6 +290,7 @@ impl Run<'_> {
                     &tar::ExtractOptions {
                         privileged,
                         owners: owners.clone(),
+                        cancelled: Some(signals::is_cancelled),
                     },
                 )
                 .map(|_| ())
@@ -365,8 +385,36 @@ impl Run<'_> {
             .ok_or_else(|| SysError::other("release", None, "no container process"))?;
         chan.send(&ToChild::Release)?;
         loop {
+            // A signal interrupts the wait. A cancel before the container's execve (nothing to
+            // read yet) kills it and undoes everything; one that finds the execve done already
+            // is forwarded to the command below.
+            if !chan.wait_ready(nix::poll::PollTimeout::NONE)? {
+                if let Some(sig) = signals::cancelled() {
+                    if !chan.wait_ready(nix::poll::PollTimeout::ZERO)? {
+                        return Err(StepError::from(SysError::other(
+                            "start",
+                            None,
+                            format!("cancelled by signal {sig}"),
+                        )));
+                    }
+                }
+                continue;
+            }
             match chan.recv_with::<ToParent>()? {
-                None => return Ok(()),
+                None => {
+                    // End of file: the container exec'd its command.
+                    self.started = true;
+                    // Signals that came while the command was already starting go to it now.
+                    for sig in signals::started() {
+                        if let Some(pid) = self.child {
+                            let _ = nix::sys::signal::kill(
+                                pid,
+                                nix::sys::signal::Signal::try_from(sig).ok(),
+                            );
+                        }
+                    }
+                    return Ok(());
+                }
                 Some((ToParent::Pty, fd)) => self.pty = fd,
                 Some((ToParent::Failed { step, error }, _)) => {
                     return Err(StepError {

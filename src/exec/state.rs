@@ -49,6 +49,8 @@ pub struct Instance {
     pub state: Option<State>,
     /// Its launcher still holds the journal lock.
     pub alive: bool,
+    /// Its launcher's pid and start time, from the journal.
+    pub launcher: Option<(i32, u64)>,
 }
 
 impl Instance {
@@ -97,8 +99,13 @@ pub fn list(root: &Path) -> Vec<Instance> {
                 Ok(f) => locked(f),
                 Err(_) => (false, None),
             };
-            let state = file.and_then(|f| super::journal::read(f).state);
-            Instance { dir, state, alive }
+            let contents = file.map(super::journal::read).unwrap_or_default();
+            Instance {
+                dir,
+                state: contents.state,
+                alive,
+                launcher: contents.launcher,
+            }
         })
         .collect();
     out.sort_by(|a, b| a.dir.cmp(&b.dir));

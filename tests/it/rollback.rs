@@ -275,3 +275,152 @@ fn inject(
     assert!(!out.stdout.contains("RAN"), "{out}");
     host.assert_clean(sb, Some(cg), &out);
 }
+
+/// SIGTERM during start-up cancels it, at whichever step it lands: the container never runs its
+/// command, everything done is undone, and launch exits 143. The signal is sent when `-v` logs
+/// step k, for every step k up to the release (it lands on k or a little later: steps take
+/// microseconds); an archive of 2000 files makes the extraction a wide target.
+#[test]
+fn sigterm_at_every_start_up_step_leaves_nothing() {
+    use std::io::BufRead;
+    need_root();
+    let (sb, cg) = (Sandbox::new("rb-cancel"), Cgroups::new());
+    big_rootfs(&sb, 2000);
+    // With init, a SIGTERM that lands after the execve reaches the command (a shell as PID 1
+    // would ignore it): 143 either way.
+    let m = App::new("cancel", &marked(&sb, "sleep 10; echo RAN"))
+        .rootfs("tar = \"big.tar\"")
+        .process("init = true")
+        .limits(&cg)
+        .write(&sb);
+    let plan = sb.plan(&m);
+    let steps = plan["steps"].as_array().unwrap();
+    let release = steps
+        .iter()
+        .position(|s| s["action"]["op"] == "release")
+        .unwrap();
+    let host = Host::snapshot();
+    let mut cancelled = 0;
+    for k in 1..=release + 1 {
+        let mut cmd = sb.command(&["-v", "run", m.to_str().unwrap()]);
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let t_out = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+            s
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        let needle = format!("launch: step {k}/");
+        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            if line.starts_with(&needle) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(child.id() as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                break;
+            }
+        }
+        let what = format!("launch -v run (SIGTERM at step {k})");
+        let status = wait_timeout(&mut child, TIMEOUT, &what);
+        let out = Out {
+            what,
+            status,
+            stdout: t_out.join().unwrap_or_default(),
+            stderr: reader.join().unwrap_or_default(),
+        };
+        out.expect_code(143);
+        if out.stderr.contains("start-up cancelled by SIGTERM") {
+            cancelled += 1;
+            assert!(
+                !out.stdout.contains("RAN"),
+                "step {k}: the command ran\n{out}"
+            );
+        }
+        host.assert_clean(&sb, Some(&cg), &out);
+    }
+    // Most land in start-up (the last ones may find the command already running, which then
+    // gets the signal: 143 as well).
+    assert!(
+        cancelled >= release / 2,
+        "only {cancelled} of {} runs cancelled",
+        release + 1
+    );
+}
+
+/// `launch stop` during start-up (here while a large archive is extracted) cancels it through
+/// the launcher: stop succeeds, the launcher exits 143 with nothing left, the command never ran.
+#[test]
+fn stop_during_start_up_cancels_it() {
+    need_root();
+    let (sb, cg) = (Sandbox::new("rb-stopstart"), Cgroups::new());
+    big_rootfs(&sb, 4000);
+    let m = App::new("stopstart", &marked(&sb, "echo RAN"))
+        .rootfs("tar = \"big.tar\"")
+        .limits(&cg)
+        .write(&sb);
+    let host = Host::snapshot();
+    let run = sb.command(&["run", m.to_str().unwrap()]).spawn().unwrap();
+    // As soon as the instance's journal is locked, stop can find it.
+    let start = std::time::Instant::now();
+    let stop = loop {
+        let s = sb.launch(&["stop", "stopstart"]);
+        if s.code() != Some(2) || start.elapsed() > std::time::Duration::from_secs(10) {
+            break s;
+        }
+    };
+    let out = finish(run, "launch run (stopped during start-up)".into());
+    stop.expect_code(0);
+    out.expect_code(143);
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    assert!(
+        out.stderr.contains("start-up cancelled by SIGTERM"),
+        "{out}\n{stop}"
+    );
+    host.assert_clean(&sb, Some(&cg), &out);
+}
+
+/// `big.tar` in the sandbox: the test root filesystem plus `n` files of 4 KiB, so that its
+/// extraction takes long enough to be interrupted.
+fn big_rootfs(sb: &Sandbox, n: u64) {
+    let tree = sb.mkdir("big");
+    let run = |args: &[&str]| {
+        let st = std::process::Command::new("tar")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "tar {args:?}");
+    };
+    run(&[
+        "-C",
+        tree.to_str().unwrap(),
+        "-xf",
+        rootfs_tar().to_str().unwrap(),
+    ]);
+    fs::create_dir_all(tree.join("data")).unwrap();
+    for i in 0..n {
+        fs::write(tree.join(format!("data/f{i:04}")), noise(4 << 10, i + 1)).unwrap();
+    }
+    let archive = sb.dir.join("big.tar");
+    run(&[
+        "-C",
+        tree.to_str().unwrap(),
+        "-cf",
+        archive.to_str().unwrap(),
+        ".",
+    ]);
+    fs::remove_dir_all(&tree).unwrap();
+}

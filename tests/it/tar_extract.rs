@@ -14,10 +14,12 @@ use tar::{EntryType, Header};
 const PRIV: ExtractOptions = ExtractOptions {
     privileged: true,
     owners: None,
+    cancelled: None,
 };
 const UNPRIV: ExtractOptions = ExtractOptions {
     privileged: false,
     owners: None,
+    cancelled: None,
 };
 
 /// A directory under the system temp dir: `base/dest` is the extraction root, and siblings of
@@ -307,6 +309,7 @@ fn owners_are_shifted_through_the_maps() {
             uid: vec![line(0, 100_000, 1000), line(1000, 300_000, 10)],
             gid: vec![line(0, 200_000, 65536)],
         }),
+        cancelled: None,
     };
     let mut ar = Ar::new();
     ar.dir("./", 0o755)

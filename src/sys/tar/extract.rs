@@ -59,6 +59,12 @@ pub fn extract(
     let entries = tar.entries().map_err(|e| read_err(&e, "archive header"))?;
     let mut last = String::from("the start of the archive");
     for (index, entry) in entries.enumerate() {
+        if opts.cancelled.is_some_and(|c| c()) {
+            return Err(
+                SysError::other("extract", Some(archive.into()), "cancelled")
+                    .args(format!("before entry #{index}")),
+            );
+        }
         let at = || format!("entry #{index}, after `{last}`");
         let mut entry = entry.map_err(|e| read_err(&e, &at()))?;
         last = shown_name(&entry.path_bytes());

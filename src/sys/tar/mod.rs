@@ -83,7 +83,7 @@ impl Compression {
 }
 
 /// What extraction may do beyond creating files owned by the caller.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ExtractOptions {
     /// Create character and block devices and give every entry its archive owner (needs
     /// `CAP_MKNOD` and `CAP_CHOWN`). Unprivileged, device entries are skipped and counted in
@@ -92,6 +92,9 @@ pub struct ExtractOptions {
     pub privileged: bool,
     /// Privileged only: write each owner as the host id the container's maps give it.
     pub owners: Option<crate::sys::idmap::OwnerShift>,
+    /// Asked between entries: `true` stops the extraction with an error (start-up was
+    /// cancelled; the caller removes what was written).
+    pub cancelled: Option<fn() -> bool>,
 }
 
 /// What an extraction did.
