@@ -1,0 +1,1 @@
+//! `launch export oci`: a Spec becomes an OCI runtime bundle.
