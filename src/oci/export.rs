@@ -109,7 +109,9 @@ pub fn warnings(spec: &Spec) -> Vec<String> {
     if !spec.root.pivot_root {
         w.push(format!(
             "rootfs.pivot_root = false: config.json cannot ask for chroot; run the bundle with \
-             `runc run --no-pivot` (or crun's `--no-pivot`); kept in the annotation {}",
+             `runc run --no-pivot` (or crun's `--no-pivot`); kept in the annotation {}. Its \
+             mounts are rslave, not private as under launch: runc refuses private propagation \
+             without pivot_root, so mount events of the host reach the container",
             key::PIVOT_ROOT
         ));
     }
@@ -691,8 +693,15 @@ fn linux(spec: &Spec, facts: &HostFacts) -> Result<oci::Linux, ExportError> {
     if !spec.mounts.iter().any(|m| m.target == Path::new("/dev")) {
         l.set_devices(Some(devices()?));
     }
-    // launch makes every mount private, recursively (MS_REC|MS_PRIVATE on /).
-    l.set_rootfs_propagation(Some("rprivate".to_owned()));
+    // launch makes every mount private, recursively (MS_REC|MS_PRIVATE on /). Without
+    // pivot_root, runc refuses that ("not safe": the root is moved over the host's /), so a
+    // chroot bundle takes runc's own default, rslave (see warnings).
+    let propagation = if spec.root.pivot_root {
+        "rprivate"
+    } else {
+        "rslave"
+    };
+    l.set_rootfs_propagation(Some(propagation.to_owned()));
     Ok(l)
 }
 
