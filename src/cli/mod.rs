@@ -206,11 +206,13 @@ fn load(path: &Path, color: bool, format: Format) -> Result<(Source, Plan), u8> 
 
 /// `launch export oci`: the plan carries the validated Spec and the facts it was lowered with.
 fn export_oci(plan: &Plan, dir: &Path) -> u8 {
-    for w in crate::oci::export::warnings(&plan.spec) {
-        eprintln!("launch: warning: {w}");
-    }
     match crate::oci::export::write_bundle(&plan.spec, &plan.host, dir) {
-        Ok(()) => exit::OK,
+        Ok(()) => {
+            for w in crate::oci::export::warnings(&plan.spec) {
+                eprintln!("launch: warning: {w}");
+            }
+            exit::OK
+        }
         Err(e) => {
             eprintln!("launch: error: export oci: {e}");
             if e.is_usage() {

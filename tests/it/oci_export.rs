@@ -255,6 +255,24 @@ fn export_refuses_a_non_empty_directory_and_leaves_it_alone() {
 }
 
 #[test]
+fn export_words_are_pinned() {
+    let sb = Sandbox::new("oci-words");
+    let help = sb.launch(&["export", "oci", "--help"]);
+    help.expect_code(0);
+    insta::assert_snapshot!("oci-export-help", help.stdout);
+    let text = MINIMAL
+        .replace("host = true", "host = true\npivot_root = false")
+        .replace("[process]", "[process]\ninit = true");
+    sb.write("app.toml", text);
+    let out = sb.launch(&["export", "oci", "app.toml", "out"]);
+    out.expect_code(0);
+    insta::assert_snapshot!("oci-export-warnings", out.stderr);
+    let again = sb.launch(&["export", "oci", "app.toml", "out"]);
+    again.expect_code(2);
+    insta::assert_snapshot!("oci-export-not-empty", again.stderr);
+}
+
+#[test]
 fn a_failed_export_leaves_nothing() {
     let sb = Sandbox::new("oci-fail");
     sb.write("bad.tar", vec![0x42u8; 4096]);
@@ -700,7 +718,7 @@ fn both(example: &str, edit: impl Fn(&mut serde_json::Value)) -> (Seen, Seen) {
 }
 
 #[track_caller]
-fn same_world(example: &str) {
+fn same_world(example: &str) -> (Seen, Seen) {
     let (a, b) = both(example, |_| {});
     assert!(!a.lines.is_empty());
     // A chroot bundle's mounts are rslave under runc (docs/oci.md), private under launch.
@@ -712,6 +730,7 @@ fn same_world(example: &str) {
             a.lines.join("\n")
         );
     }
+    (a, b)
 }
 
 #[test]
@@ -721,7 +740,14 @@ fn hello_is_the_same_under_the_runtime() {
 
 #[test]
 fn limits_is_the_same_under_the_runtime() {
-    same_world("limits");
+    let (a, _) = same_world("limits");
+    // The comparison read the limit files (here the same in v1 and v2 spelling).
+    assert_eq!(
+        a.cgroup.get("pids.max").map(String::as_str),
+        Some("64"),
+        "{a:?}"
+    );
+    assert!(a.cgroup.contains_key("cpuset.cpus"), "{a:?}");
 }
 
 #[test]
