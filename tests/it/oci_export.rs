@@ -177,6 +177,17 @@ fn the_hosts_mount_namespace_is_refused_by_name() {
 }
 
 #[test]
+fn joined_namespaces_carry_their_path_and_host_ones_are_absent() {
+    let mut spec = spec_on(MINIMAL, &hybrid());
+    spec.namespaces.net = Namespace::Join("/proc/1/ns/net".into());
+    spec.namespaces.ipc = Namespace::Host;
+    let c = config(&spec, &hybrid());
+    let ns = c["linux"]["namespaces"].as_array().unwrap();
+    assert!(ns.contains(&serde_json::json!({ "type": "network", "path": "/proc/1/ns/net" })));
+    assert!(!ns.iter().any(|n| n["type"] == "ipc"), "{ns:?}");
+}
+
+#[test]
 fn map_root_maps_the_exporting_user_and_says_so() {
     let text = MINIMAL.replace(
         "[process]",
