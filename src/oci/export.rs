@@ -352,14 +352,14 @@ pub fn limit_capabilities(config: &mut oci::Spec, bounding: u64) -> Result<(), E
         set.map(|s| s.intersection(&held).copied().collect())
     };
     if let Some(p) = config.process_mut() {
-        if let Some(c) = p.capabilities().clone() {
-            let mut c2 = c.clone();
-            c2.set_bounding(keep(c.bounding().as_ref()));
-            c2.set_effective(keep(c.effective().as_ref()));
-            c2.set_permitted(keep(c.permitted().as_ref()));
-            c2.set_inheritable(keep(c.inheritable().as_ref()));
-            c2.set_ambient(keep(c.ambient().as_ref()));
-            p.set_capabilities(Some(c2));
+        if let Some(c) = p.capabilities() {
+            let mut kept: oci::LinuxCapabilities = bare("capabilities", json!({}))?;
+            kept.set_bounding(keep(c.bounding().as_ref()));
+            kept.set_effective(keep(c.effective().as_ref()));
+            kept.set_permitted(keep(c.permitted().as_ref()));
+            kept.set_inheritable(keep(c.inheritable().as_ref()));
+            kept.set_ambient(keep(c.ambient().as_ref()));
+            p.set_capabilities(Some(kept));
         }
     }
     Ok(())
