@@ -475,9 +475,9 @@ impl Guard {
     }
 
     /// Release the probe once it waits on the fifo (it prints `ready` just before opening it).
-    fn release_when_waiting(&self) {
+    fn release_when_waiting(&self, limit: std::time::Duration) {
         let start = Instant::now();
-        while !self.release() && start.elapsed() < TIMEOUT {
+        while !self.release() && start.elapsed() < limit {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
@@ -485,7 +485,9 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        self.release();
+        // Let a container that got as far as the fifo end by itself: killing only the launcher
+        // would leave it, and its cgroups, behind.
+        self.release_when_waiting(std::time::Duration::from_secs(2));
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -552,7 +554,7 @@ fn observe(mut cmd: Command, what: &str, sb: &Sandbox, marker: &str, limits: boo
     } else {
         BTreeMap::new()
     };
-    guard.release_when_waiting();
+    guard.release_when_waiting(TIMEOUT);
     let mut rest = Vec::new();
     let done = until(&rx, &mut rest, "done");
     let mut child = guard.child.take().unwrap();
