@@ -79,6 +79,12 @@ pub enum Command {
     },
     /// Clean up what launchers that no longer exist left behind.
     Gc,
+    /// Write MANIFEST in another format.
+    Export {
+        /// The format.
+        #[command(subcommand)]
+        format: ExportFormat,
+    },
     /// Print the manifest's JSON Schema (draft-07).
     Schema,
     /// Print a shell completion script.
@@ -89,6 +95,18 @@ pub enum Command {
     /// Print the man page (roff).
     #[command(hide = true)]
     Man,
+}
+
+/// Formats `launch export` writes.
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// An OCI runtime bundle: DIR/config.json and the root filesystem (docs/oci.md).
+    Oci {
+        /// The manifest.
+        manifest: PathBuf,
+        /// The bundle directory: must not exist, or be empty.
+        dir: PathBuf,
+    },
 }
 
 /// Output formats.

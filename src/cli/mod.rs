@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Color, Command, Format, Shell};
+pub use args::{Cli, Color, Command, ExportFormat, Format, Shell};
 
 /// The command-line definition (clap derive). build.rs includes the same file to generate the
 /// completion scripts and the man page at build time, so the binary carries their text, not the
@@ -143,6 +143,12 @@ pub fn run(cli: Cli) -> u8 {
             crate::ctl::exec(&crate::host::state_root(), &name, &command)
         }
         Command::Gc => crate::ctl::gc(&crate::host::state_root()),
+        Command::Export {
+            format: ExportFormat::Oci { manifest, dir },
+        } => match load(&manifest, color, Format::Text) {
+            Ok((_, plan)) => export_oci(&plan, &dir),
+            Err(code) => code,
+        },
         Command::Schema => print(crate::schema::json_schema()),
         Command::Completions { shell } => write_out(match shell {
             Shell::Bash => &generated::BASH,
@@ -196,6 +202,26 @@ fn load(path: &Path, color: bool, format: Format) -> Result<(Source, Plan), u8> 
             }
             exit::INVALID
         })
+}
+
+/// `launch export oci`: the plan carries the validated Spec and the facts it was lowered with.
+fn export_oci(plan: &Plan, dir: &Path) -> u8 {
+    match crate::oci::export::write_bundle(&plan.spec, &plan.host, dir) {
+        Ok(()) => {
+            for w in crate::oci::export::warnings(&plan.spec) {
+                eprintln!("launch: warning: {w}");
+            }
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("launch: error: export oci: {e}");
+            if e.is_usage() {
+                exit::INVALID
+            } else {
+                exit::LAUNCHER
+            }
+        }
+    }
 }
 
 /// Read a plan saved with `launch plan --format json`.

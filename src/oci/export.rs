@@ -1,0 +1,869 @@
+//! `launch export oci`: a [`Spec`] becomes an OCI runtime bundle (config.json and its root).
+//!
+//! [`to_oci`] is pure: the Spec and the host's facts in, the runtime-spec's config out. Every
+//! struct is built from the Spec field by field; none comes from oci-spec's `Default` impls,
+//! which describe a docker-like container (a short capability list, /dev/mqueue and /sys mounts,
+//! masked paths, hostname "youki") that is not launch's. The few structs that carry such an impl
+//! start from [`bare`] instead. [`write_bundle`] writes the bundle all at once or not at all.
+//!
+//! docs/oci.md has the field table; `crate::oci::annotations` the keys of what OCI cannot say.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime as oci;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::annotations as key;
+use crate::error::SysError;
+use crate::host::{CgroupLayout, HostDir, HostFacts};
+use crate::lower::DEV_NODES;
+use crate::lower::cgroups::{io_weight_to_v1, weight_to_shares};
+use crate::spec::{
+    IdMapLine, IdMaps, Limits, Mount, MountKind, Namespace, RlimitResource, RootSource, Spec,
+    UserNamespace,
+};
+use crate::sys::idmap::OwnerShift;
+use crate::sys::tar;
+
+/// The runtime-spec version the bundles declare (runc 1.1 and crun accept it).
+pub const OCI_VERSION: &str = "1.1.0";
+
+/// Where a `tar` or `host` root is, inside the bundle.
+pub const ROOTFS: &str = "rootfs";
+
+/// Why a Spec could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The Spec asks for something config.json has no way to say.
+    #[error("`{key}` cannot be expressed in an OCI bundle: {why}")]
+    Inexpressible {
+        /// The manifest key, dotted (`limits.memory_high`).
+        key: &'static str,
+        /// Why, and what to do instead.
+        why: String,
+    },
+    /// oci-spec refused a value we built (a bug in this module).
+    #[error("building the OCI {what}: {detail}")]
+    Build {
+        /// The part of config.json.
+        what: &'static str,
+        /// oci-spec's or serde's words.
+        detail: String,
+    },
+    /// The bundle directory exists and holds something.
+    #[error("{} exists and is not an empty directory: refusing to write a bundle over it", .0.display())]
+    NotEmpty(PathBuf),
+    /// Writing the bundle failed.
+    #[error("{0}")]
+    Sys(#[from] SysError),
+}
+
+impl ExportError {
+    /// Whether the manifest or the command line is at fault (exit 2) rather than the host.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            ExportError::Inexpressible { .. } | ExportError::NotEmpty(_) => true,
+            ExportError::Build { .. } | ExportError::Sys(_) => false,
+        }
+    }
+}
+
+fn built<T>(what: &'static str, r: Result<T, oci_spec::OciSpecError>) -> Result<T, ExportError> {
+    r.map_err(|e| ExportError::Build {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// An oci-spec struct with only `required` set and every optional field absent, as serde reads
+/// it: for the structs whose builder would fill unset fields from their `Default` impl.
+fn bare<T: DeserializeOwned>(what: &'static str, required: Value) -> Result<T, ExportError> {
+    serde_json::from_value(required).map_err(|e| ExportError::Build {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// The config.json of `spec` as exported on the host `facts` describe (its cgroup layout picks
+/// the spelling of weights and `memory_high`; `map_root` maps the exporting user's ids).
+pub fn to_oci(spec: &Spec, facts: &HostFacts) -> Result<oci::Spec, ExportError> {
+    let mut out: oci::Spec = bare("config", json!({ "ociVersion": OCI_VERSION }))?;
+    out.set_root(Some(root(spec)?));
+    out.set_mounts(Some(mounts(spec, facts)?));
+    out.set_process(Some(process(spec)?));
+    out.set_hostname(spec.hostname.clone());
+    out.set_domainname(spec.domainname.clone());
+    out.set_annotations(Some(annotations(spec)));
+    out.set_linux(Some(linux(spec, facts)?));
+    Ok(out)
+}
+
+/// What the bundle runs differently from `launch run` unless its runner is told (printed by
+/// `launch export oci`; the annotations keep the setting for the way back).
+pub fn warnings(spec: &Spec) -> Vec<String> {
+    let mut w = Vec::new();
+    if !spec.root.pivot_root {
+        w.push(format!(
+            "rootfs.pivot_root = false: config.json cannot ask for chroot; run the bundle with \
+             `runc run --no-pivot` (or crun's `--no-pivot`); kept in the annotation {}. Its \
+             mounts are rslave, not private as under launch: runc refuses private propagation \
+             without pivot_root, so mount events of the host reach the container",
+            key::PIVOT_ROOT
+        ));
+    }
+    if spec.process.init {
+        w.push(format!(
+            "process.init = true: OCI runtimes run the command itself as PID 1 (no zombie \
+             reaping, default signal dispositions); kept in the annotation {}",
+            key::INIT
+        ));
+    }
+    w
+}
+
+fn root(spec: &Spec) -> Result<oci::Root, ExportError> {
+    let mut r: oci::Root = bare("root", json!({ "path": ROOTFS }))?;
+    let path = match &spec.root.source {
+        RootSource::Path { path } => path.clone(),
+        RootSource::Tar { .. } | RootSource::Host => PathBuf::from(ROOTFS),
+    };
+    r.set_path(path);
+    r.set_readonly(Some(spec.root.readonly));
+    Ok(r)
+}
+
+fn oci_mount(
+    destination: &Path,
+    typ: &str,
+    source: &Path,
+    options: Vec<String>,
+) -> Result<oci::Mount, ExportError> {
+    built(
+        "mount",
+        oci::MountBuilder::default()
+            .destination(destination)
+            .typ(typ)
+            .source(source)
+            .options(options)
+            .build(),
+    )
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Data of launch's devpts mounts (lower/fs.rs): a private instance whose ptmx anyone may open.
+const DEVPTS_DATA: &[&str] = &["newinstance", "ptmxmode=0666", "mode=0620"];
+
+fn mounts(spec: &Spec, facts: &HostFacts) -> Result<Vec<oci::Mount>, ExportError> {
+    let mut v = Vec::new();
+    if matches!(spec.root.source, RootSource::Host) {
+        for d in &facts.host_root {
+            match d {
+                // launch binds recursively, then makes the whole tree read-only and nodev.
+                HostDir::Bind(dir) => v.push(oci_mount(
+                    dir,
+                    "bind",
+                    dir,
+                    words(&["rbind", "rro", "rnodev"]),
+                )?),
+                // OCI has no symlink: write_bundle makes it in the root directory.
+                HostDir::Symlink(..) => {}
+            }
+        }
+    }
+    if !spec.mounts.iter().any(|m| m.target == Path::new("/dev")) {
+        v.extend(minimal_dev()?);
+    }
+    for m in &spec.mounts {
+        v.push(spec_mount(m)?);
+    }
+    Ok(v)
+}
+
+/// launch's minimal /dev as mounts (lower/fs.rs). Its device nodes are `linux.devices` and its
+/// symlinks (`ptmx`, `fd`, `stdin`, ...) the runtime makes itself, as launch does.
+fn minimal_dev() -> Result<Vec<oci::Mount>, ExportError> {
+    let mut pts = words(&["nosuid", "noexec"]);
+    pts.extend(words(DEVPTS_DATA));
+    Ok(vec![
+        oci_mount(
+            Path::new("/dev"),
+            "tmpfs",
+            Path::new("tmpfs"),
+            words(&["nosuid", "noexec", "mode=0755", "size=65536k"]),
+        )?,
+        oci_mount(Path::new("/dev/pts"), "devpts", Path::new("devpts"), pts)?,
+        oci_mount(
+            Path::new("/dev/shm"),
+            "tmpfs",
+            Path::new("shm"),
+            words(&["nosuid", "nodev", "noexec", "mode=1777"]),
+        )?,
+    ])
+}
+
+fn devices() -> Result<Vec<oci::LinuxDevice>, ExportError> {
+    DEV_NODES
+        .iter()
+        .map(|&(name, major, minor)| {
+            built(
+                "device",
+                oci::LinuxDeviceBuilder::default()
+                    .path(PathBuf::from("/dev").join(name))
+                    .typ(oci::LinuxDeviceType::C)
+                    .major(i64::from(major))
+                    .minor(i64::from(minor))
+                    .file_mode(0o666u32)
+                    .uid(0u32)
+                    .gid(0u32)
+                    .build(),
+            )
+        })
+        .collect()
+}
+
+fn spec_mount(m: &Mount) -> Result<oci::Mount, ExportError> {
+    // (on, option for this mount only, option for it and every mount below it)
+    let bits = [
+        (m.readonly, "ro", "rro"),
+        (m.nosuid, "nosuid", "rnosuid"),
+        (m.nodev, "nodev", "rnodev"),
+        (m.noexec, "noexec", "rnoexec"),
+    ];
+    let flags = |recursive: bool| -> Vec<String> {
+        bits.iter()
+            .filter(|b| b.0)
+            .map(|b| (if recursive { b.2 } else { b.1 }).to_owned())
+            .collect()
+    };
+    let fstype = m.kind.fstype();
+    match &m.kind {
+        // launch sets a bind's attributes with mount_setattr, over the tree when recursive.
+        MountKind::Bind {
+            source,
+            file: _,
+            recursive,
+        } => {
+            let mut opts = vec![if *recursive { "rbind" } else { "bind" }.to_owned()];
+            opts.extend(flags(*recursive));
+            oci_mount(&m.target, "bind", source, opts)
+        }
+        MountKind::Tmpfs { size, mode } => {
+            let mut opts = flags(false);
+            if let Some(mode) = mode {
+                opts.push(format!("mode={mode:o}"));
+            }
+            if let Some(size) = size {
+                opts.push(format!("size={size}"));
+            }
+            oci_mount(&m.target, fstype, Path::new(fstype), opts)
+        }
+        MountKind::Devpts => {
+            let mut opts = flags(false);
+            opts.extend(words(DEVPTS_DATA));
+            oci_mount(&m.target, fstype, Path::new(fstype), opts)
+        }
+        MountKind::Proc | MountKind::Sysfs | MountKind::Mqueue => {
+            oci_mount(&m.target, fstype, Path::new(fstype), flags(false))
+        }
+    }
+}
+
+/// Every capability the runtime-spec names (the kernel's 0 to 40).
+const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// launch drops no capability: root keeps them all, and another user loses its effective and
+/// permitted sets when it changes ids, as setuid(2) does. OCI runtimes set exactly the sets
+/// they are given (none when absent), so the sets are spelled out.
+fn capabilities(uid: u32) -> Result<oci::LinuxCapabilities, ExportError> {
+    let all: oci::Capabilities = bare("capabilities", json!(ALL_CAPS))?;
+    let none = oci::Capabilities::new();
+    let held = if uid == 0 { all.clone() } else { none.clone() };
+    let mut c: oci::LinuxCapabilities = bare("capabilities", json!({}))?;
+    c.set_bounding(Some(all));
+    c.set_effective(Some(held.clone()));
+    c.set_permitted(Some(held));
+    c.set_inheritable(Some(none.clone()));
+    c.set_ambient(Some(none));
+    Ok(c)
+}
+
+/// Keep in every capability set only the capabilities of `bounding` (a `CapBnd` mask, bit n for
+/// capability n). launch's container keeps the launcher's capabilities, which config.json cannot
+/// say: [`write_bundle`] writes those of the exporting process, so that the bundle asks a runtime
+/// started the same way for nothing it cannot grant (capset fails with EPERM otherwise).
+pub fn limit_capabilities(config: &mut oci::Spec, bounding: u64) -> Result<(), ExportError> {
+    let held: Vec<&str> = ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    let held: oci::Capabilities = bare("capabilities", json!(held))?;
+    let keep = |set: Option<&oci::Capabilities>| -> Option<oci::Capabilities> {
+        set.map(|s| s.intersection(&held).copied().collect())
+    };
+    if let Some(p) = config.process_mut() {
+        if let Some(c) = p.capabilities() {
+            let mut kept: oci::LinuxCapabilities = bare("capabilities", json!({}))?;
+            kept.set_bounding(keep(c.bounding().as_ref()));
+            kept.set_effective(keep(c.effective().as_ref()));
+            kept.set_permitted(keep(c.permitted().as_ref()));
+            kept.set_inheritable(keep(c.inheritable().as_ref()));
+            kept.set_ambient(keep(c.ambient().as_ref()));
+            p.set_capabilities(Some(kept));
+        }
+    }
+    Ok(())
+}
+
+/// This process's bounding set, from /proc/self/status.
+fn own_bounding_set() -> Result<u64, SysError> {
+    let path = Path::new("/proc/self/status");
+    let text = fs::read_to_string(path).map_err(|e| SysError::io("read", Some(path.into()), &e))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .ok_or_else(|| SysError::other("read", Some(path.into()), "no CapBnd line"))
+}
+
+fn rlimit_type(r: RlimitResource) -> oci::PosixRlimitType {
+    use oci::PosixRlimitType as T;
+    match r {
+        RlimitResource::RLIMIT_AS => T::RlimitAs,
+        RlimitResource::RLIMIT_CORE => T::RlimitCore,
+        RlimitResource::RLIMIT_CPU => T::RlimitCpu,
+        RlimitResource::RLIMIT_DATA => T::RlimitData,
+        RlimitResource::RLIMIT_FSIZE => T::RlimitFsize,
+        RlimitResource::RLIMIT_LOCKS => T::RlimitLocks,
+        RlimitResource::RLIMIT_MEMLOCK => T::RlimitMemlock,
+        RlimitResource::RLIMIT_MSGQUEUE => T::RlimitMsgqueue,
+        RlimitResource::RLIMIT_NICE => T::RlimitNice,
+        RlimitResource::RLIMIT_NOFILE => T::RlimitNofile,
+        RlimitResource::RLIMIT_NPROC => T::RlimitNproc,
+        RlimitResource::RLIMIT_RSS => T::RlimitRss,
+        RlimitResource::RLIMIT_RTPRIO => T::RlimitRtprio,
+        RlimitResource::RLIMIT_RTTIME => T::RlimitRttime,
+        RlimitResource::RLIMIT_SIGPENDING => T::RlimitSigpending,
+        RlimitResource::RLIMIT_STACK => T::RlimitStack,
+    }
+}
+
+/// RLIM_INFINITY, what OCI writes for "unlimited" (the Spec's `None`).
+const RLIM_INFINITY: u64 = u64::MAX;
+
+fn process(spec: &Spec) -> Result<oci::Process, ExportError> {
+    let p = &spec.process;
+    let mut out: oci::Process = bare(
+        "process",
+        json!({ "user": { "uid": 0, "gid": 0 }, "cwd": "/" }),
+    )?;
+    // "Decide at run time" has no OCI spelling: no terminal, and the annotation says "auto".
+    out.set_terminal(Some(p.terminal.unwrap_or(false)));
+    out.set_user(built(
+        "process.user",
+        oci::UserBuilder::default()
+            .uid(p.user.uid)
+            .gid(p.user.gid)
+            .additional_gids(p.user.groups.clone())
+            .build(),
+    )?);
+    out.set_args(Some(p.args.clone()));
+    out.set_env(Some(p.envp()));
+    out.set_cwd(p.cwd.clone());
+    out.set_capabilities(Some(capabilities(p.user.uid)?));
+    let rlimits = p
+        .rlimits
+        .iter()
+        .map(|l| {
+            built(
+                "process.rlimits",
+                oci::PosixRlimitBuilder::default()
+                    .typ(rlimit_type(l.resource))
+                    .soft(l.soft.unwrap_or(RLIM_INFINITY))
+                    .hard(l.hard.unwrap_or(RLIM_INFINITY))
+                    .build(),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    out.set_rlimits(Some(rlimits));
+    out.set_no_new_privileges(Some(false));
+    Ok(out)
+}
+
+fn annotations(spec: &Spec) -> HashMap<String, String> {
+    let b = |v: bool| v.to_string();
+    let p = &spec.process;
+    let mut a = HashMap::from([
+        (key::NAME, spec.name.clone()),
+        (key::MULTIPLE, b(spec.multiple)),
+        (key::INIT, b(p.init)),
+        (key::STOP_SIGNAL, p.stop.signal.clone()),
+        (key::STOP_TIMEOUT_MS, p.stop.timeout_ms.to_string()),
+        (key::PIVOT_ROOT, b(spec.root.pivot_root)),
+        (
+            key::TERMINAL,
+            p.terminal.map_or_else(|| "auto".to_owned(), b),
+        ),
+        (key::CGROUP_PARENT, spec.limits.parent.display().to_string()),
+    ]);
+    if let Some(name) = &p.user.name {
+        a.insert(key::USER_NAME, name.clone());
+    }
+    if let UserNamespace::New(maps) = &spec.namespaces.user {
+        a.insert(key::MAP_ROOT, b(matches!(maps, IdMaps::MapRoot)));
+    }
+    a.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+fn id_mappings(lines: &[IdMapLine]) -> Result<Vec<oci::LinuxIdMapping>, ExportError> {
+    lines
+        .iter()
+        .map(|l| {
+            built(
+                "linux id mapping",
+                oci::LinuxIdMappingBuilder::default()
+                    .container_id(l.inside)
+                    .host_id(l.outside)
+                    .size(l.count)
+                    .build(),
+            )
+        })
+        .collect()
+}
+
+fn namespace(
+    typ: oci::LinuxNamespaceType,
+    path: Option<&Path>,
+) -> Result<oci::LinuxNamespace, ExportError> {
+    let mut b = oci::LinuxNamespaceBuilder::default().typ(typ);
+    if let Some(p) = path {
+        b = b.path(p);
+    }
+    built("linux.namespaces", b.build())
+}
+
+fn namespaces(spec: &Spec) -> Result<Vec<oci::LinuxNamespace>, ExportError> {
+    use oci::LinuxNamespaceType as T;
+    let ns = &spec.namespaces;
+    if !ns.mount.isolated() {
+        return Err(ExportError::Inexpressible {
+            key: "namespaces.mount",
+            why: "OCI runtimes always build the root in a mount namespace of the container's"
+                .into(),
+        });
+    }
+    let mut v = Vec::new();
+    match &ns.user {
+        UserNamespace::Host => {}
+        UserNamespace::New(_) => v.push(namespace(T::User, None)?),
+        UserNamespace::Join(p) => v.push(namespace(T::User, Some(p))?),
+    }
+    for (typ, n) in [
+        (T::Pid, &ns.pid),
+        (T::Mount, &ns.mount),
+        (T::Uts, &ns.uts),
+        (T::Ipc, &ns.ipc),
+        (T::Network, &ns.net),
+        (T::Cgroup, &ns.cgroup),
+        (T::Time, &ns.time),
+    ] {
+        match n {
+            Namespace::Host => {}
+            Namespace::New => v.push(namespace(typ, None)?),
+            Namespace::Join(p) => v.push(namespace(typ, Some(p))?),
+        }
+    }
+    Ok(v)
+}
+
+fn i64_of(key: &'static str, v: u64) -> Result<i64, ExportError> {
+    i64::try_from(v).map_err(|_| ExportError::Inexpressible {
+        key,
+        why: format!("{v} does not fit OCI's signed 64-bit field"),
+    })
+}
+
+/// launch applies limits through cgroups and restricts no device: the one device rule allows
+/// everything (a runtime otherwise denies all but its default list).
+fn resources(l: &Limits, facts: &HostFacts) -> Result<oci::LinuxResources, ExportError> {
+    let v2 = match facts.cgroup.layout {
+        CgroupLayout::V2 => true,
+        CgroupLayout::V1 | CgroupLayout::Hybrid | CgroupLayout::None => false,
+    };
+    let allow_all = built(
+        "linux.resources.devices",
+        oci::LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .access("rwm")
+            .build(),
+    )?;
+    let mut r = oci::LinuxResourcesBuilder::default().devices(vec![allow_all]);
+    // Weights and memory.high go through `unified` on v2: OCI's shares and blkio weight are v1
+    // scales that runtimes convert to v2 with rounding, so a weight would not arrive exactly.
+    let mut unified = HashMap::new();
+
+    let mut cpu = oci::LinuxCpuBuilder::default();
+    let mut any_cpu = false;
+    if let Some(q) = l.cpu {
+        cpu = cpu
+            .quota(i64_of("limits.cpu", q.quota_us)?)
+            .period(q.period_us);
+        any_cpu = true;
+    }
+    if let Some(w) = l.cpu_weight {
+        if v2 {
+            unified.insert("cpu.weight".to_owned(), w.to_string());
+        } else {
+            cpu = cpu.shares(weight_to_shares(w));
+            any_cpu = true;
+        }
+    }
+    if let Some(cpus) = &l.cpuset_cpus {
+        cpu = cpu.cpus(cpus.clone());
+        any_cpu = true;
+    }
+    if let Some(mems) = &l.cpuset_mems {
+        cpu = cpu.mems(mems.clone());
+        any_cpu = true;
+    }
+    if any_cpu {
+        r = r.cpu(built("linux.resources.cpu", cpu.build())?);
+    }
+
+    let mut mem = oci::LinuxMemoryBuilder::default();
+    let mut any_mem = false;
+    if let Some(m) = l.memory {
+        mem = mem.limit(i64_of("limits.memory", m)?);
+        any_mem = true;
+        // As launch: swap is limited only together with memory (memory + swap, v1's meaning).
+        if let Some(s) = l.memory_swap {
+            mem = mem.swap(i64_of("limits.memory_swap", s)?);
+        }
+    }
+    if let Some(res) = l.memory_reservation {
+        mem = mem.reservation(i64_of("limits.memory_reservation", res)?);
+        any_mem = true;
+    }
+    if any_mem {
+        r = r.memory(built("linux.resources.memory", mem.build())?);
+    }
+    if let Some(h) = l.memory_high {
+        if !v2 {
+            return Err(ExportError::Inexpressible {
+                key: "limits.memory_high",
+                why:
+                    "OCI spells it only as `linux.resources.unified` (cgroup v2), and this host's \
+                      memory controller is v1: use `memory_reservation` or `memory` instead"
+                        .into(),
+            });
+        }
+        unified.insert("memory.high".to_owned(), h.to_string());
+    }
+
+    if let Some(p) = l.pids {
+        r = r.pids(built(
+            "linux.resources.pids",
+            oci::LinuxPidsBuilder::default()
+                .limit(i64_of("limits.pids", p)?)
+                .build(),
+        )?);
+    }
+
+    let mut bio = oci::LinuxBlockIoBuilder::default();
+    let mut any_bio = false;
+    if let Some(w) = l.io_weight {
+        if v2 {
+            unified.insert("io.weight".to_owned(), format!("default {w}"));
+        } else {
+            let v1 = io_weight_to_v1(w);
+            let v1 = u16::try_from(v1).map_err(|_| ExportError::Inexpressible {
+                key: "limits.io_weight",
+                why: format!("{v1} does not fit OCI's blkio weight"),
+            })?;
+            bio = bio.weight(v1);
+            any_bio = true;
+        }
+    }
+    let throttle = |pick: fn(&crate::spec::IoDevice) -> Option<u64>| {
+        l.io.iter()
+            .filter_map(|d| pick(d).map(|rate| (d, rate)))
+            .map(|(d, rate)| {
+                built(
+                    "linux.resources.blockIO",
+                    oci::LinuxThrottleDeviceBuilder::default()
+                        .major(i64::from(d.major))
+                        .minor(i64::from(d.minor))
+                        .rate(rate)
+                        .build(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let rbps = throttle(|d| d.read_bps)?;
+    let wbps = throttle(|d| d.write_bps)?;
+    let riops = throttle(|d| d.read_iops)?;
+    let wiops = throttle(|d| d.write_iops)?;
+    if !rbps.is_empty() {
+        bio = bio.throttle_read_bps_device(rbps);
+        any_bio = true;
+    }
+    if !wbps.is_empty() {
+        bio = bio.throttle_write_bps_device(wbps);
+        any_bio = true;
+    }
+    if !riops.is_empty() {
+        bio = bio.throttle_read_iops_device(riops);
+        any_bio = true;
+    }
+    if !wiops.is_empty() {
+        bio = bio.throttle_write_iops_device(wiops);
+        any_bio = true;
+    }
+    if any_bio {
+        r = r.block_io(built("linux.resources.blockIO", bio.build())?);
+    }
+    if !unified.is_empty() {
+        r = r.unified(unified);
+    }
+    built("linux.resources", r.build())
+}
+
+fn linux(spec: &Spec, facts: &HostFacts) -> Result<oci::Linux, ExportError> {
+    let mut l: oci::Linux = bare("linux", json!({}))?;
+    if let UserNamespace::New(maps) = &spec.namespaces.user {
+        let (uid, gid) = maps.lines(facts.uid, facts.gid);
+        l.set_uid_mappings(Some(id_mappings(&uid)?));
+        l.set_gid_mappings(Some(id_mappings(&gid)?));
+    }
+    l.set_namespaces(Some(namespaces(spec)?));
+    l.set_resources(Some(resources(&spec.limits, facts)?));
+    // Absolute: from each hierarchy's root, as launch places `PARENT/NAME-ID`.
+    l.set_cgroups_path(Some(
+        Path::new("/").join(&spec.limits.parent).join(&spec.name),
+    ));
+    if !spec.mounts.iter().any(|m| m.target == Path::new("/dev")) {
+        l.set_devices(Some(devices()?));
+    }
+    // launch makes every mount private, recursively (MS_REC|MS_PRIVATE on /). Without
+    // pivot_root, runc refuses that ("not safe": the root is moved over the host's /), so a
+    // chroot bundle takes runc's own default, rslave (see warnings).
+    let propagation = if spec.root.pivot_root {
+        "rprivate"
+    } else {
+        "rslave"
+    };
+    l.set_rootfs_propagation(Some(propagation.to_owned()));
+    Ok(l)
+}
+
+/// config.json's text: pretty, with object keys and capability sets sorted, so the same Spec
+/// always gives the same bytes (oci-spec keeps capabilities and annotations in hash sets).
+pub fn to_json(config: &oci::Spec) -> Result<String, ExportError> {
+    let err = |e: serde_json::Error| ExportError::Build {
+        what: "config.json",
+        detail: e.to_string(),
+    };
+    let mut v = serde_json::to_value(config).map_err(err)?;
+    if let Some(Value::Object(caps)) = v.pointer_mut("/process/capabilities") {
+        for set in caps.values_mut() {
+            if let Value::Array(a) = set {
+                a.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+            }
+        }
+    }
+    let mut text = serde_json::to_string_pretty(&sorted(v)).map_err(err)?;
+    text.push('\n');
+    Ok(text)
+}
+
+/// Objects with their keys in order, at every depth (serde_json may keep insertion order).
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// Write the bundle for `spec` into `dir` (absent, or an empty directory): config.json and, for
+/// a `tar` or `host` root, `dir/rootfs`. The capabilities are those this process holds
+/// ([`limit_capabilities`]). Everything is written into a sibling directory first
+/// and renamed into place, so `dir` never holds half a bundle; the sibling is removed on failure.
+pub fn write_bundle(spec: &Spec, facts: &HostFacts, dir: &Path) -> Result<(), ExportError> {
+    let mut config = to_oci(spec, facts)?;
+    limit_capabilities(&mut config, own_bounding_set()?)?;
+    let json = to_json(&config)?;
+    match fs::symlink_metadata(dir) {
+        Ok(md) => {
+            let empty = md.is_dir()
+                && fs::read_dir(dir)
+                    .map_err(|e| SysError::io("opendir", Some(dir.into()), &e))?
+                    .next()
+                    .is_none();
+            if !empty {
+                return Err(ExportError::NotEmpty(dir.into()));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(SysError::io("lstat", Some(dir.into()), &e).into()),
+    }
+    let name = dir.file_name().ok_or_else(|| {
+        SysError::other(
+            "export",
+            Some(dir.into()),
+            "the bundle directory needs a name",
+        )
+    })?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        Some(_) | None => Path::new("."),
+    };
+    let tmp = parent.join(format!(
+        ".{}.partial-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    mkdir(&tmp)?;
+    let res = fill(&tmp, spec, facts, &json).and_then(|()| {
+        fs::rename(&tmp, dir).map_err(|e| SysError::io("rename", Some(dir.into()), &e).into())
+    });
+    if res.is_err() {
+        // Best effort: the error that matters is the one returned.
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    res
+}
+
+/// The host id that container id `id` maps to, if any.
+fn host_id(lines: &[IdMapLine], id: u32) -> Option<u32> {
+    lines
+        .iter()
+        .find(|l| id >= l.inside && id - l.inside < l.count)
+        .map(|l| l.outside + (id - l.inside))
+}
+
+/// A directory readable and traversable by everyone: ids mapped by a user namespace must reach
+/// the root through it.
+fn mkdir(p: &Path) -> Result<(), SysError> {
+    fs::create_dir(p).map_err(|e| SysError::io("mkdir", Some(p.into()), &e))?;
+    fs::set_permissions(p, fs::Permissions::from_mode(0o755))
+        .map_err(|e| SysError::io("chmod", Some(p.into()), &e).args("0755"))
+}
+
+fn fill(bundle: &Path, spec: &Spec, facts: &HostFacts, json: &str) -> Result<(), ExportError> {
+    let rootfs = bundle.join(ROOTFS);
+    match &spec.root.source {
+        RootSource::Path { .. } => {}
+        RootSource::Tar {
+            archive,
+            compression,
+        } => {
+            mkdir(&rootfs)?;
+            // As `launch run` extracts it (lower: ExtractRootfs): owners shifted through the
+            // user namespace's maps when root exports, so the container sees them as in launch.
+            let owners = match &spec.namespaces.user {
+                UserNamespace::New(maps) if facts.uid == 0 => {
+                    let (uid, gid) = maps.lines(facts.uid, facts.gid);
+                    Some(OwnerShift { uid, gid })
+                }
+                UserNamespace::New(_) | UserNamespace::Host | UserNamespace::Join(_) => None,
+            };
+            tar::extract(
+                archive,
+                *compression,
+                &rootfs,
+                &tar::ExtractOptions {
+                    privileged: nix::unistd::geteuid().is_root(),
+                    owners,
+                },
+            )?;
+        }
+        RootSource::Host => {
+            mkdir(&rootfs)?;
+            let mut made = vec![rootfs.clone()];
+            for d in &facts.host_root {
+                match d {
+                    HostDir::Symlink(link, target) => {
+                        let at = rootfs.join(link.strip_prefix("/").unwrap_or(link));
+                        std::os::unix::fs::symlink(target, &at).map_err(|e| {
+                            SysError::io("symlink", Some(at.clone()), &e)
+                                .args(target.display().to_string())
+                        })?;
+                        made.push(at);
+                    }
+                    // The runtime creates the mount point.
+                    HostDir::Bind(_) => {}
+                }
+            }
+            // The runtime makes the mount points as the container's root; in a new user
+            // namespace that is a mapped id, which may create nothing in a directory of the
+            // exporter's: give the root to it (launch's own root is a fresh tmpfs it owns).
+            if let UserNamespace::New(maps) = &spec.namespaces.user {
+                let (uid, gid) = maps.lines(facts.uid, facts.gid);
+                if let (Some(u), Some(g)) = (host_id(&uid, 0), host_id(&gid, 0)) {
+                    for p in &made {
+                        std::os::unix::fs::lchown(p, Some(u), Some(g)).map_err(|e| {
+                            SysError::io("lchown", Some(p.clone()), &e).args(format!("{u}:{g}"))
+                        })?;
+                    }
+                }
+            }
+        }
+    }
+    let config = bundle.join("config.json");
+    fs::write(&config, json).map_err(|e| SysError::io("write", Some(config), &e))?;
+    Ok(())
+}
