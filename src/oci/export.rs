@@ -828,6 +828,7 @@ fn fill(bundle: &Path, spec: &Spec, facts: &HostFacts, json: &str) -> Result<(),
                 &tar::ExtractOptions {
                     privileged: nix::unistd::geteuid().is_root(),
                     owners,
+                    cancelled: None,
                 },
             )?;
         }

@@ -736,10 +736,16 @@ fn stop_settings_validate() {
 
 /// Count the processes named `sleep` whose parent is PID 1, then (after they ended) the zombies;
 /// then PID 1's name and the shell's pid.
-const ORPHANS: &str = "for i in 1 2 3; do (sleep 0.3 &); done; sleep 0.1; n=0; \
-    for f in /proc/[0-9]*/status; do \
-      if grep -q '^Name:.sleep$' $f && grep -q '^PPid:.1$' $f; then n=$((n+1)); fi; \
-    done; echo orphans $n; sleep 1; \
+/// Three orphaned `sleep`s, counted once they are all re-parented to PID 1 (polled, not a fixed
+/// wait: the machine may be busy), then, after they exited, the zombies left.
+const ORPHANS: &str = "for i in 1 2 3; do (sleep 2 &); done; \
+    for t in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do n=0; \
+      for f in /proc/[0-9]*/status; do \
+        if grep -q '^Name:.sleep$' $f && grep -q '^PPid:.1$' $f; then n=$((n+1)); fi; \
+      done; [ $n = 3 ] && break; sleep 0.1; \
+    done; echo orphans $n; \
+    t=0; while [ $t -lt 50 ] && grep -qs '^State:.[RS]' $(grep -ls '^Name:.sleep$' /proc/[0-9]*/status); \
+      do t=$((t+1)); sleep 0.1; done; sleep 0.2; \
     echo zombies $(cat /proc/[0-9]*/stat 2>/dev/null | grep -c '^[0-9]* ([^)]*) Z'); \
     echo init $(cat /proc/1/comm); echo pid $$; exit 9";
 
