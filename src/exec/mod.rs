@@ -285,6 +285,7 @@ impl Run<'_> {
             }
             CgroupEnter { .. }
             | Unshare { .. }
+            | Setns { .. }
             | LoopbackUp
             | Propagation { .. }
             | Mkdir { .. }

@@ -109,6 +109,13 @@ pub enum Action {
         /// The namespace.
         flags: Vec<CloneFlag>,
     },
+    /// setns(2) into an existing namespace by path (before pivot_root: the path is the host's).
+    Setns {
+        /// The namespace file (`/proc/PID/ns/net`, `/run/netns/NAME`).
+        path: PathBuf,
+        /// Its kind (the kernel checks the file is one).
+        kind: CloneFlag,
+    },
     /// Bring the loopback interface up in the new network namespace.
     LoopbackUp,
     /// Change mount propagation of a mount tree.
@@ -248,6 +255,7 @@ impl Action {
             | Wait => Side::Host,
             CgroupEnter { .. }
             | Unshare { .. }
+            | Setns { .. }
             | LoopbackUp
             | Propagation { .. }
             | Mkdir { .. }
@@ -285,6 +293,7 @@ impl Action {
             | Touch { path }
             | Mknod { path, .. }
             | Chroot { path }
+            | Setns { path, .. }
             | Chdir { path } => *path = f(path),
             ExtractRootfs { archive, dest, .. } => {
                 *archive = f(archive);
@@ -344,6 +353,7 @@ impl Action {
             | Wait => None,
             CgroupEnter { .. }
             | Unshare { .. }
+            | Setns { .. }
             | LoopbackUp
             | Propagation { .. }
             | Mkdir { .. }
@@ -442,6 +452,7 @@ impl fmt::Display for Action {
                 f.write_str("waitid(P_PID, {pid}): the container's exit status becomes launch's")
             }
             Unshare { flags } => write!(f, "unshare({})", join(flags, "|")),
+            Setns { path, kind } => write!(f, "setns(open({:?}), {:?})", path, kind),
             LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
             Propagation { target, flags } => write!(
                 f,
