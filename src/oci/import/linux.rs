@@ -5,7 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use serde_json::Value;
 
 use super::{Cx, Launch, Node};
-use crate::lower::cgroups::{LimitKey, gaps, shares_to_weight};
+use crate::lower::cgroups::{LimitKey, blkio_weight_to_io, gaps, shares_to_weight};
 use crate::spec::{
     CpuQuota, IdMapLine, IdMaps, IoDevice, Limits, Namespace, Namespaces, UserNamespace,
 };
@@ -571,7 +571,7 @@ fn resources(cx: &mut Cx, l: &Node) -> Limits {
                         );
                     }
                 }
-            } else if let (Some(_), None) = (out.memory_swap, out.memory) {
+            } else if let (Some(_), None, None) = (out.memory_swap, out.memory, m.v.get("limit")) {
                 if let Some((_, n)) = at.iter().find(|(k, _)| *k == LimitKey::MemorySwap) {
                     let n = n.clone();
                     cx.push(
@@ -725,11 +725,6 @@ fn cpu_list_ok(s: &str) -> bool {
             _ => false,
         }
     })
-}
-
-/// v1 `blkio.weight` (10–1000) → v2 `io.weight` (1–10000), as runc converts it.
-pub fn blkio_weight_to_io(w: u64) -> u64 {
-    1 + ((w.clamp(10, 1000) - 10) * 9_999) / 990
 }
 
 fn block_io<'v>(cx: &mut Cx, b: &Node<'v>, out: &mut Limits, at: &mut Vec<(LimitKey, Node<'v>)>) {
