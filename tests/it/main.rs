@@ -6,6 +6,7 @@ mod diagnostics;
 mod fixtures;
 mod fuzz;
 mod limits;
+mod oci_import;
 mod plans;
 mod rollback;
 mod run;
