@@ -12,7 +12,7 @@ use crate::spec::{Mount, MountKind, RootSource, Spec};
 /// tmpfs. In a user namespace mknod is not allowed, and the host's nodes are bound instead, as
 /// bubblewrap does (a bind mount costs ~10x a mknod: an open, a mount and a new mount in the
 /// namespace's tree).
-const DEV_NODES: &[(&str, u32, u32)] = &[
+pub(crate) const DEV_NODES: &[(&str, u32, u32)] = &[
     ("null", 1, 3),
     ("zero", 1, 5),
     ("full", 1, 7),

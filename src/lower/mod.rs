@@ -22,6 +22,7 @@ pub mod cgroups;
 mod fs;
 
 use cgroups::{cgroup_dirs, cgroups};
+pub(crate) use fs::DEV_NODES;
 use fs::{minimal_dev, mount, rootfs};
 
 struct B {

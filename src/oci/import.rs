@@ -11,6 +11,7 @@ mod linux;
 mod locate;
 mod mounts;
 mod process;
+mod same;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -25,37 +26,43 @@ use crate::spec::{Root, RootSource, Spec};
 
 pub use locate::Locator;
 
-/// `org.launch.*` annotations: the launch-only settings a bundle cannot otherwise say. The
-/// export side (`launch export oci`) writes the same keys.
-// The export branch defines these in `crate::oci::annotations`; until it is merged they are
-// spelled here with the same names.
+/// `org.launch.*` annotations: the launch-only settings a bundle cannot otherwise say.
+// The export branch defines the same keys in `crate::oci::annotations`; until the branches meet
+// they are spelled here identically, and this module then gives way to that one.
 pub mod annotations {
-    /// The instance name (else: the bundle directory's name).
+    /// `name`: the container's name (else: the bundle directory's name).
     pub const NAME: &str = "org.launch.name";
-    /// `"true"`: PID 1 is launch's init.
-    pub const INIT: &str = "org.launch.init";
-    /// The signal `launch stop` sends (`SIGTERM`).
-    pub const STOP_SIGNAL: &str = "org.launch.stop_signal";
-    /// Milliseconds `launch stop` waits before SIGKILL.
-    pub const STOP_TIMEOUT: &str = "org.launch.stop_timeout";
-    /// `"true"`: several instances may run at once.
+    /// `multiple`: several live instances of the name may run at once.
     pub const MULTIPLE: &str = "org.launch.multiple";
-    /// `"false"`: chroot instead of pivot_root.
-    pub const PIVOT_ROOT: &str = "org.launch.pivot_root";
-    /// The user's name, for the plan's words.
-    pub const USER_NAME: &str = "org.launch.user_name";
-    /// `"auto"`: a terminal when standard input is one (OCI's `terminal` is only yes or no).
+    /// `process.init`: PID 1 is launch's minimal init.
+    pub const INIT: &str = "org.launch.init";
+    /// `process.stop_signal`: canonical name, `SIGTERM`.
+    pub const STOP_SIGNAL: &str = "org.launch.stop-signal";
+    /// `process.stop_timeout`, in milliseconds (decimal).
+    pub const STOP_TIMEOUT_MS: &str = "org.launch.stop-timeout-ms";
+    /// `rootfs.pivot_root`: `"false"` means chroot.
+    pub const PIVOT_ROOT: &str = "org.launch.pivot-root";
+    /// `process.user` given as a name: that name (the ids are in `process.user`).
+    pub const USER_NAME: &str = "org.launch.user-name";
+    /// `process.terminal`: `"true"`, `"false"`, or `"auto"` (decided at run time).
     pub const TERMINAL: &str = "org.launch.terminal";
-    /// Every key above.
+    /// `"true"`: the single-id maps stand for "whoever runs it" (`map_root`).
+    pub const MAP_ROOT: &str = "org.launch.map-root";
+    /// `limits.parent`: the parent cgroup (`linux.cgroupsPath` is `/PARENT/NAME`).
+    pub const CGROUP_PARENT: &str = "org.launch.cgroup-parent";
+
+    /// Every key.
     pub const ALL: &[&str] = &[
         NAME,
+        MULTIPLE,
         INIT,
         STOP_SIGNAL,
-        STOP_TIMEOUT,
-        MULTIPLE,
+        STOP_TIMEOUT_MS,
         PIVOT_ROOT,
         USER_NAME,
         TERMINAL,
+        MAP_ROOT,
+        CGROUP_PARENT,
     ];
 }
 
@@ -410,10 +417,12 @@ impl<'a> Cx<'a> {
             let Some(c) = n.v.get(*key).map(|v| n.child(key, v)) else {
                 continue;
             };
-            self.take(&c);
-            if is_unset(c.v) {
+            // Already accepted as what launch does anyway (see `same`).
+            if self.handled.contains(&c.ptr) || is_unset(c.v) {
+                self.take(&c);
                 continue;
             }
+            self.take(&c);
             self.push(
                 "launch::oci::security",
                 &c,
@@ -501,7 +510,10 @@ pub(crate) struct Launch {
     multiple: bool,
     pivot_root: bool,
     user_name: Option<String>,
-    terminal_auto: bool,
+    /// `Some(None)`: decided at run time.
+    terminal: Option<Option<bool>>,
+    map_root: Option<bool>,
+    cgroup_parent: Option<PathBuf>,
 }
 
 fn convert(v: &Value, loc: &Locator, bundle: &Path, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
@@ -671,7 +683,7 @@ fn annotations(cx: &mut Cx, doc: &Node) -> Launch {
             annotations::MULTIPLE => out.multiple = flag(cx, false),
             annotations::PIVOT_ROOT => out.pivot_root = flag(cx, true),
             annotations::STOP_SIGNAL => out.stop_signal = process::signal(cx, &n, &s),
-            annotations::STOP_TIMEOUT => match s.parse::<u64>() {
+            annotations::STOP_TIMEOUT_MS => match s.parse::<u64>() {
                 Ok(ms) => out.stop_timeout_ms = Some(ms),
                 Err(_) => cx.push(
                     "launch::oci::value",
@@ -683,18 +695,24 @@ fn annotations(cx: &mut Cx, doc: &Node) -> Launch {
             },
             annotations::USER_NAME => out.user_name = Some(s),
             annotations::TERMINAL => {
-                if s == "auto" {
-                    out.terminal_auto = true;
-                } else {
-                    cx.push(
-                        "launch::oci::value",
-                        &n,
-                        format!("`{s}` is not \"auto\""),
-                        "the only value",
-                        "write \"auto\", or remove it and set `process.terminal`",
-                    );
+                out.terminal = match s.as_str() {
+                    "auto" => Some(None),
+                    "true" => Some(Some(true)),
+                    "false" => Some(Some(false)),
+                    _ => {
+                        cx.push(
+                            "launch::oci::value",
+                            &n,
+                            format!("`{s}` is not \"true\", \"false\" or \"auto\""),
+                            "a terminal, none, or as standard input is",
+                            "write \"true\", \"false\" or \"auto\"",
+                        );
+                        None
+                    }
                 }
             }
+            annotations::MAP_ROOT => out.map_root = Some(flag(cx, false)),
+            annotations::CGROUP_PARENT => out.cgroup_parent = linux::parent(cx, &n, &s),
             _ => {
                 let help = match did_you_mean(k, annotations::ALL.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),

@@ -269,7 +269,8 @@ fn resources_are_written_to_the_containers_cgroups() {
     let sb = Sandbox::new("oci-limits");
     let cg = Cgroups::new();
     let c = config("cat /proc/self/cgroup; echo READY; read x", |c| {
-        c["linux"]["cgroupsPath"] = json!(format!("/{}", cg.parent));
+        // `/PARENT/NAME`: launch takes the parent and names the group NAME-ID itself.
+        c["linux"]["cgroupsPath"] = json!(format!("/{}/limited", cg.parent));
         c["linux"]["resources"] = json!({
             "cpu": {"quota": 30000, "period": 100000, "shares": 512},
             "memory": {"limit": 67108864},
@@ -742,11 +743,11 @@ fn from_oci_converts_every_group() {
         ],
         "annotations": {
             "org.launch.init": "true",
-            "org.launch.stop_signal": "INT",
-            "org.launch.stop_timeout": "2500",
+            "org.launch.stop-signal": "INT",
+            "org.launch.stop-timeout-ms": "2500",
             "org.launch.multiple": "true",
-            "org.launch.pivot_root": "false",
-            "org.launch.user_name": "app"
+            "org.launch.pivot-root": "false",
+            "org.launch.user-name": "app"
         },
         "linux": {
             "namespaces": [
@@ -755,7 +756,7 @@ fn from_oci_converts_every_group() {
             ],
             "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
             "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
-            "cgroupsPath": "/ci/jobs",
+            "cgroupsPath": "/ci/jobs/app",
             "rootfsPropagation": "rprivate",
             "resources": {
                 "memory": {"limit": 67108864, "swap": 134217728, "reservation": 33554432},
@@ -950,4 +951,113 @@ fn from_oci_refuses_the_default_configs_security_fields() {
         );
     }
     let _ = host.facts();
+}
+
+/// What `launch export oci` writes for other runtimes to run the bundle as launch does (every
+/// capability, launch's minimal /dev as mounts and devices, a device rule allowing all, rprivate)
+/// is accepted, and the /dev mounts dropped: launch makes that /dev itself. One capability less
+/// is refused: launch would give it anyway.
+#[test]
+fn what_launch_does_anyway_is_accepted() {
+    let caps: Vec<String> = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    ]
+    .iter()
+    .map(|c| format!("CAP_{c}"))
+    .collect();
+    let dev = |name: &str, major: u32, minor: u32| {
+        json!({"path": format!("/dev/{name}"), "type": "c", "major": major, "minor": minor,
+               "fileMode": 0o666, "uid": 0, "gid": 0})
+    };
+    let mut c = json!({
+        "ociVersion": "1.1.0",
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": ["/bin/true"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps,
+                             "inheritable": [], "ambient": []},
+            "noNewPrivileges": false
+        },
+        "root": {"path": "rootfs"},
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "noexec", "mode=0755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "nodev", "noexec", "mode=1777"]},
+            {"destination": "/data", "type": "bind", "source": "/bundles/app/data",
+             "options": ["rbind", "rro", "rnosuid"]}
+        ],
+        "linux": {
+            "namespaces": [{"type": "mount"}],
+            "devices": [dev("null", 1, 3), dev("zero", 1, 5), dev("full", 1, 7),
+                        dev("random", 1, 8), dev("urandom", 1, 9), dev("tty", 5, 0)],
+            "resources": {"devices": [{"allow": true, "access": "rwm"}]},
+            "rootfsPropagation": "rprivate",
+            "cgroupsPath": "/launch/app"
+        }
+    });
+    let host = fake_host();
+    let oci: oci_spec::runtime::Spec = serde_json::from_value(c.clone()).unwrap();
+    let s = import::from_oci(&oci, Path::new(BUNDLE), &host).unwrap();
+    let targets: Vec<_> = s.mounts.iter().map(|m| m.target.clone()).collect();
+    assert_eq!(targets, [PathBuf::from("/proc"), PathBuf::from("/data")]);
+    assert!(s.mounts[1].readonly && s.mounts[1].nosuid);
+    assert_eq!(s.limits.parent, Path::new("launch"));
+
+    c["process"]["capabilities"]["effective"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let oci: oci_spec::runtime::Spec = serde_json::from_value(c).unwrap();
+    let err = import::from_oci(&oci, Path::new(BUNDLE), &host).unwrap_err();
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert_eq!(err[0].code, "launch::oci::security");
+    assert!(
+        err[0].message.starts_with("/process/capabilities:"),
+        "{err:?}"
+    );
 }

@@ -4,7 +4,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
-use super::{Cx, Launch, Node};
+use super::{Cx, Launch, Node, same};
 use crate::lower::cgroups::{LimitKey, blkio_weight_to_io, gaps, shares_to_weight};
 use crate::spec::{
     CpuQuota, IdMapLine, IdMaps, IoDevice, Limits, Namespace, Namespaces, UserNamespace,
@@ -74,6 +74,11 @@ pub(super) fn check(cx: &mut Cx, linux: Option<&Node>, launch: &Launch) -> Linux
     let Some(l) = cx.object(l, LINUX) else {
         return out;
     };
+    if let Some(d) = l.v.get("devices").map(|v| l.child("devices", v)) {
+        if same::devices_are_launchs(d.v) {
+            cx.take(&d);
+        }
+    }
     cx.security(
         &l,
         &[
@@ -119,8 +124,8 @@ pub(super) fn check(cx: &mut Cx, linux: Option<&Node>, launch: &Launch) -> Linux
         }
     }
     out.namespaces = namespaces(cx, &l, launch);
-    id_maps(cx, &l, &mut out.namespaces);
-    out.limits = resources(cx, &l);
+    id_maps(cx, &l, &mut out.namespaces, launch);
+    out.limits = resources(cx, &l, launch);
     out
 }
 
@@ -318,8 +323,7 @@ fn namespaces(cx: &mut Cx, l: &Node, launch: &Launch) -> Namespaces {
     ns
 }
 
-fn id_maps(cx: &mut Cx, l: &Node, ns: &mut Namespaces) {
-    let facts = cx.host.facts().clone();
+fn id_maps(cx: &mut Cx, l: &Node, ns: &mut Namespaces, launch: &Launch) {
     let uid = cx.get(l, "uidMappings");
     let gid = cx.get(l, "gidMappings");
     let read = |cx: &mut Cx, n: &Option<Node>| -> Option<Vec<IdMapLine>> {
@@ -373,15 +377,8 @@ fn id_maps(cx: &mut Cx, l: &Node, ns: &mut Namespaces) {
     match &ns.user {
         UserNamespace::New(_) => match (u, g) {
             (Some(u), Some(g)) => {
-                let root = |id: u32| {
-                    vec![IdMapLine {
-                        inside: 0,
-                        outside: id,
-                        count: 1,
-                    }]
-                };
-                // Root inside as the caller outside is what `map_root` lowers to: the same plan.
-                ns.user = UserNamespace::New(if u == root(facts.uid) && g == root(facts.gid) {
+                // `map_root`: the maps stand for whoever runs it, not the exporter's ids.
+                ns.user = UserNamespace::New(if launch.map_root == Some(true) {
                     IdMaps::MapRoot
                 } else {
                     IdMaps::Explicit { uid: u, gid: g }
@@ -419,7 +416,7 @@ fn id_maps(cx: &mut Cx, l: &Node, ns: &mut Namespaces) {
 }
 
 /// A cgroup parent: a relative path of plain names.
-fn parent(cx: &mut Cx, n: &Node, s: &str) -> Option<PathBuf> {
+pub(super) fn parent(cx: &mut Cx, n: &Node, s: &str) -> Option<PathBuf> {
     let rel = s.trim_start_matches('/');
     let path = Path::new(rel);
     let ok = !rel.is_empty()
@@ -440,16 +437,23 @@ fn parent(cx: &mut Cx, n: &Node, s: &str) -> Option<PathBuf> {
     Some(path.to_path_buf())
 }
 
-fn resources(cx: &mut Cx, l: &Node) -> Limits {
+fn resources(cx: &mut Cx, l: &Node, launch: &Launch) -> Limits {
     let mut out = Limits::none();
     // Where each limit came from, for the host's gaps.
     let mut at: Vec<(LimitKey, Node)> = Vec::new();
+    // `cgroupsPath` is `/PARENT/NAME` (runc's default is `/ID`): launch puts each instance in
+    // `PARENT/NAME-ID`, so only the parent is taken; the annotation says it exactly.
     if let Some(p) = cx.get(l, "cgroupsPath") {
         if let Some(s) = cx.str(&p) {
-            if let Some(parent) = parent(cx, &p, &s) {
-                out.parent = parent;
+            if let Some(path) = parent(cx, &p, &s) {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    out.parent = dir.to_path_buf();
+                }
             }
         }
+    }
+    if let Some(parent) = &launch.cgroup_parent {
+        out.parent = parent.clone();
     }
     let Some(r) = cx.get(l, "resources") else {
         return out;
@@ -470,6 +474,11 @@ fn resources(cx: &mut Cx, l: &Node) -> Limits {
     ) else {
         return out;
     };
+    if let Some(d) = r.v.get("devices").map(|v| r.child("devices", v)) {
+        if same::device_rules_are_launchs(d.v) {
+            cx.take(&d);
+        }
+    }
     cx.security(&r, &["devices"]);
     cx.unsupported(
         &r,
@@ -869,7 +878,26 @@ fn unified<'v>(cx: &mut Cx, u: &Node<'v>, out: &mut Limits, at: &mut Vec<(LimitK
                 }
             }
             "io.weight" => {
-                if let Some(v) = num(cx, 1, 10_000) {
+                // The file's own syntax: `default N` sets the weight of every device.
+                let w = s
+                    .trim()
+                    .strip_prefix("default ")
+                    .unwrap_or(s.trim())
+                    .to_owned();
+                let v = match w.parse::<u64>() {
+                    Ok(v) if (1..=10_000).contains(&v) => Some(v),
+                    _ => {
+                        cx.push(
+                            "launch::limits::range",
+                            &n,
+                            format!("`{s}` is not an I/O weight"),
+                            "`default N` or N, N from 1 to 10000",
+                            "write e.g. \"default 100\"",
+                        );
+                        None
+                    }
+                };
+                if let Some(v) = v {
                     out.io_weight = Some(v);
                     at.push((LimitKey::IoWeight, n));
                 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::process::container_path;
-use super::{Cx, Node};
+use super::{Cx, Node, same};
 use crate::host::PathKind;
 use crate::spec::{Mount, MountKind};
 
@@ -19,8 +19,23 @@ pub(super) fn check(cx: &mut Cx, doc: &Node) -> Vec<Mount> {
     let Some(items) = cx.array(&list) else {
         return out;
     };
+    // launch's own minimal /dev, as exported: launch makes it itself when no mount is on /dev.
+    let dev = same::minimal_dev_mounts();
+    let mut skip = vec![false; items.len()];
+    if let Some(at) = items
+        .windows(dev.len())
+        .position(|w| w.iter().zip(&dev).all(|(i, d)| i.v == d))
+    {
+        for (i, s) in skip.iter_mut().enumerate().skip(at).take(dev.len()) {
+            cx.take(&items[i]);
+            *s = true;
+        }
+    }
     let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
-    for item in items {
+    for (item, skip) in items.into_iter().zip(skip) {
+        if skip {
+            continue;
+        }
         if let Some(m) = mount(cx, &item, &mut seen) {
             out.push(m);
         }
@@ -100,14 +115,16 @@ fn mount(cx: &mut Cx, item: &Node, seen: &mut BTreeMap<PathBuf, String>) -> Opti
         let o = o.as_str();
         // Later options override earlier ones, as in mount(8) and runc.
         match o {
-            "ro" => readonly = true,
-            "rw" => readonly = false,
-            "nosuid" => nosuid = true,
-            "suid" => nosuid = false,
-            "nodev" => nodev = true,
-            "dev" => nodev = false,
-            "noexec" => noexec = true,
-            "exec" => noexec = false,
+            // The `r` forms (mount_setattr with AT_RECURSIVE) are what launch applies to a
+            // recursive bind anyway, and the same as the plain ones on any other mount.
+            "ro" | "rro" => readonly = true,
+            "rw" | "rrw" => readonly = false,
+            "nosuid" | "rnosuid" => nosuid = true,
+            "suid" | "rsuid" => nosuid = false,
+            "nodev" | "rnodev" => nodev = true,
+            "dev" | "rdev" => nodev = false,
+            "noexec" | "rnoexec" => noexec = true,
+            "exec" | "rexec" => noexec = false,
             "bind" | "rbind" => {}
             // The kernel's default for a new mount, and launch mounts everything private:
             // these ask for what happens anyway.
@@ -175,7 +192,7 @@ fn mount(cx: &mut Cx, item: &Node, seen: &mut BTreeMap<PathBuf, String>) -> Opti
                 .as_ref()
                 .map_or_else(|| m.clone(), |(_, n)| n.clone());
             cx.push(
-                "launch::mount::type",
+                "launch::oci::unsupported",
                 &n,
                 format!("mount type `{other}` is not supported yet"),
                 "launch mounts proc, sysfs, tmpfs, devpts, mqueue and binds",

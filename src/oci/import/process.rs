@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use super::{Cx, Launch, Node};
+use serde_json::Value;
+
+use super::{Cx, Launch, Node, same};
 use crate::spec::{Namespaces, Process, Rlimit, RlimitResource, StopPolicy, User};
 
 const PROCESS: &[&str] = &[
@@ -93,6 +95,15 @@ fn no_nul(cx: &mut Cx, n: &Node, s: &str, what: &str) {
 pub(super) fn check(cx: &mut Cx, doc: &Node, launch: &Launch) -> Option<Process> {
     let n = cx.required(doc, "process", "the process to run, with `args` and `cwd`")?;
     let p = cx.object(&n, PROCESS)?;
+    let uid =
+        p.v.pointer("/user/uid")
+            .and_then(Value::as_u64)
+            .and_then(|u| u32::try_from(u).ok());
+    if let Some(c) = p.v.get("capabilities").map(|v| p.child("capabilities", v)) {
+        if same::capabilities_are_launchs(c.v, uid) {
+            cx.take(&c);
+        }
+    }
     cx.security(
         &p,
         &[
@@ -119,10 +130,14 @@ pub(super) fn check(cx: &mut Cx, doc: &Node, launch: &Launch) -> Option<Process>
             ),
         ],
     );
-    let terminal = match cx.get(&p, "terminal").and_then(|t| cx.bool(&t)) {
-        _ if launch.terminal_auto => None,
+    let terminal = match (
+        cx.get(&p, "terminal").and_then(|t| cx.bool(&t)),
+        launch.terminal,
+    ) {
+        // launch's own setting, which OCI can only approximate.
+        (_, Some(t)) => t,
         // As runc: no `terminal` is no terminal.
-        t => Some(t.unwrap_or(false)),
+        (t, None) => Some(t.unwrap_or(false)),
     };
     let args = cx
         .required(
