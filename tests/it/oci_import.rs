@@ -1061,3 +1061,52 @@ fn what_launch_does_anyway_is_accepted() {
         "{err:?}"
     );
 }
+
+/// `runc spec`'s config, less what docs/oci_import.md says to remove (capabilities,
+/// noNewPrivileges, maskedPaths, readonlyPaths, the device rule, the cgroup mount, the /dev
+/// tmpfs, devpts gid=5), runs: launch makes /dev itself, with the default device nodes.
+#[test]
+fn runc_spec_less_the_documented_fields_runs() {
+    need_root();
+    let sb = Sandbox::new("oci-runc");
+    let mut c: Value = serde_json::from_str(RUNC_SPEC).unwrap();
+    let p = c["process"].as_object_mut().unwrap();
+    p.remove("capabilities");
+    p.remove("noNewPrivileges");
+    p.insert("terminal".into(), json!(false));
+    p.insert(
+        "args".into(),
+        json!([
+            "/bin/sh",
+            "-c",
+            "hostname; echo x > /dev/null && ls /dev | tr '\\n' ' '; echo; \
+             grep -c ' /dev/pts ' /proc/self/mountinfo"
+        ]),
+    );
+    c["root"]["path"] = json!(rootfs_dir());
+    let l = c["linux"].as_object_mut().unwrap();
+    l.remove("maskedPaths");
+    l.remove("readonlyPaths");
+    l.remove("resources");
+    let mounts = c["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["type"] != "cgroup" && m["destination"] != "/dev");
+    for m in mounts.iter_mut() {
+        if let Some(o) = m["options"].as_array_mut() {
+            o.retain(|o| o != "strictatime" && o != "gid=5");
+        }
+    }
+    let dir = bundle(&sb, "runc", &c);
+    let out = run_bundle(&sb, &dir);
+    out.expect_code(0);
+    let lines = out.lines();
+    assert_eq!(lines[0], "runc", "{out}");
+    for node in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+    ] {
+        assert!(
+            lines[1].split(' ').any(|n| n == node),
+            "/dev lacks {node}\n{out}"
+        );
+    }
+    sb.assert_state_empty(&out);
+}

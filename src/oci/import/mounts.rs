@@ -31,6 +31,12 @@ pub(super) fn check(cx: &mut Cx, doc: &Node) -> Vec<Mount> {
             *s = true;
         }
     }
+    for (item, s) in items.iter().zip(skip.iter_mut()) {
+        if !*s && same::is_launchs_dev_tmpfs(item.v) {
+            cx.take(item);
+            *s = true;
+        }
+    }
     let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
     for (item, skip) in items.into_iter().zip(skip) {
         if skip {

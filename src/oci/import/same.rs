@@ -153,3 +153,30 @@ pub(super) fn minimal_dev_mounts() -> [Value; 3] {
         }),
     ]
 }
+
+/// A tmpfs on /dev with the options of launch's minimal /dev (any order, `mode=755` or
+/// `mode=0755`), as `runc spec` writes it less `strictatime`: launch makes that /dev itself, with
+/// the runtime-spec's default device nodes, which a bundle's own /dev mount would go without.
+pub(super) fn is_launchs_dev_tmpfs(m: &Value) -> bool {
+    if m.get("destination").and_then(Value::as_str) != Some("/dev")
+        || m.get("type").and_then(Value::as_str) != Some("tmpfs")
+    {
+        return false;
+    }
+    let known = ["destination", "type", "source", "options"];
+    if m.as_object()
+        .is_some_and(|o| o.keys().any(|k| !known.contains(&k.as_str())))
+    {
+        return false;
+    }
+    let Some(Value::Array(opts)) = m.get("options") else {
+        return false;
+    };
+    let mut opts: Vec<&str> = opts
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|o| if o == "mode=755" { "mode=0755" } else { o })
+        .collect();
+    opts.sort_unstable();
+    opts == ["mode=0755", "noexec", "nosuid", "size=65536k"]
+}
