@@ -111,8 +111,11 @@ pub(super) fn check(cx: &mut Cx, linux: Option<&Node>, launch: &Launch) -> Linux
     );
     if let Some(p) = cx.get(&l, "rootfsPropagation") {
         if let Some(s) = cx.str(&p) {
-            // launch always makes the container's mounts private (MS_REC|MS_PRIVATE on /).
-            if !matches!(s.as_str(), "private" | "rprivate" | "") {
+            // launch always makes the container's mounts private (MS_REC|MS_PRIVATE on /). A
+            // chroot bundle launch exported says rslave, because runc refuses private without
+            // pivot_root: with launch's own `pivot-root: false` that is launch's private again.
+            let exported_chroot = !launch.pivot_root && matches!(s.as_str(), "slave" | "rslave");
+            if !matches!(s.as_str(), "private" | "rprivate" | "") && !exported_chroot {
                 cx.push(
                     "launch::oci::unsupported",
                     &p,
