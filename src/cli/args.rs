@@ -30,11 +30,14 @@ pub enum Command {
     /// Run the container MANIFEST describes (`launch MANIFEST` is the same).
     Run {
         /// The manifest.
-        #[arg(required_unless_present = "plan")]
+        #[arg(required_unless_present_any = ["plan", "bundle"])]
         manifest: Option<PathBuf>,
         /// Run a plan saved with `launch plan --format json` instead, exactly as it is.
-        #[arg(long, value_name = "PLAN.json", conflicts_with = "manifest")]
+        #[arg(long, value_name = "PLAN.json", conflicts_with_all = ["manifest", "bundle"])]
         plan: Option<PathBuf>,
+        /// Run the OCI runtime bundle in DIR (its config.json) instead of a manifest.
+        #[arg(long, value_name = "DIR", conflicts_with = "manifest")]
+        bundle: Option<PathBuf>,
         /// At exit, print CPU time, peak memory and peak pids from the container's cgroups.
         #[arg(long)]
         stats: bool,
@@ -42,7 +45,11 @@ pub enum Command {
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
         /// The manifest.
-        manifest: PathBuf,
+        #[arg(required_unless_present = "bundle")]
+        manifest: Option<PathBuf>,
+        /// Plan the OCI runtime bundle in DIR (its config.json) instead of a manifest.
+        #[arg(long, value_name = "DIR", conflicts_with = "manifest")]
+        bundle: Option<PathBuf>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
@@ -50,7 +57,11 @@ pub enum Command {
     /// Check MANIFEST and report every problem (exit 0 if valid, 2 if not).
     Validate {
         /// The manifest.
-        manifest: PathBuf,
+        #[arg(required_unless_present = "bundle")]
+        manifest: Option<PathBuf>,
+        /// Check the OCI runtime bundle in DIR (its config.json) instead of a manifest.
+        #[arg(long, value_name = "DIR", conflicts_with = "manifest")]
+        bundle: Option<PathBuf>,
         /// Output format (`json`: machine-readable diagnostics with line and column).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,

@@ -81,14 +81,15 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run {
             manifest,
             plan,
+            bundle,
             stats,
         } => {
-            let plan = match (manifest, plan) {
-                (_, Some(file)) => match read_plan(&file) {
+            let plan = match (plan, Input::from_args(manifest, bundle)) {
+                (Some(file), _) => match read_plan(&file) {
                     Ok(p) => p,
                     Err(code) => return code,
                 },
-                (Some(m), None) => match load(&m, color, Format::Text) {
+                (None, Some(input)) => match load(&input, color, Format::Text) {
                     Ok((_, p)) => p,
                     Err(code) => return code,
                 },
@@ -102,7 +103,14 @@ pub fn run(cli: Cli) -> u8 {
                 }
             }
         }
-        Command::Plan { manifest, format } => match load(&manifest, color, format) {
+        Command::Plan {
+            manifest,
+            bundle,
+            format,
+        } => match Input::from_args(manifest, bundle)
+            .ok_or(exit::INVALID)
+            .and_then(|input| load(&input, color, format))
+        {
             Ok((_, plan)) => {
                 let out = match format {
                     Format::Text => render_text(&plan),
@@ -112,7 +120,14 @@ pub fn run(cli: Cli) -> u8 {
             }
             Err(code) => code,
         },
-        Command::Validate { manifest, format } => match load(&manifest, color, format) {
+        Command::Validate {
+            manifest,
+            bundle,
+            format,
+        } => match Input::from_args(manifest, bundle)
+            .ok_or(exit::INVALID)
+            .and_then(|input| load(&input, color, format))
+        {
             Ok((source, plan)) => match format {
                 Format::Text => print(&format!(
                     "ok: {} is valid ({} plan steps)\n",
@@ -145,7 +160,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Gc => crate::ctl::gc(&crate::host::state_root()),
         Command::Export {
             format: ExportFormat::Oci { manifest, dir },
-        } => match load(&manifest, color, Format::Text) {
+        } => match load(&Input::Manifest(manifest), color, Format::Text) {
             Ok((_, plan)) => export_oci(&plan, &dir),
             Err(code) => code,
         },
@@ -161,10 +176,38 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// Read, parse and validate a manifest against the real host; on failure print the diagnostics
-/// and return the exit code.
-fn load(path: &Path, color: bool, format: Format) -> Result<(Source, Plan), u8> {
-    let source = match Source::read(path) {
+/// What a run, plan or validate reads: a manifest, or an OCI bundle's config.json.
+enum Input {
+    Manifest(std::path::PathBuf),
+    Bundle(std::path::PathBuf),
+}
+
+impl Input {
+    /// clap makes sure exactly one is given.
+    fn from_args(
+        manifest: Option<std::path::PathBuf>,
+        bundle: Option<std::path::PathBuf>,
+    ) -> Option<Input> {
+        match (manifest, bundle) {
+            (_, Some(b)) => Some(Input::Bundle(b)),
+            (Some(m), None) => Some(Input::Manifest(m)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Read, parse and validate a manifest (or a bundle's config.json) against the real host; on
+/// failure print the diagnostics and return the exit code.
+fn load(input: &Input, color: bool, format: Format) -> Result<(Source, Plan), u8> {
+    let (read, path) = match input {
+        Input::Manifest(p) => (Source::read(p), p.clone()),
+        Input::Bundle(dir) => (
+            crate::oci::import::read_bundle(dir),
+            dir.join("config.json"),
+        ),
+    };
+    let path = path.as_path();
+    let source = match read {
         Ok(s) => s,
         Err(e) => {
             let text = format!(
@@ -188,7 +231,11 @@ fn load(path: &Path, color: bool, format: Format) -> Result<(Source, Plan), u8> 
         }
     };
     let host = RealHost::probe();
-    plan_for(&source, &host)
+    let planned = match input {
+        Input::Manifest(_) => plan_for(&source, &host),
+        Input::Bundle(_) => crate::oci::import::plan(&source, &host),
+    };
+    planned
         .map(|plan| (source.clone(), plan))
         .map_err(|problems| {
             match format {

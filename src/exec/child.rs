@@ -12,7 +12,7 @@ use super::{init, log_step};
 use crate::error::{SysError, SysResult};
 use crate::plan::{Action, ContainerAction, Plan};
 use crate::sys::fs::{Root, fd_path};
-use crate::sys::{clone, mount, net, process, pty};
+use crate::sys::{clone, mount, net, ns, process, pty};
 
 /// Exit status of a child whose step failed before execve (the launcher reports the cause).
 const CHILD_FAILED: i32 = 125;
@@ -150,6 +150,7 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             nix::sched::unshare(bits)
                 .map_err(|e| SysError::new("unshare", None, e).args(format!("{flags:?}")))
         }
+        Setns { path, kind } => ns::join(path, *kind),
         SessionKeyring => process::new_session_keyring(),
         LoopbackUp => net::loopback_up(),
         Propagation { target, flags } => mount::mount(None, target, target, None, flags, None),

@@ -76,6 +76,11 @@ pub fn io_weight_to_v1(w: u64) -> u64 {
     10 + ((w.clamp(1, 10_000) - 1) * 990) / 9_999
 }
 
+/// v1 `blkio.weight` (10–1000) → v2 `io.weight` (1–10000), as runc converts it.
+pub fn blkio_weight_to_io(w: u64) -> u64 {
+    1 + ((w.clamp(10, 1000) - 10) * 9_999) / 990
+}
+
 /// The v1 period of a new group: what the kernel starts a group with.
 const V1_DEFAULT_PERIOD_US: u64 = 100_000;
 

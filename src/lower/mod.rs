@@ -5,9 +5,9 @@
 //! The order is the one in docs/plan-format.md and is pinned by a test:
 //!
 //! host: claim → state dir → cgroups → rootfs archive → spawn → id maps → cgroup join → release;
-//! container: root of the user ns → session keyring → late namespaces → loopback → propagation →
-//! root → /dev → mounts → read-only root → pivot_root → hostname → terminal → rlimits → ids →
-//! chdir → execve (via init if asked); host: wait.
+//! container: root of the user ns → session keyring → joined namespaces → late namespaces →
+//! loopback → propagation → root → /dev → mounts → read-only root → pivot_root → hostname →
+//! terminal → rlimits → ids → chdir → execve (via init if asked); host: wait.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,7 @@ use crate::plan::{
     Action, CloneFlag, ContainerAction, HostAction, ID_PLACEHOLDER, MountAttr, MountFlag,
     OwnerShift, PID_PLACEHOLDER, PLAN_FORMAT, Plan, Step,
 };
-use crate::spec::{RootSource, Spec, UserNamespace};
+use crate::spec::{Namespace, RootSource, Spec, UserNamespace};
 
 pub mod cgroups;
 mod fs;
@@ -188,6 +188,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         ContainerAction::SessionKeyring,
     );
 
+    joins(&mut b, r);
     if r.namespaces.cgroup.is_new() {
         b.push(
             "enter a new cgroup namespace rooted at the container's cgroup",
@@ -352,6 +353,43 @@ pub fn verify(plan: &Plan, here: &HostFacts) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// setns steps for the namespaces the Spec joins by path. The user namespace comes first: joining
+/// the others needs privilege over their owner, which the joined user namespace may give. They
+/// run before pivot_root, while the paths still name the host's files.
+fn joins(b: &mut B, r: &Spec) {
+    let ns = &r.namespaces;
+    if let UserNamespace::Join(path) = &ns.user {
+        b.push(
+            format!("join the user namespace {}", path.display()),
+            ContainerAction::Setns {
+                path: path.clone(),
+                kind: CloneFlag::CLONE_NEWUSER,
+            },
+        );
+    }
+    for (n, kind, what) in [
+        (&ns.pid, CloneFlag::CLONE_NEWPID, "pid"),
+        (&ns.uts, CloneFlag::CLONE_NEWUTS, "UTS"),
+        (&ns.ipc, CloneFlag::CLONE_NEWIPC, "IPC"),
+        (&ns.net, CloneFlag::CLONE_NEWNET, "network"),
+        (&ns.cgroup, CloneFlag::CLONE_NEWCGROUP, "cgroup"),
+        (&ns.time, CloneFlag::CLONE_NEWTIME, "time"),
+        // Last: the root is then built in the joined mount namespace, as the Spec asks.
+        (&ns.mount, CloneFlag::CLONE_NEWNS, "mount"),
+    ] {
+        match n {
+            Namespace::Join(path) => b.push(
+                format!("join the {what} namespace {}", path.display()),
+                ContainerAction::Setns {
+                    path: path.clone(),
+                    kind,
+                },
+            ),
+            Namespace::Host | Namespace::New => {}
+        }
+    }
+}
+
 fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
     let ns = &r.namespaces;
     let mut flags = vec![];
@@ -379,4 +417,58 @@ fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
             cgroup: into,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::{FakeHost, Host};
+    use crate::manifest::Source;
+    use crate::spec::Namespace;
+
+    /// A joined namespace is entered with setns after the handshake and before the root is
+    /// built (its path is the host's), and is not also created by clone3.
+    #[test]
+    fn joined_namespaces_are_entered_before_the_root() {
+        let host = FakeHost::v2();
+        let src = Source::from_text(
+            "app.toml",
+            Path::new("/"),
+            "name = \"j\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n",
+        );
+        let mut spec = crate::validate::spec(&src, &host).unwrap();
+        spec.namespaces.net = Namespace::Join("/run/netns/blue".into());
+        spec.namespaces.uts = Namespace::Join("/proc/1/ns/uts".into());
+        let plan = lower(&spec, host.facts(), "app.toml");
+        let at = |pred: &dyn Fn(&Action) -> bool| {
+            plan.steps.iter().position(|s| pred(&s.action)).unwrap()
+        };
+        let spawn = at(&|a| matches!(a, Action::Host(HostAction::Spawn { .. })));
+        let uts = at(&|a| {
+            matches!(
+                a,
+                Action::Container(ContainerAction::Setns {
+                    kind: CloneFlag::CLONE_NEWUTS,
+                    ..
+                })
+            )
+        });
+        let net = at(&|a| {
+            matches!(a, Action::Container(ContainerAction::Setns { path, kind: CloneFlag::CLONE_NEWNET })
+                if path == Path::new("/run/netns/blue"))
+        });
+        let prop = at(&|a| matches!(a, Action::Container(ContainerAction::Propagation { .. })));
+        assert!(spawn < uts && uts < net && net < prop);
+        let Action::Host(HostAction::Spawn { flags, .. }) = &plan.steps[spawn].action else {
+            unreachable!()
+        };
+        assert!(!flags.contains(&CloneFlag::CLONE_NEWNET));
+        assert!(!flags.contains(&CloneFlag::CLONE_NEWUTS));
+        assert!(
+            !plan
+                .steps
+                .iter()
+                .any(|s| s.action == Action::Container(ContainerAction::LoopbackUp))
+        );
+    }
 }

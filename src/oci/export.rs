@@ -17,6 +17,7 @@ use oci_spec::runtime as oci;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::ALL_CAPS;
 use super::annotations as key;
 use crate::error::SysError;
 use crate::host::{CgroupLayout, HostDir, HostFacts};
@@ -275,51 +276,6 @@ fn spec_mount(m: &Mount) -> Result<oci::Mount, ExportError> {
     }
 }
 
-/// Every capability the runtime-spec names (the kernel's 0 to 40).
-const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// launch drops no capability: root keeps them all, and another user loses its effective and
 /// permitted sets when it changes ids, as setuid(2) does. OCI runtimes set exactly the sets
 /// they are given (none when absent), so the sets are spelled out.
@@ -457,6 +413,9 @@ fn annotations(spec: &Spec) -> HashMap<String, String> {
     ]);
     if let Some(name) = &p.user.name {
         a.insert(key::USER_NAME, name.clone());
+    }
+    if p.preserve_fds != 0 {
+        a.insert(key::PRESERVE_FDS, p.preserve_fds.to_string());
     }
     if let UserNamespace::New(maps) = &spec.namespaces.user {
         a.insert(key::MAP_ROOT, b(matches!(maps, IdMaps::MapRoot)));

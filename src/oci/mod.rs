@@ -6,6 +6,7 @@
 //! (docs/oci.md lists them with the field table).
 
 pub mod export;
+pub mod import;
 
 /// Annotation keys for the Spec's launch-only settings. Both directions use these constants;
 /// docs/oci.md documents the values. Booleans are `"true"` or `"false"`.
@@ -33,6 +34,8 @@ pub mod annotations {
     pub const MAP_ROOT: &str = "org.launch.map-root";
     /// `limits.parent`: the parent cgroup (`linux.cgroupsPath` is `/PARENT/NAME`).
     pub const CGROUP_PARENT: &str = "org.launch.cgroup-parent";
+    /// `process.preserve_fds` (decimal), when not 0: `runc run --preserve-fds N` says the same.
+    pub const PRESERVE_FDS: &str = "org.launch.preserve-fds";
 
     /// Every key, for checks that a bundle holds no `org.launch.*` key this version does not know.
     pub const ALL: &[&str] = &[
@@ -46,5 +49,51 @@ pub mod annotations {
         TERMINAL,
         MAP_ROOT,
         CGROUP_PARENT,
+        PRESERVE_FDS,
     ];
 }
+
+/// Every capability the runtime-spec names (the kernel's 0 to 40).
+pub(crate) const ALL_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];

@@ -130,6 +130,13 @@ pub enum ContainerAction {
     },
     /// Join a new anonymous session keyring, so the caller's keys are not the container's.
     SessionKeyring,
+    /// setns(2) into an existing namespace by path (before pivot_root: the path is the host's).
+    Setns {
+        /// The namespace file (`/proc/PID/ns/net`, `/run/netns/NAME`).
+        path: PathBuf,
+        /// Its kind (the kernel checks the file is one).
+        kind: CloneFlag,
+    },
     /// Bring the loopback interface up in the new network namespace.
     LoopbackUp,
     /// Change mount propagation of a mount tree.
@@ -367,6 +374,7 @@ impl ContainerAction {
             Terminal
             | Unshare { .. }
             | SessionKeyring
+            | Setns { .. }
             | LoopbackUp
             | SetHostname { .. }
             | SetDomainname { .. }
@@ -486,6 +494,7 @@ impl fmt::Display for ContainerAction {
             }
             Unshare { flags } => write!(f, "unshare({})", join(flags, "|")),
             SessionKeyring => f.write_str("keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)"),
+            Setns { path, kind } => write!(f, "setns(open({:?}), {:?})", path, kind),
             LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
             Propagation { target, flags } => write!(
                 f,

@@ -7,6 +7,7 @@ pub mod fs;
 pub mod idmap;
 pub mod mount;
 pub mod net;
+pub mod ns;
 pub mod process;
 pub mod pty;
 pub mod rlimit;

@@ -105,7 +105,7 @@ impl Cx<'_> {
 
 /// Remove `.` and resolve `..` lexically (the manifest's folder is absolute, so this is exact for
 /// paths without symlinks; symlinks are the filesystem's business at run time).
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {

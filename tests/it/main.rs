@@ -7,6 +7,8 @@ mod fixtures;
 mod fuzz;
 mod limits;
 mod oci_export;
+mod oci_import;
+mod oci_roundtrip;
 mod plans;
 mod rollback;
 mod run;
