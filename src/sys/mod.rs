@@ -10,4 +10,5 @@ pub mod net;
 pub mod process;
 pub mod pty;
 pub mod rlimit;
+pub mod seccomp;
 pub mod tar;
