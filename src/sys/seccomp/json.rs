@@ -136,8 +136,7 @@ struct ArchMapEntry {
 }
 
 /// One `syscalls` entry: names, action, argument comparisons and Docker's conditions.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "RawEntry")]
+#[derive(Debug, Clone)]
 pub struct Entry {
     /// The syscall names.
     pub names: Vec<String>,
@@ -164,6 +163,25 @@ struct RawEntry {
     comment: Option<String>,
     includes: Option<Filter>,
     excludes: Option<Filter>,
+}
+
+/// Checked while serde_json is still inside the object, so that a mistake found only once every
+/// field is known (an `errnoRet` its action cannot carry) is placed at the entry's closing brace.
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+        struct Fields;
+        impl<'de> de::Visitor<'de> for Fields {
+            type Value = Entry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a syscalls entry (an object)")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                let raw = RawEntry::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Entry::try_from(raw).map_err(de::Error::custom)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
 }
 
 impl TryFrom<RawEntry> for Entry {
@@ -521,5 +539,194 @@ impl<'de> Deserialize<'de> for CmpName {
             .find(|(_, n)| *n == s)
             .map(|(op, _)| op)
             .ok_or_else(|| de::Error::custom(format!("unknown operator `{s}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::seccomp::native;
+
+    fn err(text: &str) -> ProfileError {
+        parse(text).unwrap_err()
+    }
+
+    const DOCKER_STYLE: &str = r#"{
+  "defaultAction": "SCMP_ACT_ERRNO",
+  "defaultErrnoRet": 1,
+  "archMap": [
+    { "architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"] }
+  ],
+  "syscalls": [
+    { "names": ["read", "write", "arm_fadvise64_64"], "action": "SCMP_ACT_ALLOW", "comment": "io" },
+    { "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+      "excludes": { "caps": ["CAP_SYS_ADMIN"] } },
+    { "names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": { "caps": ["SYS_ADMIN"] } },
+    { "names": ["arch_prctl"], "action": "SCMP_ACT_ALLOW", "includes": { "arches": ["amd64"] } },
+    { "names": ["cacheflush"], "action": "SCMP_ACT_ALLOW", "includes": { "arches": ["arm64"] } },
+    { "names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": { "minKernel": "4.8" } },
+    { "names": ["personality"], "action": "SCMP_ACT_ALLOW",
+      "args": [ { "index": 0, "value": 8, "op": "SCMP_CMP_EQ" } ] },
+    { "name": "kill", "action": "SCMP_ACT_LOG" },
+    { "names": ["clone"], "action": "SCMP_ACT_ALLOW",
+      "args": [ { "index": 0, "value": 2114060288, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ" } ] }
+  ]
+}"#;
+
+    fn resolve(file: &ProfileFile, caps: &[&str], kernel: (u32, u32)) -> Profile {
+        let arch = native().unwrap();
+        file.resolve(
+            "docker-style",
+            &Conditions {
+                caps,
+                arch: &arch,
+                kernel,
+            },
+        )
+    }
+
+    fn names(p: &Profile) -> Vec<&str> {
+        p.rules
+            .iter()
+            .flat_map(|r| r.syscalls.iter().map(String::as_str))
+            .collect()
+    }
+
+    #[test]
+    fn docker_profiles_parse_and_resolve_like_docker() {
+        let file = parse(DOCKER_STYLE).unwrap();
+        assert_eq!(file.default_action, Action::Errno(1));
+        assert!(file.architectures.contains(&"SCMP_ARCH_X32".to_string()));
+        let plain = resolve(&file, &[], (6, 1));
+        let n = names(&plain);
+        assert!(n.contains(&"clone3") && !n.contains(&"mount") && n.contains(&"ptrace"));
+        assert_eq!(n.contains(&"arch_prctl"), cfg!(target_arch = "x86_64"));
+        assert_eq!(n.contains(&"cacheflush"), cfg!(target_arch = "aarch64"));
+        let admin = resolve(&file, &["CAP_SYS_ADMIN"], (4, 4));
+        let n = names(&admin);
+        assert!(!n.contains(&"clone3") && n.contains(&"mount") && !n.contains(&"ptrace"));
+        let clone = admin
+            .rules
+            .iter()
+            .find(|r| r.syscalls == ["clone"])
+            .unwrap();
+        assert_eq!(
+            clone.args,
+            [ArgCmp {
+                index: 0,
+                cmp: Cmp::MaskedEq {
+                    mask: 2114060288,
+                    value: 0
+                }
+            }]
+        );
+        let kill = admin.rules.iter().find(|r| r.syscalls == ["kill"]).unwrap();
+        assert_eq!(kill.action, Action::Log);
+    }
+
+    #[test]
+    fn oci_profiles_parse() {
+        let file = parse(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+                "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]}"#,
+        )
+        .unwrap();
+        assert!(file.log);
+        let p = resolve(&file, &[], (6, 0));
+        assert_eq!(p.rules[0].action, Action::Errno(libc::EPERM as u16));
+        // Go writes empty lists as null.
+        let file =
+            parse(r#"{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": null}"#).unwrap();
+        assert_eq!(file.default_action, Action::KillProcess);
+    }
+
+    #[test]
+    fn a_misspelt_syscall_is_named_with_a_suggestion_and_its_place() {
+        let e = err(
+            "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\",\n  \"syscalls\": [\n    {\"names\": [\"read\", \"mont\"], \"action\": \"SCMP_ACT_ERRNO\"}\n  ]\n}",
+        );
+        assert_eq!(e.message, "unknown syscall `mont`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `mount`?"));
+        // Just after the name: serde_json reports where it stopped reading.
+        assert_eq!((e.line, e.column), (4, 30));
+    }
+
+    #[test]
+    fn a_misspelt_action_operator_arch_or_cap_is_named() {
+        let e = err(r#"{"defaultAction": "SCMP_ACT_ALOW"}"#);
+        assert_eq!(e.message, "unknown action `SCMP_ACT_ALOW`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `SCMP_ACT_ALLOW`?"));
+        assert_eq!((e.line, e.column), (1, 34));
+
+        let e = err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
+                "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQU"}]}]}"#,
+        );
+        assert_eq!(e.message, "unknown operator `SCMP_CMP_EQU`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `SCMP_CMP_EQ`?"));
+        assert_eq!(e.line, 2);
+
+        let e =
+            err(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_46"]}"#);
+        assert_eq!(e.message, "unknown architecture `SCMP_ARCH_X86_46`");
+        assert!(e.help.unwrap().contains("SCMP_ARCH_X86_64"));
+
+        let e = err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mount"],
+                "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMN"]}}]}"#,
+        );
+        assert_eq!(e.message, "unknown capability `CAP_SYS_ADMN`");
+        assert_eq!(e.help.as_deref(), Some("did you mean `CAP_SYS_ADMIN`?"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_placed() {
+        let e = err("{\"defaultAction\": \"SCMP_ACT_ALLOW\",\n \"sycalls\": []}");
+        assert!(
+            e.message.starts_with("unknown field `sycalls`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.line, 2);
+
+        let e = err(
+            "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [\n {\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\", \"errnoRet\": 1}\n]}",
+        );
+        assert!(
+            e.message.contains("errnoRet is only meaningful"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.line, 2, "the entry's line");
+
+        let e = err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
+                "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#,
+        );
+        assert!(e.message.contains("argument index 6"), "{}", e.message);
+
+        let e = err(r#"{"defaultAction": "SCMP_ACT_NOTIFY"}"#);
+        assert!(e.message.contains("seccomp agent"), "{}", e.message);
+
+        let e = err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"action": "SCMP_ACT_ALLOW"}]}"#,
+        );
+        assert!(e.message.contains("names no syscall"), "{}", e.message);
+
+        let e = err("{\"defaultAction\": \"SCMP_ACT_ALLOW\",");
+        assert!(e.message.contains("EOF"), "{}", e.message);
+    }
+
+    #[test]
+    fn kernel_versions() {
+        assert_eq!(parse_kernel_version("6.18.44-fc-v1300"), Some((6, 18)));
+        assert_eq!(parse_kernel_version("4.8"), Some((4, 8)));
+        assert_eq!(parse_kernel_version("4"), None);
+        let e = err(
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ptrace"],
+                "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "four"}}]}"#,
+        );
+        assert_eq!(e.message, "minKernel `four` is not a kernel version");
     }
 }
