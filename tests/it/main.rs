@@ -10,6 +10,7 @@ mod plans;
 mod rollback;
 mod run;
 mod schema;
+mod seccomp;
 mod supervise;
 mod tar_extract;
 mod trust;
