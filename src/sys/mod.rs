@@ -11,4 +11,5 @@ pub mod ns;
 pub mod process;
 pub mod pty;
 pub mod rlimit;
+pub mod seccomp;
 pub mod tar;

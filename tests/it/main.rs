@@ -13,6 +13,7 @@ mod plans;
 mod rollback;
 mod run;
 mod schema;
+mod seccomp;
 mod supervise;
 mod tar_extract;
 mod trust;
