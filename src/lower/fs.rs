@@ -241,7 +241,18 @@ fn mount_args(m: &Mount) -> (String, Vec<MountFlag>, Vec<MountAttr>, bool, Optio
         (m.nodev, MountFlag::MS_NODEV, MountAttr::MOUNT_ATTR_NODEV),
         (m.noexec, MountFlag::MS_NOEXEC, MountAttr::MOUNT_ATTR_NOEXEC),
     ];
-    let on_flags = || bits.iter().filter(|b| b.0).map(|b| b.1).collect::<Vec<_>>();
+    let atime = m.atime.map(|a| match a {
+        crate::spec::Atime::Relatime => MountFlag::MS_RELATIME,
+        crate::spec::Atime::Strictatime => MountFlag::MS_STRICTATIME,
+        crate::spec::Atime::Noatime => MountFlag::MS_NOATIME,
+    });
+    let on_flags = || {
+        bits.iter()
+            .filter(|b| b.0)
+            .map(|b| b.1)
+            .chain(atime)
+            .collect::<Vec<_>>()
+    };
     let fstype = m.kind.fstype();
     match &m.kind {
         MountKind::Bind {

@@ -241,6 +241,12 @@ fn spec_mount(m: &Mount) -> Result<oci::Mount, ExportError> {
         bits.iter()
             .filter(|b| b.0)
             .map(|b| (if recursive { b.2 } else { b.1 }).to_owned())
+            // A bind keeps its source's access-time updates: the Spec gives none for one.
+            .chain(
+                m.atime
+                    .filter(|_| !recursive)
+                    .map(|a| a.option().to_owned()),
+            )
             .collect()
     };
     let fstype = m.kind.fstype();

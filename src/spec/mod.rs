@@ -244,6 +244,33 @@ pub struct Mount {
     pub nodev: bool,
     /// No execution.
     pub noexec: bool,
+    /// How access times are updated (`None`: the kernel's default, relatime). Kernel filesystems
+    /// only: a bind keeps its source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atime: Option<Atime>,
+}
+
+/// Access-time updates of a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Atime {
+    /// `relatime`: only when older than the last modification (or a day old).
+    Relatime,
+    /// `strictatime`: on every access.
+    Strictatime,
+    /// `noatime`: never.
+    Noatime,
+}
+
+impl Atime {
+    /// The mount option's name (`relatime`).
+    pub fn option(self) -> &'static str {
+        match self {
+            Atime::Relatime => "relatime",
+            Atime::Strictatime => "strictatime",
+            Atime::Noatime => "noatime",
+        }
+    }
 }
 
 /// What a mount is, with the options that only it takes.

@@ -29,6 +29,12 @@ pub enum MountFlag {
     MS_PRIVATE,
     /// Make a slave: receive propagation, send none.
     MS_SLAVE,
+    /// Do not update access times.
+    MS_NOATIME,
+    /// Update access times only when older than the modification time (the kernel's default).
+    MS_RELATIME,
+    /// Always update access times.
+    MS_STRICTATIME,
 }
 
 /// A mount attribute set by mount_setattr(2).
@@ -57,6 +63,9 @@ pub fn ms_flags(flags: &[MountFlag]) -> MsFlags {
             MountFlag::MS_REC => MsFlags::MS_REC,
             MountFlag::MS_PRIVATE => MsFlags::MS_PRIVATE,
             MountFlag::MS_SLAVE => MsFlags::MS_SLAVE,
+            MountFlag::MS_NOATIME => MsFlags::MS_NOATIME,
+            MountFlag::MS_RELATIME => MsFlags::MS_RELATIME,
+            MountFlag::MS_STRICTATIME => MsFlags::MS_STRICTATIME,
         }
     })
 }

@@ -137,6 +137,7 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Namespaces) -> Vec<s
             nosuid,
             nodev,
             noexec,
+            atime: None,
         });
     }
     out

@@ -878,6 +878,7 @@ fn from_oci_converts_every_group() {
         nosuid,
         nodev,
         noexec,
+        atime: None,
     };
     assert_eq!(
         s.mounts,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use launch::host::{FakeHost, PathKind};
 use launch::oci::{export::to_oci, import::from_oci};
 use launch::spec::{
-    CpuQuota, IdMapLine, IdMaps, IoDevice, Limits, Mount, MountKind, Namespace, Namespaces,
+    Atime, CpuQuota, IdMapLine, IdMaps, IoDevice, Limits, Mount, MountKind, Namespace, Namespaces,
     Process, Rlimit, RlimitResource, Root, RootSource, Spec, StopPolicy, User, UserNamespace,
 };
 use proptest::collection::{btree_map, btree_set, vec};
@@ -244,18 +244,27 @@ fn mount_kind() -> impl Strategy<Value = MountKind> {
 }
 
 fn mounts() -> impl Strategy<Value = Vec<Mount>> {
-    vec((mount_kind(), any::<[bool; 4]>()), 0..5).prop_map(|ms| {
+    let atime = option::of(proptest::sample::select(vec![
+        Atime::Relatime,
+        Atime::Strictatime,
+        Atime::Noatime,
+    ]));
+    vec((mount_kind(), any::<[bool; 4]>(), atime), 0..5).prop_map(|ms| {
         ms.into_iter()
             .enumerate()
-            .map(|(i, (kind, [readonly, nosuid, nodev, noexec]))| Mount {
-                kind,
-                // Distinct targets: one mount each.
-                target: PathBuf::from(format!("/m/{i}")),
-                readonly,
-                nosuid,
-                nodev,
-                noexec,
-            })
+            .map(
+                |(i, (kind, [readonly, nosuid, nodev, noexec], atime))| Mount {
+                    // A bind keeps its source's access times: the Spec gives none for one.
+                    atime: atime.filter(|_| !matches!(kind, MountKind::Bind { .. })),
+                    kind,
+                    // Distinct targets: one mount each.
+                    target: PathBuf::from(format!("/m/{i}")),
+                    readonly,
+                    nosuid,
+                    nodev,
+                    noexec,
+                },
+            )
             .collect()
     })
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::process::container_path;
 use super::{Cx, Node, same};
 use crate::host::PathKind;
-use crate::spec::{Mount, MountKind};
+use crate::spec::{Atime, Mount, MountKind};
 
 /// The devpts options launch mounts every devpts with: accepted, as they change nothing.
 const DEVPTS_FIXED: &[&str] = &["newinstance", "ptmxmode=0666", "mode=0620", "mode=620"];
@@ -114,6 +114,7 @@ fn mount(cx: &mut Cx, item: &Node, seen: &mut BTreeMap<PathBuf, String>) -> Opti
     let what = if bind || ty == "bind" { "bind" } else { ty };
     let mut readonly = false;
     let (mut nosuid, mut nodev, mut noexec) = (false, false, false);
+    let mut atime = None;
     let mut size = None;
     let mut mode = None;
     let mut bad = false;
@@ -132,9 +133,16 @@ fn mount(cx: &mut Cx, item: &Node, seen: &mut BTreeMap<PathBuf, String>) -> Opti
             "noexec" | "rnoexec" => noexec = true,
             "exec" | "rexec" => noexec = false,
             "bind" | "rbind" => {}
-            // The kernel's default for a new mount, and launch mounts everything private:
-            // these ask for what happens anyway.
-            "relatime" | "private" | "rprivate" => {}
+            // launch mounts everything private: this asks for what happens anyway.
+            "private" | "rprivate" => {}
+            // A bind keeps its source's access-time updates (as launch's binds do).
+            "relatime" | "strictatime" | "noatime" if what != "bind" => {
+                atime = Some(match o {
+                    "strictatime" => Atime::Strictatime,
+                    "noatime" => Atime::Noatime,
+                    _ => Atime::Relatime,
+                });
+            }
             _ if what == "tmpfs" && o.starts_with("size=") => {
                 size = parse_size(&o["size=".len()..]);
                 if size.is_none() {
@@ -171,7 +179,7 @@ fn mount(cx: &mut Cx, item: &Node, seen: &mut BTreeMap<PathBuf, String>) -> Opti
                     n,
                     format!("mount option `{o}` is not supported for a {} mount", if what.is_empty() { "typeless" } else { what }),
                     "launch cannot apply it yet",
-                    "remove it; launch maps ro/rw, nosuid, nodev, noexec, bind/rbind, tmpfs size= and mode= (docs/oci.md)",
+                    "remove it; launch maps ro/rw, nosuid, nodev, noexec, relatime/strictatime/noatime, bind/rbind, tmpfs size= and mode= (docs/oci.md)",
                 );
             }
         }
@@ -217,6 +225,7 @@ fn mount(cx: &mut Cx, item: &Node, seen: &mut BTreeMap<PathBuf, String>) -> Opti
         nosuid,
         nodev,
         noexec,
+        atime,
     })
 }
 
