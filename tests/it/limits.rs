@@ -1,11 +1,11 @@
 //! Resource limits against the real kernel, on whatever cgroup layout the machine has: this
 //! host's hybrid v1 layout under `cargo test`, and pure cgroup v2 in the QEMU guest
-//! (`scripts/vm/limits.sh` runs these same tests there). Each test uses its own cgroup parent.
+//! (`scripts/vm/test-v2.sh` runs the whole suite there). Each test uses its own cgroup parent.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{Cgroups, Running, Sandbox, need_root};
+use crate::fixtures::{Cgroups, Running, Sandbox, need_root, pure_v2};
 
 /// `[limits]` plus a host-rootfs manifest running `script` under `sh -c`.
 fn manifest(name: &str, cg: &Cgroups, limits: &str, script: &str) -> String {
@@ -14,12 +14,6 @@ fn manifest(name: &str, cg: &Cgroups, limits: &str, script: &str) -> String {
          [[mounts]]\ntype = \"proc\"\ntarget = \"/proc\"\n[limits]\nparent = {:?}\n{limits}\n",
         cg.parent
     )
-}
-
-/// Is the machine pure cgroup v2?
-fn pure_v2() -> bool {
-    nix::sys::statfs::statfs("/sys/fs/cgroup")
-        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// The container's group that counts CPU time, and how to read it in nanoseconds.

@@ -131,8 +131,9 @@ fn missing_command_is_rolled_back() {
     host.assert_clean(&sb, Some(&cg), &out);
 }
 
-/// A cgroup value the kernel refuses (`cpu.cfs_quota_us` ← "abc": EINVAL; note "-5" would be
-/// accepted as "no limit" by current kernels), after other cgroups were made.
+/// A cgroup value the kernel refuses (`cpu.cfs_quota_us` on v1, `cpu.max` on pure v2 ← "abc":
+/// EINVAL; note "-5" would be accepted as "no limit" by current v1 kernels), after other cgroups
+/// were made.
 #[test]
 fn refused_cgroup_write_is_rolled_back() {
     need_root();
@@ -140,16 +141,12 @@ fn refused_cgroup_write_is_rolled_back() {
     let m = App::new("cg", &marked(&sb, "echo RAN"))
         .limits(&cg)
         .write(&sb);
-    inject(
-        &sb,
-        &cg,
-        &m,
-        "cgroup_write",
-        "/cpu.cfs_quota_us",
-        "value",
-        "abc",
-        "EINVAL",
-    );
+    let file = if pure_v2() {
+        "/cpu.max"
+    } else {
+        "/cpu.cfs_quota_us"
+    };
+    inject(&sb, &cg, &m, "cgroup_write", file, "value", "abc", "EINVAL");
 }
 
 /// 20 containers from one manifest at once, each with cgroups and an extracted root: all
@@ -172,17 +169,9 @@ fn twenty_in_parallel_leave_nothing() {
     for out in &outs {
         out.expect_code(0);
         assert_eq!(out.lines().last().map(String::as_str), Some("1"), "{out}");
-        let group = out
-            .stdout
-            .lines()
-            .find_map(|l| {
-                let mut f = l.splitn(3, ':');
-                let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
-                ctl.split(',').any(|c| c == "cpu").then(|| path.to_string())
-            })
-            .unwrap_or_default();
+        let group = group_of(&out.lines(), "cpu").unwrap_or_default();
         assert!(
-            group.starts_with(&format!("/{}/par-", cg.parent)),
+            group.starts_with(&format!("{}/par-", cg.parent)),
             "not in its own cgroup\n{out}"
         );
         groups.insert(group);
