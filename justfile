@@ -17,7 +17,7 @@ lint:
 test:
     cargo test
 
-# The limit tests on pure cgroup v2, in a QEMU guest (boots in ~15 s; see scripts/vm/README.md).
+# The whole integration suite on pure cgroup v2, in a QEMU guest (~5 min; see scripts/vm/README.md).
 vm-test:
     scripts/vm/test-v2.sh
 

@@ -332,6 +332,11 @@ m() { mount "$@" || fatal "mount $* failed"; }
 m -t proc proc $H/proc
 m -t sysfs sysfs $H/sys
 m -t devtmpfs devtmpfs $H/dev
+# what udev/systemd add to /dev: bash's process substitution <(...) needs /dev/fd
+ln -sfn /proc/self/fd $H/dev/fd
+ln -sf /proc/self/fd/0 $H/dev/stdin
+ln -sf /proc/self/fd/1 $H/dev/stdout
+ln -sf /proc/self/fd/2 $H/dev/stderr
 mkdir -p $H/dev/pts $H/dev/shm
 m -t devpts -o newinstance,gid=5,mode=620,ptmxmode=666 devpts $H/dev/pts
 ln -sf pts/ptmx $H/dev/ptmx

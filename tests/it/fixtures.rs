@@ -573,6 +573,35 @@ pub fn cgroup_roots() -> Vec<PathBuf> {
         .collect()
 }
 
+/// Is the machine pure cgroup v2 (cgroup2 itself mounted at `/sys/fs/cgroup`, no v1)? The
+/// QEMU guest of `scripts/vm/test-v2.sh` is; this dev/CI host is hybrid.
+pub fn pure_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+/// The cgroup holding `controller`, from the lines of a `/proc/PID/cgroup`, as a path relative
+/// to its hierarchy's root (no leading `/`): the v1 line listing the controller, or else (pure
+/// cgroup v2, where every controller is in the one hierarchy) the `0::` line.
+pub fn group_of<S: AsRef<str>>(cgroup_lines: &[S], controller: &str) -> Option<String> {
+    let parsed: Vec<(&str, &str, &str)> = cgroup_lines
+        .iter()
+        .filter_map(|l| {
+            let mut f = l.as_ref().splitn(3, ':');
+            Some((f.next()?, f.next()?, f.next()?))
+        })
+        .collect();
+    parsed
+        .iter()
+        .find(|(_, ctl, _)| ctl.split(',').any(|c| c == controller))
+        .or_else(|| {
+            parsed
+                .iter()
+                .find(|(id, ctl, _)| *id == "0" && ctl.is_empty())
+        })
+        .map(|(_, _, path)| path.trim_start_matches('/').to_string())
+}
+
 /// A v1 controller's hierarchy (e.g. `cpu`, `memory`), if mounted.
 pub fn v1_root(controller: &str) -> Option<PathBuf> {
     mountinfo().lines().find_map(|l| {

@@ -196,10 +196,10 @@ fn refused_cgroup_write_is_rolled_back() {
     let m = App::new("cg", &marked(&sb, "echo RAN"))
         .limits(&cg)
         .write(&sb);
-    let host = launch::host::RealHost::probe();
-    let file = match launch::host::Host::facts(&host).cgroup.layout {
-        launch::host::CgroupLayout::V2 => "/cpu.max",
-        _ => "/cpu.cfs_quota_us",
+    let file = if pure_v2() {
+        "/cpu.max"
+    } else {
+        "/cpu.cfs_quota_us"
     };
     inject(&sb, &cg, &m, "cgroup_write", file, "EINVAL", |s| {
         s.limits.cpu = Some(launch::spec::CpuQuota {
@@ -229,17 +229,9 @@ fn twenty_in_parallel_leave_nothing() {
     for out in &outs {
         out.expect_code(0);
         assert_eq!(out.lines().last().map(String::as_str), Some("1"), "{out}");
-        let group = out
-            .stdout
-            .lines()
-            .find_map(|l| {
-                let mut f = l.splitn(3, ':');
-                let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
-                ctl.split(',').any(|c| c == "cpu").then(|| path.to_string())
-            })
-            .unwrap_or_default();
+        let group = group_of(&out.lines(), "cpu").unwrap_or_default();
         assert!(
-            group.starts_with(&format!("/{}/par-", cg.parent)),
+            group.starts_with(&format!("{}/par-", cg.parent)),
             "not in its own cgroup\n{out}"
         );
         groups.insert(group);

@@ -676,7 +676,8 @@ fn hostile_tarballs_are_refused() {
     }
 }
 
-/// Limits land in the container's own cgroups (v1 files here), rlimits in the process.
+/// Limits land in the container's own cgroups (v1 files on a hybrid host, v2 files on pure
+/// cgroup v2, as the kernel reports them), rlimits in the process.
 #[test]
 fn limits_are_written_to_the_containers_cgroups() {
     need_root();
@@ -695,33 +696,44 @@ fn limits_are_written_to_the_containers_cgroups() {
     let host = Host::snapshot();
     let mut running = Running::start(&sb, &["run", m.to_str().unwrap()]);
     let lines = running.wait_for("READY");
-    let group = lines
-        .iter()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
-            (ctl.split(',').any(|c| c == "cpu")).then(|| path.trim_start_matches('/').to_string())
-        })
-        .unwrap_or_default();
+    let group = group_of(&lines, "cpu").unwrap_or_default();
     let read = |ctl: &str, file: &str| {
-        v1_root(ctl)
-            .and_then(|r| fs::read_to_string(r.join(&group).join(file)).ok())
+        let root = if pure_v2() {
+            Some(std::path::PathBuf::from("/sys/fs/cgroup"))
+        } else {
+            v1_root(ctl)
+        };
+        root.and_then(|r| fs::read_to_string(r.join(&group).join(file)).ok())
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
-    let got = [
-        read("cpu", "cpu.cfs_period_us"),
-        read("cpu", "cpu.cfs_quota_us"),
-        read("memory", "memory.limit_in_bytes"),
-        read("pids", "pids.max"),
-    ];
+    let (got, want) = if pure_v2() {
+        (
+            vec![
+                read("cpu", "cpu.max"),
+                read("memory", "memory.max"),
+                read("pids", "pids.max"),
+            ],
+            ["30000 100000", "67108864", "32"].as_slice(),
+        )
+    } else {
+        (
+            vec![
+                read("cpu", "cpu.cfs_period_us"),
+                read("cpu", "cpu.cfs_quota_us"),
+                read("memory", "memory.limit_in_bytes"),
+                read("pids", "pids.max"),
+            ],
+            ["100000", "30000", "67108864", "32"].as_slice(),
+        )
+    };
     let procs = read("pids", "cgroup.procs");
     let out = running.finish("\n");
     assert!(
         group.starts_with(&format!("{}/limited-", cg.parent)),
         "not in its cgroup: {lines:?}\n{out}"
     );
-    assert_eq!(got, ["100000", "30000", "67108864", "32"], "{group}\n{out}");
+    assert_eq!(got, want, "{group}\n{out}");
     assert!(!procs.is_empty(), "no process in {group}\n{out}");
     assert_eq!(
         lines.last().map(String::as_str),
