@@ -26,6 +26,10 @@ mkfs.ext4 -q -F -E nodiscard /dev/vda
 mount -t ext4 /dev/vda "$rw/tmp"
 chmod 1777 "$rw/tmp"
 export TMPDIR=$rw/tmp INSTA_UPDATE=no CI=true
+# The exported bundles run under crun here (the OCI export tests take the runtime from this
+# variable; runc on the hybrid host): the same bundle, another runtime, pure cgroup v2.
+export LAUNCH_OCI_RUNTIME=${LAUNCH_OCI_RUNTIME:-crun}
+command -v "$LAUNCH_OCI_RUNTIME" >/dev/null || echo "guest: WARNING: no $LAUNCH_OCI_RUNTIME on the host" >&2
 
 cd "$LAUNCH_REPO"
 # Only tmux's own check prints the path it needs; say it here too.

@@ -598,27 +598,46 @@ fn normalized(lines: &[String], propagation: bool) -> Vec<String> {
                 out.push(format!("mnt / {ro}"));
                 continue;
             }
+            // The device nodes of a minimal /dev in a user namespace are binds of the host's,
+            // made by each runtime its own way (crun stacks a bind from a scratch tmpfs under
+            // the host node's): what counts is that the node is there.
+            let nodes = ["null", "zero", "full", "random", "urandom", "tty"];
+            if nodes.iter().any(|n| f[4] == format!("/dev/{n}")) {
+                out.push(format!("mnt device node {}", f[4]));
+                continue;
+            }
+            // The superblock's own ro/rw is how a runtime got there (crun mounts sysfs rw,
+            // then makes the mount read-only); the mount's flags (f[5]) say what the container
+            // gets.
+            let super_opts = f[dash + 3..].join(" ");
+            let sb_opts: Vec<&str> = super_opts
+                .split(',')
+                .filter(|o| !matches!(*o, "ro" | "rw" | ""))
+                .collect();
             out.push(format!(
-                "mnt {} {} {} [{}] {}",
+                "mnt {} {} {} [{}] {} {} {}",
                 f[3],
                 f[4],
                 f[5],
                 opt.join(" "),
-                f[dash + 1..].join(" ")
+                f[dash + 1],
+                f[dash + 2],
+                sb_opts.join(",")
             ));
         } else {
             out.push(l);
         }
     }
     out.sort();
+    out.dedup();
     out
 }
 
-/// What a cgroup file holds when nothing limits it.
+/// What a cgroup file holds when nothing limits it (an empty cpuset list: the parent's).
 fn unlimited(v: &str) -> bool {
     matches!(
         v,
-        "max" | "-1" | "9223372036854771712" | "9223372036854775807"
+        "max" | "-1" | "9223372036854771712" | "9223372036854775807" | ""
     )
 }
 

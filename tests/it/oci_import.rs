@@ -261,8 +261,8 @@ fn user_namespace_gets_the_bundles_mappings() {
     sb.assert_state_empty(&out);
 }
 
-/// linux.resources land in the container's cgroups under cgroupsPath (v1 files on this
-/// hybrid host): cpu quota/period, shares (through the v2 weight), memory, pids.
+/// linux.resources land in the container's cgroups under cgroupsPath (v1 files on a hybrid
+/// host, v2 files on pure v2): cpu quota/period, shares (through the v2 weight), memory, pids.
 #[test]
 fn resources_are_written_to_the_containers_cgroups() {
     need_root();
@@ -281,45 +281,58 @@ fn resources_are_written_to_the_containers_cgroups() {
     let host = Host::snapshot();
     let mut running = Running::start(&sb, &["run", "--bundle", dir.to_str().unwrap()]);
     let lines = running.wait_for("READY");
-    let group = lines
-        .iter()
-        .find_map(|l| {
-            let mut f = l.splitn(3, ':');
-            let (_, ctl, path) = (f.next()?, f.next()?, f.next()?);
-            (ctl.split(',').any(|c| c == "cpu")).then(|| path.trim_start_matches('/').to_string())
-        })
-        .unwrap_or_default();
+    let group = group_of(&lines, "cpu").unwrap_or_default();
+    let v2 = pure_v2();
     let read = |ctl: &str, file: &str| {
-        v1_root(ctl)
-            .and_then(|r| fs::read_to_string(r.join(&group).join(file)).ok())
+        let root = if v2 {
+            Some(std::path::PathBuf::from("/sys/fs/cgroup"))
+        } else {
+            v1_root(ctl)
+        };
+        root.and_then(|r| fs::read_to_string(r.join(&group).join(file)).ok())
             .map(|s| s.trim().to_string())
             .unwrap_or_default()
     };
-    let got = [
-        read("cpu", "cpu.cfs_period_us"),
-        read("cpu", "cpu.cfs_quota_us"),
-        read("cpu", "cpu.shares"),
-        read("memory", "memory.limit_in_bytes"),
-        read("pids", "pids.max"),
-    ];
+    // What the kernel reports on the layout this runs on: v1 files here, v2 in the VM.
+    let got: Vec<String> = if v2 {
+        vec![
+            read("cpu", "cpu.max"),
+            read("cpu", "cpu.weight"),
+            read("memory", "memory.max"),
+            read("pids", "pids.max"),
+        ]
+    } else {
+        vec![
+            read("cpu", "cpu.cfs_period_us"),
+            read("cpu", "cpu.cfs_quota_us"),
+            read("cpu", "cpu.shares"),
+            read("memory", "memory.limit_in_bytes"),
+            read("pids", "pids.max"),
+        ]
+    };
     let out = running.finish("\n");
     assert!(
         group.starts_with(&format!("{}/limited-", cg.parent)),
         "not in its cgroup: {lines:?}\n{out}"
     );
-    let shares =
-        launch::lower::cgroups::weight_to_shares(launch::lower::cgroups::shares_to_weight(512));
-    assert_eq!(
-        got,
-        [
-            "100000".to_string(),
-            "30000".into(),
-            shares.to_string(),
+    let weight = launch::lower::cgroups::shares_to_weight(512);
+    let expected: Vec<String> = if v2 {
+        vec![
+            "30000 100000".into(),
+            weight.to_string(),
             "67108864".into(),
-            "32".into()
-        ],
-        "{group}\n{out}"
-    );
+            "32".into(),
+        ]
+    } else {
+        vec![
+            "100000".into(),
+            "30000".into(),
+            launch::lower::cgroups::weight_to_shares(weight).to_string(),
+            "67108864".into(),
+            "32".into(),
+        ]
+    };
+    assert_eq!(got, expected, "{group}\n{out}");
     out.expect_code(0);
     host.assert_clean(&sb, Some(&cg), &out);
 }

@@ -317,15 +317,24 @@ fn sigterm_at_every_start_up_step_leaves_nothing() {
             all
         });
         let needle = format!("launch: step {k}/");
-        while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(10)) {
-            if line.starts_with(&needle) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(child.id() as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-                break;
+        // Until the step is logged, however long the steps before it take (the extraction is
+        // slow under emulation): a pause between two lines is not the end.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let mut sent = false;
+        while !sent && std::time::Instant::now() < deadline {
+            match rx.recv_timeout(std::time::Duration::from_secs(1)) {
+                Ok(line) if line.starts_with(&needle) => {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(child.id() as i32),
+                        nix::sys::signal::Signal::SIGTERM,
+                    );
+                    sent = true;
+                }
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
+        assert!(sent, "step {k} was never logged");
         let what = format!("launch -v run (SIGTERM at step {k})");
         let status = wait_timeout(&mut child, TIMEOUT, &what);
         let out = Out {
