@@ -1,6 +1,7 @@
 //! One module per kernel facility. Each holds the parent (host) side and the child (container) side
 //! of its facility together.
 
+pub mod caps;
 pub mod cgroup;
 pub mod clone;
 pub mod fs;
