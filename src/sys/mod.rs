@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod clone;
 pub mod fs;
 pub mod idmap;
+pub mod masked_paths;
 pub mod mount;
 pub mod net;
 pub mod ns;

@@ -7,6 +7,7 @@ mod diagnostics;
 mod fixtures;
 mod fuzz;
 mod limits;
+mod masked_paths;
 mod oci_export;
 mod oci_import;
 mod oci_roundtrip;
