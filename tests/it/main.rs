@@ -1,11 +1,13 @@
 //! Integration tests: one binary, one module per area.
 
+mod caps;
 mod cli;
 mod common;
 mod diagnostics;
 mod fixtures;
 mod fuzz;
 mod limits;
+mod masked_paths;
 mod oci_export;
 mod oci_import;
 mod oci_roundtrip;
