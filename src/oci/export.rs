@@ -17,7 +17,7 @@ use oci_spec::runtime as oci;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::ALL_CAPS;
+use super::all_caps;
 use super::annotations as key;
 use crate::error::SysError;
 use crate::host::{CgroupLayout, HostDir, HostFacts};
@@ -286,7 +286,7 @@ fn spec_mount(m: &Mount) -> Result<oci::Mount, ExportError> {
 /// permitted sets when it changes ids, as setuid(2) does. OCI runtimes set exactly the sets
 /// they are given (none when absent), so the sets are spelled out.
 fn capabilities(uid: u32) -> Result<oci::LinuxCapabilities, ExportError> {
-    let all: oci::Capabilities = bare("capabilities", json!(ALL_CAPS))?;
+    let all: oci::Capabilities = bare("capabilities", json!(all_caps().to_vec()))?;
     let none = oci::Capabilities::new();
     let held = if uid == 0 { all.clone() } else { none.clone() };
     let mut c: oci::LinuxCapabilities = bare("capabilities", json!({}))?;
@@ -303,7 +303,7 @@ fn capabilities(uid: u32) -> Result<oci::LinuxCapabilities, ExportError> {
 /// say: [`write_bundle`] writes those of the exporting process, so that the bundle asks a runtime
 /// started the same way for nothing it cannot grant (capset fails with EPERM otherwise).
 pub fn limit_capabilities(config: &mut oci::Spec, bounding: u64) -> Result<(), ExportError> {
-    let held: Vec<&str> = ALL_CAPS
+    let held: Vec<&str> = all_caps()
         .iter()
         .enumerate()
         .filter(|(bit, _)| bounding & (1u64 << bit) != 0)

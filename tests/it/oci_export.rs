@@ -633,11 +633,12 @@ fn normalized(lines: &[String], propagation: bool) -> Vec<String> {
     out
 }
 
-/// What a cgroup file holds when nothing limits it (an empty cpuset list: the parent's).
+/// What a cgroup file holds when nothing limits it (an empty cpuset list: the parent's; the
+/// default I/O weight).
 fn unlimited(v: &str) -> bool {
     matches!(
         v,
-        "max" | "-1" | "9223372036854771712" | "9223372036854775807" | ""
+        "max" | "-1" | "9223372036854771712" | "9223372036854775807" | "" | "default 100"
     )
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::lower::DEV_NODES;
 
-use super::super::ALL_CAPS;
+use super::super::all_caps;
 
 fn set(v: Option<&Value>) -> Option<Vec<&str>> {
     match v {
@@ -19,7 +19,7 @@ fn set(v: Option<&Value>) -> Option<Vec<&str>> {
 }
 
 fn all(s: &[&str]) -> bool {
-    ALL_CAPS.iter().all(|c| s.contains(c))
+    all_caps().iter().all(|c| s.contains(c))
 }
 
 /// `process.capabilities` asking for what launch gives: every capability in the bounding set,

@@ -331,51 +331,6 @@ pub fn cap_name(name: &str) -> String {
     }
 }
 
-/// The capabilities Linux has (linux/capability.h, up to CAP_CHECKPOINT_RESTORE).
-const CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
-
 /// Architecture names Docker profiles use in `includes.arches` (Go's, with libseccomp's short
 /// ones), and the kernel's for ours.
 const GO_ARCHES: &[&str] = &[
@@ -490,7 +445,13 @@ macro_rules! checked_name {
 
 checked_name!(SyscallName, "syscall", KNOWN, same);
 checked_name!(ArchName, "architecture", SCMP_ARCHES, same);
-checked_name!(CapName, "capability", CAPS, cap_name);
+// The capability names come from the one list launch has (sys::caps).
+checked_name!(
+    CapName,
+    "capability",
+    &crate::sys::caps::Capability::ALL.map(crate::sys::caps::Capability::name),
+    cap_name
+);
 checked_name!(GoArch, "architecture", GO_ARCHES, same);
 checked_name!(FlagName, "seccomp flag", FLAGS, same);
 
