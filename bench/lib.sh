@@ -87,6 +87,9 @@ def config(resources):
              "options": ["nosuid", "noexec", "nodev", "mode=1777"]},
         ],
         "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network")]},
+        # Only launch reads it (`launch run --bundle`): the container's name, so its cgroup and
+        # state are named lbench* like the manifests' and found by cleanup_leftovers.
+        "annotations": {"org.launch.name": "lbench-bundle" + ("-limits" if resources else "")},
     }
     if resources:
         c["linux"]["resources"] = resources

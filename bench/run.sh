@@ -60,6 +60,8 @@ crun("crun", "crun", OUT + "/oci")
 crun("crun-limits", "crun, limits", OUT + "/oci-limits")
 add("runc", "runc", ["runc", "run", "--bundle", OUT + "/oci", "{id}"])
 add("runc-limits", "runc, limits", ["runc", "run", "--bundle", OUT + "/oci-limits", "{id}"])
+add("launch-bundle-limits", "**launch `run --bundle`**, limits (the same bundle as crun and runc)",
+    [BIN, "run", "--bundle", OUT + "/oci-limits"])
 if WRAP:
     add("crun-wrapper", "crun wrapper alone (`unshare -m sh -c 'mount …; exec /bin/true'`)",
         ["unshare", "-m", "sh", "-c", CW + " /bin/true"])
