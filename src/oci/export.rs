@@ -92,7 +92,18 @@ fn bare<T: DeserializeOwned>(what: &'static str, required: Value) -> Result<T, E
 /// The config.json of `spec` as exported on the host `facts` describe (its cgroup layout picks
 /// the spelling of weights and `memory_high`; `map_root` maps the exporting user's ids).
 pub fn to_oci(spec: &Spec, facts: &HostFacts) -> Result<oci::Spec, ExportError> {
-    let mut out: oci::Spec = bare("config", json!({ "ociVersion": OCI_VERSION }))?;
+    // Every field set here, from a default whose own values are all overwritten: deserializing
+    // an empty Spec would link oci-spec's validation of `execCPUAffinity` (the regex crate and
+    // its Unicode tables), whose relocations every launch start would pay for.
+    let mut out = oci::Spec::default();
+    out.set_version(OCI_VERSION.to_owned());
+    out.set_hooks(None);
+    out.set_solaris(None);
+    out.set_windows(None);
+    out.set_vm(None);
+    out.set_zos(None);
+    out.set_uid_mappings(None);
+    out.set_gid_mappings(None);
     out.set_root(Some(root(spec)?));
     out.set_mounts(Some(mounts(spec, facts)?));
     out.set_process(Some(process(spec)?));
@@ -364,10 +375,16 @@ const RLIM_INFINITY: u64 = u64::MAX;
 
 fn process(spec: &Spec) -> Result<oci::Process, ExportError> {
     let p = &spec.process;
-    let mut out: oci::Process = bare(
-        "process",
-        json!({ "user": { "uid": 0, "gid": 0 }, "cwd": "/" }),
-    )?;
+    // From a default with every field set below (not deserialized: see to_oci).
+    let mut out = oci::Process::default();
+    out.set_console_size(None);
+    out.set_command_line(None);
+    out.set_apparmor_profile(None);
+    out.set_oom_score_adj(None);
+    out.set_selinux_label(None);
+    out.set_io_priority(None);
+    out.set_scheduler(None);
+    out.set_exec_cpu_affinity(None);
     // "Decide at run time" has no OCI spelling: no terminal, and the annotation says "auto".
     out.set_terminal(Some(p.terminal.unwrap_or(false)));
     out.set_user(built(
