@@ -583,14 +583,6 @@ pub fn bundle_name(dir: &Path) -> String {
     if s.is_empty() { "bundle".into() } else { s }
 }
 
-fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() <= 64
-        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-}
-
 fn annotations(cx: &mut Cx, doc: &Node) -> Launch {
     let mut out = Launch {
         pivot_root: true,
@@ -629,7 +621,7 @@ fn annotations(cx: &mut Cx, doc: &Node) -> Launch {
         };
         match k.as_str() {
             annotations::NAME => {
-                if !valid_name(&s) {
+                if !crate::spec::valid_name(&s) {
                     cx.push(
                         "launch::name::invalid",
                         &n,

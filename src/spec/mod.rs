@@ -45,6 +45,30 @@ pub struct Spec {
     pub multiple: bool,
 }
 
+/// Whether `n` may name a container (its state directory and cgroup): 1 to 64 letters, digits,
+/// `-`, `_` or `.`, starting with a letter or digit. Every front end (manifest, OCI bundle)
+/// checks names with this one rule.
+pub fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// Whether `v` is a valid hostname or domain name: dot-separated labels of letters, digits and
+/// `-` (not first or last), each at most 63 characters, 64 in all (the kernel's limit).
+pub fn valid_uts_name(v: &str) -> bool {
+    let valid_label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    v.len() <= 64 && v.split('.').all(valid_label)
+}
+
 /// The root filesystem and how the process is confined to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Root {

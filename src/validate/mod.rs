@@ -120,13 +120,7 @@ pub(crate) fn normalize(p: &Path) -> PathBuf {
 }
 
 fn check_name(cx: &mut Cx, name: &Sp<String>) -> String {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !ok {
+    if !crate::spec::valid_name(name.get()) {
         cx.push(
             Problem::new(
                 "launch::name::invalid",
@@ -147,14 +141,7 @@ fn check_uts_name(
     ns: &crate::spec::Namespaces,
 ) -> Option<String> {
     let v = v?;
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if v.len() > 64 || !v.split('.').all(valid_label) {
+    if !crate::spec::valid_uts_name(v.get()) {
         cx.push(
             Problem::new(
                 "launch::hostname::invalid",

@@ -318,14 +318,7 @@ pub(super) fn uts_name(cx: &mut Cx, doc: &Node, key: &str, ns: &Namespaces) -> O
         // As runc: an empty name leaves the namespace's own.
         return None;
     }
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if v.len() > 64 || !v.split('.').all(valid_label) {
+    if !crate::spec::valid_uts_name(&v) {
         cx.push(
             "launch::hostname::invalid",
             &n,
