@@ -26,7 +26,7 @@ const HANDLED: &[Signal] = &[
 ];
 
 /// Become init: fork and exec the command in the child, then supervise it, and exit with its
-/// status. If the command cannot be started, report it as plan step `step` and exit.
+/// status. If the command cannot be started, it reports so as plan step `step`.
 pub(super) fn run(
     argv: &[String],
     env: &[String],
@@ -34,13 +34,16 @@ pub(super) fn run(
     chan: Channel,
     step: usize,
 ) -> ! {
-    match start(argv, env, preserve_fds) {
+    match start(argv, env, preserve_fds, &chan, step) {
         Err(error) => {
             let _ = chan.send(&ToParent::Failed { step, error });
             exit(125)
         }
         Ok(cmd) => {
-            // The command runs: closing our end of the channel tells launch so.
+            // Our end of the channel closes at once; the command's copy closes on its execve, or
+            // carries its failure first. So launch reads end-of-file exactly when the command
+            // starts, never later: a signal to launch after the command's first output is
+            // forwarded to it, not taken for a cancelled start-up.
             chan.close();
             // PID 1 lives as long as the container: it keeps no descriptor of the launcher's
             // (the journal, cgroup files) nor of its caller's, which the command could reach
@@ -52,7 +55,13 @@ pub(super) fn run(
     }
 }
 
-fn start(argv: &[String], env: &[String], preserve_fds: u32) -> SysResult<Pid> {
+fn start(
+    argv: &[String],
+    env: &[String],
+    preserve_fds: u32,
+    chan: &Channel,
+    step: usize,
+) -> SysResult<Pid> {
     let mut set = SigSet::empty();
     for s in HANDLED {
         set.add(*s);
@@ -77,8 +86,13 @@ fn start(argv: &[String], env: &[String], preserve_fds: u32) -> SysResult<Pid> {
         old.thread_set_mask()
             .map_err(|e| SysError::new("sigprocmask", None, e).args("SIG_SETMASK"))
     };
+    // A command that cannot start reports over the channel itself, as plan step `step`; it
+    // exits with 127, which the supervision below passes on.
+    let report = |error| {
+        let _ = chan.send(&ToParent::Failed { step, error });
+    };
     // SAFETY: this process is single-threaded (the launcher never starts threads before clone).
-    unsafe { process::spawn_exec(prepare, argv, env, preserve_fds) }
+    unsafe { process::fork_exec(prepare, argv, env, preserve_fds, report) }
 }
 
 fn supervise(cmd: Pid) -> ! {

@@ -188,28 +188,51 @@ pub unsafe fn spawn_exec(
     use std::io::Read;
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| SysError::new("pipe2", None, e).args("O_CLOEXEC"))?;
+    let report = move |err: SysError| {
+        let _ = nix::unistd::write(&w, &serde_json::to_vec(&err).unwrap_or_default());
+    };
+    // SAFETY: the caller guarantees a single-threaded process.
+    let child = unsafe { fork_exec(prepare, argv, env, preserve_fds, report) }?;
+    // `report`, and the pipe's write end with it, is gone in this process: end-of-file comes
+    // once the child exec'd or failed.
+    let mut msg = Vec::new();
+    let _ = std::fs::File::from(r).read_to_end(&mut msg);
+    if msg.is_empty() {
+        return Ok(child);
+    }
+    let _ = nix::sys::wait::waitpid(child, None);
+    Err(serde_json::from_slice(&msg)
+        .unwrap_or_else(|_| SysError::other("execve", None, "the command failed to start")))
+}
+
+/// fork(2) a child that runs `prepare`, then execve(2)s `argv` with `env`; if either fails, the
+/// child hands the error to `report` and exits with 127. Returns the child's pid at once,
+/// without waiting for the execve: the caller learns of it through whatever close-on-exec
+/// descriptor `report` writes to (its own copy of which it must close), so that end-of-file
+/// on it happens exactly when the command starts.
+///
+/// # Safety
+///
+/// As for fork: the caller must be single-threaded, so that the child, which has only this
+/// thread, finds no lock held by another.
+pub unsafe fn fork_exec(
+    prepare: impl FnOnce() -> SysResult<()>,
+    argv: &[String],
+    env: &[String],
+    preserve_fds: u32,
+    report: impl FnOnce(SysError),
+) -> SysResult<nix::unistd::Pid> {
     // SAFETY: the caller guarantees a single-threaded process.
     match unsafe { nix::unistd::fork() }.map_err(|e| SysError::new("fork", None, e))? {
         nix::unistd::ForkResult::Child => {
-            drop(r);
             let err = match prepare() {
                 Ok(()) => exec(argv, env, preserve_fds),
                 Err(e) => e,
             };
-            let _ = nix::unistd::write(&w, &serde_json::to_vec(&err).unwrap_or_default());
+            report(err);
             // SAFETY: leave without the parent's atexit handlers or buffered output.
             unsafe { libc::_exit(127) }
         }
-        nix::unistd::ForkResult::Parent { child } => {
-            drop(w);
-            let mut msg = Vec::new();
-            let _ = std::fs::File::from(r).read_to_end(&mut msg);
-            if msg.is_empty() {
-                return Ok(child);
-            }
-            let _ = nix::sys::wait::waitpid(child, None);
-            Err(serde_json::from_slice(&msg)
-                .unwrap_or_else(|_| SysError::other("execve", None, "the command failed to start")))
-        }
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
     }
 }

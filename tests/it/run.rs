@@ -616,6 +616,26 @@ fn exit_codes() {
             App::new("noexec", "").command(&["/etc/passwd"]),
             126,
         ),
+        // Through launch-init, which forks the command: the same codes, the same diagnostic.
+        (
+            "not found, with init",
+            App::new("nfinit", "")
+                .command(&["/no/such/command"])
+                .process("init = true"),
+            127,
+        ),
+        (
+            "not executable, with init",
+            App::new("noexinit", "")
+                .command(&["/etc/passwd"])
+                .process("init = true"),
+            126,
+        ),
+        (
+            "exit 3, with init",
+            App::new("codeinit", "exit 3").process("init = true"),
+            3,
+        ),
         // PID 1 of its pid namespace, killed by the kernel: out of memory in its cgroup.
         (
             "SIGKILL by the OOM killer",
@@ -627,6 +647,12 @@ fn exit_codes() {
         let m = app.write(&sb);
         let out = sb.run(&m);
         assert_eq!(out.code(), Some(code), "{label}\n{out}");
+        if code == 126 || code == 127 {
+            assert!(
+                out.stderr.contains("execve"),
+                "{label}: no diagnostic\n{out}"
+            );
+        }
         sb.assert_state_empty(&out);
         cg.assert_empty(&out);
     }
