@@ -555,6 +555,9 @@ fn top(cx: &mut Cx, doc: &Node) -> Option<Spec> {
         limits: l.limits,
         mounts,
         multiple: launch.multiple,
+        // The bundle's own security fields are accepted only when they ask for no confinement
+        // (see same.rs): what runc would then run.
+        security: crate::spec::Security::unconfined(),
     })
 }
 

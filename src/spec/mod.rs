@@ -11,6 +11,7 @@
 //! host's facts.
 
 mod limits;
+mod security;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ pub use crate::sys::idmap::IdMapLine;
 pub use crate::sys::rlimit::{Rlimit, RlimitResource};
 use crate::sys::tar::Compression;
 pub use limits::{CpuQuota, IoDevice, Limits};
+pub use security::{CapChoice, CapSet, Paths, Seccomp, SeccompProfile, Security};
 
 /// A container, as its author described it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +45,9 @@ pub struct Spec {
     pub mounts: Vec<Mount>,
     /// Several live instances of this name may run at once.
     pub multiple: bool,
+    /// Capabilities, no_new_privs, seccomp, masked and read-only paths.
+    #[serde(default)]
+    pub security: Security,
 }
 
 /// Whether `n` may name a container (its state directory and cgroup): 1 to 64 letters, digits,

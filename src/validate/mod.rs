@@ -12,6 +12,7 @@ mod mounts;
 mod namespaces;
 mod process;
 mod rootfs;
+mod security;
 
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
@@ -61,6 +62,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
         rlimits,
     );
     let mounts = mounts::check(&mut cx, &m.mounts, &ns);
+    let security = security::check(&mut cx, None, &process);
     if !cx.problems.is_empty() {
         cx.problems.sort_by_key(|p| (p.span.start, p.span.end));
         return Err(cx.problems);
@@ -75,6 +77,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
         limits,
         mounts,
         multiple: flag(m.multiple.as_ref(), false),
+        security,
     })
 }
 
