@@ -17,16 +17,19 @@ use oci_spec::runtime as oci;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::all_caps;
+mod security;
+
 use super::annotations as key;
+use super::security::cap_sets;
 use crate::error::SysError;
 use crate::host::{CgroupLayout, HostDir, HostFacts};
 use crate::lower::DEV_NODES;
 use crate::lower::cgroups::{io_weight_to_v1, weight_to_shares};
 use crate::spec::{
-    IdMapLine, IdMaps, Limits, Mount, MountKind, Namespace, RlimitResource, RootSource, Spec,
-    UserNamespace,
+    CapSet, IdMapLine, IdMaps, Limits, Mount, MountKind, Namespace, RlimitResource, RootSource,
+    Spec, UserNamespace,
 };
+use crate::sys::caps::{CapSets, ProcStatus};
 use crate::sys::idmap::OwnerShift;
 use crate::sys::tar;
 
@@ -90,8 +93,21 @@ fn bare<T: DeserializeOwned>(what: &'static str, required: Value) -> Result<T, E
 }
 
 /// The config.json of `spec` as exported on the host `facts` describe (its cgroup layout picks
-/// the spelling of weights and `memory_high`; `map_root` maps the exporting user's ids).
+/// the spelling of weights and `memory_high`; `map_root` maps the exporting user's ids; its CPUs
+/// the per-CPU masked paths), for a runtime that can give every capability (see [`to_oci_for`]).
 pub fn to_oci(spec: &Spec, facts: &HostFacts) -> Result<oci::Spec, ExportError> {
+    to_oci_for(spec, facts, CapSet::ALL)
+}
+
+/// Like [`to_oci`], for a runtime that can give only the capabilities `available` (its bounding
+/// set): the capability sets and the default seccomp profile are those `launch run` would apply
+/// there, as `sys::caps::plan` leaves out what the launcher does not hold.
+pub fn to_oci_for(
+    spec: &Spec,
+    facts: &HostFacts,
+    available: CapSet,
+) -> Result<oci::Spec, ExportError> {
+    let caps = cap_sets(spec.security.capabilities, spec.process.user.uid, available);
     // Every field set here, from a default whose own values are all overwritten: deserializing
     // an empty Spec would link oci-spec's validation of `execCPUAffinity` (the regex crate and
     // its Unicode tables), whose relocations every launch start would pay for.
@@ -106,11 +122,11 @@ pub fn to_oci(spec: &Spec, facts: &HostFacts) -> Result<oci::Spec, ExportError> 
     out.set_gid_mappings(None);
     out.set_root(Some(root(spec)?));
     out.set_mounts(Some(mounts(spec, facts)?));
-    out.set_process(Some(process(spec)?));
+    out.set_process(Some(process(spec, &caps)?));
     out.set_hostname(spec.hostname.clone());
     out.set_domainname(spec.domainname.clone());
     out.set_annotations(Some(annotations(spec)));
-    out.set_linux(Some(linux(spec, facts)?));
+    out.set_linux(Some(linux(spec, facts, caps.bounding)?));
     Ok(out)
 }
 
@@ -293,61 +309,6 @@ fn spec_mount(m: &Mount) -> Result<oci::Mount, ExportError> {
     }
 }
 
-/// launch drops no capability: root keeps them all, and another user loses its effective and
-/// permitted sets when it changes ids, as setuid(2) does. OCI runtimes set exactly the sets
-/// they are given (none when absent), so the sets are spelled out.
-fn capabilities(uid: u32) -> Result<oci::LinuxCapabilities, ExportError> {
-    let all: oci::Capabilities = bare("capabilities", json!(all_caps().to_vec()))?;
-    let none = oci::Capabilities::new();
-    let held = if uid == 0 { all.clone() } else { none.clone() };
-    let mut c: oci::LinuxCapabilities = bare("capabilities", json!({}))?;
-    c.set_bounding(Some(all));
-    c.set_effective(Some(held.clone()));
-    c.set_permitted(Some(held));
-    c.set_inheritable(Some(none.clone()));
-    c.set_ambient(Some(none));
-    Ok(c)
-}
-
-/// Keep in every capability set only the capabilities of `bounding` (a `CapBnd` mask, bit n for
-/// capability n). launch's container keeps the launcher's capabilities, which config.json cannot
-/// say: [`write_bundle`] writes those of the exporting process, so that the bundle asks a runtime
-/// started the same way for nothing it cannot grant (capset fails with EPERM otherwise).
-pub fn limit_capabilities(config: &mut oci::Spec, bounding: u64) -> Result<(), ExportError> {
-    let held: Vec<&str> = all_caps()
-        .iter()
-        .enumerate()
-        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
-        .map(|(_, name)| *name)
-        .collect();
-    let held: oci::Capabilities = bare("capabilities", json!(held))?;
-    let keep = |set: Option<&oci::Capabilities>| -> Option<oci::Capabilities> {
-        set.map(|s| s.intersection(&held).copied().collect())
-    };
-    if let Some(p) = config.process_mut() {
-        if let Some(c) = p.capabilities() {
-            let mut kept: oci::LinuxCapabilities = bare("capabilities", json!({}))?;
-            kept.set_bounding(keep(c.bounding().as_ref()));
-            kept.set_effective(keep(c.effective().as_ref()));
-            kept.set_permitted(keep(c.permitted().as_ref()));
-            kept.set_inheritable(keep(c.inheritable().as_ref()));
-            kept.set_ambient(keep(c.ambient().as_ref()));
-            p.set_capabilities(Some(kept));
-        }
-    }
-    Ok(())
-}
-
-/// This process's bounding set, from /proc/self/status.
-fn own_bounding_set() -> Result<u64, SysError> {
-    let path = Path::new("/proc/self/status");
-    let text = fs::read_to_string(path).map_err(|e| SysError::io("read", Some(path.into()), &e))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .ok_or_else(|| SysError::other("read", Some(path.into()), "no CapBnd line"))
-}
-
 fn rlimit_type(r: RlimitResource) -> oci::PosixRlimitType {
     use oci::PosixRlimitType as T;
     match r {
@@ -373,7 +334,7 @@ fn rlimit_type(r: RlimitResource) -> oci::PosixRlimitType {
 /// RLIM_INFINITY, what OCI writes for "unlimited" (the Spec's `None`).
 const RLIM_INFINITY: u64 = u64::MAX;
 
-fn process(spec: &Spec) -> Result<oci::Process, ExportError> {
+fn process(spec: &Spec, caps: &CapSets) -> Result<oci::Process, ExportError> {
     let p = &spec.process;
     // From a default with every field set below (not deserialized: see to_oci).
     let mut out = oci::Process::default();
@@ -398,7 +359,7 @@ fn process(spec: &Spec) -> Result<oci::Process, ExportError> {
     out.set_args(Some(p.args.clone()));
     out.set_env(Some(p.envp()));
     out.set_cwd(p.cwd.clone());
-    out.set_capabilities(Some(capabilities(p.user.uid)?));
+    out.set_capabilities(Some(security::capabilities(caps)?));
     let rlimits = p
         .rlimits
         .iter()
@@ -414,7 +375,7 @@ fn process(spec: &Spec) -> Result<oci::Process, ExportError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     out.set_rlimits(Some(rlimits));
-    out.set_no_new_privileges(Some(false));
+    out.set_no_new_privileges(Some(spec.security.no_new_privileges));
     Ok(out)
 }
 
@@ -443,6 +404,7 @@ fn annotations(spec: &Spec) -> HashMap<String, String> {
     if let UserNamespace::New(maps) = &spec.namespaces.user {
         a.insert(key::MAP_ROOT, b(matches!(maps, IdMaps::MapRoot)));
     }
+    security::annotations(&spec.security, &mut a);
     a.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
@@ -659,7 +621,9 @@ fn resources(l: &Limits, facts: &HostFacts) -> Result<oci::LinuxResources, Expor
     built("linux.resources", r.build())
 }
 
-fn linux(spec: &Spec, facts: &HostFacts) -> Result<oci::Linux, ExportError> {
+/// `kept`: the capabilities the container keeps (its bounding set), which the default seccomp
+/// profile depends on.
+fn linux(spec: &Spec, facts: &HostFacts, kept: CapSet) -> Result<oci::Linux, ExportError> {
     let mut l: oci::Linux = bare("linux", json!({}))?;
     if let UserNamespace::New(maps) = &spec.namespaces.user {
         let (uid, gid) = maps.lines(facts.uid, facts.gid);
@@ -684,6 +648,9 @@ fn linux(spec: &Spec, facts: &HostFacts) -> Result<oci::Linux, ExportError> {
         "rslave"
     };
     l.set_rootfs_propagation(Some(propagation.to_owned()));
+    l.set_seccomp(security::seccomp(&spec.security, kept)?);
+    l.set_masked_paths(security::masked_paths(&spec.security, facts.cpus));
+    l.set_readonly_paths(security::readonly_paths(&spec.security, facts.cpus));
     Ok(l)
 }
 
@@ -721,12 +688,14 @@ fn sorted(v: Value) -> Value {
 }
 
 /// Write the bundle for `spec` into `dir` (absent, or an empty directory): config.json and, for
-/// a `tar` or `host` root, `dir/rootfs`. The capabilities are those this process holds
-/// ([`limit_capabilities`]). Everything is written into a sibling directory first
-/// and renamed into place, so `dir` never holds half a bundle; the sibling is removed on failure.
+/// a `tar` or `host` root, `dir/rootfs`. The capabilities are planned from this process's
+/// bounding set ([`to_oci_for`]): a runtime started the same way can grant them (capset fails
+/// with EPERM otherwise), and they are what `launch run` started the same way would give.
+/// Everything is written into a sibling directory first and renamed into place, so `dir` never
+/// holds half a bundle; the sibling is removed on failure.
 pub fn write_bundle(spec: &Spec, facts: &HostFacts, dir: &Path) -> Result<(), ExportError> {
-    let mut config = to_oci(spec, facts)?;
-    limit_capabilities(&mut config, own_bounding_set()?)?;
+    let available = ProcStatus::read_self()?.sets.bounding;
+    let config = to_oci_for(spec, facts, available)?;
     let json = to_json(&config)?;
     match fs::symlink_metadata(dir) {
         Ok(md) => {

@@ -12,6 +12,7 @@ mod locate;
 mod mounts;
 mod process;
 mod same;
+mod security;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -56,7 +57,7 @@ pub fn spec(source: &Source, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
         ]
     })?;
     let loc = Locator::new(&source.text);
-    convert(&value, &loc, &source.dir, host)
+    convert(&value, &loc, &source.text, &source.dir, host)
 }
 
 /// Like [`spec`], lowered into this host's plan.
@@ -87,7 +88,7 @@ pub fn from_oci(
             .help("this is a bug in launch: please report it"),
         ]
     })?;
-    convert(&value, &Locator::empty(), bundle, host)
+    convert(&value, &Locator::empty(), "", bundle, host)
 }
 
 /// Byte offset of serde_json's 1-based line and column.
@@ -154,6 +155,9 @@ fn is_unset(v: &Value) -> bool {
 /// The walk's state: problems so far, and which values were read.
 pub(crate) struct Cx<'a> {
     loc: &'a Locator,
+    /// config.json's text (empty for an in-memory config): a value read by a parser of its own
+    /// (the seccomp profile) is parsed from it, so that its line and column are config.json's.
+    text: &'a str,
     problems: Vec<Problem>,
     /// Objects and arrays walked into: their unread members are reported.
     visited: HashSet<String>,
@@ -389,9 +393,8 @@ impl<'a> Cx<'a> {
                 format!("`{key}` is a security setting launch does not apply yet"),
                 "launch would run the container without it",
                 format!(
-                    "remove `{key}` to run without it (a later launch release honours it); \
-                     `runc spec` writes capabilities, noNewPrivileges, maskedPaths and \
-                     readonlyPaths: see docs/oci.md"
+                    "remove `{key}` to run without it (a later launch release honours it; \
+                     docs/oci.md lists what launch applies)"
                 ),
             );
         }
@@ -475,11 +478,22 @@ pub(crate) struct Launch {
     map_root: Option<bool>,
     cgroup_parent: Option<PathBuf>,
     preserve_fds: u32,
+    /// The capability choice launch exported: `Some(None)` is unconfined.
+    capabilities: Option<Option<crate::spec::CapChoice>>,
+    /// A custom seccomp profile's name.
+    seccomp_profile: Option<String>,
 }
 
-fn convert(v: &Value, loc: &Locator, bundle: &Path, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
+fn convert(
+    v: &Value,
+    loc: &Locator,
+    text: &str,
+    bundle: &Path,
+    host: &dyn Host,
+) -> Result<Spec, Vec<Problem>> {
     let mut cx = Cx {
         loc,
+        text,
         problems: Vec::new(),
         visited: HashSet::new(),
         handled: HashSet::new(),
@@ -544,6 +558,8 @@ fn top(cx: &mut Cx, doc: &Node) -> Option<Spec> {
     let hostname = process::uts_name(cx, &doc, "hostname", &l.namespaces);
     let domainname = process::uts_name(cx, &doc, "domainname", &l.namespaces);
     let proc = process::check(cx, &doc, &launch);
+    let uid = proc.as_ref().map(|p| p.user.uid);
+    let security = security::check(cx, &doc, &launch, uid);
     let mounts = mounts::check(cx, &doc);
     Some(Spec {
         name,
@@ -555,9 +571,7 @@ fn top(cx: &mut Cx, doc: &Node) -> Option<Spec> {
         limits: l.limits,
         mounts,
         multiple: launch.multiple,
-        // The bundle's own security fields are accepted only when they ask for no confinement
-        // (see same.rs): what runc would then run.
-        security: crate::spec::Security::unconfined(),
+        security,
     })
 }
 
@@ -669,6 +683,19 @@ fn annotations(cx: &mut Cx, doc: &Node) -> Launch {
             }
             annotations::MAP_ROOT => out.map_root = Some(flag(cx, false)),
             annotations::CGROUP_PARENT => out.cgroup_parent = linux::parent(cx, &n, &s),
+            annotations::CAPABILITIES => match crate::oci::security::parse_choice(&s) {
+                Some(c) => out.capabilities = Some(c),
+                None => cx.push(
+                    "launch::oci::value",
+                    &n,
+                    format!("`{s}` is not a capability choice"),
+                    "how the capability sets were chosen",
+                    "write \"default\", \"unconfined\", \"list:CAP_X,CAP_Y\" or \
+                     \"add:CAP_X;drop:CAP_Y\" (or remove it: the sets are read from \
+                     process.capabilities)",
+                ),
+            },
+            annotations::SECCOMP_PROFILE => out.seccomp_profile = Some(s),
             annotations::PRESERVE_FDS => match s.parse::<u32>() {
                 Ok(v) if v <= 1 << 16 => out.preserve_fds = v,
                 Ok(_) | Err(_) => cx.push(

@@ -7,6 +7,7 @@
 
 pub mod export;
 pub mod import;
+mod security;
 
 /// Annotation keys for the Spec's launch-only settings. Both directions use these constants;
 /// docs/oci.md documents the values. Booleans are `"true"` or `"false"`.
@@ -36,6 +37,12 @@ pub mod annotations {
     pub const CGROUP_PARENT: &str = "org.launch.cgroup-parent";
     /// `process.preserve_fds` (decimal), when not 0: `runc run --preserve-fds N` says the same.
     pub const PRESERVE_FDS: &str = "org.launch.preserve-fds";
+    /// `security.capabilities`, the choice behind `process.capabilities`: `unconfined`,
+    /// `default`, `list:CAP_X,CAP_Y`, or `add:...;drop:...` (`ALL` for every capability). Used on
+    /// the way back only when the bundle's five sets are exactly what that choice gives.
+    pub const CAPABILITIES: &str = "org.launch.capabilities";
+    /// The name of a custom seccomp profile (the plan shows it; `linux.seccomp` has no name).
+    pub const SECCOMP_PROFILE: &str = "org.launch.seccomp-profile";
 
     /// Every key, for checks that a bundle holds no `org.launch.*` key this version does not know.
     pub const ALL: &[&str] = &[
@@ -50,10 +57,7 @@ pub mod annotations {
         MAP_ROOT,
         CGROUP_PARENT,
         PRESERVE_FDS,
+        CAPABILITIES,
+        SECCOMP_PROFILE,
     ];
-}
-
-/// Every capability the runtime-spec names (the kernel's 0 to 40), from launch's one list.
-pub(crate) fn all_caps() -> [&'static str; 41] {
-    crate::sys::caps::Capability::ALL.map(crate::sys::caps::Capability::name)
 }

@@ -14,8 +14,10 @@ use std::time::Instant;
 
 use launch::host::{CgroupLayout, Host, RealHost};
 use launch::oci::annotations;
-use launch::oci::export::{ExportError, limit_capabilities, to_json, to_oci, warnings};
-use launch::spec::{Namespace, Spec};
+use launch::oci::export::{ExportError, to_json, to_oci, to_oci_for, warnings};
+use launch::spec::{CapChoice, CapSet, Namespace, Paths, Seccomp, SeccompProfile, Security, Spec};
+use launch::sys::caps::{Capability, DEFAULT};
+use launch::sys::seccomp::{Action, Cmp, Rule};
 
 use crate::common::{hybrid, manifests, repo, source, v2};
 use crate::fixtures::{
@@ -72,15 +74,17 @@ fn nothing_comes_from_oci_spec_defaults() {
     for absent in [
         "/hostname",
         "/hooks",
-        "/linux/maskedPaths",
-        "/linux/readonlyPaths",
-        "/linux/seccomp",
         "/linux/sysctl",
         "/process/apparmorProfile",
         "/process/oomScoreAdj",
     ] {
         assert!(c.pointer(absent).is_none(), "{absent} is set: {c:#}");
     }
+    // Its security fields are launch's own (below), not oci-spec's docker-like ones.
+    assert_ne!(
+        c["process"]["capabilities"]["bounding"],
+        serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"])
+    );
     let dests: Vec<&str> = c["mounts"]
         .as_array()
         .unwrap()
@@ -89,17 +93,94 @@ fn nothing_comes_from_oci_spec_defaults() {
         .collect();
     assert_eq!(dests, ["/usr", "/etc", "/dev", "/dev/pts", "/dev/shm"]);
     assert_eq!(c["linux"]["rootfsPropagation"], "rprivate");
-    assert_eq!(
-        c["process"]["capabilities"]["bounding"]
-            .as_array()
-            .unwrap()
-            .len(),
-        41
-    );
     assert_eq!(c["annotations"][annotations::PIVOT_ROOT], "true");
     assert_eq!(c["annotations"][annotations::TERMINAL], "auto");
 }
 
+/// A set as config.json lists it: names in order (to_json sorts them).
+fn names(s: CapSet) -> serde_json::Value {
+    let mut v = s.names();
+    v.sort_unstable();
+    serde_json::json!(v)
+}
+
+/// A manifest's default security part: podman's 11 capabilities held by root, no_new_privs,
+/// launch's default seccomp profile for them, Docker's and podman's masked and read-only paths
+/// (the per-CPU ones for the host's CPUs).
+#[test]
+fn the_default_security_is_spelled_out() {
+    let spec = spec_on(MINIMAL, &hybrid());
+    assert_eq!(spec.security, Security::default());
+    let c = config(&spec, &hybrid());
+    let caps = &c["process"]["capabilities"];
+    for set in ["bounding", "effective", "permitted"] {
+        assert_eq!(caps[set], names(DEFAULT), "{set}");
+    }
+    for set in ["inheritable", "ambient"] {
+        assert_eq!(caps[set], serde_json::json!([]), "{set}");
+    }
+    assert_eq!(c["process"]["noNewPrivileges"], true);
+    assert_eq!(c["annotations"][annotations::CAPABILITIES], "default");
+    let s = &c["linux"]["seccomp"];
+    assert_eq!(s["defaultAction"], "SCMP_ACT_ERRNO");
+    assert_eq!(s["defaultErrnoRet"], libc::EPERM);
+    assert_eq!(
+        s["architectures"],
+        serde_json::json!([launch::sys::seccomp::native().unwrap().scmp_name])
+    );
+    assert!(s.get("flags").is_none(), "{s:#}");
+    let syscalls = s["syscalls"].as_array().unwrap();
+    let allowed = |name: &str| {
+        syscalls.iter().any(|r| {
+            r["action"] == "SCMP_ACT_ALLOW"
+                && r.get("args").is_none()
+                && r["names"].as_array().unwrap().contains(&name.into())
+        })
+    };
+    assert!(allowed("read") && allowed("execve"));
+    // Without CAP_SYS_ADMIN: no mount, and clone only without namespace flags.
+    assert!(!allowed("mount") && !allowed("clone"));
+    let clone = syscalls
+        .iter()
+        .find(|r| r["names"] == serde_json::json!(["clone"]))
+        .unwrap();
+    assert_eq!(clone["args"][0]["op"], "SCMP_CMP_MASKED_EQ");
+    assert_eq!(clone["args"][0]["valueTwo"], 0);
+    let clone3 = syscalls
+        .iter()
+        .find(|r| r["names"] == serde_json::json!(["clone3"]))
+        .unwrap();
+    assert_eq!(clone3["action"], "SCMP_ACT_ERRNO");
+    assert_eq!(clone3["errnoRet"], libc::ENOSYS);
+    let masked = c["linux"]["maskedPaths"].as_array().unwrap();
+    for p in [
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/timer_list",
+        "/sys/firmware",
+    ] {
+        assert!(masked.contains(&p.into()), "{p}");
+    }
+    let cpus = hybrid().facts().cpus;
+    let per_cpu = masked
+        .iter()
+        .filter(|p| p.as_str().unwrap().ends_with("/thermal_throttle"))
+        .count();
+    assert_eq!(per_cpu, cpus as usize);
+    assert_eq!(
+        c["linux"]["readonlyPaths"],
+        serde_json::json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger"
+        ])
+    );
+}
+
+/// The default set for a user other than root: the bounding set only (setuid(2) clears the
+/// rest, as runc and launch both leave it).
 #[test]
 fn an_unprivileged_user_holds_no_capabilities() {
     let text = MINIMAL.replace("[process]", "[process]\nuser = 1000\ngroup = 1000");
@@ -107,21 +188,158 @@ fn an_unprivileged_user_holds_no_capabilities() {
     let caps = &c["process"]["capabilities"];
     assert_eq!(caps["effective"], serde_json::json!([]));
     assert_eq!(caps["permitted"], serde_json::json!([]));
-    assert_eq!(caps["bounding"].as_array().unwrap().len(), 41);
+    assert_eq!(caps["ambient"], serde_json::json!([]));
+    assert_eq!(caps["bounding"], names(DEFAULT));
 }
 
+/// Capabilities a user other than root names are held in all five sets (ambient: they survive
+/// execve), as `sys::caps::plan` gives them.
+#[test]
+fn named_capabilities_of_a_non_root_user_are_ambient() {
+    let text = MINIMAL.replace("[process]", "[process]\nuser = 1000\ngroup = 1000");
+    let mut spec = spec_on(&text, &hybrid());
+    let raw = CapSet::of(&[Capability::CAP_NET_RAW, Capability::CAP_NET_BIND_SERVICE]);
+    spec.security.capabilities = Some(CapChoice::List(raw));
+    let c = config(&spec, &hybrid());
+    for set in [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ] {
+        assert_eq!(c["process"]["capabilities"][set], names(raw), "{set}");
+    }
+    assert_eq!(
+        c["annotations"][annotations::CAPABILITIES],
+        "list:CAP_NET_BIND_SERVICE,CAP_NET_RAW"
+    );
+    // The default profile follows the capabilities kept: still no mount without CAP_SYS_ADMIN.
+    spec.security.capabilities = Some(CapChoice::Modify {
+        add: CapSet::of(&[Capability::CAP_SYS_ADMIN]),
+        drop: CapSet::EMPTY,
+    });
+    let c = config(&spec, &hybrid());
+    assert_eq!(
+        c["annotations"][annotations::CAPABILITIES],
+        "add:CAP_SYS_ADMIN;drop:"
+    );
+    let mount = c["linux"]["seccomp"]["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["names"].as_array().unwrap().contains(&"mount".into()));
+    assert!(mount, "CAP_SYS_ADMIN kept: mount allowed");
+}
+
+/// `profile = "unconfined"`: every capability, held by root; no no_new_privs, no filter, nothing
+/// masked or read-only (the lists are absent, as runc reads an absent list).
+#[test]
+fn unconfined_confines_nothing() {
+    let mut spec = spec_on(MINIMAL, &hybrid());
+    spec.security = Security::unconfined();
+    let c = config(&spec, &hybrid());
+    let caps = &c["process"]["capabilities"];
+    for set in ["bounding", "effective", "permitted"] {
+        assert_eq!(caps[set], names(CapSet::ALL), "{set}");
+    }
+    assert_eq!(caps["ambient"], serde_json::json!([]));
+    assert_eq!(c["process"]["noNewPrivileges"], false);
+    for absent in [
+        "/linux/seccomp",
+        "/linux/maskedPaths",
+        "/linux/readonlyPaths",
+    ] {
+        assert!(c.pointer(absent).is_none(), "{absent} is set: {c:#}");
+    }
+    assert_eq!(c["annotations"][annotations::CAPABILITIES], "unconfined");
+    // Another user: the bounding set, nothing held.
+    spec.process.user.uid = 1000;
+    let c = config(&spec, &hybrid());
+    assert_eq!(
+        c["process"]["capabilities"]["effective"],
+        serde_json::json!([])
+    );
+    assert_eq!(c["process"]["capabilities"]["bounding"], names(CapSet::ALL));
+}
+
+/// The sets are planned from what the runtime can give (`write_bundle`: the exporting process's
+/// bounding set), as `launch run` plans them from the launcher's.
 #[test]
 fn capabilities_are_limited_to_the_exporters() {
-    let spec = spec_on(MINIMAL, &hybrid());
-    let mut oci = to_oci(&spec, hybrid().facts()).unwrap();
+    let mut spec = spec_on(MINIMAL, &hybrid());
+    spec.security = Security::unconfined();
     // This host's bounding set lacks CAP_SYS_RESOURCE (24).
-    limit_capabilities(&mut oci, 0x1fffeffffff).unwrap();
+    let host = CapSet::ALL.without(Capability::CAP_SYS_RESOURCE);
+    let oci = to_oci_for(&spec, hybrid().facts(), host).unwrap();
     let c: serde_json::Value = serde_json::from_str(&to_json(&oci).unwrap()).unwrap();
     for set in ["bounding", "effective", "permitted"] {
         let v = c["process"]["capabilities"][set].as_array().unwrap();
         assert_eq!(v.len(), 40, "{set}");
         assert!(!v.contains(&serde_json::json!("CAP_SYS_RESOURCE")), "{set}");
     }
+    // What the choice asks and the host cannot give is left out, as `launch run` leaves it.
+    spec.security.capabilities = Some(CapChoice::List(CapSet::of(&[
+        Capability::CAP_SYS_RESOURCE,
+        Capability::CAP_KILL,
+    ])));
+    let oci = to_oci_for(&spec, hybrid().facts(), host).unwrap();
+    let c: serde_json::Value = serde_json::from_str(&to_json(&oci).unwrap()).unwrap();
+    assert_eq!(
+        c["process"]["capabilities"]["bounding"],
+        serde_json::json!(["CAP_KILL"])
+    );
+}
+
+/// A custom profile: its rules as written (errnoRet, masked comparisons), its name in an
+/// annotation, and the log flag.
+#[test]
+fn a_custom_seccomp_profile_is_written_rule_by_rule() {
+    let mut spec = spec_on(MINIMAL, &hybrid());
+    spec.security.seccomp = Seccomp::Custom(SeccompProfile {
+        name: "strict.json".into(),
+        default_action: Action::KillProcess,
+        rules: vec![
+            Rule::new(Action::Allow, &["read", "write"]),
+            Rule::new(Action::Errno(38), &["personality"]).when(
+                0,
+                Cmp::MaskedEq {
+                    mask: 0xff,
+                    value: 8,
+                },
+            ),
+            Rule::new(Action::Trace(7), &["ptrace"]).when(1, Cmp::Gt(3)),
+        ],
+        log: true,
+    });
+    spec.security.seccomp_log = true;
+    spec.security.masked_paths = Paths::List(vec!["/proc/kcore".into()]);
+    spec.security.readonly_paths = Paths::List(Vec::new());
+    let c = config(&spec, &hybrid());
+    assert_eq!(
+        c["linux"]["seccomp"],
+        serde_json::json!({
+            "defaultAction": "SCMP_ACT_KILL_PROCESS",
+            "architectures": [launch::sys::seccomp::native().unwrap().scmp_name],
+            "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38,
+                 "args": [{"index": 0, "value": 255, "valueTwo": 8, "op": "SCMP_CMP_MASKED_EQ"}]},
+                {"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": 7,
+                 "args": [{"index": 1, "value": 3, "op": "SCMP_CMP_GT"}]}
+            ]
+        })
+    );
+    assert_eq!(
+        c["annotations"][annotations::SECCOMP_PROFILE],
+        "strict.json"
+    );
+    assert_eq!(
+        c["linux"]["maskedPaths"],
+        serde_json::json!(["/proc/kcore"])
+    );
+    assert!(c.pointer("/linux/readonlyPaths").is_none(), "{c:#}");
 }
 
 #[test]
@@ -307,6 +525,9 @@ fn runtime() -> String {
 
 /// What the container prints about itself, then waits on the fifo `/run/go` so the host can read
 /// its cgroup files while it runs. Shell builtins and the tools of every example's root only.
+/// Its confinement: the capability sets, no_new_privs and seccomp lines of /proc/self/status,
+/// whether a masked file reads empty (/proc/timer_list, root's only when not masked), and what
+/// writing /proc/sys gets (its own hostname again: harmless even without a UTS namespace).
 const PROBE: &str = r#"
 echo "hostname $(cat /proc/sys/kernel/hostname)"
 echo "pid $$"
@@ -319,6 +540,11 @@ for n in pid mnt uts ipc net user cgroup; do echo "ns $n $(readlink /proc/self/n
 while read -r l; do echo "uid_map $l"; done < /proc/self/uid_map
 while read -r l; do echo "gid_map $l"; done < /proc/self/gid_map
 while read -r l; do echo "mnt $l"; done < /proc/self/mountinfo
+while read -r l; do case "$l" in Cap*|NoNewPrivs*|Seccomp*) echo "status $l";; esac; done < /proc/self/status
+echo "timer_list $( (read -r l && echo has lines || echo empty) 2>/dev/null < /proc/timer_list || echo unreadable)"
+read -r h < /proc/sys/kernel/hostname
+e=$( (echo "$h" > /proc/sys/kernel/hostname) 2>&1 )
+echo "write /proc/sys: ${e##*: }"
 echo ready
 read -r x < /run/go
 echo done
@@ -598,6 +824,14 @@ fn normalized(lines: &[String], propagation: bool) -> Vec<String> {
                 out.push(format!("mnt / {ro}"));
                 continue;
             }
+            // A masked path is a bind of a null device (the host's for launch, the one in its
+            // own /dev for runc) or an empty read-only tmpfs: what counts is which.
+            if masked().iter().any(|p| f[4] == p) {
+                let what = if f[3] == "/" { "dir" } else { "file" };
+                let ro = f[5].split(',').next().unwrap();
+                out.push(format!("mnt masked {what} {} {ro}", f[4]));
+                continue;
+            }
             // The device nodes of a minimal /dev in a user namespace are binds of the host's,
             // made by each runtime its own way (crun stacks a bind from a scratch tmpfs under
             // the host node's): what counts is that the node is there.
@@ -631,6 +865,14 @@ fn normalized(lines: &[String], propagation: bool) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The default masked paths, as both sides mask them.
+fn masked() -> Vec<String> {
+    launch::sys::masked_paths::expand(launch::sys::masked_paths::DEFAULT_MASKED)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 /// What a cgroup file holds when nothing limits it (an empty cpuset list: the parent's; the
@@ -731,22 +973,7 @@ fn both(example: &str, edit: impl Fn(&mut serde_json::Value)) -> (Seen, Seen) {
     let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
     edit(&mut c);
     fs::write(&config, serde_json::to_vec_pretty(&c).unwrap()).unwrap();
-    let rt = RuntimeContainer {
-        root: sb.mkdir("runtime-state"),
-        id: unique(&format!("oci-{example}")),
-    };
-    let mut cmd = Command::new(runtime());
-    cmd.arg("--root")
-        .arg(&rt.root)
-        .arg("run")
-        .arg("--bundle")
-        .arg(&bundle);
-    if !spec.root.pivot_root {
-        cmd.arg("--no-pivot");
-    }
-    cmd.arg(&rt.id);
-    let seen_rt = observe(cmd, &format!("{} run", runtime()), &sb, &marker, limits);
-    drop(rt);
+    let seen_rt = runtime_run(&sb, &bundle, example, &marker, &spec);
     (seen_launch, seen_rt)
 }
 
@@ -806,6 +1033,152 @@ fn chroot_is_the_same_under_the_runtime() {
 #[test]
 fn seed_is_the_same_under_the_runtime() {
     same_world("seed");
+}
+
+/// The runtime running `bundle` (its probe carries `marker`).
+fn runtime_run(sb: &Sandbox, bundle: &Path, tag: &str, marker: &str, spec: &Spec) -> Seen {
+    let rt = RuntimeContainer {
+        root: sb.mkdir("runtime-state"),
+        id: unique(&format!("oci-{tag}")),
+    };
+    let mut cmd = Command::new(runtime());
+    cmd.arg("--root")
+        .arg(&rt.root)
+        .arg("run")
+        .arg("--bundle")
+        .arg(bundle);
+    if !spec.root.pivot_root {
+        cmd.arg("--no-pivot");
+    }
+    cmd.arg(&rt.id);
+    let seen = observe(
+        cmd,
+        &format!("{} run", runtime()),
+        sb,
+        marker,
+        spec.limits.any(),
+    );
+    drop(rt);
+    seen
+}
+
+/// The hello example's probe with `edit` applied to its Spec (what a manifest's `[security]`
+/// will say), written as a bundle by `write_bundle`, then run from that one bundle by `launch
+/// run --bundle` and by the runtime: both read the same config.json.
+fn both_from_bundle(tag: &str, edit: impl Fn(&mut Spec)) -> (Seen, Seen) {
+    need_root();
+    let sb = Sandbox::new(&format!("oci-{tag}"));
+    let cg = Cgroups::new();
+    let probe = sb.mkdir("probe");
+    let fifo = probe.join("go");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
+    fs::set_permissions(&fifo, fs::Permissions::from_mode(0o666)).unwrap();
+    let marker = unique(&format!("oci-probe-{tag}"));
+    let manifest = sb.write("app.toml", probe_manifest("hello", &sb, &cg, &marker));
+    let host = RealHost::probe();
+    let mut spec =
+        launch::validate::spec(&launch::manifest::Source::read(&manifest).unwrap(), &host)
+            .unwrap_or_else(|p| panic!("{p:#?}"));
+    edit(&mut spec);
+    let bundle = sb.dir.join("bundle");
+    launch::oci::export::write_bundle(&spec, host.facts(), &bundle).unwrap();
+    let seen_launch = observe(
+        sb.command(&["run", "--bundle", bundle.to_str().unwrap()]),
+        "launch run --bundle",
+        &sb,
+        &marker,
+        spec.limits.any(),
+    );
+    let seen_rt = runtime_run(&sb, &bundle, tag, &marker, &spec);
+    (seen_launch, seen_rt)
+}
+
+/// The probe's `status` lines, as `name value`.
+fn status(seen: &Seen) -> BTreeMap<String, String> {
+    seen.lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("status "))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The probe's line starting with `prefix`, less the prefix.
+fn line<'s>(seen: &'s Seen, prefix: &str) -> &'s str {
+    seen.lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line: {:#?}", seen.lines))
+}
+
+#[track_caller]
+fn same_confinement(tag: &str, edit: impl Fn(&mut Spec)) -> (Seen, Seen) {
+    let (a, b) = both_from_bundle(tag, edit);
+    if let Err(d) = compare(&a, &b, true) {
+        panic!(
+            "{tag}: launch and {} disagree on one bundle:\n{d}\n--- launch saw ---\n{}",
+            runtime(),
+            a.lines.join("\n")
+        );
+    }
+    (a, b)
+}
+
+/// (a) The default security part: podman's 11 capabilities held by root, no_new_privs, a
+/// filter, /proc/timer_list masked, /proc/sys read-only.
+#[test]
+fn the_default_confinement_is_the_same_under_the_runtime() {
+    let (a, _) = same_confinement("sec-default", |_| {});
+    let st = status(&a);
+    let default = format!("{:016x}", DEFAULT.bits());
+    for set in ["CapBnd", "CapPrm", "CapEff"] {
+        assert_eq!(st[set], default, "{set}: {st:?}");
+    }
+    assert_eq!(st["CapAmb"], "0000000000000000");
+    assert_eq!(st["NoNewPrivs"], "1");
+    assert_eq!(st["Seccomp"], "2");
+    assert_eq!(line(&a, "timer_list "), "empty");
+    assert_eq!(line(&a, "write /proc/sys: "), "Read-only file system");
+}
+
+/// (b) A list of capabilities and a user other than root: they hold exactly the list, in every
+/// set (ambient: they survive execve).
+#[test]
+fn a_capability_list_for_a_user_is_the_same_under_the_runtime() {
+    let raw = CapSet::of(&[Capability::CAP_NET_RAW, Capability::CAP_NET_BIND_SERVICE]);
+    let (a, _) = same_confinement("sec-user", |s| {
+        s.process.user.uid = 1000;
+        s.process.user.gid = 1000;
+        s.security.capabilities = Some(CapChoice::List(raw));
+    });
+    let st = status(&a);
+    let want = format!("{:016x}", raw.bits());
+    for set in ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"] {
+        assert_eq!(st[set], want, "{set}: {st:?}");
+    }
+    assert_eq!(st["NoNewPrivs"], "1");
+    assert_eq!(st["Seccomp"], "2");
+    // The masked file reads empty: /dev/null, which anyone may read.
+    assert_eq!(line(&a, "timer_list "), "empty");
+    assert!(line(&a, "id ").starts_with("uid=1000"), "{:?}", a.lines);
+}
+
+/// (c) Unconfined: root keeps every capability the launcher has, no no_new_privs, no filter,
+/// nothing masked, /proc/sys writable (within the container's UTS namespace).
+#[test]
+fn unconfined_is_the_same_under_the_runtime() {
+    let (a, _) = same_confinement("sec-unconfined", |s| s.security = Security::unconfined());
+    let st = status(&a);
+    let own = launch::sys::caps::ProcStatus::read_self()
+        .unwrap()
+        .sets
+        .bounding;
+    assert_eq!(st["CapBnd"], format!("{:016x}", own.bits()));
+    assert_eq!(st["CapEff"], format!("{:016x}", own.bits()));
+    assert_eq!(st["NoNewPrivs"], "0");
+    assert_eq!(st["Seccomp"], "0");
+    assert_eq!(line(&a, "timer_list "), "has lines");
+    assert_eq!(line(&a, "write /proc/sys: "), "");
 }
 
 /// The comparison is not vacuous: a bundle edited to another hostname is caught.

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use launch::diag::{render_json, render_text};
-use launch::host::{FakeHost, Host as _, PathKind};
+use launch::host::{FakeHost, PathKind};
 use launch::manifest::Source;
 use launch::oci::import;
 use launch::spec::{
-    CpuQuota, IdMapLine, IdMaps, IoDevice, Mount, MountKind, Namespace, RootSource, UserNamespace,
+    CapChoice, CapSet, CpuQuota, IdMapLine, IdMaps, IoDevice, Mount, MountKind, Namespace, Paths,
+    RootSource, Seccomp, UserNamespace,
 };
+use launch::sys::caps::Capability;
 use serde_json::{Value, json};
 
 use crate::common::hybrid;
@@ -361,7 +363,7 @@ fn invalid_bundles_exit_2_with_every_problem() {
     let c = config("true", |c| {
         c["process"]["cwd"] = json!("tmp");
         c["linux"]["resources"] = json!({"memory": {"limit": 1}});
-        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALOW"});
     });
     let dir = bundle(&sb, "b", &c);
     let out = run_bundle(&sb, &dir);
@@ -514,8 +516,8 @@ fn diag_unknown_fields() {
     );
 }
 
-/// Security fields are refused, each by name; `runc spec`'s own config needs them removed (and
-/// its cgroup mount, devpts gid and strictatime, and the device rules).
+/// `runc spec`'s own config: its security fields import; its cgroup mount and devpts `gid=5`
+/// are refused, each by name.
 #[test]
 fn diag_runc_spec_output() {
     snapshot("oci-runc-spec", RUNC_SPEC);
@@ -559,9 +561,111 @@ fn diag_json_syntax() {
 #[test]
 fn diag_json_output_has_line_and_column() {
     let (src, p) = problems(
-        "{\n  \"ociVersion\": \"1.2.0\",\n  \"process\": {\"user\": {\"uid\": 0, \"gid\": 0}, \"args\": [\"sh\"], \"cwd\": \"/\",\n    \"noNewPrivileges\": true},\n  \"root\": {\"path\": \"rootfs\"},\n  \"linux\": {\"namespaces\": [{\"type\": \"mount\"}],\n    \"resources\": {\"pids\": {\"limit\": 0}}}\n}\n",
+        "{\n  \"ociVersion\": \"1.2.0\",\n  \"process\": {\"user\": {\"uid\": 0, \"gid\": 0}, \"args\": [\"sh\"], \"cwd\": \"/\",\n    \"selinuxLabel\": \"system_u:system_r:container_t:s0\"},\n  \"root\": {\"path\": \"rootfs\"},\n  \"linux\": {\"namespaces\": [{\"type\": \"mount\"}],\n    \"resources\": {\"pids\": {\"limit\": 0}}}\n}\n",
     );
     insta::assert_snapshot!("oci-json-output", render_json(&src, &p));
+}
+
+/// Security fields launch cannot apply as written, each at its field: capability sets no choice
+/// gives, an unknown capability, a misspelt syscall (at its line and column in config.json),
+/// device rules, a relative masked path.
+#[test]
+fn diag_security_fields() {
+    snapshot(
+        "oci-security",
+        r#"{
+  "ociVersion": "1.2.0",
+  "process": {
+    "user": {"uid": 0, "gid": 0},
+    "args": ["/bin/true"],
+    "cwd": "/",
+    "capabilities": {
+      "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_SYS_ADMN"],
+      "effective": ["CAP_KILL"],
+      "permitted": ["CAP_KILL", "CAP_CHOWN"],
+      "inheritable": ["CAP_KILL"]
+    }
+  },
+  "root": {"path": "rootfs"},
+  "linux": {
+    "namespaces": [{"type": "mount"}],
+    "seccomp": {
+      "defaultAction": "SCMP_ACT_ERRNO",
+      "syscalls": [{"names": ["read", "mont"], "action": "SCMP_ACT_ALLOW"}]
+    },
+    "maskedPaths": ["proc/kcore"],
+    "resources": {"devices": [{"allow": false, "access": "rwm"},
+                              {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}]}
+  }
+}
+"#,
+    );
+}
+
+/// A bundle's security part is read as runc reads it: absent fields confine nothing (no
+/// capability at all, no no_new_privs, no filter, nothing masked); present ones are the Spec's.
+#[test]
+fn security_fields_import_as_runc_reads_them() {
+    let host = fake_host();
+    let parse = |c: &Value| {
+        let text = serde_json::to_string_pretty(c).unwrap();
+        let src = Source::from_text("app/config.json", Path::new(BUNDLE), &text);
+        import::spec(&src, &host).unwrap_or_else(|p| panic!("{p:#?}"))
+    };
+    let bare = json!({
+        "ociVersion": "1.2.0",
+        "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/true"], "cwd": "/"},
+        "root": {"path": "rootfs"},
+        "linux": {"namespaces": [{"type": "mount"}]}
+    });
+    let s = parse(&bare).security;
+    assert_eq!(s.capabilities, Some(CapChoice::List(CapSet::EMPTY)));
+    assert!(!s.no_new_privileges);
+    assert_eq!(s.seccomp, Seccomp::Unconfined);
+    assert_eq!(s.masked_paths, Paths::List(vec![]));
+    assert_eq!(s.readonly_paths, Paths::List(vec![]));
+
+    // A user other than root holding what it names, as ambient too; the default set otherwise.
+    let raw = CapSet::of(&[Capability::CAP_NET_RAW]);
+    let mut c = bare.clone();
+    c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    c["process"]["noNewPrivileges"] = json!(true);
+    c["process"]["capabilities"] = json!({
+        "bounding": ["CAP_NET_RAW"], "effective": ["CAP_NET_RAW"], "permitted": ["CAP_NET_RAW"],
+        "inheritable": ["CAP_NET_RAW"], "ambient": ["CAP_NET_RAW"]
+    });
+    c["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [
+            {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            // Docker's conditions are decided for the capabilities kept.
+            {"names": ["ptrace"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_NET_RAW"]}},
+            {"names": ["reboot"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_SYS_ADMIN"]}}
+        ]
+    });
+    c["linux"]["maskedPaths"] = json!(["/proc/kcore", "/proc//keys/"]);
+    let s = parse(&c).security;
+    assert_eq!(s.capabilities, Some(CapChoice::List(raw)));
+    assert!(s.no_new_privileges);
+    assert!(s.seccomp_log);
+    let Seccomp::Custom(p) = &s.seccomp else {
+        panic!("{:?}", s.seccomp)
+    };
+    assert_eq!(p.name, "linux.seccomp");
+    assert_eq!(p.default_action, launch::sys::seccomp::Action::Allow);
+    let names: Vec<&str> = p
+        .rules
+        .iter()
+        .flat_map(|r| r.syscalls.iter().map(String::as_str))
+        .collect();
+    assert_eq!(names, ["mount", "ptrace"]);
+    assert_eq!(
+        s.masked_paths,
+        Paths::List(vec!["/proc/kcore".into(), "/proc/keys".into()])
+    );
+    c["process"]["capabilities"] = json!({"bounding": launch::sys::caps::DEFAULT.names()});
+    assert_eq!(parse(&c).security.capabilities, Some(CapChoice::Default));
 }
 
 /// `runc spec` (runc 1.2), as written.
@@ -936,14 +1040,16 @@ fn from_oci_converts_every_group() {
     );
 }
 
-/// oci-spec's own default config sets security fields: from_oci refuses them by name.
+/// oci-spec's own default config gives root inheritable and ambient capabilities, which launch
+/// never gives root: each set is refused at its field. Its other security fields import.
 #[test]
-fn from_oci_refuses_the_default_configs_security_fields() {
+fn from_oci_refuses_the_default_configs_inheritable_capabilities() {
     let oci = oci_spec::runtime::Spec::default();
     let host = fake_host();
     let err = import::from_oci(&oci, Path::new(BUNDLE), &host).unwrap_err();
-    let codes: Vec<(&str, String)> = err
+    let security: Vec<(&str, String)> = err
         .iter()
+        .filter(|p| p.message.contains("capabilit") || p.code.contains("security"))
         .map(|p| {
             (
                 p.code,
@@ -951,20 +1057,20 @@ fn from_oci_refuses_the_default_configs_security_fields() {
             )
         })
         .collect();
-    for ptr in [
-        "/process/capabilities",
-        "/process/noNewPrivileges",
-        "/linux/maskedPaths",
-        "/linux/readonlyPaths",
-    ] {
-        assert!(
-            codes
-                .iter()
-                .any(|(c, p)| *c == "launch::oci::security" && p == ptr),
-            "{ptr} not refused: {codes:?}"
-        );
-    }
-    let _ = host.facts();
+    assert_eq!(
+        security,
+        [
+            (
+                "launch::oci::capabilities",
+                "/process/capabilities/inheritable".to_string()
+            ),
+            (
+                "launch::oci::capabilities",
+                "/process/capabilities/ambient".to_string()
+            ),
+        ],
+        "{err:#?}"
+    );
 }
 
 /// What `launch export oci` writes for other runtimes to run the bundle as launch does (every
@@ -1062,6 +1168,11 @@ fn what_launch_does_anyway_is_accepted() {
     assert!(s.mounts[1].readonly && s.mounts[1].nosuid);
     assert_eq!(s.limits.parent, Path::new("launch"));
 
+    // Every capability held by root, nothing inheritable: the list of all of them.
+    assert_eq!(s.security.capabilities, Some(CapChoice::List(CapSet::ALL)));
+    assert!(!s.security.no_new_privileges);
+
+    // One capability less in `effective` than in `permitted`: launch cannot give that.
     c["process"]["capabilities"]["effective"]
         .as_array_mut()
         .unwrap()
@@ -1069,39 +1180,20 @@ fn what_launch_does_anyway_is_accepted() {
     let oci: oci_spec::runtime::Spec = serde_json::from_value(c).unwrap();
     let err = import::from_oci(&oci, Path::new(BUNDLE), &host).unwrap_err();
     assert_eq!(err.len(), 1, "{err:?}");
-    assert_eq!(err[0].code, "launch::oci::security");
+    assert_eq!(err[0].code, "launch::oci::capabilities");
     assert!(
-        err[0].message.starts_with("/process/capabilities:"),
+        err[0]
+            .message
+            .starts_with("/process/capabilities/effective:"),
         "{err:?}"
     );
 }
 
-/// `runc spec`'s config, less what docs/oci.md says to remove (capabilities,
-/// noNewPrivileges, maskedPaths, readonlyPaths, the device rule, the cgroup mount, the /dev
-/// tmpfs, devpts gid=5), runs: launch makes /dev itself, with the default device nodes.
-#[test]
-fn runc_spec_less_the_documented_fields_runs() {
-    need_root();
-    let sb = Sandbox::new("oci-runc");
+/// `runc spec`'s config less what launch cannot mount yet (the cgroup mount on /sys/fs/cgroup,
+/// devpts gid=5; and its /dev tmpfs, so that launch makes /dev itself, with the default device
+/// nodes).
+fn runc_spec_that_launch_mounts() -> Value {
     let mut c: Value = serde_json::from_str(RUNC_SPEC).unwrap();
-    let p = c["process"].as_object_mut().unwrap();
-    p.remove("capabilities");
-    p.remove("noNewPrivileges");
-    p.insert("terminal".into(), json!(false));
-    p.insert(
-        "args".into(),
-        json!([
-            "/bin/sh",
-            "-c",
-            "hostname; echo x > /dev/null && ls /dev | tr '\\n' ' '; echo; \
-             grep -c ' /dev/pts ' /proc/self/mountinfo"
-        ]),
-    );
-    c["root"]["path"] = json!(rootfs_dir());
-    let l = c["linux"].as_object_mut().unwrap();
-    l.remove("maskedPaths");
-    l.remove("readonlyPaths");
-    l.remove("resources");
     let mounts = c["mounts"].as_array_mut().unwrap();
     mounts.retain(|m| m["type"] != "cgroup" && m["destination"] != "/dev");
     for m in mounts.iter_mut() {
@@ -1109,6 +1201,66 @@ fn runc_spec_less_the_documented_fields_runs() {
             o.retain(|o| o != "strictatime" && o != "gid=5");
         }
     }
+    c
+}
+
+/// Its security fields are read as runc reads them: the three capabilities as the list root
+/// keeps, no_new_privs, its three masked and two read-only paths, no seccomp filter; the
+/// deny-all device rule is what launch's minimal /dev holds anyway.
+#[test]
+fn runc_specs_security_fields_import() {
+    let text = serde_json::to_string_pretty(&runc_spec_that_launch_mounts()).unwrap();
+    let src = Source::from_text("app/config.json", Path::new(BUNDLE), &text);
+    let s = import::spec(&src, &fake_host()).unwrap_or_else(|p| panic!("{p:#?}"));
+    let sec = &s.security;
+    assert_eq!(
+        sec.capabilities,
+        Some(CapChoice::List(CapSet::of(&[
+            Capability::CAP_AUDIT_WRITE,
+            Capability::CAP_KILL,
+            Capability::CAP_NET_BIND_SERVICE
+        ])))
+    );
+    assert!(sec.no_new_privileges);
+    assert_eq!(sec.seccomp, Seccomp::Unconfined);
+    assert!(!sec.seccomp_log);
+    assert_eq!(
+        sec.masked_paths,
+        Paths::List(
+            ["/proc/acpi", "/proc/kcore", "/sys/firmware"]
+                .map(PathBuf::from)
+                .to_vec()
+        )
+    );
+    assert_eq!(
+        sec.readonly_paths,
+        Paths::List(["/proc/bus", "/proc/sys"].map(PathBuf::from).to_vec())
+    );
+}
+
+/// `runc spec`'s config, less what launch cannot mount yet, runs: launch makes /dev itself,
+/// with the default device nodes; the process gets the three capabilities, no_new_privs, the
+/// masked and read-only paths.
+#[test]
+fn runc_spec_less_the_documented_fields_runs() {
+    need_root();
+    let sb = Sandbox::new("oci-runc");
+    let mut c = runc_spec_that_launch_mounts();
+    let p = c["process"].as_object_mut().unwrap();
+    p.insert("terminal".into(), json!(false));
+    p.insert(
+        "args".into(),
+        json!([
+            "/bin/sh",
+            "-c",
+            "hostname; echo x > /dev/null && ls /dev | tr '\\n' ' '; echo; \
+             grep -c ' /dev/pts ' /proc/self/mountinfo; \
+             grep -E '^(CapBnd|CapEff|CapInh|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; \
+             grep -c ' /proc/acpi ' /proc/self/mountinfo; \
+             (echo 1 > /proc/sys/kernel/ns_last_pid) 2>&1 | grep -o 'Read-only file system'"
+        ]),
+    );
+    c["root"]["path"] = json!(rootfs_dir());
     let dir = bundle(&sb, "runc", &c);
     let out = run_bundle(&sb, &dir);
     out.expect_code(0);
@@ -1122,5 +1274,25 @@ fn runc_spec_less_the_documented_fields_runs() {
             "/dev lacks {node}\n{out}"
         );
     }
+    // CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29).
+    let caps = "0000000020000420";
+    let status: Vec<String> = lines[3..9]
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            "CapInh: 0000000000000000".to_string(),
+            format!("CapEff: {caps}"),
+            format!("CapBnd: {caps}"),
+            "CapAmb: 0000000000000000".to_string(),
+            "NoNewPrivs: 1".to_string(),
+            "Seccomp: 0".to_string(),
+        ],
+        "{out}"
+    );
+    // /proc/acpi masked (an empty tmpfs over it), /proc/sys read-only.
+    assert_eq!(&lines[9..], ["1", "Read-only file system"], "{out}");
     sb.assert_state_empty(&out);
 }

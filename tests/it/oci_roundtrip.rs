@@ -1,23 +1,28 @@
-//! The OCI round trip: for arbitrary valid Specs, `from_oci(to_oci(spec)) == spec`.
-//!
-//! Not yet in tests/it/main.rs: `crate::oci::export::to_oci` comes from the export branch
-//! (oci-export). After merging it, add `mod oci_roundtrip;` to main.rs.
+//! The OCI round trip: for arbitrary valid Specs, `from_oci(to_oci(spec)) == spec`; and for
+//! every example manifest, the security part survives `launch export oci` and `run --bundle`.
 //!
 //! The Specs are those a run can be asked for through a bundle: a directory root (a `tar` or
 //! `host` root is exported as the bundle's `rootfs` directory), no namespace joined from a new
 //! user namespace, a joined pid namespace only with launch's init, limits this (v2) host can
 //! apply, and every I/O device with a read rate (OCI groups throttles by kind, so a device's
-//! place in the list is where it first appears).
+//! place in the list is where it first appears). Their security part is any choice of
+//! capabilities, no_new_privs, seccomp filter (launch's default, none, or a profile of random
+//! rules) and masked and read-only paths; `seccomp_log` is what the profile asks (config.json
+//! has one flag for both), and off without a filter (it would log nothing).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use launch::host::{FakeHost, PathKind};
+
+use crate::common::{manifests, source};
 use launch::oci::{export::to_oci, import::from_oci};
 use launch::spec::{
-    Atime, CpuQuota, IdMapLine, IdMaps, IoDevice, Limits, Mount, MountKind, Namespace, Namespaces,
-    Process, Rlimit, RlimitResource, Root, RootSource, Spec, StopPolicy, User, UserNamespace,
+    Atime, CapChoice, CapSet, CpuQuota, IdMapLine, IdMaps, IoDevice, Limits, Mount, MountKind,
+    Namespace, Namespaces, Paths, Process, Rlimit, RlimitResource, Root, RootSource, Seccomp,
+    SeccompProfile, Security, Spec, StopPolicy, User, UserNamespace,
 };
+use launch::sys::seccomp::{Action, ArgCmp, Cmp, Rule};
 use proptest::collection::{btree_map, btree_set, vec};
 use proptest::option;
 use proptest::prelude::*;
@@ -269,6 +274,127 @@ fn mounts() -> impl Strategy<Value = Vec<Mount>> {
     })
 }
 
+fn cap_set() -> impl Strategy<Value = CapSet> {
+    prop_oneof![
+        Just(CapSet::EMPTY),
+        Just(CapSet::ALL),
+        any::<u64>().prop_map(CapSet::from_bits),
+    ]
+}
+
+fn capabilities() -> impl Strategy<Value = Option<CapChoice>> {
+    option::of(prop_oneof![
+        Just(CapChoice::Default),
+        cap_set().prop_map(CapChoice::List),
+        (cap_set(), cap_set()).prop_map(|(add, drop)| CapChoice::Modify { add, drop }),
+    ])
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        Just(Action::Allow),
+        (0u16..=4095).prop_map(Action::Errno),
+        Just(Action::KillThread),
+        Just(Action::KillProcess),
+        Just(Action::Trap),
+        Just(Action::Log),
+        (0u16..=4095).prop_map(Action::Trace),
+    ]
+}
+
+fn cmp() -> impl Strategy<Value = Cmp> {
+    prop_oneof![
+        any::<u64>().prop_map(Cmp::Ne),
+        any::<u64>().prop_map(Cmp::Lt),
+        any::<u64>().prop_map(Cmp::Le),
+        any::<u64>().prop_map(Cmp::Eq),
+        any::<u64>().prop_map(Cmp::Ge),
+        any::<u64>().prop_map(Cmp::Gt),
+        (any::<u64>(), any::<u64>()).prop_map(|(mask, value)| Cmp::MaskedEq { mask, value }),
+    ]
+}
+
+/// Rules of any action, over real syscalls (a profile reader refuses unknown names).
+fn rule() -> impl Strategy<Value = Rule> {
+    let names = vec![
+        "read",
+        "write",
+        "mount",
+        "ptrace",
+        "clone",
+        "personality",
+        "socket",
+        "getpid",
+    ];
+    (
+        proptest::sample::subsequence(names, 1..4),
+        action(),
+        vec((0u8..=5, cmp()), 0..3),
+    )
+        .prop_map(|(syscalls, action, args)| Rule {
+            syscalls: syscalls.into_iter().map(str::to_owned).collect(),
+            action,
+            args: args
+                .into_iter()
+                .map(|(index, cmp)| ArgCmp { index, cmp })
+                .collect(),
+        })
+}
+
+fn paths() -> impl Strategy<Value = Paths> {
+    prop_oneof![
+        Just(Paths::Default),
+        vec("(/[a-z]{1,6}){1,3}", 0..4)
+            .prop_map(|v| Paths::List(v.into_iter().map(PathBuf::from).collect())),
+    ]
+}
+
+fn security() -> impl Strategy<Value = Security> {
+    let seccomp = prop_oneof![
+        Just(Seccomp::Default),
+        Just(Seccomp::Unconfined),
+        (
+            "[a-z]{1,8}\\.json",
+            action(),
+            vec(rule(), 0..4),
+            any::<bool>()
+        )
+            .prop_map(|(name, default_action, rules, log)| Seccomp::Custom(
+                SeccompProfile {
+                    name,
+                    default_action,
+                    rules,
+                    log,
+                }
+            )),
+    ];
+    (
+        capabilities(),
+        any::<bool>(),
+        seccomp,
+        any::<bool>(),
+        paths(),
+        paths(),
+    )
+        .prop_map(
+            |(capabilities, no_new_privileges, seccomp, log, masked_paths, readonly_paths)| {
+                let seccomp_log = match &seccomp {
+                    Seccomp::Default => log,
+                    Seccomp::Unconfined => false,
+                    Seccomp::Custom(p) => p.log,
+                };
+                Security {
+                    capabilities,
+                    no_new_privileges,
+                    seccomp,
+                    seccomp_log,
+                    masked_paths,
+                    readonly_paths,
+                }
+            },
+        )
+}
+
 fn spec() -> impl Strategy<Value = Spec> {
     (
         "[a-z][a-z0-9-]{0,12}",
@@ -280,6 +406,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         limits(),
         mounts(),
         any::<bool>(),
+        security(),
     )
         .prop_map(
             |(
@@ -292,6 +419,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                 limits,
                 mounts,
                 multiple,
+                security,
             )| {
                 let uts = namespaces.uts.isolated();
                 // setns moves only children into a pid namespace: launch's init is that child.
@@ -314,6 +442,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     limits,
                     mounts,
                     multiple,
+                    security,
                 }
             },
         )
@@ -337,6 +466,77 @@ fn host_for(spec: &Spec) -> FakeHost {
         }
     }
     h
+}
+
+/// The host the examples export on and import back on: the bundle's root exists.
+fn example_host() -> FakeHost {
+    crate::common::v2().with_path(format!("{BUNDLE}/rootfs"), PathKind::Dir)
+}
+
+/// Every example manifest's security part (today the default: a manifest has no `[security]`
+/// yet), and the same manifest with other choices, come back from its bundle unchanged.
+#[test]
+fn manifest_security_survives_export_and_import() {
+    let host = example_host();
+    let raw = CapSet::of(&[launch::sys::caps::Capability::CAP_NET_RAW]);
+    let variants = [
+        (None, Security::default()),
+        (
+            Some(1000),
+            Security {
+                capabilities: Some(CapChoice::List(raw)),
+                ..Security::default()
+            },
+        ),
+        (
+            Some(1000),
+            Security {
+                capabilities: Some(CapChoice::Modify {
+                    add: raw,
+                    drop: CapSet::of(&[launch::sys::caps::Capability::CAP_CHOWN]),
+                }),
+                seccomp_log: true,
+                ..Security::default()
+            },
+        ),
+        (None, Security::unconfined()),
+        (Some(1000), Security::unconfined()),
+    ];
+    for path in manifests("examples/manifests") {
+        let manifest = launch::validate::spec(&source(&path), &host)
+            .unwrap_or_else(|p| panic!("{}: {p:#?}", path.display()));
+        assert_eq!(manifest.security, Security::default(), "{}", path.display());
+        for (uid, security) in &variants {
+            let mut spec = manifest.clone();
+            if let Some(uid) = uid {
+                spec.process.user.uid = *uid;
+            }
+            spec.security = security.clone();
+            let oci = to_oci(&spec, host.facts()).expect("to_oci");
+            let back = from_oci(&oci, Path::new(BUNDLE), &host)
+                .unwrap_or_else(|p| panic!("{}: {p:#?}", path.display()));
+            assert_eq!(back.security, spec.security, "{} {uid:?}", path.display());
+        }
+    }
+}
+
+/// A bundle `launch export oci` wrote on this host (capabilities planned from this process's
+/// bounding set) reads back with the manifest's security part.
+#[test]
+fn an_exported_bundle_reads_back_with_its_security() {
+    let sb = crate::fixtures::Sandbox::new("oci-rt-security");
+    let m = sb.write(
+        "app.toml",
+        "name = \"rt\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n",
+    );
+    let out = sb.launch(&["export", "oci", m.to_str().unwrap(), "b"]);
+    out.expect_code(0);
+    let host = launch::host::RealHost::probe();
+    let manifest = launch::validate::spec(&launch::manifest::Source::read(&m).unwrap(), &host)
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+    let src = launch::oci::import::read_bundle(&sb.dir.join("b")).unwrap();
+    let back = launch::oci::import::spec(&src, &host).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert_eq!(back.security, manifest.security);
 }
 
 proptest! {

@@ -79,16 +79,8 @@ pub(super) fn check(cx: &mut Cx, linux: Option<&Node>, launch: &Launch) -> Linux
             cx.take(&d);
         }
     }
-    cx.security(
-        &l,
-        &[
-            "devices",
-            "seccomp",
-            "maskedPaths",
-            "readonlyPaths",
-            "mountLabel",
-        ],
-    );
+    // `seccomp`, `maskedPaths` and `readonlyPaths` are read with the rest of the security part.
+    cx.security(&l, &["devices", "mountLabel"]);
     cx.unsupported(
         &l,
         &[
@@ -477,12 +469,7 @@ fn resources(cx: &mut Cx, l: &Node, launch: &Launch) -> Limits {
     ) else {
         return out;
     };
-    if let Some(d) = r.v.get("devices").map(|v| r.child("devices", v)) {
-        if same::device_rules_are_launchs(d.v) {
-            cx.take(&d);
-        }
-    }
-    cx.security(&r, &["devices"]);
+    // `devices` is read with the rest of the security part (it depends on the capabilities).
     cx.unsupported(
         &r,
         &[

@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::Value;
-
-use super::{Cx, Launch, Node, same};
+use super::{Cx, Launch, Node};
 use crate::spec::{Namespaces, Process, Rlimit, RlimitResource, StopPolicy, User};
 
 const PROCESS: &[&str] = &[
@@ -95,24 +93,8 @@ fn no_nul(cx: &mut Cx, n: &Node, s: &str, what: &str) {
 pub(super) fn check(cx: &mut Cx, doc: &Node, launch: &Launch) -> Option<Process> {
     let n = cx.required(doc, "process", "the process to run, with `args` and `cwd`")?;
     let p = cx.object(&n, PROCESS)?;
-    let uid =
-        p.v.pointer("/user/uid")
-            .and_then(Value::as_u64)
-            .and_then(|u| u32::try_from(u).ok());
-    if let Some(c) = p.v.get("capabilities").map(|v| p.child("capabilities", v)) {
-        if same::capabilities_are_launchs(c.v, uid) {
-            cx.take(&c);
-        }
-    }
-    cx.security(
-        &p,
-        &[
-            "capabilities",
-            "noNewPrivileges",
-            "apparmorProfile",
-            "selinuxLabel",
-        ],
-    );
+    // `capabilities` and `noNewPrivileges` are read with the rest of the security part.
+    cx.security(&p, &["apparmorProfile", "selinuxLabel"]);
     cx.unsupported(
         &p,
         &[
