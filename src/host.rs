@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sys::caps::CapSet;
+
 /// How cgroups are mounted on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,6 +100,14 @@ pub struct HostFacts {
     /// makes /bin a symlink).
     #[serde(default)]
     pub host_root: Vec<HostDir>,
+    /// The capabilities launch's process may pass on: its bounding set. A container can keep
+    /// no other.
+    #[serde(default = "every_capability")]
+    pub capabilities: CapSet,
+}
+
+fn every_capability() -> CapSet {
+    CapSet::ALL
 }
 
 /// Host directories a `host = true` root is made of, in mount order.
@@ -145,6 +155,7 @@ impl HostFacts {
             cgroup,
             state_root,
             host_root,
+            capabilities,
         } = self;
         let mut out = Vec::new();
         let mut diff = |what: &str, plan: String, host: String| {
@@ -212,6 +223,11 @@ impl HostFacts {
             "host system directories",
             format!("{host_root:?}"),
             format!("{:?}", here.host_root),
+        );
+        diff(
+            "launch's bounding capabilities",
+            capabilities.names().join(","),
+            here.capabilities.names().join(","),
         );
         out
     }
@@ -348,6 +364,7 @@ fn probe_facts() -> HostFacts {
         cgroup: probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
         state_root,
         host_root: host_root(real_path_kind),
+        capabilities: crate::sys::caps::bounding_now(),
     }
 }
 
@@ -517,6 +534,7 @@ impl FakeHost {
             },
             state_root: PathBuf::from("/run/launch"),
             host_root: vec![],
+            capabilities: CapSet::ALL,
         };
         let mut paths = BTreeMap::new();
         for d in ["/usr", "/etc", "/dev", "/tmp"] {

@@ -474,6 +474,7 @@ impl Run<'_> {
             cgroups: self.cgroups.clone(),
             stop: self.plan.spec.process.stop.clone(),
             process: self.plan.spec.process.clone(),
+            security: self.plan.spec.security.clone(),
         }
     }
 

@@ -71,6 +71,20 @@ pub fn die_with_parent() -> SysResult<()> {
     Ok(())
 }
 
+/// PR_SET_DUMPABLE 0: other processes of the same user (the container's, once it runs) can
+/// neither ptrace this one nor open its /proc/PID files, `exe` (launch's binary on the host) and
+/// `fd` (the launcher's descriptors) among them; without CAP_SYS_PTRACE over the host's user
+/// namespace, which no container keeps by default. execve of the command makes it dumpable
+/// again: what runs then is the container's own program.
+pub fn set_non_dumpable() -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if r < 0 {
+        return Err(SysError::new("prctl", None, Errno::last()).args("PR_SET_DUMPABLE, 0"));
+    }
+    Ok(())
+}
+
 /// setgroups, setgid, setuid. setgroups is skipped when the user namespace denies it (then the
 /// process has no supplementary groups to drop anyway).
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> SysResult<()> {
