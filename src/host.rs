@@ -265,6 +265,20 @@ pub trait Host {
     fn facts(&self) -> &HostFacts;
     /// What `path` is, without following a final symlink; `None` if it does not exist.
     fn path_kind(&self, path: &Path) -> Option<PathKind>;
+    /// A file the manifest names (a seccomp profile), at most `max` bytes: its text, or why it
+    /// cannot be read.
+    fn read_text(&self, path: &Path, max: u64) -> Result<String, String> {
+        use std::io::Read;
+        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        f.take(max.saturating_add(1))
+            .read_to_string(&mut text)
+            .map_err(|e| e.to_string())?;
+        if text.len() as u64 > max {
+            return Err(format!("larger than {max} bytes"));
+        }
+        Ok(text)
+    }
     /// The files `names` (relative to the root, e.g. `etc/passwd`) of a root filesystem: each
     /// `None` if it has no such file; an error if one cannot be read.
     fn root_files(&self, root: RootRef, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>, String> {
@@ -504,6 +518,16 @@ impl Host for FakeHost {
             .iter()
             .map(|n| self.files.get(&base.join(n)).cloned())
             .collect())
+    }
+    fn read_text(&self, path: &Path, max: u64) -> Result<String, String> {
+        let bytes = self
+            .files
+            .get(path)
+            .ok_or_else(|| "No such file or directory (os error 2)".to_string())?;
+        if bytes.len() as u64 > max {
+            return Err(format!("larger than {max} bytes"));
+        }
+        String::from_utf8(bytes.clone()).map_err(|e| e.to_string())
     }
 }
 

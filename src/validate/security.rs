@@ -171,7 +171,7 @@ fn paths(cx: &mut Cx, v: &Sp<PathList>, key: &str) -> Paths {
 /// naming the file's line and column.
 fn profile_file(cx: &mut Cx, v: &Sp<String>, caps: Option<CapChoice>) -> Option<seccomp::Profile> {
     let path = cx.resolve(v.get());
-    let text = match read_bounded(&path) {
+    let text = match cx.host.read_text(&path, MAX_PROFILE) {
         Ok(t) => t,
         Err(why) => {
             cx.push(
@@ -229,18 +229,4 @@ fn profile_file(cx: &mut Cx, v: &Sp<String>, caps: Option<CapChoice>) -> Option<
         return None;
     }
     Some(profile)
-}
-
-/// A profile file's text, at most [`MAX_PROFILE`] bytes.
-fn read_bounded(path: &std::path::Path) -> Result<String, String> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    f.take(MAX_PROFILE + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    if text.len() as u64 > MAX_PROFILE {
-        return Err(format!("larger than {} MiB", MAX_PROFILE >> 20));
-    }
-    Ok(text)
 }
