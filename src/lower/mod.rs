@@ -509,11 +509,20 @@ fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
             flags.push(f);
         }
     }
+    // Without a pid namespace of its own, nothing ends the processes the container leaves
+    // behind: the launcher adopts them and kills them at the end.
+    let subreaper = !ns.pid.is_new();
     b.push(
-        "create the container process in its namespaces, waiting for the handshake",
+        if subreaper {
+            "create the container process in its namespaces, waiting for the handshake; \
+             no pid namespace of its own: launch adopts the processes it leaves and kills them at the end"
+        } else {
+            "create the container process in its namespaces, waiting for the handshake"
+        },
         HostAction::Spawn {
             flags,
             cgroup: into,
+            subreaper,
         },
     );
 }

@@ -92,6 +92,11 @@ pub enum HostAction {
         flags: Vec<CloneFlag>,
         /// The v2 cgroup the child starts in, with CLONE_INTO_CGROUP.
         cgroup: Option<PathBuf>,
+        /// The container has no pid namespace of its own, whose end would kill everything it
+        /// started: the launcher becomes the subreaper of its processes (orphans are re-parented
+        /// to it) and kills those left when the run ends.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subreaper: bool,
     },
     /// Write the container's id map or setgroups policy (`/proc/{pid}/...`).
     WriteIdMap {
@@ -503,10 +508,20 @@ impl fmt::Display for HostAction {
                 }
                 Ok(())
             }
-            Spawn { flags, cgroup } => {
+            Spawn {
+                flags,
+                cgroup,
+                subreaper,
+            } => {
+                if *subreaper {
+                    f.write_str("prctl(PR_SET_CHILD_SUBREAPER, 1); ")?;
+                }
                 write!(f, "clone3({})", join(flags, "|"))?;
                 if let Some(c) = cgroup {
                     write!(f, " into cgroup {:?}", c)?;
+                }
+                if *subreaper {
+                    f.write_str("; at the end, SIGKILL every process re-parented to launch")?;
                 }
                 Ok(())
             }

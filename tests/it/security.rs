@@ -492,3 +492,67 @@ fn without_no_new_privs_the_filter_goes_first() {
     assert_eq!(field(&out, "NoNewPrivs"), "0");
     sb.assert_state_empty(&out);
 }
+
+/// Without a pid namespace of its own, a container's background processes (a plain one, a
+/// double-forked one in its own session) would outlive the run unknown to `ps` and `gc`: the
+/// launcher adopts them and kills them at the end, and its plan says so. With the host's pid
+/// namespace shared on purpose, the unconfined opt-out changes nothing here: it is not a
+/// security default but the end of the run.
+#[test]
+fn no_process_outlives_a_run_without_a_pid_namespace() {
+    need_root();
+    let sb = Sandbox::new("sec-leftover");
+    let mark = unique("leftover");
+    let script = format!(
+        "sh -c 'sleep 1000; : {mark}' & (setsid sh -c 'sleep 1000; : {mark}' &); sleep 0.2; echo STARTED"
+    );
+    let m = App::new("secleft", &script)
+        .tables("[namespaces]\npid = false")
+        .write(&sb);
+    let plan = sb.launch(&["plan", m.to_str().unwrap()]);
+    assert!(plan.stdout.contains("PR_SET_CHILD_SUBREAPER"), "{plan}");
+    let out = sb.run(&m);
+    out.expect_code(0);
+    assert!(out.stdout.contains("STARTED"), "{out}");
+    assert_no_processes(&mark, &out);
+    sb.assert_state_empty(&out);
+}
+
+/// The CVE-2019-5736 class: a container that gets hold of launch's binary from the host (here
+/// the strongest handle there is, the file itself bound read-write into the container) cannot
+/// write it, directly or by reopening a descriptor it holds: the launcher runs that binary for
+/// the container's whole life (ETXTBSY), and no container process outlives the launcher (see
+/// `no_process_outlives_a_run_without_a_pid_namespace`; a pid namespace's processes die with
+/// it). Reaching it through /proc/PID/exe is closed separately: launch's processes in the
+/// container are not dumpable (`launch_init_is_out_of_the_containers_reach`).
+#[test]
+fn the_host_binary_cannot_be_written_from_inside() {
+    need_root();
+    let sb = Sandbox::new("sec-5736");
+    let bin = std::fs::canonicalize(launch_bin()).unwrap();
+    let before = std::fs::read(&bin).unwrap();
+    let script = "exec 3< /x/launch && echo HELD
+(echo x >> /x/launch) 2>/dev/null && echo WROTE-PATH
+(echo x >> /proc/self/fd/3) 2>/dev/null && echo WROTE-HELD
+echo END";
+    let bind = format!(
+        "[[mounts]]\ntype = \"bind\"\nsource = {}\ntarget = \"/x/launch\"",
+        qp(&bin)
+    );
+    for (name, sec) in [
+        ("sec5736", ""),
+        ("sec5736off", "[security]\nprofile = \"unconfined\""),
+    ] {
+        let out = run(
+            &sb,
+            App::new(name, script).tables(&format!("{bind}\n{sec}")),
+        );
+        assert!(out.stdout.contains("HELD\n"), "{name}: no handle\n{out}");
+        assert!(out.stdout.contains("END\n"), "{name}\n{out}");
+        assert!(!out.stdout.contains("WROTE"), "{name}\n{out}");
+        assert!(
+            std::fs::read(&bin).unwrap() == before,
+            "{name}: launch's binary changed\n{out}"
+        );
+    }
+}
