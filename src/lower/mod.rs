@@ -151,8 +151,14 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
                 },
             );
         }
+        // `map_root` maps the caller: run by root, the container's root is the host's root.
+        let root_is_root = crate::sys::idmap::host_id(uid_map, 0) == Some(0);
         b.push(
-            "map user ids",
+            if root_is_root {
+                "map user ids (the container's root is the host's root: give explicit maps to isolate ids)"
+            } else {
+                "map user ids"
+            },
             HostAction::WriteIdMap {
                 path: proc.join("uid_map"),
                 value: lines(uid_map),
