@@ -403,6 +403,12 @@ def report(args):
         target("launch with limits ≤ 1.5× `unshare -pfmuin --fork chroot` (%s)" % word,
                "%s ms vs %s ms = %s×" % (fmt(l, 2), fmt(fl, 2), fmt(r2, 2)),
                None if r2 is None else r2 <= 1.5)
+    for mode, word, f in (("iso", "isolated", "med"), ("b2b", "back-to-back", "per_start")):
+        l, u = get("launch-limits", mode, f), get("launch-limits-unconfined", mode, f)
+        r = ratio(l, u)
+        target("launch with limits and the default security ≤ 1.1× the same unconfined (%s)" % word,
+               "%s ms vs %s ms = %s×" % (fmt(l, 2), fmt(u, 2), fmt(r, 2)),
+               None if r is None else r <= 1.1)
     for k in ("launch", "launch-limits"):
         lr, br = st.get(k, {}).get("rss_mib"), st.get("bwrap", {}).get("rss_mib")
         target("%s peak RSS ≤ bubblewrap's" % res.get(k, {}).get("label", k),

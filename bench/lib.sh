@@ -59,6 +59,10 @@ target = "/proc"
 TOML
     sed 's/^name = "lbench"/name = "lbench-limits"/' "$out/true.toml" > "$out/true-limits.toml"
     printf '[limits]\ncpu = "50%%"\nmemory = "256MiB"\n' >> "$out/true-limits.toml"
+    # The same with every security default off: what the defaults cost.
+    sed 's/^name = "lbench-limits"/name = "lbench-unconfined"/' "$out/true-limits.toml" \
+        > "$out/true-limits-unconfined.toml"
+    printf '[security]\nprofile = "unconfined"\n' >> "$out/true-limits-unconfined.toml"
 }
 
 # OCI bundles for crun and runc, equivalent to the manifests: the same namespaces and rootfs

@@ -53,6 +53,8 @@ add("bwrap", "bubblewrap `--unshare-all`",
      "--dev", "/dev", "/bin/true"])
 add("launch", "**launch**", [BIN, "run", OUT + "/true.toml"])
 add("launch-limits", "**launch, limits**", [BIN, "run", OUT + "/true-limits.toml"])
+add("launch-limits-unconfined", "launch, limits, `[security] profile = \"unconfined\"`",
+    [BIN, "run", OUT + "/true-limits-unconfined.toml"])
 add("launch-glibc-limits", "launch, limits, plain `cargo build --release` (glibc, no PGO)",
     [os.environ["GLIBC_BIN"], "run", OUT + "/true-limits.toml"])
 crun("crun-nocg", "crun, no cgroups (`--cgroup-manager=disabled`)", OUT + "/oci", ["--cgroup-manager=disabled"])

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::sys::caps::CapSet;
+
 /// How cgroups are mounted on this host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,6 +100,14 @@ pub struct HostFacts {
     /// makes /bin a symlink).
     #[serde(default)]
     pub host_root: Vec<HostDir>,
+    /// The capabilities launch's process may pass on: its bounding set. A container can keep
+    /// no other.
+    #[serde(default = "every_capability")]
+    pub capabilities: CapSet,
+}
+
+fn every_capability() -> CapSet {
+    CapSet::ALL
 }
 
 /// Host directories a `host = true` root is made of, in mount order.
@@ -145,6 +155,7 @@ impl HostFacts {
             cgroup,
             state_root,
             host_root,
+            capabilities,
         } = self;
         let mut out = Vec::new();
         let mut diff = |what: &str, plan: String, host: String| {
@@ -213,6 +224,11 @@ impl HostFacts {
             format!("{host_root:?}"),
             format!("{:?}", here.host_root),
         );
+        diff(
+            "launch's bounding capabilities",
+            capabilities.names().join(","),
+            here.capabilities.names().join(","),
+        );
         out
     }
 }
@@ -249,6 +265,20 @@ pub trait Host {
     fn facts(&self) -> &HostFacts;
     /// What `path` is, without following a final symlink; `None` if it does not exist.
     fn path_kind(&self, path: &Path) -> Option<PathKind>;
+    /// A file the manifest names (a seccomp profile), at most `max` bytes: its text, or why it
+    /// cannot be read.
+    fn read_text(&self, path: &Path, max: u64) -> Result<String, String> {
+        use std::io::Read;
+        let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        f.take(max.saturating_add(1))
+            .read_to_string(&mut text)
+            .map_err(|e| e.to_string())?;
+        if text.len() as u64 > max {
+            return Err(format!("larger than {max} bytes"));
+        }
+        Ok(text)
+    }
     /// The files `names` (relative to the root, e.g. `etc/passwd`) of a root filesystem: each
     /// `None` if it has no such file; an error if one cannot be read.
     fn root_files(&self, root: RootRef, names: &[&str]) -> Result<Vec<Option<Vec<u8>>>, String> {
@@ -348,6 +378,7 @@ fn probe_facts() -> HostFacts {
         cgroup: probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
         state_root,
         host_root: host_root(real_path_kind),
+        capabilities: crate::sys::caps::bounding_now(),
     }
 }
 
@@ -488,6 +519,16 @@ impl Host for FakeHost {
             .map(|n| self.files.get(&base.join(n)).cloned())
             .collect())
     }
+    fn read_text(&self, path: &Path, max: u64) -> Result<String, String> {
+        let bytes = self
+            .files
+            .get(path)
+            .ok_or_else(|| "No such file or directory (os error 2)".to_string())?;
+        if bytes.len() as u64 > max {
+            return Err(format!("larger than {max} bytes"));
+        }
+        String::from_utf8(bytes.clone()).map_err(|e| e.to_string())
+    }
 }
 
 impl FakeHost {
@@ -517,6 +558,7 @@ impl FakeHost {
             },
             state_root: PathBuf::from("/run/launch"),
             host_root: vec![],
+            capabilities: CapSet::ALL,
         };
         let mut paths = BTreeMap::new();
         for d in ["/usr", "/etc", "/dev", "/tmp"] {

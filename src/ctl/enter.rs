@@ -15,7 +15,8 @@ use crate::error::{SysError, SysResult};
 use crate::exec::signals;
 use crate::exec::state::State;
 use crate::exit;
-use crate::sys::{cgroup, process, pty};
+use crate::lower::security;
+use crate::sys::{caps, cgroup, process, pty, seccomp};
 
 /// Namespaces in the order they are entered (user first, for the privileges over the others;
 /// mnt late, since it changes the root; as nsenter does).
@@ -53,6 +54,10 @@ fn open_namespaces(pid: i32) -> SysResult<Vec<(OwnedFd, CloneFlags, String)>> {
 }
 
 fn enter(st: &State) -> SysResult<()> {
+    // Before joining anything: the container's processes must not reach launch's binary or
+    // descriptors through our /proc entries (the CVE-2019-5736 class). The command's execve
+    // makes its process dumpable again.
+    process::set_non_dumpable()?;
     // Open everything while /proc is still the host's, and join the cgroups while we still
     // have the host's privileges.
     let namespaces = open_namespaces(st.pid)?;
@@ -83,6 +88,8 @@ pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
     }
     let p = &st.process;
     let env = p.envp();
+    // The container's main process got these from its plan; this command gets the same.
+    let confinement = security::confinement(&st.security, p.user.uid, caps::bounding_now());
     let prepare = || {
         if let Some((_, slave)) = &pair {
             pty::become_controlling(slave)?;
@@ -90,8 +97,7 @@ pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
         // The container's own limits: set before the ids change, while raising a hard limit
         // back up to the container's is still allowed.
         crate::sys::rlimit::set_all(&p.rlimits)?;
-        process::set_ids(p.user.uid, p.user.gid, &p.user.groups)?;
-        process::chdir(&p.cwd)
+        confine(&confinement, &p.user, &p.cwd)
     };
     // SAFETY: launch is single-threaded.
     let child = unsafe { process::spawn_exec(prepare, argv, &env, 0) }.map_err(|e| {
@@ -108,6 +114,30 @@ pub fn run_in(st: &State, argv: &[String]) -> Result<u8, (SysError, u8)> {
         pty::relay(&m);
     }
     Ok(wait(child))
+}
+
+/// Become the container's user with its confinement, in the order its plan has (see
+/// `lower::lower`): the filter first without no_new_privs (while CAP_SYS_ADMIN is held), the
+/// bounding set, the ids (keeping the capabilities a non-root user is given), the other sets,
+/// the working directory, no_new_privs, then the filter.
+fn confine(c: &security::Confinement, user: &crate::spec::User, cwd: &Path) -> SysResult<()> {
+    let load = |f: &security::Filter| seccomp::load(&f.program, seccomp::LoadFlags { log: f.log });
+    if let (true, Some(f)) = (c.seccomp_early(), &c.seccomp) {
+        load(f)?;
+    }
+    if let Some(plan) = &c.caps {
+        caps::apply(plan, || process::set_ids(user.uid, user.gid, &user.groups))?;
+    } else {
+        process::set_ids(user.uid, user.gid, &user.groups)?;
+    }
+    process::chdir(cwd)?;
+    if c.no_new_privs {
+        caps::set_no_new_privs()?;
+    }
+    if let (false, Some(f)) = (c.seccomp_early(), &c.seccomp) {
+        load(f)?;
+    }
+    Ok(())
 }
 
 fn wait(child: Pid) -> u8 {

@@ -12,7 +12,7 @@ use super::{init, log_step};
 use crate::error::{SysError, SysResult};
 use crate::plan::{Action, ContainerAction, Plan};
 use crate::sys::fs::{Root, fd_path};
-use crate::sys::{clone, mount, net, ns, process, pty};
+use crate::sys::{caps, clone, masked_paths, mount, net, ns, process, pty, seccomp};
 
 /// Exit status of a child whose step failed before execve (the launcher reports the cause).
 const CHILD_FAILED: i32 = 125;
@@ -33,6 +33,12 @@ pub(super) fn main(
         Ok(Some(ToChild::Release)) => {}
         // The launcher is gone or confused: do nothing at all.
         _ => exit(CHILD_FAILED),
+    }
+    // From here on processes of the container may exist (`launch exec`): none may reach launch's
+    // binary or descriptors through our /proc entries (the CVE-2019-5736 class). Not before the
+    // release: an unprivileged launcher writes our id maps, which needs us dumpable.
+    if process::set_non_dumpable().is_err() {
+        exit(CHILD_FAILED);
     }
     let root = plan.root();
     let mut cache = RootCache {
@@ -107,6 +113,18 @@ impl RootCache<'_> {
             .as_ref()
             .ok_or_else(|| SysError::other("open", Some(self.path.to_path_buf()), "root not open"))
     }
+}
+
+/// The container root, which a step names: the plan's own (anything else is refused).
+fn named_root<'a>(cache: &'a mut RootCache, at: &Path) -> SysResult<&'a Root> {
+    if at != cache.path {
+        return Err(SysError::other(
+            "open",
+            Some(at.to_path_buf()),
+            "not the container's root",
+        ));
+    }
+    cache.get()
 }
 
 /// What the container steps work with.
@@ -241,8 +259,19 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             soft: *soft,
             hard: *hard,
         }),
-        SetIds { uid, gid, groups } => {
+        SetIds {
+            uid,
+            gid,
+            groups,
+            keep_caps,
+        } => {
+            if *keep_caps {
+                caps::set_keep_caps(true)?;
+            }
             process::set_ids(*uid, *gid, groups)?;
+            if *keep_caps {
+                caps::set_keep_caps(false)?;
+            }
             // Changing ids cleared the parent-death signal: arm it again, then make sure the
             // launcher did not die in between (nothing would kill us then).
             process::die_with_parent()?;
@@ -251,6 +280,16 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             }
             Ok(())
         }
+        MaskPaths { root: at, paths } => {
+            masked_paths::apply(named_root(cache, at)?, paths, &[]).map(drop)
+        }
+        ReadonlyPaths { root: at, paths } => {
+            masked_paths::apply(named_root(cache, at)?, &[], paths).map(drop)
+        }
+        CapBounding { keep } => caps::drop_bounding(*keep),
+        Capabilities { sets } => caps::set_sets(sets),
+        NoNewPrivs => caps::set_no_new_privs(),
+        Seccomp { filter, log, .. } => seccomp::load(filter, seccomp::LoadFlags { log: *log }),
         Chdir { path } => process::chdir(path),
         Exec {
             argv,

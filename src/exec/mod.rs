@@ -31,7 +31,7 @@ use crate::error::{SysError, SysResult};
 use crate::exit;
 use crate::plan::{Action, HostAction, PID_PLACEHOLDER, Plan, Side, Step};
 use crate::sys::clone::{Forked, clone3};
-use crate::sys::{cgroup, pty, tar};
+use crate::sys::{cgroup, process, pty, tar};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +99,9 @@ struct Run<'p> {
     memory_group: Option<PathBuf>,
     /// The container runs its command: start-up is over (signals are forwarded, not cancelling).
     started: bool,
+    /// The launcher is the subreaper of the container's processes (no pid namespace of its
+    /// own): the unwinding kills those left.
+    subreaper: bool,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -125,6 +128,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         cgroup_fds: Vec::new(),
         memory_group: None,
         started: false,
+        subreaper: false,
     };
     signals::install();
     let total = plan.steps.len();
@@ -295,7 +299,17 @@ impl Run<'_> {
                 )
                 .map(|_| ())
             }
-            Spawn { flags, cgroup } => self.spawn(action, flags, cgroup.as_deref()),
+            Spawn {
+                flags,
+                cgroup,
+                subreaper,
+            } => {
+                if *subreaper {
+                    process::set_child_subreaper()?;
+                    self.subreaper = true;
+                }
+                self.spawn(action, flags, cgroup.as_deref())
+            }
             WriteIdMap { path, value } => {
                 let file = path.file_name().map(|f| f.to_string_lossy().into_owned());
                 match (self.child, file) {
@@ -474,6 +488,7 @@ impl Run<'_> {
             cgroups: self.cgroups.clone(),
             stop: self.plan.spec.process.stop.clone(),
             process: self.plan.spec.process.clone(),
+            security: self.plan.spec.security.clone(),
         }
     }
 
@@ -508,6 +523,10 @@ impl Run<'_> {
         let mut errors: Vec<(Undo, SysError)> = Vec::new();
         let n = self.undo.len();
         let state_dir = self.plan.state_dir();
+        // The main process exited on its own (and was reaped): what it left behind goes first.
+        if self.subreaper && self.child.is_none() {
+            process::kill_children();
+        }
         while let Some(u) = self.undo.pop() {
             // When something could not be undone, the state directory stays with its journal,
             // so `launch gc` tries again instead of forgetting the leftovers.
@@ -520,8 +539,14 @@ impl Run<'_> {
                 errors.push((u, kept));
                 continue;
             }
+            let main = matches!(u, Undo::KillProcess { .. });
             if let Err(e) = u.run() {
                 errors.push((u, e));
+            }
+            // Right after the container's main process is killed: what it left behind,
+            // re-parented to us, before its cgroup and root are removed.
+            if main && self.subreaper {
+                process::kill_children();
             }
         }
         signals::set_child(Pid::from_raw(0));

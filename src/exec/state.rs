@@ -38,6 +38,9 @@ pub struct State {
     /// The container's process as its Spec describes it: `launch exec` runs a command with the
     /// same ids, environment, working directory and rlimits.
     pub process: crate::spec::Process,
+    /// Its confinement (capabilities, no_new_privs, seccomp), which `launch exec` applies too.
+    #[serde(default)]
+    pub security: crate::spec::Security,
 }
 
 /// One instance directory under the state root.

@@ -6,8 +6,10 @@
 //!
 //! host: claim → state dir → cgroups → rootfs archive → spawn → id maps → cgroup join → release;
 //! container: root of the user ns → session keyring → joined namespaces → late namespaces →
-//! loopback → propagation → root → /dev → mounts → read-only root → pivot_root → hostname →
-//! terminal → rlimits → ids → chdir → execve (via init if asked); host: wait.
+//! loopback → propagation → root → /dev → mounts → read-only root → masked and read-only paths
+//! → pivot_root → hostname → terminal → rlimits → (seccomp, without no_new_privs) → bounding
+//! set → ids → capability sets → chdir → no_new_privs → seccomp → execve (via init if asked);
+//! host: wait.
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +22,7 @@ use crate::spec::{Namespace, RootSource, Spec, UserNamespace};
 
 pub mod cgroups;
 mod fs;
+pub mod security;
 
 use cgroups::{cgroup_dirs, cgroups};
 pub(crate) use fs::DEV_NODES;
@@ -148,8 +151,14 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
                 },
             );
         }
+        // `map_root` maps the caller: run by root, the container's root is the host's root.
+        let root_is_root = crate::sys::idmap::host_id(uid_map, 0) == Some(0);
         b.push(
-            "map user ids",
+            if root_is_root {
+                "map user ids (the container's root is the host's root: give explicit maps to isolate ids)"
+            } else {
+                "map user ids"
+            },
             HostAction::WriteIdMap {
                 path: proc.join("uid_map"),
                 value: lines(uid_map),
@@ -180,6 +189,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
                 uid: 0,
                 gid: 0,
                 groups: vec![],
+                keep_caps: false,
             },
         );
     }
@@ -223,6 +233,32 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             ContainerAction::SetAttr { target: root.clone(), attrs: vec![MountAttr::MOUNT_ATTR_RDONLY], recursive: false },
         );
     }
+    let masked = security::masked(r, facts);
+    if !masked.is_empty() {
+        b.push(
+            format!(
+                "mask {} paths that show the host (where this kernel has them)",
+                masked.len()
+            ),
+            ContainerAction::MaskPaths {
+                root: root.clone(),
+                paths: masked,
+            },
+        );
+    }
+    let readonly = security::readonly(r, facts);
+    if !readonly.is_empty() {
+        b.push(
+            format!(
+                "make {} paths that change the host read-only (where this kernel has them)",
+                readonly.len()
+            ),
+            ContainerAction::ReadonlyPaths {
+                root: root.clone(),
+                paths: readonly,
+            },
+        );
+    }
     if r.root.pivot_root {
         b.push(
             "switch to the new root and detach the host's",
@@ -263,6 +299,34 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
+    let c = security::confinement(&r.security, p.user.uid, facts.capabilities);
+    if c.seccomp_early() {
+        seccomp_step(
+            &mut b,
+            &c,
+            "(now: without no_new_privs the kernel wants CAP_SYS_ADMIN, about to be dropped)",
+        );
+    }
+    if let Some(caps) = &c.caps {
+        let keep = caps.sets.bounding;
+        let mut summary = match r.security.capabilities {
+            Some(crate::spec::CapChoice::Default) => {
+                format!(
+                    "keep only the {} default capabilities in the bounding set",
+                    keep.len()
+                )
+            }
+            _ if keep.is_empty() => "empty the bounding set: no capability, ever".to_string(),
+            _ => format!("keep only {} in the bounding set", keep.names().join(", ")),
+        };
+        if !caps.unavailable.is_empty() {
+            summary.push_str(&format!(
+                " ({} left out: not in launch's own bounding set)",
+                caps.unavailable.names().join(", ")
+            ));
+        }
+        b.push(summary, ContainerAction::CapBounding { keep });
+    }
     let u = &p.user;
     b.push(
         match &u.name {
@@ -273,14 +337,41 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             uid: u.uid,
             gid: u.gid,
             groups: u.groups.clone(),
+            keep_caps: c.caps.is_some_and(|p| p.keep_caps),
         },
     );
+    if let Some(caps) = &c.caps {
+        let s = caps.sets;
+        let summary = match (u.uid, s.ambient.is_empty(), s.effective.is_empty()) {
+            (_, _, true) => "hold no capabilities".to_string(),
+            (0, _, false) => format!("hold the {} kept capabilities", s.effective.len()),
+            (_, false, false) => format!(
+                "hold {} and keep them through execve (ambient)",
+                s.ambient.names().join(", ")
+            ),
+            (_, true, false) => format!("hold {}", s.effective.names().join(", ")),
+        };
+        b.push(summary, ContainerAction::Capabilities { sets: s });
+    }
     b.push(
         "enter the working directory",
         ContainerAction::Chdir {
             path: p.cwd.clone(),
         },
     );
+    if c.no_new_privs {
+        b.push(
+            "forbid gaining privileges through execve (no_new_privs: setuid bits and file capabilities grant nothing)",
+            ContainerAction::NoNewPrivs,
+        );
+    }
+    if !c.seccomp_early() {
+        seccomp_step(
+            &mut b,
+            &c,
+            "last, so that it judges the command's calls only",
+        );
+    }
     b.push(
         "run the command",
         ContainerAction::Exec {
@@ -300,6 +391,20 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         host: facts.clone(),
         spec: r.clone(),
         steps: b.steps,
+    }
+}
+
+/// The seccomp step of `c`, if it has a filter.
+fn seccomp_step(b: &mut B, c: &security::Confinement, when: &str) {
+    if let Some(f) = &c.seccomp {
+        b.push(
+            format!("install the seccomp filter `{}` {when}", f.profile.name),
+            ContainerAction::Seccomp {
+                filter: f.program.clone(),
+                profile: f.profile.clone(),
+                log: f.log,
+            },
+        );
     }
 }
 
@@ -410,11 +515,20 @@ fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
             flags.push(f);
         }
     }
+    // Without a pid namespace of its own, nothing ends the processes the container leaves
+    // behind: the launcher adopts them and kills them at the end.
+    let subreaper = !ns.pid.is_new();
     b.push(
-        "create the container process in its namespaces, waiting for the handshake",
+        if subreaper {
+            "create the container process in its namespaces, waiting for the handshake; \
+             no pid namespace of its own: launch adopts the processes it leaves and kills them at the end"
+        } else {
+            "create the container process in its namespaces, waiting for the handshake"
+        },
         HostAction::Spawn {
             flags,
             cgroup: into,
+            subreaper,
         },
     );
 }

@@ -92,6 +92,11 @@ pub enum HostAction {
         flags: Vec<CloneFlag>,
         /// The v2 cgroup the child starts in, with CLONE_INTO_CGROUP.
         cgroup: Option<PathBuf>,
+        /// The container has no pid namespace of its own, whose end would kill everything it
+        /// started: the launcher becomes the subreaper of its processes (orphans are re-parented
+        /// to it) and kills those left when the run ends.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        subreaper: bool,
     },
     /// Write the container's id map or setgroups policy (`/proc/{pid}/...`).
     WriteIdMap {
@@ -236,6 +241,49 @@ pub enum ContainerAction {
         gid: u32,
         /// Supplementary groups.
         groups: Vec<u32>,
+        /// PR_SET_KEEPCAPS around the change: leaving uid 0 with capabilities to keep (the
+        /// kernel clears the permitted set otherwise).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep_caps: bool,
+    },
+    /// Hide paths of the new root from the container (before pivot_root, resolved inside the
+    /// root): /dev/null bound over files, an empty read-only tmpfs over directories. Paths this
+    /// kernel (or the root) lacks are skipped.
+    MaskPaths {
+        /// The new root.
+        root: PathBuf,
+        /// Paths inside it.
+        paths: Vec<PathBuf>,
+    },
+    /// Make paths of the new root read-only (bound onto themselves, then mount_setattr
+    /// MOUNT_ATTR_RDONLY recursively). Paths this kernel (or the root) lacks are skipped.
+    ReadonlyPaths {
+        /// The new root.
+        root: PathBuf,
+        /// Paths inside it.
+        paths: Vec<PathBuf>,
+    },
+    /// Drop from the bounding set every capability not kept: nothing the process executes can
+    /// ever hold more.
+    CapBounding {
+        /// The capabilities kept.
+        keep: crate::sys::caps::CapSet,
+    },
+    /// capset(2) the effective, permitted and inheritable sets, then the ambient set.
+    Capabilities {
+        /// The sets.
+        sets: crate::sys::caps::CapSets,
+    },
+    /// prctl(PR_SET_NO_NEW_PRIVS): execve never grants privileges from here on.
+    NoNewPrivs,
+    /// seccomp(2) a filter: every later call of the process and its children goes through it.
+    Seccomp {
+        /// The compiled filter (name, rule count, digest, BPF instructions).
+        filter: crate::sys::seccomp::Program,
+        /// The rules it was compiled from, as the profile gave them.
+        profile: crate::sys::seccomp::Profile,
+        /// SECCOMP_FILTER_FLAG_LOG: denials are logged.
+        log: bool,
     },
     /// chdir(2).
     Chdir {
@@ -366,6 +414,7 @@ impl ContainerAction {
                 }
             }
             PivotRoot { new_root } => *new_root = f(new_root),
+            MaskPaths { root, .. } | ReadonlyPaths { root, .. } => *root = f(root),
             CgroupEnter { paths } => {
                 for p in paths.iter_mut() {
                     *p = f(p);
@@ -380,6 +429,10 @@ impl ContainerAction {
             | SetDomainname { .. }
             | Setrlimit { .. }
             | SetIds { .. }
+            | CapBounding { .. }
+            | Capabilities { .. }
+            | NoNewPrivs
+            | Seccomp { .. }
             | Exec { .. } => {}
         }
     }
@@ -455,10 +508,20 @@ impl fmt::Display for HostAction {
                 }
                 Ok(())
             }
-            Spawn { flags, cgroup } => {
+            Spawn {
+                flags,
+                cgroup,
+                subreaper,
+            } => {
+                if *subreaper {
+                    f.write_str("prctl(PR_SET_CHILD_SUBREAPER, 1); ")?;
+                }
                 write!(f, "clone3({})", join(flags, "|"))?;
                 if let Some(c) = cgroup {
                     write!(f, " into cgroup {:?}", c)?;
+                }
+                if *subreaper {
+                    f.write_str("; at the end, SIGKILL every process re-parented to launch")?;
                 }
                 Ok(())
             }
@@ -579,10 +642,61 @@ impl fmt::Display for ContainerAction {
                     v(hard)
                 )
             }
-            SetIds { uid, gid, groups } => write!(
+            SetIds {
+                uid,
+                gid,
+                groups,
+                keep_caps,
+            } => match keep_caps {
+                true => write!(
+                    f,
+                    "prctl(PR_SET_KEEPCAPS, 1); setgroups({:?}); setgid({}); setuid({}); prctl(PR_SET_KEEPCAPS, 0)",
+                    groups, gid, uid
+                ),
+                false => write!(
+                    f,
+                    "setgroups({:?}); setgid({}); setuid({})",
+                    groups, gid, uid
+                ),
+            },
+            MaskPaths { root, paths } => write!(
                 f,
-                "setgroups({:?}); setgid({}); setuid({})",
-                groups, gid, uid
+                "under {:?}, where they exist: mount(\"/dev/null\", file, MS_BIND) or mount(\"tmpfs\", dir, MS_RDONLY) over [{}]",
+                root,
+                join(paths, ", ")
+            ),
+            ReadonlyPaths { root, paths } => write!(
+                f,
+                "under {:?}, where they exist: mount(path, path, MS_BIND|MS_REC); mount_setattr(path, AT_RECURSIVE, set=MOUNT_ATTR_RDONLY) for [{}]",
+                root,
+                join(paths, ", ")
+            ),
+            CapBounding { keep } => {
+                let dropped = crate::sys::caps::CapSet::ALL.difference(*keep);
+                write!(
+                    f,
+                    "prctl(PR_CAPBSET_DROP, cap) for the {} capabilities not in [{}]",
+                    dropped.len(),
+                    keep.names().join(", ")
+                )
+            }
+            Capabilities { sets } => write!(
+                f,
+                "capset(effective=[{}], permitted=[{}], inheritable=[{}]); prctl(PR_CAP_AMBIENT_CLEAR_ALL); raise ambient [{}]",
+                sets.effective.names().join(", "),
+                sets.permitted.names().join(", "),
+                sets.inheritable.names().join(", "),
+                sets.ambient.names().join(", ")
+            ),
+            NoNewPrivs => f.write_str("prctl(PR_SET_NO_NEW_PRIVS, 1)"),
+            Seccomp { filter, log, .. } => write!(
+                f,
+                "seccomp(SECCOMP_SET_MODE_FILTER, {}, `{}`: {} rules, {} BPF instructions, {})",
+                if *log { "SECCOMP_FILTER_FLAG_LOG" } else { "0" },
+                filter.name,
+                filter.rules,
+                filter.instructions.len(),
+                filter.digest
             ),
             Chdir { path } => write!(f, "chdir({:?})", path),
             Terminal => f.write_str(

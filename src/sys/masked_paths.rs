@@ -119,6 +119,21 @@ pub const DEFAULT_READONLY: &[Rule] = &[
     path("/proc/sysrq-trigger", "SysRq: crash or reboot the host"),
 ];
 
+/// The paths of `rules`, with [`Target::EachCpu`] expanded for CPUs 0 to `cpus - 1`: pure, for
+/// plans (a path this kernel lacks is skipped when the plan runs).
+pub fn expand_for(rules: &[Rule], cpus: u32) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for r in rules {
+        match r.target {
+            Target::Path(p) => out.push(PathBuf::from(p)),
+            Target::EachCpu(name) => out.extend(
+                (0..cpus).map(|n| PathBuf::from(format!("/sys/devices/system/cpu/cpu{n}/{name}"))),
+            ),
+        }
+    }
+    out
+}
+
 /// The paths of `rules`; [`Target::EachCpu`] is expanded against this host's
 /// /sys/devices/system/cpu (the container's sysfs shows the same CPUs).
 pub fn expand(rules: &[Rule]) -> Vec<PathBuf> {

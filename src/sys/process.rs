@@ -4,7 +4,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::unistd::{Gid, Uid};
+use nix::unistd::{Gid, Pid, Uid};
 
 use crate::error::{SysError, SysResult};
 
@@ -67,6 +67,85 @@ pub fn die_with_parent() -> SysResult<()> {
     let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
     if r < 0 {
         return Err(SysError::new("prctl", None, Errno::last()).args("PR_SET_PDEATHSIG, SIGKILL"));
+    }
+    Ok(())
+}
+
+/// PR_SET_CHILD_SUBREAPER: orphans among this process's descendants are re-parented to it,
+/// not to init, so [`kill_children`] finds them.
+pub fn set_child_subreaper() -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if r < 0 {
+        return Err(SysError::new("prctl", None, Errno::last()).args("PR_SET_CHILD_SUBREAPER, 1"));
+    }
+    Ok(())
+}
+
+/// SIGKILL and reap every child of this process, again and again until none is left (each
+/// kill re-parents the victim's children to a subreaper). Returns how many were killed.
+pub fn kill_children() -> usize {
+    let me = std::process::id();
+    let mut killed = 0;
+    // A bound, not a hope: a fork bomb faster than SIGKILL still ends in a few rounds.
+    for _ in 0..100 {
+        let children = children_of(me);
+        if children.is_empty() {
+            break;
+        }
+        for pid in children {
+            if nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).is_ok()
+            {
+                killed += 1;
+            }
+        }
+        reap_all();
+    }
+    reap_all();
+    killed
+}
+
+/// Reap every exited child without waiting for the others.
+fn reap_all() {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The pids whose parent is `parent`, from /proc/PID/stat (its `children` file needs a kernel
+/// option this host lacks).
+fn children_of(parent: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                // After the command's name (in parentheses, which may hold anything): state,
+                // then the parent's pid.
+                st.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(parent)
+            })
+        })
+        .collect()
+}
+
+/// PR_SET_DUMPABLE 0: other processes of the same user (the container's, once it runs) can
+/// neither ptrace this one nor open its /proc/PID files, `exe` (launch's binary on the host) and
+/// `fd` (the launcher's descriptors) among them; without CAP_SYS_PTRACE over the host's user
+/// namespace, which no container keeps by default. execve of the command makes it dumpable
+/// again: what runs then is the container's own program.
+pub fn set_non_dumpable() -> SysResult<()> {
+    // SAFETY: prctl with integer arguments.
+    let r = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if r < 0 {
+        return Err(SysError::new("prctl", None, Errno::last()).args("PR_SET_DUMPABLE, 0"));
     }
     Ok(())
 }

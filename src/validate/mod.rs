@@ -62,7 +62,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
         rlimits,
     );
     let mounts = mounts::check(&mut cx, &m.mounts, &ns);
-    let security = security::check(&mut cx, None, &process);
+    let security = security::check(&mut cx, m.security.as_ref());
     if !cx.problems.is_empty() {
         cx.problems.sort_by_key(|p| (p.span.start, p.span.end));
         return Err(cx.problems);

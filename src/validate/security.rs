@@ -1,9 +1,232 @@
 //! `[security]`: capabilities, no_new_privs, seccomp, masked and read-only paths.
+//!
+//! Omitted keys take the secure default (or, with `profile = "unconfined"`, the unconfined
+//! value): every opt-out is a key the manifest shows.
 
-use super::Cx;
-use crate::spec::{Process, Security};
+use std::path::PathBuf;
+
+use super::{Cx, container_path};
+use crate::diag::Problem;
+use crate::manifest::{CapChanges, Capabilities, PathList, Security, SecurityProfile, Sp};
+use crate::spec::{CapChoice, CapSet, Paths, Seccomp, Security as SpecSecurity};
+use crate::sys::caps::UnknownCapability;
+use crate::sys::seccomp;
+
+/// The largest seccomp profile file read (Docker's default profile is 20 KB).
+const MAX_PROFILE: u64 = 4 << 20;
 
 /// The Security part of the Spec.
-pub(super) fn check(_cx: &mut Cx, _s: Option<&()>, _p: &Process) -> Security {
-    Security::default()
+pub(super) fn check(cx: &mut Cx, s: Option<&Sp<Security>>) -> SpecSecurity {
+    let Some(s) = s else {
+        return SpecSecurity::default();
+    };
+    let mut out = match s.profile.as_ref().map(|p| *p.get()) {
+        None | Some(SecurityProfile::Default) => SpecSecurity::default(),
+        Some(SecurityProfile::Unconfined) => SpecSecurity::unconfined(),
+    };
+    if let Some(c) = &s.capabilities {
+        out.capabilities = capabilities(cx, c);
+    }
+    if let Some(n) = &s.no_new_privileges {
+        out.no_new_privileges = *n.get();
+    }
+    if let Some(l) = &s.seccomp_log {
+        out.seccomp_log = *l.get();
+    }
+    if let Some(m) = &s.masked_paths {
+        out.masked_paths = paths(cx, m, "masked_paths");
+    }
+    if let Some(r) = &s.readonly_paths {
+        out.readonly_paths = paths(cx, r, "readonly_paths");
+    }
+    // Last: Docker profiles decide their rules by the capabilities kept.
+    if let Some(v) = &s.seccomp {
+        out.seccomp = match v.get().as_str() {
+            "default" => Seccomp::Default,
+            "unconfined" => Seccomp::Unconfined,
+            _ => match profile_file(cx, v, out.capabilities) {
+                Some(p) => {
+                    out.seccomp_log |= p.log;
+                    Seccomp::Custom(p)
+                }
+                None => Seccomp::Default,
+            },
+        };
+    }
+    if out.seccomp != Seccomp::Unconfined && seccomp::native().is_none() {
+        let span = s.seccomp.as_ref().map_or(s.span(), Sp::span);
+        cx.push(
+            Problem::new(
+                "launch::security::seccomp_unsupported",
+                span,
+                format!(
+                    "seccomp filters are not supported on {}",
+                    std::env::consts::ARCH
+                ),
+            )
+            .label("launch has syscall tables for x86_64 and aarch64")
+            .help("set `seccomp = \"unconfined\"` under [security] to run without a filter"),
+        );
+    }
+    out
+}
+
+fn capabilities(cx: &mut Cx, c: &Sp<Capabilities>) -> Option<CapChoice> {
+    match c.get() {
+        Capabilities::Word(w) if w == "default" => Some(CapChoice::Default),
+        Capabilities::Word(w) => {
+            cx.push(
+                Problem::new(
+                    "launch::security::capabilities",
+                    c.span(),
+                    format!("`{w}` is not a capability choice"),
+                )
+                .label("expected \"default\", a list, or { add, drop }")
+                .help(
+                    "write `capabilities = \"default\"`, a list like `[\"CHOWN\", \"NET_BIND_SERVICE\"]` \
+                     (`[\"ALL\"]` for every one), or `{ add = [...], drop = [...] }`",
+                ),
+            );
+            Some(CapChoice::Default)
+        }
+        Capabilities::List(names) => Some(CapChoice::List(cap_set(cx, names))),
+        Capabilities::Changes(CapChanges { add, drop }) => {
+            let choice = CapChoice::Modify {
+                add: cap_set(cx, add),
+                drop: cap_set(cx, drop),
+            };
+            let both = choice.conflicts();
+            if !both.is_empty() {
+                cx.push(
+                    Problem::new(
+                        "launch::security::capability_conflict",
+                        c.span(),
+                        format!("{} both added and dropped", both.names().join(", ")),
+                    )
+                    .label("in `add` and in `drop`")
+                    .help("remove each from the list it does not belong in"),
+                );
+            }
+            Some(choice)
+        }
+    }
+}
+
+/// The set a list names; every unknown name is a problem at its own span.
+fn cap_set(cx: &mut Cx, names: &[Sp<String>]) -> CapSet {
+    let mut set = CapSet::EMPTY;
+    for n in names {
+        match CapSet::parse([n.get().as_str()]) {
+            Ok(s) => set = set.union(s),
+            Err(unknown) => {
+                for UnknownCapability { name, suggestion } in unknown {
+                    let help = match suggestion {
+                        Some(s) => format!("did you mean `{}`?", s.name()),
+                        None => "capabilities are named as in capabilities(7): `CAP_NET_ADMIN` \
+                                 or `NET_ADMIN`; `ALL` names every one"
+                            .to_string(),
+                    };
+                    cx.push(
+                        Problem::new(
+                            "launch::security::unknown_capability",
+                            n.span(),
+                            format!("unknown capability `{name}`"),
+                        )
+                        .label("not a Linux capability")
+                        .help(help),
+                    );
+                }
+            }
+        }
+    }
+    set
+}
+
+fn paths(cx: &mut Cx, v: &Sp<PathList>, key: &str) -> Paths {
+    match v.get() {
+        PathList::Word(w) if w == "default" => Paths::Default,
+        PathList::Word(w) => {
+            cx.push(
+                Problem::new(
+                    "launch::security::paths",
+                    v.span(),
+                    format!("`{w}` is not a list of paths"),
+                )
+                .label("expected \"default\" or a list")
+                .help(format!(
+                    "write `{key} = \"default\"`, or a list of absolute paths (`[]` for none)"
+                )),
+            );
+            Paths::Default
+        }
+        PathList::List(list) => Paths::List(
+            list.iter()
+                .map(|p| container_path(cx, p, "launch::security::paths", key))
+                .collect::<Vec<PathBuf>>(),
+        ),
+    }
+}
+
+/// Read, parse and resolve a profile file; its mistakes are problems at the manifest's key,
+/// naming the file's line and column.
+fn profile_file(cx: &mut Cx, v: &Sp<String>, caps: Option<CapChoice>) -> Option<seccomp::Profile> {
+    let path = cx.resolve(v.get());
+    let text = match cx.host.read_text(&path, MAX_PROFILE) {
+        Ok(t) => t,
+        Err(why) => {
+            cx.push(
+                Problem::new(
+                    "launch::security::seccomp_file",
+                    v.span(),
+                    format!("cannot read the seccomp profile {}: {why}", path.display()),
+                )
+                .label("a Docker or OCI seccomp profile (JSON)")
+                .help("give the path of a profile file (relative to the manifest), or \"default\" or \"unconfined\""),
+            );
+            return None;
+        }
+    };
+    let file = match seccomp::parse(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            let help = e
+                .help
+                .clone()
+                .unwrap_or_else(|| "fix the profile file at that line and column".to_string());
+            cx.push(
+                Problem::new(
+                    "launch::security::seccomp_profile",
+                    v.span(),
+                    format!("{}:{}:{}: {}", path.display(), e.line, e.column, e.message),
+                )
+                .label("this seccomp profile has a mistake")
+                .help(help),
+            );
+            return None;
+        }
+    };
+    let arch = seccomp::native()?;
+    let kept = caps.map_or(CapSet::ALL, CapChoice::resolve);
+    let names = kept.names();
+    let kernel = seccomp::parse_kernel_version(&cx.host.facts().kernel).unwrap_or((0, 0));
+    let name = path
+        .file_name()
+        .map_or_else(|| v.get().clone(), |n| n.to_string_lossy().into_owned());
+    let profile = file.resolve(
+        &name,
+        &seccomp::Conditions {
+            caps: &names,
+            arch: &arch,
+            kernel,
+        },
+    );
+    if let Err(e) = seccomp::compile(&profile) {
+        cx.push(
+            Problem::new("launch::security::seccomp_profile", v.span(), e.to_string())
+                .label("this profile cannot become a filter")
+                .help("split or shorten the profile's rules"),
+        );
+        return None;
+    }
+    Some(profile)
 }

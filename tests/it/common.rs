@@ -53,6 +53,13 @@ pub fn host(base: FakeHost) -> FakeHost {
              nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
         )
         .with_file("/etc/group", "root:x:0:\ndaemon:x:1:\nnogroup:x:65534:\n")
+        .with_file(
+            ex.join("invalid/security-bad-profile.json"),
+            &std::fs::read_to_string(
+                repo().join("examples/manifests/invalid/security-bad-profile.json"),
+            )
+            .unwrap(),
+        )
 }
 
 /// The hybrid test host: like this machine, but an older kernel without time namespaces.

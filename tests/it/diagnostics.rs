@@ -75,7 +75,8 @@ fn every_invalid_example_is_reported_as_promised() {
         .collect();
     let missing: Vec<_> = documented
         .difference(&seen)
-        .filter(|c| *c != "launch::manifest::read")
+        // Not reproducible here: an unreadable manifest, and a CPU without syscall tables.
+        .filter(|c| *c != "launch::manifest::read" && *c != "launch::security::seccomp_unsupported")
         .collect();
     assert!(
         missing.is_empty(),

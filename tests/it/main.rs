@@ -16,6 +16,7 @@ mod rollback;
 mod run;
 mod schema;
 mod seccomp;
+mod security;
 mod supervise;
 mod tar_extract;
 mod trust;

@@ -14,7 +14,7 @@
 use nix::errno::Errno;
 
 use super::capability::Capability;
-use super::plan::CapPlan;
+use super::plan::{CapPlan, CapSets};
 use super::set::CapSet;
 use crate::error::{SysError, SysResult};
 
@@ -50,8 +50,14 @@ pub fn apply(plan: &CapPlan, change_ids: impl FnOnce() -> SysResult<()>) -> SysR
     if plan.keep_caps {
         set_keep_caps(false)?;
     }
-    capset(plan)?;
-    set_ambient(plan.sets.ambient)
+    set_sets(&plan.sets)
+}
+
+/// capset(2) the effective, permitted and inheritable sets of `sets`, then set the ambient set
+/// (its bounding set is [`drop_bounding`]'s business).
+pub fn set_sets(sets: &CapSets) -> SysResult<()> {
+    capset(sets)?;
+    set_ambient(sets.ambient)
 }
 
 /// The kernel's name for capability number `n`, for messages (allocates: failure paths only).
@@ -86,7 +92,7 @@ pub fn bounding_now() -> CapSet {
 /// PR_CAPBSET_DROP every capability the kernel has in the bounding set and `keep` lacks,
 /// including those newer than launch (numbers above [`Capability::LAST`]): never kept, since
 /// launch cannot say what they allow. What is already absent is not touched.
-fn drop_bounding(keep: CapSet) -> SysResult<()> {
+pub fn drop_bounding(keep: CapSet) -> SysResult<()> {
     // The kernel answers EINVAL past its last capability; 64 is capset's limit.
     for n in 0..64u32 {
         let Some(present) = in_bounding(n) else {
@@ -114,7 +120,7 @@ fn drop_bounding(keep: CapSet) -> SysResult<()> {
 }
 
 /// PR_SET_KEEPCAPS: whether setuid(2) away from uid 0 keeps the permitted set.
-fn set_keep_caps(on: bool) -> SysResult<()> {
+pub fn set_keep_caps(on: bool) -> SysResult<()> {
     // SAFETY: prctl with integer arguments.
     let r = unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, libc::c_ulong::from(on), 0, 0, 0) };
     if r != 0 {
@@ -125,8 +131,7 @@ fn set_keep_caps(on: bool) -> SysResult<()> {
 }
 
 /// capset(2), version 3, on the calling thread.
-fn capset(plan: &CapPlan) -> SysResult<()> {
-    let s = plan.sets;
+fn capset(s: &CapSets) -> SysResult<()> {
     let (eff, prm, inh) = (
         s.effective.words(),
         s.permitted.words(),

@@ -17,7 +17,7 @@ mod plan;
 mod set;
 mod status;
 
-pub use apply::{apply, bounding_now, set_no_new_privs};
+pub use apply::{apply, bounding_now, drop_bounding, set_keep_caps, set_no_new_privs, set_sets};
 pub use capability::{Capability, UnknownCapability};
 pub use default::{DEFAULT, DOCKER, DOCKER_ONLY, KEPT, Reason};
 pub use plan::{CapChoice, CapPlan, CapSets, plan};

@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 
 /// One instruction, laid out as the kernel's `struct sock_filter`, so a program is handed to
 /// seccomp(2) without copying (and without allocating, in a forked child).
+///
+/// Plans write one as a string of its four fields in hex, `"0020 00 00 00000004"` (code, jt,
+/// jf, k: the order of `struct sock_filter`), so a filter is one line per instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 #[repr(C)]
 pub struct Instruction {
     /// Opcode: class, size, mode or operation, source.
@@ -16,6 +20,29 @@ pub struct Instruction {
     pub jf: u8,
     /// The constant: offset, operand, jump distance or return value.
     pub k: u32,
+}
+
+impl From<Instruction> for String {
+    fn from(i: Instruction) -> String {
+        format!("{:04x} {:02x} {:02x} {:08x}", i.code, i.jt, i.jf, i.k)
+    }
+}
+
+impl TryFrom<String> for Instruction {
+    type Error = String;
+    fn try_from(s: String) -> Result<Instruction, String> {
+        let bad = || format!("`{s}` is not a BPF instruction (`code jt jf k` in hex)");
+        let f: Vec<&str> = s.split(' ').collect();
+        let [code, jt, jf, k] = f.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Instruction {
+            code: u16::from_str_radix(code, 16).map_err(|_| bad())?,
+            jt: u8::from_str_radix(jt, 16).map_err(|_| bad())?,
+            jf: u8::from_str_radix(jf, 16).map_err(|_| bad())?,
+            k: u32::from_str_radix(k, 16).map_err(|_| bad())?,
+        })
+    }
 }
 
 const _: () = assert!(size_of::<Instruction>() == size_of::<libc::sock_filter>());
