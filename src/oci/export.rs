@@ -29,7 +29,7 @@ use crate::spec::{
     CapSet, IdMapLine, IdMaps, Limits, Mount, MountKind, Namespace, RlimitResource, RootSource,
     Spec, UserNamespace,
 };
-use crate::sys::caps::{CapSets, ProcStatus};
+use crate::sys::caps::CapSets;
 use crate::sys::idmap::OwnerShift;
 use crate::sys::tar;
 
@@ -94,20 +94,15 @@ fn bare<T: DeserializeOwned>(what: &'static str, required: Value) -> Result<T, E
 
 /// The config.json of `spec` as exported on the host `facts` describe (its cgroup layout picks
 /// the spelling of weights and `memory_high`; `map_root` maps the exporting user's ids; its CPUs
-/// the per-CPU masked paths), for a runtime that can give every capability (see [`to_oci_for`]).
+/// the per-CPU masked paths; its capabilities, the launcher's bounding set, what a runtime
+/// started the same way can grant): the capability sets and the seccomp filter are those `launch
+/// run` would apply there.
 pub fn to_oci(spec: &Spec, facts: &HostFacts) -> Result<oci::Spec, ExportError> {
-    to_oci_for(spec, facts, CapSet::ALL)
-}
-
-/// Like [`to_oci`], for a runtime that can give only the capabilities `available` (its bounding
-/// set): the capability sets and the default seccomp profile are those `launch run` would apply
-/// there, as `sys::caps::plan` leaves out what the launcher does not hold.
-pub fn to_oci_for(
-    spec: &Spec,
-    facts: &HostFacts,
-    available: CapSet,
-) -> Result<oci::Spec, ExportError> {
-    let caps = cap_sets(spec.security.capabilities, spec.process.user.uid, available);
+    let caps = cap_sets(
+        spec.security.capabilities,
+        spec.process.user.uid,
+        facts.capabilities,
+    );
     // Every field set here, from a default whose own values are all overwritten: deserializing
     // an empty Spec would link oci-spec's validation of `execCPUAffinity` (the regex crate and
     // its Unicode tables), whose relocations every launch start would pay for.
@@ -688,14 +683,12 @@ fn sorted(v: Value) -> Value {
 }
 
 /// Write the bundle for `spec` into `dir` (absent, or an empty directory): config.json and, for
-/// a `tar` or `host` root, `dir/rootfs`. The capabilities are planned from this process's
-/// bounding set ([`to_oci_for`]): a runtime started the same way can grant them (capset fails
-/// with EPERM otherwise), and they are what `launch run` started the same way would give.
-/// Everything is written into a sibling directory first and renamed into place, so `dir` never
-/// holds half a bundle; the sibling is removed on failure.
+/// a `tar` or `host` root, `dir/rootfs`. The capabilities are planned from `facts`'s (this
+/// process's bounding set, on a real host): a runtime started the same way can grant them
+/// (capset fails with EPERM otherwise). Everything is written into a sibling directory first
+/// and renamed into place, so `dir` never holds half a bundle; the sibling is removed on failure.
 pub fn write_bundle(spec: &Spec, facts: &HostFacts, dir: &Path) -> Result<(), ExportError> {
-    let available = ProcStatus::read_self()?.sets.bounding;
-    let config = to_oci_for(spec, facts, available)?;
+    let config = to_oci(spec, facts)?;
     let json = to_json(&config)?;
     match fs::symlink_metadata(dir) {
         Ok(md) => {

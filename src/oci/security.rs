@@ -1,7 +1,7 @@
 //! The rules both directions share for the Spec's security part: the five capability sets a
 //! choice gives (what `launch run` applies, hence what a bundle must list), the annotation that
-//! keeps the choice as the manifest wrote it, and the default masked and read-only lists as a
-//! bundle spells them.
+//! keeps the choice as the manifest wrote it, and how a bundle's masked and read-only lists are
+//! recognised as the defaults.
 
 use std::path::{Path, PathBuf};
 
@@ -73,23 +73,7 @@ pub(crate) fn parse_choice(s: &str) -> Option<Option<CapChoice>> {
 /// The sysfs directory of every CPU.
 const CPU_DIR: &str = "/sys/devices/system/cpu";
 
-/// A default list (`sys::masked_paths::DEFAULT_MASKED` or `DEFAULT_READONLY`) written out for a
-/// host with `cpus` CPUs: a per-CPU rule is `cpu0` to `cpuN-1`. From the host's facts, not its
-/// /sys, so that the same Spec on the same facts gives the same bundle.
-pub(crate) fn default_paths(rules: &[Rule], cpus: u32) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for r in rules {
-        match r.target {
-            Target::Path(p) => out.push(PathBuf::from(p)),
-            Target::EachCpu(name) => {
-                out.extend((0..cpus).map(|n| Path::new(CPU_DIR).join(format!("cpu{n}/{name}"))))
-            }
-        }
-    }
-    out
-}
-
-/// Whether `cpu` is `/sys/devices/system/cpu/cpuN/NAME` for some N.
+/// Whether `p` is `/sys/devices/system/cpu/cpuN/NAME` for some N.
 fn is_cpu_path(p: &Path, name: &str) -> bool {
     let Ok(rest) = p.strip_prefix(CPU_DIR) else {
         return false;
@@ -125,7 +109,7 @@ pub(crate) fn is_default_list(list: &[PathBuf], rules: &[Rule]) -> bool {
 mod tests {
     use super::*;
     use crate::sys::caps::{Capability::*, DEFAULT};
-    use crate::sys::masked_paths::{DEFAULT_MASKED, DEFAULT_READONLY};
+    use crate::sys::masked_paths::{DEFAULT_MASKED, DEFAULT_READONLY, expand_for};
 
     #[test]
     fn choices_spell_and_parse_back() {
@@ -189,15 +173,15 @@ mod tests {
     #[test]
     fn default_lists_match_for_any_number_of_cpus() {
         for cpus in [0, 1, 2, 64] {
-            let list = default_paths(DEFAULT_MASKED, cpus);
+            let list = expand_for(DEFAULT_MASKED, cpus);
             assert!(is_default_list(&list, DEFAULT_MASKED), "{cpus}");
             assert!(!is_default_list(&list, DEFAULT_READONLY));
         }
-        let two = default_paths(DEFAULT_MASKED, 2);
+        let two = expand_for(DEFAULT_MASKED, 2);
         assert!(two.contains(&PathBuf::from(
             "/sys/devices/system/cpu/cpu1/thermal_throttle"
         )));
-        let ro = default_paths(DEFAULT_READONLY, 8);
+        let ro = expand_for(DEFAULT_READONLY, 8);
         assert!(is_default_list(&ro, DEFAULT_READONLY));
         // One path less, one more, another order: the author's own list.
         assert!(!is_default_list(&ro[1..], DEFAULT_READONLY));

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use launch::host::{CgroupLayout, Host, RealHost};
 use launch::oci::annotations;
-use launch::oci::export::{ExportError, to_json, to_oci, to_oci_for, warnings};
+use launch::oci::export::{ExportError, to_json, to_oci, warnings};
 use launch::spec::{CapChoice, CapSet, Namespace, Paths, Seccomp, SeccompProfile, Security, Spec};
 use launch::sys::caps::{Capability, DEFAULT};
 use launch::sys::seccomp::{Action, Cmp, Rule};
@@ -263,15 +263,16 @@ fn unconfined_confines_nothing() {
     assert_eq!(c["process"]["capabilities"]["bounding"], names(CapSet::ALL));
 }
 
-/// The sets are planned from what the runtime can give (`write_bundle`: the exporting process's
-/// bounding set), as `launch run` plans them from the launcher's.
+/// The sets are planned from what the runtime can give (the host's `capabilities`: the
+/// exporting process's bounding set), as `launch run` plans them from the launcher's.
 #[test]
 fn capabilities_are_limited_to_the_exporters() {
     let mut spec = spec_on(MINIMAL, &hybrid());
     spec.security = Security::unconfined();
-    // This host's bounding set lacks CAP_SYS_RESOURCE (24).
-    let host = CapSet::ALL.without(Capability::CAP_SYS_RESOURCE);
-    let oci = to_oci_for(&spec, hybrid().facts(), host).unwrap();
+    // This development host's bounding set lacks CAP_SYS_RESOURCE (24).
+    let mut host = hybrid();
+    host.facts.capabilities = CapSet::ALL.without(Capability::CAP_SYS_RESOURCE);
+    let oci = to_oci(&spec, host.facts()).unwrap();
     let c: serde_json::Value = serde_json::from_str(&to_json(&oci).unwrap()).unwrap();
     for set in ["bounding", "effective", "permitted"] {
         let v = c["process"]["capabilities"][set].as_array().unwrap();
@@ -283,8 +284,7 @@ fn capabilities_are_limited_to_the_exporters() {
         Capability::CAP_SYS_RESOURCE,
         Capability::CAP_KILL,
     ])));
-    let oci = to_oci_for(&spec, hybrid().facts(), host).unwrap();
-    let c: serde_json::Value = serde_json::from_str(&to_json(&oci).unwrap()).unwrap();
+    let c = config(&spec, &host);
     assert_eq!(
         c["process"]["capabilities"]["bounding"],
         serde_json::json!(["CAP_KILL"])
@@ -1062,10 +1062,17 @@ fn runtime_run(sb: &Sandbox, bundle: &Path, tag: &str, marker: &str, spec: &Spec
     seen
 }
 
-/// The hello example's probe with `edit` applied to its Spec (what a manifest's `[security]`
-/// will say), written as a bundle by `write_bundle`, then run from that one bundle by `launch
-/// run --bundle` and by the runtime: both read the same config.json.
-fn both_from_bundle(tag: &str, edit: impl Fn(&mut Spec)) -> (Seen, Seen) {
+/// What one manifest gets three ways: `launch run` of the manifest, and its exported bundle
+/// under `launch run --bundle` and under the runtime.
+struct ThreeWays {
+    manifest: Seen,
+    bundle: Seen,
+    runtime: Seen,
+}
+
+/// The hello example's probe, with `process` lines added to its `[process]` and a `[security]`
+/// table, run three ways.
+fn three_ways(tag: &str, process: &str, security: &str) -> ThreeWays {
     need_root();
     let sb = Sandbox::new(&format!("oci-{tag}"));
     let cg = Cgroups::new();
@@ -1074,23 +1081,34 @@ fn both_from_bundle(tag: &str, edit: impl Fn(&mut Spec)) -> (Seen, Seen) {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o666)).unwrap();
     fs::set_permissions(&fifo, fs::Permissions::from_mode(0o666)).unwrap();
     let marker = unique(&format!("oci-probe-{tag}"));
-    let manifest = sb.write("app.toml", probe_manifest("hello", &sb, &cg, &marker));
+    let text = probe_manifest("hello", &sb, &cg, &marker).replacen(
+        "[process]\n",
+        &format!("[process]\n{process}\n"),
+        1,
+    ) + &format!("\n[security]\n{security}\n");
+    let manifest = sb.write("app.toml", text);
+    let m = manifest.to_str().unwrap();
     let host = RealHost::probe();
-    let mut spec =
-        launch::validate::spec(&launch::manifest::Source::read(&manifest).unwrap(), &host)
-            .unwrap_or_else(|p| panic!("{p:#?}"));
-    edit(&mut spec);
+    let spec = launch::validate::spec(&launch::manifest::Source::read(&manifest).unwrap(), &host)
+        .unwrap_or_else(|p| panic!("{p:#?}"));
+    let limits = spec.limits.any();
+    let from_manifest = observe(sb.command(&["run", m]), "launch run", &sb, &marker, limits);
     let bundle = sb.dir.join("bundle");
-    launch::oci::export::write_bundle(&spec, host.facts(), &bundle).unwrap();
-    let seen_launch = observe(
+    sb.launch(&["export", "oci", m, bundle.to_str().unwrap()])
+        .expect_code(0);
+    let from_bundle = observe(
         sb.command(&["run", "--bundle", bundle.to_str().unwrap()]),
         "launch run --bundle",
         &sb,
         &marker,
-        spec.limits.any(),
+        limits,
     );
-    let seen_rt = runtime_run(&sb, &bundle, tag, &marker, &spec);
-    (seen_launch, seen_rt)
+    let under_runtime = runtime_run(&sb, &bundle, tag, &marker, &spec);
+    ThreeWays {
+        manifest: from_manifest,
+        bundle: from_bundle,
+        runtime: under_runtime,
+    }
 }
 
 /// The probe's `status` lines, as `name value`.
@@ -1111,29 +1129,36 @@ fn line<'s>(seen: &'s Seen, prefix: &str) -> &'s str {
         .unwrap_or_else(|| panic!("no `{prefix}` line: {:#?}", seen.lines))
 }
 
+/// Runs the three ways and checks that they agree: the manifest under launch with its bundle
+/// under the runtime (export), and the bundle under launch with the same bundle under the
+/// runtime (import). Returns what the manifest's run saw.
 #[track_caller]
-fn same_confinement(tag: &str, edit: impl Fn(&mut Spec)) -> (Seen, Seen) {
-    let (a, b) = both_from_bundle(tag, edit);
-    if let Err(d) = compare(&a, &b, true) {
-        panic!(
-            "{tag}: launch and {} disagree on one bundle:\n{d}\n--- launch saw ---\n{}",
-            runtime(),
-            a.lines.join("\n")
-        );
+fn same_confinement(tag: &str, process: &str, security: &str) -> Seen {
+    let t = three_ways(tag, process, security);
+    for (what, launch) in [("the manifest", &t.manifest), ("its bundle", &t.bundle)] {
+        if let Err(d) = compare(launch, &t.runtime, true) {
+            panic!(
+                "{tag}: launch running {what} and {} running the bundle disagree:\n{d}\n\
+                 --- launch saw ---\n{}",
+                runtime(),
+                launch.lines.join("\n")
+            );
+        }
     }
-    (a, b)
+    t.manifest
 }
 
 /// (a) The default security part: podman's 11 capabilities held by root, no_new_privs, a
 /// filter, /proc/timer_list masked, /proc/sys read-only.
 #[test]
 fn the_default_confinement_is_the_same_under_the_runtime() {
-    let (a, _) = same_confinement("sec-default", |_| {});
+    let a = same_confinement("sec-default", "", "");
     let st = status(&a);
     let default = format!("{:016x}", DEFAULT.bits());
     for set in ["CapBnd", "CapPrm", "CapEff"] {
         assert_eq!(st[set], default, "{set}: {st:?}");
     }
+    assert_eq!(st["CapInh"], "0000000000000000");
     assert_eq!(st["CapAmb"], "0000000000000000");
     assert_eq!(st["NoNewPrivs"], "1");
     assert_eq!(st["Seccomp"], "2");
@@ -1145,12 +1170,12 @@ fn the_default_confinement_is_the_same_under_the_runtime() {
 /// set (ambient: they survive execve).
 #[test]
 fn a_capability_list_for_a_user_is_the_same_under_the_runtime() {
+    let a = same_confinement(
+        "sec-user",
+        "user = 1000\ngroup = 1000",
+        "capabilities = [\"NET_RAW\", \"NET_BIND_SERVICE\"]",
+    );
     let raw = CapSet::of(&[Capability::CAP_NET_RAW, Capability::CAP_NET_BIND_SERVICE]);
-    let (a, _) = same_confinement("sec-user", |s| {
-        s.process.user.uid = 1000;
-        s.process.user.gid = 1000;
-        s.security.capabilities = Some(CapChoice::List(raw));
-    });
     let st = status(&a);
     let want = format!("{:016x}", raw.bits());
     for set in ["CapBnd", "CapPrm", "CapEff", "CapInh", "CapAmb"] {
@@ -1167,7 +1192,7 @@ fn a_capability_list_for_a_user_is_the_same_under_the_runtime() {
 /// nothing masked, /proc/sys writable (within the container's UTS namespace).
 #[test]
 fn unconfined_is_the_same_under_the_runtime() {
-    let (a, _) = same_confinement("sec-unconfined", |s| s.security = Security::unconfined());
+    let a = same_confinement("sec-unconfined", "", "profile = \"unconfined\"");
     let st = status(&a);
     let own = launch::sys::caps::ProcStatus::read_self()
         .unwrap()
@@ -1179,6 +1204,27 @@ fn unconfined_is_the_same_under_the_runtime() {
     assert_eq!(st["Seccomp"], "0");
     assert_eq!(line(&a, "timer_list "), "has lines");
     assert_eq!(line(&a, "write /proc/sys: "), "");
+}
+
+/// The comparison sees confinement: the runtime running the bundle with one capability more,
+/// without no_new_privs and with /proc/timer_list unmasked is caught on each.
+#[test]
+fn a_different_confinement_is_detected() {
+    let (a, b) = both("hello", |c| {
+        c["process"]["capabilities"]["bounding"]
+            .as_array_mut()
+            .unwrap()
+            .push("CAP_SYS_ADMIN".into());
+        c["process"]["noNewPrivileges"] = false.into();
+        c["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|p| p != "/proc/timer_list");
+    });
+    let d = compare(&a, &b, true).unwrap_err();
+    for needle in ["CapBnd", "NoNewPrivs: 0", "timer_list has lines"] {
+        assert!(d.contains(needle), "{needle}: {d}");
+    }
 }
 
 /// The comparison is not vacuous: a bundle edited to another hostname is caught.

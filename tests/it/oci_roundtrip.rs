@@ -520,6 +520,46 @@ fn manifest_security_survives_export_and_import() {
     }
 }
 
+/// Manifests' own `[security]` tables (a capability list or changes, a profile file, the log
+/// flag, path lists, unconfined; root and another user) come back from their bundles unchanged.
+#[test]
+fn security_tables_survive_export_and_import() {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+        "syscalls": [
+            {"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 255, "valueTwo": 8, "op": "SCMP_CMP_MASKED_EQ"}]}
+        ]}"#;
+    let host = example_host().with_file("/src/strict.json", profile);
+    let tables = [
+        "capabilities = { add = [\"NET_RAW\"], drop = [\"CHOWN\"] }\nno_new_privileges = false\n\
+         masked_paths = [\"/proc/kcore\", \"/proc/keys\"]\nreadonly_paths = []",
+        "capabilities = [\"ALL\"]\nseccomp = \"strict.json\"",
+        "capabilities = [\"SYS_ADMIN\"]\nseccomp = \"strict.json\"",
+        "capabilities = { add = [\"ALL\"], drop = [\"SYS_ADMIN\"] }\nseccomp_log = true",
+        "capabilities = []\nseccomp = \"unconfined\"",
+        "profile = \"unconfined\"",
+        "profile = \"unconfined\"\nno_new_privileges = true",
+    ];
+    for table in tables {
+        for user in ["", "user = 1000\ngroup = 1000\n"] {
+            let text = format!(
+                "name = \"t\"\n[rootfs]\nhost = true\n[process]\n{user}command = [\"/bin/true\"]\n\
+                 [security]\n{table}\n"
+            );
+            let src = launch::manifest::Source::from_text("app.toml", Path::new("/src"), &text);
+            let spec =
+                launch::validate::spec(&src, &host).unwrap_or_else(|p| panic!("{text}\n{p:#?}"));
+            let oci = to_oci(&spec, host.facts()).expect("to_oci");
+            let back = from_oci(&oci, Path::new(BUNDLE), &host)
+                .unwrap_or_else(|p| panic!("{text}\n{p:#?}"));
+            assert_eq!(back.security, spec.security, "{text}");
+        }
+    }
+}
+
 /// A bundle `launch export oci` wrote on this host (capabilities planned from this process's
 /// bounding set) reads back with the manifest's security part.
 #[test]

@@ -10,10 +10,10 @@ use serde_json::json;
 
 use super::{ExportError, bare, built};
 use crate::oci::annotations as key;
-use crate::oci::security::{default_paths, spell_choice};
+use crate::oci::security::spell_choice;
 use crate::spec::{CapSet, Paths, Seccomp, SeccompProfile, Security};
 use crate::sys::caps::CapSets;
-use crate::sys::masked_paths::{DEFAULT_MASKED, DEFAULT_READONLY};
+use crate::sys::masked_paths::{DEFAULT_MASKED, DEFAULT_READONLY, expand_for};
 use crate::sys::seccomp::{Action, Cmp, Rule, default_profile, native};
 
 fn oci_caps(s: CapSet) -> Result<oci::Capabilities, ExportError> {
@@ -124,7 +124,7 @@ pub(super) fn seccomp(
 
 fn path_list(p: &Paths, default: &[crate::sys::masked_paths::Rule], cpus: u32) -> Vec<PathBuf> {
     match p {
-        Paths::Default => default_paths(default, cpus),
+        Paths::Default => expand_for(default, cpus),
         Paths::List(v) => v.clone(),
     }
 }
