@@ -279,6 +279,7 @@ impl Run<'_> {
                 compression,
                 dest,
                 owners,
+                max_size,
             } => {
                 // `dest` is the empty root mount point made with the state directory: undone
                 // (emptied) even if extraction stops halfway.
@@ -295,6 +296,7 @@ impl Run<'_> {
                         privileged,
                         owners: owners.clone(),
                         cancelled: Some(signals::is_cancelled),
+                        max_bytes: *max_size,
                     },
                 )
                 .map(|_| ())

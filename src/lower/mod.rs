@@ -93,6 +93,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     if let RootSource::Tar {
         archive,
         compression,
+        max_size,
     } = &r.root.source
     {
         b.push(
@@ -110,6 +111,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
                         uid: uid.clone(),
                         gid: gid.clone(),
                     }),
+                max_size: *max_size,
             },
         );
     }

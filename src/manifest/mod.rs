@@ -210,6 +210,10 @@ pub struct Rootfs {
     /// leaves the host's mounts reachable to a process that can escape a chroot.
     #[serde(default)]
     pub pivot_root: Option<Sp<bool>>,
+    /// For `tar`: the most file content extraction may write (`"2GiB"`); an archive that
+    /// expands past it stops the run before it fills the disk. Default: no bound.
+    #[serde(default)]
+    pub max_size: Option<Sp<Quantity>>,
 }
 
 /// The process to run, and how.

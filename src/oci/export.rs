@@ -754,6 +754,7 @@ fn fill(bundle: &Path, spec: &Spec, facts: &HostFacts, json: &str) -> Result<(),
         RootSource::Tar {
             archive,
             compression,
+            max_size,
         } => {
             mkdir(&rootfs)?;
             // As `launch run` extracts it (lower: ExtractRootfs): owners shifted through the
@@ -773,6 +774,7 @@ fn fill(bundle: &Path, spec: &Spec, facts: &HostFacts, json: &str) -> Result<(),
                     privileged: nix::unistd::geteuid().is_root(),
                     owners,
                     cancelled: None,
+                    max_bytes: *max_size,
                 },
             )?;
         }

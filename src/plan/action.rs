@@ -85,6 +85,9 @@ pub enum HostAction {
         /// inside the container, so each is written as the host id its maps give it.
         #[serde(default)]
         owners: Option<OwnerShift>,
+        /// Stop once this many bytes of file content are written (`[rootfs] max_size`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_size: Option<u64>,
     },
     /// Create the container process with its namespaces, stopped until released.
     Spawn {
@@ -492,6 +495,7 @@ impl fmt::Display for HostAction {
                 compression,
                 dest,
                 owners,
+                max_size,
             } => {
                 let format = match compression {
                     Compression::None => "tar",
@@ -505,6 +509,9 @@ impl fmt::Display for HostAction {
                 )?;
                 if let Some(o) = owners {
                     write!(f, "; owners through the maps ({o})")?;
+                }
+                if let Some(m) = max_size {
+                    write!(f, "; at most {m} bytes of content")?;
                 }
                 Ok(())
             }

@@ -100,6 +100,9 @@ pub enum RootSource {
         archive: PathBuf,
         /// Its compression.
         compression: Compression,
+        /// The most file content extraction may write, in bytes (`None`: no bound).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_size: Option<u64>,
     },
     /// A fresh root of read-only binds of the host's system directories (`/usr`, `/etc`, ...).
     Host,

@@ -95,6 +95,7 @@ impl Db {
             RootSource::Tar {
                 archive,
                 compression,
+                ..
             } => (
                 RootRef::Archive(archive, *compression),
                 Source::Archive(archive.clone()),

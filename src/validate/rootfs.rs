@@ -3,7 +3,7 @@
 use super::{Cx, flag};
 use crate::diag::Problem;
 use crate::host::PathKind;
-use crate::manifest::{Rootfs, Sp};
+use crate::manifest::{Rootfs, Sp, units};
 use crate::spec::{Root, RootSource};
 use crate::sys::tar::Compression;
 
@@ -18,6 +18,17 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
     .flatten()
     .collect();
     let readonly = flag(r.readonly.as_ref(), false);
+    if let (Some(m), None) = (&r.max_size, &r.tar) {
+        cx.push(
+            Problem::new(
+                "launch::rootfs::max_size",
+                m.span(),
+                "`max_size` bounds an archive's extraction",
+            )
+            .label("this root is not extracted")
+            .help("remove `max_size`, or use it with `tar = ...`"),
+        );
+    }
     let pivot_root = flag(r.pivot_root.as_ref(), true);
     let empty = Root {
         source: RootSource::Host,
@@ -98,10 +109,22 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
                  build one without docker",
             )),
         }
+        let max_size = r.max_size.as_ref().and_then(|q| {
+            units::parse_size(q.get())
+                .map_err(|e| {
+                    cx.push(
+                        Problem::new("launch::units::size", q.span(), format!("invalid size {}: {e}", q.get()))
+                            .label("expected a size like \"2GiB\"")
+                            .help("write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same)"),
+                    )
+                })
+                .ok()
+        });
         return Root {
             source: RootSource::Tar {
                 archive: path,
                 compression,
+                max_size,
             },
             ..empty
         };

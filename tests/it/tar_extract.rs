@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use launch::plan::{IdMapLine, OwnerShift};
+
+use crate::fixtures::need_root;
 use launch::sys::tar::{Compression, ExtractOptions, extract};
 use tar::{EntryType, Header};
 
@@ -15,11 +17,13 @@ const PRIV: ExtractOptions = ExtractOptions {
     privileged: true,
     owners: None,
     cancelled: None,
+    max_bytes: None,
 };
 const UNPRIV: ExtractOptions = ExtractOptions {
     privileged: false,
     owners: None,
     cancelled: None,
+    max_bytes: None,
 };
 
 /// A directory under the system temp dir: `base/dest` is the extraction root, and siblings of
@@ -310,6 +314,7 @@ fn owners_are_shifted_through_the_maps() {
             gid: vec![line(0, 200_000, 65536)],
         }),
         cancelled: None,
+        max_bytes: None,
     };
     let mut ar = Ar::new();
     ar.dir("./", 0o755)
@@ -765,4 +770,60 @@ fn as_nobody_child() {
         &UNPRIV,
     )
     .unwrap();
+}
+
+/// `max_bytes` stops an archive that expands past it, naming the bound; under it, extraction
+/// is whole.
+#[test]
+fn extraction_stops_at_max_bytes() {
+    let s = Scratch::new("max");
+    let tar = Ar::new()
+        .file("a", &[b'a'; 3000])
+        .file("b", &[b'b'; 3000])
+        .finish();
+    let opts = |max| ExtractOptions {
+        max_bytes: Some(max),
+        ..UNPRIV
+    };
+    let err = s.extract(&tar, opts(5000)).unwrap_err();
+    assert!(
+        err.contains("expands past `[rootfs] max_size` (5000 bytes)"),
+        "{err}"
+    );
+    assert!(err.contains("entry #"), "{err}");
+    let s = Scratch::new("max-ok");
+    let stats = s.extract(&tar, opts(6000)).unwrap();
+    assert_eq!(stats.bytes, 6000);
+}
+
+/// A full disk is named as such, with how much was written and the way out.
+#[test]
+fn a_full_disk_is_a_clear_error() {
+    need_root();
+    let s = Scratch::new("enospc");
+    let dest = s.dest();
+    let size = format!("size={}", 256 * 1024);
+    nix::mount::mount(
+        Some("tmpfs"),
+        &dest,
+        Some("tmpfs"),
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        Some(size.as_str()),
+    )
+    .unwrap();
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let _guard = Unmount(dest.clone());
+    let tar = Ar::new().file("big", &vec![b'x'; 1024 * 1024]).finish();
+    let err = s.extract(&tar, UNPRIV).unwrap_err();
+    assert!(
+        err.contains("ENOSPC") || err.contains("No space left"),
+        "{err}"
+    );
+    assert!(err.contains("is full after"), "{err}");
+    assert!(err.contains("max_size"), "{err}");
 }

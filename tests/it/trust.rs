@@ -245,3 +245,30 @@ fn device_nodes_from_an_archive_do_not_work() {
     assert!(!out.stdout.contains("ARCHIVE-DEV-OPENED"), "{out}");
     assert!(out.stderr.contains("Permission denied"), "{out}");
 }
+
+/// An archive that expands past `[rootfs] max_size` stops the run before it runs anything,
+/// says why, and leaves nothing behind; under the bound the same archive runs.
+#[test]
+fn an_archive_past_max_size_stops_the_run() {
+    need_root();
+    let sb = Sandbox::new("maxsize");
+    let host = Host::snapshot();
+    let app = |max: &str| {
+        App::new("maxsize", "echo RAN")
+            .rootfs(&format!("tar = {}\nmax_size = \"{max}\"", qp(rootfs_tar())))
+            .no_proc()
+            .write(&sb)
+    };
+    let out = sb.run(&app("64KiB"));
+    out.expect_code(125);
+    assert!(
+        out.stderr
+            .contains("expands past `[rootfs] max_size` (65536 bytes)"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    host.assert_clean(&sb, None, &out);
+    let out = sb.run(&app("1GiB"));
+    out.expect_code(0).expect_stdout("RAN\n");
+    host.assert_clean(&sb, None, &out);
+}

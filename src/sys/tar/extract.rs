@@ -54,6 +54,7 @@ pub fn extract(
         dirs: HashMap::new(),
         stats: ExtractStats::default(),
         buf: vec![0; BUF_SIZE],
+        max_bytes: opts.max_bytes,
     };
     let mut tar = tar::Archive::new(reader);
     let entries = tar.entries().map_err(|e| read_err(&e, "archive header"))?;
@@ -180,6 +181,7 @@ struct Extractor<'a> {
     dirs: HashMap<PathBuf, Meta>,
     stats: ExtractStats,
     buf: Vec<u8>,
+    max_bytes: Option<u64>,
 }
 
 impl<'a> Extractor<'a> {
@@ -354,9 +356,31 @@ impl<'a> Extractor<'a> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(SysError::io("read", Some(h.archive.into()), &e).args(h.ctx)),
             };
-            file.write_all(&self.buf[..n])
-                .map_err(|e| SysError::io("write", Some(h.dest.join(h.rel)), &e).args(h.ctx))?;
-            self.stats.bytes += n as u64;
+            let total = self.stats.bytes.saturating_add(n as u64);
+            if let Some(max) = self.max_bytes.filter(|m| total > *m) {
+                return Err(SysError::other(
+                    "extract",
+                    Some(h.archive.into()),
+                    format!(
+                        "the archive expands past `[rootfs] max_size` ({max} bytes) at {}",
+                        h.ctx
+                    ),
+                ));
+            }
+            file.write_all(&self.buf[..n]).map_err(|e| {
+                let err = SysError::io("write", Some(h.dest.join(h.rel)), &e).args(h.ctx);
+                match e.raw_os_error() {
+                    Some(libc::ENOSPC) | Some(libc::EDQUOT) => err.with_detail(format!(
+                        "the filesystem holding {} is full after {} bytes of this archive: free \
+                         space there, or set `[rootfs] max_size` to stop an archive that expands \
+                         without bound before it fills the disk",
+                        h.dest.display(),
+                        self.stats.bytes
+                    )),
+                    _ => err,
+                }
+            })?;
+            self.stats.bytes = total;
         }
         self.apply_fd(file.as_fd(), h, meta)
     }

@@ -95,6 +95,9 @@ pub struct ExtractOptions {
     /// Asked between entries: `true` stops the extraction with an error (start-up was
     /// cancelled; the caller removes what was written).
     pub cancelled: Option<fn() -> bool>,
+    /// Stop with an error once this many bytes of file content are written (`[rootfs]
+    /// max_size`): an archive that expands without bound must not fill the disk.
+    pub max_bytes: Option<u64>,
 }
 
 /// What an extraction did.
