@@ -272,3 +272,42 @@ fn an_archive_past_max_size_stops_the_run() {
     out.expect_code(0).expect_stdout("RAN\n");
     host.assert_clean(&sb, None, &out);
 }
+
+/// A small compressed archive whose GNU long name claims 64 MiB: refused from its header, before
+/// the name is read into memory, with a message of ordinary length; nothing is left.
+#[test]
+fn a_huge_long_name_is_refused_unread() {
+    need_root();
+    let sb = Sandbox::new("longname");
+    let mut tar = Vec::new();
+    let mut h = tar::Header::new_gnu();
+    h.as_gnu_mut().unwrap().name[..13].copy_from_slice(b"././@LongLink");
+    h.set_entry_type(tar::EntryType::GNULongName);
+    let name_len = 64u64 << 20;
+    h.set_size(name_len);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    tar.resize(tar.len() + name_len as usize, b'a');
+    tar.extend([0u8; 1024]);
+    let archive = sb.write("root.tar.gz", gzip(&tar));
+    drop(tar);
+    assert!(fs::metadata(&archive).unwrap().len() < 1 << 20);
+    let m = App::new("longname", "echo RAN")
+        .rootfs("tar = \"root.tar.gz\"")
+        .no_proc()
+        .write(&sb);
+    let out = sb.run(&m);
+    out.expect_code(125);
+    assert!(
+        out.stderr
+            .contains("GNU long name entry claims 67108864 bytes"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.len() < 4096,
+        "a message of {} bytes",
+        out.stderr.len()
+    );
+    assert!(sb.state_entries().is_empty(), "{out}");
+}

@@ -22,6 +22,7 @@ use tar::EntryType;
 use crate::error::{SysError, SysResult};
 
 use super::decompress::{Decompress, Member};
+use super::guard::Guard;
 use super::meta::{Meta, fsetxattr, read_meta, shift_xattr};
 use super::names::normalise;
 use super::{BUF_SIZE, Compression, ExtractOptions, ExtractStats, PATH_MAX};
@@ -103,6 +104,12 @@ pub(super) fn read_error(archive: &Path, e: &io::Error, at: &str) -> SysError {
     if e.raw_os_error().is_some() {
         return SysError::io("read", Some(archive.into()), e).args(at);
     }
+    if let Some(b) = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<super::guard::Bounded>())
+    {
+        return SysError::other("read", Some(archive.into()), b.0.clone()).args(at);
+    }
     // The parser's own words only where they quote nothing of the file.
     let what = match e.kind() {
         io::ErrorKind::UnexpectedEof => "the archive ends in the middle of an entry",
@@ -132,17 +139,18 @@ pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dy
         err
     })?;
     let input = BufReader::with_capacity(BUF_SIZE, file);
+    // The guard bounds what the tar crate buffers for long names and PAX headers.
     Ok(match compression {
-        Compression::None => Box::new(input),
+        Compression::None => Box::new(Guard::new(input)),
         Compression::Gzip | Compression::Zstd => {
             let zstd = compression == Compression::Zstd;
             let first = Member::start(input, zstd).map_err(|e| {
                 SysError::io("read", Some(archive.into()), &e).args("compressed stream header")
             })?;
-            Box::new(Decompress {
+            Box::new(Guard::new(Decompress {
                 zstd,
                 member: Some(first),
-            })
+            }))
         }
     })
 }

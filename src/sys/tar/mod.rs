@@ -10,6 +10,7 @@ use std::path::Path;
 
 mod decompress;
 mod extract;
+mod guard;
 mod meta;
 mod names;
 
