@@ -314,6 +314,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     limits,
                     mounts,
                     multiple,
+                    security: launch::spec::Security::unconfined(),
                 }
             },
         )
