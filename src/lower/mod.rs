@@ -19,6 +19,7 @@ use crate::plan::{
 use crate::spec::{Namespace, RootSource, Spec, UserNamespace};
 
 pub mod cgroups;
+pub mod devices;
 mod fs;
 
 use cgroups::{cgroup_dirs, cgroups};
