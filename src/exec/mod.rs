@@ -274,6 +274,7 @@ impl Run<'_> {
                 Ok(())
             }
             CgroupWrite { path, value } => cgroup::write(path, value),
+            DeviceFilter { cgroup, rules } => crate::sys::devices::apply_v2(rules, cgroup),
             ExtractRootfs {
                 archive,
                 compression,

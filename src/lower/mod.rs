@@ -21,6 +21,7 @@ use crate::plan::{
 use crate::spec::{Namespace, RootSource, Spec, UserNamespace};
 
 pub mod cgroups;
+pub mod devices;
 mod fs;
 pub mod security;
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Side, Undo};
 pub use crate::sys::clone::CloneFlag;
+use crate::sys::devices::DeviceRule;
 use crate::sys::idmap::OwnerShift;
 pub use crate::sys::mount::{MountAttr, MountFlag};
 use crate::sys::tar::Compression;
@@ -72,6 +73,14 @@ pub enum HostAction {
         path: PathBuf,
         /// The exact text written.
         value: String,
+    },
+    /// cgroup v2: load the eBPF program that enforces a device allow-list and attach it to the
+    /// container's group, before any process is in it (cgroup v1 takes `devices.*` writes).
+    DeviceFilter {
+        /// The container's cgroup v2 directory.
+        cgroup: PathBuf,
+        /// The rules, in order (the program is generated from them when the step runs).
+        rules: Vec<DeviceRule>,
     },
     /// Extract a rootfs archive into a fresh directory.
     ExtractRootfs {
@@ -363,8 +372,9 @@ impl HostAction {
             ExtractRootfs { dest, .. } => Some(Undo::RemoveTree { path: dest.clone() }),
             Spawn { .. } => Some(Undo::KillContainer),
             // Kept on purpose: shared by every container (like the cgroup parent), or written
-            // into something another undo removes.
+            // into something another undo removes (a device program goes with its group).
             Claim { .. }
+            | DeviceFilter { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
             | CgroupWrite { .. }
@@ -385,6 +395,7 @@ impl HostAction {
             | CgroupWrite { path, .. }
             | WriteIdMap { path, .. }
             | CgroupOpen { path } => *path = f(path),
+            DeviceFilter { cgroup, .. } => *cgroup = f(cgroup),
             ExtractRootfs { archive, dest, .. } => {
                 *archive = f(archive);
                 *dest = f(dest);
@@ -489,6 +500,17 @@ impl fmt::Display for HostAction {
             CgroupCreate { path } => write!(f, "mkdir({:?}, 0755)", path),
             CgroupWrite { path, value } | WriteIdMap { path, value } => {
                 write!(f, "write {:?} \u{2190} {:?}", path, value)
+            }
+            DeviceFilter { cgroup, rules } => {
+                let r: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+                write!(
+                    f,
+                    "bpf(BPF_PROG_LOAD, BPF_PROG_TYPE_CGROUP_DEVICE, {} instructions from [{}]); \
+                     bpf(BPF_PROG_ATTACH, {:?}, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI)",
+                    crate::sys::devices::program(rules).len(),
+                    r.join("; "),
+                    cgroup
+                )
             }
             ExtractRootfs {
                 archive,

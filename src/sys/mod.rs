@@ -4,6 +4,7 @@
 pub mod caps;
 pub mod cgroup;
 pub mod clone;
+pub mod devices;
 pub mod fs;
 pub mod idmap;
 pub mod masked_paths;

@@ -3,6 +3,7 @@
 mod caps;
 mod cli;
 mod common;
+mod devices;
 mod diagnostics;
 mod fixtures;
 mod fuzz;
