@@ -8,6 +8,7 @@ use super::B;
 use crate::host::{CgroupLayout, HostFacts, v1_name};
 use crate::plan::HostAction;
 use crate::spec::{Limits, Spec};
+use crate::sys::devices::DeviceRule;
 
 /// A limit of the Spec, by name: what a [`Gap`] points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +286,19 @@ pub(super) fn cgroup_dirs(spec: &Spec, facts: &HostFacts, instance: &str) -> Vec
         .collect()
 }
 
-/// (controller, hierarchy root) pairs for the limits in use, in first-use order.
+/// The device rules this run applies: the Spec's, when this launcher can (root, on a host with
+/// a device controller: validation refused explicit rules otherwise); none else. An
+/// unprivileged launcher's container runs in a user namespace, where mknod is refused anyway.
+pub(crate) fn device_rules<'s>(spec: &'s Spec, facts: &HostFacts) -> &'s [DeviceRule] {
+    let rules = &spec.security.devices;
+    if facts.uid != 0 || super::devices::gap(facts).is_some() {
+        return &[];
+    }
+    rules
+}
+
+/// (controller, hierarchy root) pairs for the limits in use, in first-use order, then the
+/// device controller's when device rules apply.
 fn hierarchies(spec: &Spec, facts: &HostFacts) -> Vec<(&'static str, PathBuf)> {
     let cg = &facts.cgroup;
     let mut out: Vec<(&'static str, PathBuf)> = Vec::new();
@@ -300,6 +313,13 @@ fn hierarchies(spec: &Spec, facts: &HostFacts) -> Vec<(&'static str, PathBuf)> {
         };
         if !out.iter().any(|(_, b)| *b == base) {
             out.push((w.controller, base));
+        }
+    }
+    if cg.layout != CgroupLayout::V2 && !device_rules(spec, facts).is_empty() {
+        if let Some(base) = cg.v1.get("devices") {
+            if !out.iter().any(|(_, b)| b == base) {
+                out.push(("devices", base.clone()));
+            }
         }
     }
     // On v1, two more groups can earn their place: cpuacct counts the CPU time of a CPU-limited
@@ -334,7 +354,8 @@ pub(super) fn cgroups(
     instance: &str,
 ) -> Option<PathBuf> {
     let writes = writes(&spec.limits, facts);
-    if writes.is_empty() {
+    let devices = device_rules(spec, facts);
+    if writes.is_empty() && devices.is_empty() {
         return None;
     }
     let parent_rel = &spec.limits.parent;
@@ -346,28 +367,33 @@ pub(super) fn cgroups(
                 controllers.push(w.controller.to_owned());
             }
         }
-        // Delegate the controllers down every level from the root to our parent.
+        // Delegate the controllers down every level from the root to our parent (none to
+        // delegate when the group is only there for its device program).
         let mut dir = base.clone();
-        b.push(
-            "let children of the cgroup root use the controllers",
-            HostAction::CgroupEnable {
-                path: dir.join("cgroup.subtree_control"),
-                controllers: controllers.clone(),
-            },
-        );
+        if !controllers.is_empty() {
+            b.push(
+                "let children of the cgroup root use the controllers",
+                HostAction::CgroupEnable {
+                    path: dir.join("cgroup.subtree_control"),
+                    controllers: controllers.clone(),
+                },
+            );
+        }
         for comp in parent_rel.components() {
             dir = dir.join(comp);
             b.push(
                 "create the shared parent cgroup",
                 HostAction::CgroupParent { path: dir.clone() },
             );
-            b.push(
-                "let the parent's children use the controllers",
-                HostAction::CgroupEnable {
-                    path: dir.join("cgroup.subtree_control"),
-                    controllers: controllers.clone(),
-                },
-            );
+            if !controllers.is_empty() {
+                b.push(
+                    "let the parent's children use the controllers",
+                    HostAction::CgroupEnable {
+                        path: dir.join("cgroup.subtree_control"),
+                        controllers: controllers.clone(),
+                    },
+                );
+            }
         }
         let group = dir.join(instance);
         b.push(
@@ -385,6 +411,9 @@ pub(super) fn cgroups(
                 },
             );
         }
+        // Before anything enters the group (the container clones into it).
+        b.steps
+            .extend(super::devices::steps(devices, facts, &group));
         return Some(group);
     }
     for (first, base) in hierarchies(spec, facts) {
@@ -434,6 +463,11 @@ pub(super) fn cgroups(
                     },
                 );
             }
+        }
+        // Before anything enters the group (the container writes itself into it first thing).
+        if facts.cgroup.v1.get("devices") == Some(&base) {
+            b.steps
+                .extend(super::devices::steps(devices, facts, &group));
         }
     }
     None

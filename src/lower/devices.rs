@@ -1,51 +1,18 @@
 //! Device rules spelled for this host: cgroup v1 writes to the container's `devices` group, or,
 //! on cgroup v2, one [`HostAction::DeviceFilter`] step (an eBPF program attached to the
-//! container's group). Built and tested, not yet called by [`super::lower`].
+//! container's group). `cgroups::cgroups` pushes them right after the container's group is
+//! created (and its limits written), before the archive is extracted and before the spawn: v2
+//! clones the container into the group, so the program is in force from its first instruction;
+//! on v1 the container process writes itself into its groups first thing after the handshake,
+//! before it makes any node of its /dev (the default list allows those).
 //!
-//! # Wiring it in
-//!
-//! 1. **Spec.** A field `devices: Vec<DeviceRule>` (src/spec), defaulting to
-//!    [`crate::sys::devices::DEFAULT`]. The manifest gives extra rules as strings in the text
-//!    form `DeviceRule::from_str` reads (`devices = ["allow c 10:229 rwm", "deny c 10:200
-//!    rwm"]`: its [`crate::sys::devices::RuleError`] has the byte span for a miette label, the
-//!    message and the help), appended **after** the default so they can both add and take away;
-//!    `devices = "unconfined"` could give `[allow a]`. Validation reports every
-//!    [`crate::sys::devices::check`] problem at its rule (each names the rule's index), and
-//!    [`gap`] at the key. (runc appends its own defaults *after* the user's rules, so a bundle
-//!    that denies a default device still gets it under runc; `launch export oci` should say so in
-//!    docs/oci.md. OCI import: `linux.resources.devices` maps one to one, in order; a `type`
-//!    absent is `a`, `major`/`minor` absent or -1 is `*`.)
-//! 2. **Where in lowering.** In `cgroups::cgroups`, right after the container's group is
-//!    created and its limits written, before the rootfs archive and the spawn: call
-//!    `steps(&spec.devices, facts, &group)` with the group in the `devices` hierarchy (v1,
-//!    hybrid) or the one group (v2), and push what it returns. v2 clones into the group
-//!    (CLONE_INTO_CGROUP), so the program is in force from the container's first instruction;
-//!    v1's container process writes itself into the `devices` group first thing after the
-//!    handshake, before it makes any node (`minimal_dev`'s mknods are then checked too: the
-//!    default allows them). The plan's step order (docs/plan-format.md and its test) is
-//!    unchanged: these are cgroup steps.
-//! 3. **What must change in cgroups.rs.** Today a container gets cgroups only when it has a
-//!    limit: `cgroups()` returns early when `writes()` is empty, and `hierarchies()` lists only
-//!    the hierarchies of limit writes. With device rules (the default list: always):
-//!    - `cgroups()` must go on when `spec.devices` is not empty (and the launcher can apply
-//!      them, below) even with no limit;
-//!    - `hierarchies()` must add `("devices", facts.cgroup.v1["devices"])` on v1 and hybrid, so
-//!      the group is created, `cgroup_dirs()` lists it and the container joins it through its
-//!      `tasks` file like the others (CgroupOpen / CgroupEnter). Because `out` is then never
-//!      empty on v1, the freezer group is added for every container without a pid namespace:
-//!      intended (teardown freezes before killing);
-//!    - on v2 the group is needed with no controller at all: skip the `CgroupEnable` steps
-//!      when the controller list is empty instead of writing nothing to `subtree_control`.
-//! 4. **Who can.** Loading the program needs root (CAP_BPF and CAP_NET_ADMIN, or
-//!    CAP_SYS_ADMIN), and so do writes to `devices.*` (CAP_SYS_ADMIN): for an unprivileged
-//!    launcher (`facts.uid != 0`) leave the steps out when the rules are the default (crun
-//!    ignores the failure for rootless containers too: in a user namespace mknod is refused
-//!    anyway, and a bound node is one the user could open already), and report explicit rules
-//!    as a gap.
-//! 5. **Cost.** Measured on the dev host (debug build, kernel time dominates): the default
-//!    list's 12 v1 writes take about 0.09 ms, the v2 load (verifier) and attach of its
-//!    64-instruction program about 0.23 ms; plus, on v1, one more group (mkdir, open of
-//!    `tasks`, the container's write into it). bench/ should measure it once wired.
+//! The Spec's rules (`security.devices`, the default list unless the manifest says otherwise)
+//! apply when the launcher is root on a host with a device controller
+//! (`cgroups::device_rules`); validation refuses explicit rules elsewhere ([`gap`]). Because
+//! of them every container gets a cgroup, limits or not: on v1 a group in the `devices`
+//! hierarchy (joined through its `tasks` file like the others), on v2 a group with no
+//! controller delegated. runc appends its own allowed devices after a bundle's rules; OCI import
+//! does the same, so a bundle gets what runc gives it.
 
 use std::path::Path;
 

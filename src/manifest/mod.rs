@@ -85,10 +85,15 @@ pub struct Security {
     pub seccomp_log: Option<Sp<bool>>,
     /// `"default"` (Docker's and podman's list), or the paths to hide.
     #[serde(default)]
-    pub masked_paths: Option<Sp<PathList>>,
+    pub masked_paths: Option<Sp<WordOrList>>,
     /// `"default"` (Docker's and podman's list), or the paths to make read-only.
     #[serde(default)]
-    pub readonly_paths: Option<Sp<PathList>>,
+    pub readonly_paths: Option<Sp<WordOrList>>,
+    /// `"default"` (runc's allow-list: null, zero, full, random, urandom, tty, ptmx, ptys,
+    /// tun), `"unconfined"` (no device control), or rules added after the default list, in
+    /// cgroup v1's form: `["allow c 10:229 rwm", "deny c 10:200 rwm"]`.
+    #[serde(default)]
+    pub devices: Option<Sp<WordOrList>>,
 }
 
 /// `[security] profile`.
@@ -158,31 +163,34 @@ impl<'de> Deserialize<'de> for Capabilities {
     }
 }
 
-/// `"default"`, or a list of paths inside the container.
+/// A word (`"default"`, `"unconfined"`), or a list of strings (paths, device rules).
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "schema-gen", schemars(untagged))]
-pub enum PathList {
-    /// `"default"`.
+pub enum WordOrList {
+    /// `"default"`, `"unconfined"`.
     Word(String),
-    /// Exactly these paths (absolute); `[]` for none.
+    /// The strings.
     List(Vec<Sp<String>>),
 }
 
-impl<'de> Deserialize<'de> for PathList {
+impl<'de> Deserialize<'de> for WordOrList {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> serde::de::Visitor<'de> for V {
-            type Value = PathList;
+            type Value = WordOrList;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("\"default\" or a list of absolute paths")
+                f.write_str("a word like \"default\", or a list of strings")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PathList, E> {
-                Ok(PathList::Word(v.to_owned()))
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<WordOrList, E> {
+                Ok(WordOrList::Word(v.to_owned()))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<PathList, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<WordOrList, A::Error> {
                 Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
-                    .map(PathList::List)
+                    .map(WordOrList::List)
             }
         }
         d.deserialize_any(V)

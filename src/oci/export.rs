@@ -26,8 +26,8 @@ use crate::host::{CgroupLayout, HostDir, HostFacts};
 use crate::lower::DEV_NODES;
 use crate::lower::cgroups::{io_weight_to_v1, weight_to_shares};
 use crate::spec::{
-    CapSet, IdMapLine, IdMaps, Limits, Mount, MountKind, Namespace, RlimitResource, RootSource,
-    Spec, UserNamespace,
+    CapSet, IdMapLine, IdMaps, Mount, MountKind, Namespace, RlimitResource, RootSource, Spec,
+    UserNamespace,
 };
 use crate::sys::caps::CapSets;
 use crate::sys::idmap::OwnerShift;
@@ -471,21 +471,58 @@ fn i64_of(key: &'static str, v: u64) -> Result<i64, ExportError> {
     })
 }
 
-/// launch applies limits through cgroups and restricts no device: the one device rule allows
-/// everything (a runtime otherwise denies all but its default list).
-fn resources(l: &Limits, facts: &HostFacts) -> Result<oci::LinuxResources, ExportError> {
+/// The Spec's device rules as `linux.resources.devices`, in order; none (no device control) is
+/// the one rule that allows everything (a runtime otherwise denies all but its default list).
+/// runc and crun append their own allowed devices after these, which launch's default list
+/// allows too.
+fn device_rules(
+    rules: &[crate::sys::devices::DeviceRule],
+) -> Result<Vec<oci::LinuxDeviceCgroup>, ExportError> {
+    use crate::sys::devices::DeviceKind;
+    if rules.is_empty() {
+        let allow_all = oci::LinuxDeviceCgroupBuilder::default()
+            .allow(true)
+            .access("rwm")
+            .build();
+        return Ok(vec![built("linux.resources.devices", allow_all)?]);
+    }
+    rules
+        .iter()
+        .map(|r| {
+            let line = r.v1_line();
+            let access = line
+                .rsplit(' ')
+                .next()
+                .filter(|_| r.kind != DeviceKind::All)
+                .unwrap_or("rwm");
+            let mut d = oci::LinuxDeviceCgroupBuilder::default()
+                .allow(r.allow)
+                .access(access.to_owned());
+            d = match r.kind {
+                DeviceKind::All => d.typ(oci::LinuxDeviceType::A),
+                DeviceKind::Char => d.typ(oci::LinuxDeviceType::C),
+                DeviceKind::Block => d.typ(oci::LinuxDeviceType::B),
+            };
+            if let Some(m) = r.major {
+                d = d.major(i64::from(m));
+            }
+            if let Some(m) = r.minor {
+                d = d.minor(i64::from(m));
+            }
+            built("linux.resources.devices", d.build())
+        })
+        .collect()
+}
+
+/// The resources: limits through cgroups, and the device rules.
+fn resources(spec: &Spec, facts: &HostFacts) -> Result<oci::LinuxResources, ExportError> {
+    let l = &spec.limits;
     let v2 = match facts.cgroup.layout {
         CgroupLayout::V2 => true,
         CgroupLayout::V1 | CgroupLayout::Hybrid | CgroupLayout::None => false,
     };
-    let allow_all = built(
-        "linux.resources.devices",
-        oci::LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .access("rwm")
-            .build(),
-    )?;
-    let mut r = oci::LinuxResourcesBuilder::default().devices(vec![allow_all]);
+    let mut r =
+        oci::LinuxResourcesBuilder::default().devices(device_rules(&spec.security.devices)?);
     // Weights and memory.high go through `unified` on v2: OCI's shares and blkio weight are v1
     // scales that runtimes convert to v2 with rounding, so a weight would not arrive exactly.
     let mut unified = HashMap::new();
@@ -626,7 +663,7 @@ fn linux(spec: &Spec, facts: &HostFacts, kept: CapSet) -> Result<oci::Linux, Exp
         l.set_gid_mappings(Some(id_mappings(&gid)?));
     }
     l.set_namespaces(Some(namespaces(spec)?));
-    l.set_resources(Some(resources(&spec.limits, facts)?));
+    l.set_resources(Some(resources(spec, facts)?));
     // Absolute: from each hierarchy's root, as launch places `PARENT/NAME-ID`.
     l.set_cgroups_path(Some(
         Path::new("/").join(&spec.limits.parent).join(&spec.name),

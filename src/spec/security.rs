@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use crate::sys::caps::{CapChoice, CapSet};
+pub use crate::sys::devices::DeviceRule;
 pub use crate::sys::seccomp::Profile as SeccompProfile;
 
 /// What the container's process is allowed beyond its namespaces.
@@ -31,6 +32,14 @@ pub struct Security {
     pub masked_paths: Paths,
     /// Paths made read-only in the container.
     pub readonly_paths: Paths,
+    /// The device allow-list (the cgroup device controller), applied in order as cgroup v1
+    /// applies rules; empty: no device control.
+    #[serde(default = "default_devices")]
+    pub devices: Vec<DeviceRule>,
+}
+
+fn default_devices() -> Vec<DeviceRule> {
+    crate::sys::devices::DEFAULT.to_vec()
 }
 
 /// The seccomp filter.
@@ -66,6 +75,7 @@ impl Default for Security {
             seccomp_log: false,
             masked_paths: Paths::Default,
             readonly_paths: Paths::Default,
+            devices: default_devices(),
         }
     }
 }
@@ -81,6 +91,7 @@ impl Security {
             seccomp_log: false,
             masked_paths: Paths::List(Vec::new()),
             readonly_paths: Paths::List(Vec::new()),
+            devices: Vec::new(),
         }
     }
 }

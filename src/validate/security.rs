@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use super::{Cx, container_path};
 use crate::diag::Problem;
-use crate::manifest::{CapChanges, Capabilities, PathList, Security, SecurityProfile, Sp};
+use crate::manifest::{CapChanges, Capabilities, Security, SecurityProfile, Sp, WordOrList};
 use crate::spec::{CapChoice, CapSet, Paths, Seccomp, Security as SpecSecurity};
 use crate::sys::caps::UnknownCapability;
+use crate::sys::devices::DeviceRule;
 use crate::sys::seccomp;
 
 /// The largest seccomp profile file read (Docker's default profile is 20 KB).
@@ -38,6 +39,9 @@ pub(super) fn check(cx: &mut Cx, s: Option<&Sp<Security>>) -> SpecSecurity {
     }
     if let Some(r) = &s.readonly_paths {
         out.readonly_paths = paths(cx, r, "readonly_paths");
+    }
+    if let Some(d) = &s.devices {
+        out.devices = devices(cx, d);
     }
     // Last: Docker profiles decide their rules by the capabilities kept.
     if let Some(v) = &s.seccomp {
@@ -142,10 +146,10 @@ fn cap_set(cx: &mut Cx, names: &[Sp<String>]) -> CapSet {
     set
 }
 
-fn paths(cx: &mut Cx, v: &Sp<PathList>, key: &str) -> Paths {
+fn paths(cx: &mut Cx, v: &Sp<WordOrList>, key: &str) -> Paths {
     match v.get() {
-        PathList::Word(w) if w == "default" => Paths::Default,
-        PathList::Word(w) => {
+        WordOrList::Word(w) if w == "default" => Paths::Default,
+        WordOrList::Word(w) => {
             cx.push(
                 Problem::new(
                     "launch::security::paths",
@@ -159,12 +163,93 @@ fn paths(cx: &mut Cx, v: &Sp<PathList>, key: &str) -> Paths {
             );
             Paths::Default
         }
-        PathList::List(list) => Paths::List(
+        WordOrList::List(list) => Paths::List(
             list.iter()
                 .map(|p| container_path(cx, p, "launch::security::paths", key))
                 .collect::<Vec<PathBuf>>(),
         ),
     }
+}
+
+/// `devices`: a word, or rules added after the default list. Each rule's mistakes point into
+/// its string; rules that would not do what they say (cgroup v1 ignores them) are refused.
+fn devices(cx: &mut Cx, v: &Sp<WordOrList>) -> Vec<DeviceRule> {
+    let list = match v.get() {
+        WordOrList::Word(w) if w == "default" => return crate::sys::devices::DEFAULT.to_vec(),
+        WordOrList::Word(w) if w == "unconfined" => return Vec::new(),
+        WordOrList::Word(w) => {
+            cx.push(
+                Problem::new(
+                    "launch::security::devices",
+                    v.span(),
+                    format!("`{w}` is not a device choice"),
+                )
+                .label("expected \"default\", \"unconfined\" or a list of rules")
+                .help("write `devices = [\"allow c 10:229 rwm\"]` to allow more than the default"),
+            );
+            return crate::sys::devices::DEFAULT.to_vec();
+        }
+        WordOrList::List(l) => l,
+    };
+    let facts = cx.host.facts();
+    let cannot = match (facts.uid, crate::lower::devices::gap(facts)) {
+        (_, Some(why)) => Some(why),
+        (0, None) => None,
+        (_, None) => Some(
+            "device rules need a launcher running as root (a cgroup device program or the v1 \
+             devices controller); unprivileged, the container's user namespace already refuses \
+             mknod"
+                .to_owned(),
+        ),
+    };
+    if let Some(why) = cannot {
+        cx.push(
+            Problem::new(
+                "launch::security::devices_unsupported",
+                v.span(),
+                "this host cannot apply device rules",
+            )
+            .label(why)
+            .help("remove `devices` (the default list applies where it can), or run as root on a host with a device controller"),
+        );
+    }
+    let mut rules = crate::sys::devices::DEFAULT.to_vec();
+    let base = rules.len();
+    let mut spans = Vec::new();
+    for text in list {
+        // The string's contents start one byte into its span (after the quote).
+        let at = text.span().start + 1;
+        match text.get().parse::<DeviceRule>() {
+            Ok(r) => {
+                rules.push(r);
+                spans.push(text.span());
+            }
+            Err(e) => cx.push(
+                Problem::new(
+                    "launch::security::device_rule",
+                    at + e.span.start..at + e.span.end.max(e.span.start + 1),
+                    e.message.clone(),
+                )
+                .label("in this device rule")
+                .help(e.help.clone()),
+            ),
+        }
+    }
+    for (i, problem) in crate::sys::devices::check(&rules) {
+        let Some(span) = i.checked_sub(base).and_then(|j| spans.get(j)) else {
+            continue;
+        };
+        cx.push(
+            Problem::new(
+                "launch::security::device_rule",
+                span.clone(),
+                problem.to_string(),
+            )
+            .label("cgroup v1 would not apply this rule as written")
+            .help("write the rule for exactly the devices and accesses meant"),
+        );
+    }
+    rules
 }
 
 /// Read, parse and resolve a profile file; its mistakes are problems at the manifest's key,

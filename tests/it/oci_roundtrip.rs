@@ -375,9 +375,18 @@ fn security() -> impl Strategy<Value = Security> {
         any::<bool>(),
         paths(),
         paths(),
+        devices(),
     )
         .prop_map(
-            |(capabilities, no_new_privileges, seccomp, log, masked_paths, readonly_paths)| {
+            |(
+                capabilities,
+                no_new_privileges,
+                seccomp,
+                log,
+                masked_paths,
+                readonly_paths,
+                devices,
+            )| {
                 let seccomp_log = match &seccomp {
                     Seccomp::Default => log,
                     Seccomp::Unconfined => false,
@@ -390,9 +399,34 @@ fn security() -> impl Strategy<Value = Security> {
                     seccomp_log,
                     masked_paths,
                     readonly_paths,
+                    devices,
                 }
             },
         )
+}
+
+/// No device control, the default list, or the default list with rules added (as a manifest
+/// adds them).
+fn devices() -> impl Strategy<Value = Vec<launch::sys::devices::DeviceRule>> {
+    use launch::sys::devices::DEFAULT;
+    let extra = prop_oneof![
+        Just("allow c 10:229 rwm"),
+        Just("allow b 7:0 r"),
+        Just("allow c 4:* rw"),
+    ];
+    prop_oneof![
+        Just(Vec::new()),
+        Just(DEFAULT.to_vec()),
+        vec(extra, 1..3).prop_map(|extra| {
+            let mut rules = DEFAULT.to_vec();
+            rules.extend(
+                extra
+                    .iter()
+                    .map(|r| r.parse::<launch::sys::devices::DeviceRule>().unwrap()),
+            );
+            rules
+        }),
+    ]
 }
 
 fn spec() -> impl Strategy<Value = Spec> {

@@ -108,6 +108,10 @@ target = "/proc"
         "cgroup_parent",
         "cgroup_create",
         "cgroup_write",
+        // The devices hierarchy's group and its allow-list (hybrid: v1).
+        "cgroup_parent",
+        "cgroup_create",
+        "cgroup_write",
         "extract_rootfs",
         "cgroup_open",
         "spawn",

@@ -556,3 +556,33 @@ echo END";
         );
     }
 }
+
+/// The device allow-list: a block device node the container makes (it keeps CAP_MKNOD here, so
+/// that only the list stands in the way) cannot be opened by default; allowed in the manifest,
+/// it opens (or fails for want of a driver, never for want of permission). Unconfined, no list.
+#[test]
+fn the_device_allow_list_refuses_devices_not_on_it() {
+    need_root();
+    let sb = Sandbox::new("sec-devices");
+    let script = "python3 -c '\nimport os\nos.mknod(\"/tmp/loop\", 0o600 | 0o060000, os.makedev(7, 0))\ntry:\n os.close(os.open(\"/tmp/loop\", os.O_RDONLY)); print(\"OPEN ok\")\nexcept OSError as e: print(\"OPEN\", e.errno)\nos.close(os.open(\"/dev/null\", os.O_RDWR)); print(\"NULL ok\")\n'";
+    let tmp = "[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/tmp\"\nnodev = false";
+    let mknod = "capabilities = { add = [\"MKNOD\"] }";
+    let out = run(
+        &sb,
+        App::new("secdev", script).tables(&format!("{tmp}\n[security]\n{mknod}")),
+    );
+    assert!(out.stdout.contains("OPEN 1\n"), "{out}");
+    assert!(out.stdout.contains("NULL ok\n"), "{out}");
+    for (name, devices) in [
+        ("secdevallow", "devices = [\"allow b 7:0 r\"]"),
+        ("secdevoff", "devices = \"unconfined\""),
+    ] {
+        let out = run(
+            &sb,
+            App::new(name, script).tables(&format!("{tmp}\n[security]\n{mknod}\n{devices}")),
+        );
+        assert!(!out.stdout.contains("OPEN 1\n"), "{name}\n{out}");
+        assert!(out.stdout.contains("OPEN "), "{name}\n{out}");
+        assert!(out.stdout.contains("NULL ok\n"), "{name}\n{out}");
+    }
+}

@@ -14,7 +14,7 @@ use super::process::container_path;
 use super::{Cx, Launch, Node};
 use crate::oci::security::{cap_sets, is_default_list};
 use crate::spec::{CapChoice, CapSet, Paths, Seccomp, Security};
-use crate::sys::caps::{CapSets, Capability, DEFAULT};
+use crate::sys::caps::{CapSets, DEFAULT};
 use crate::sys::masked_paths::{DEFAULT_MASKED, DEFAULT_READONLY, Rule};
 use crate::sys::seccomp::{Conditions, default_profile, native, parse, parse_kernel_version};
 
@@ -52,7 +52,7 @@ pub(super) fn check(cx: &mut Cx, doc: &Node, launch: &Launch, uid: Option<u32>) 
     let (seccomp, seccomp_log) = seccomp(cx, linux.as_ref(), kept, launch);
     let masked_paths = paths(cx, linux.as_ref(), "maskedPaths", DEFAULT_MASKED);
     let readonly_paths = paths(cx, linux.as_ref(), "readonlyPaths", DEFAULT_READONLY);
-    device_rules(cx, linux.as_ref(), kept);
+    let devices = device_rules(cx, linux.as_ref());
     Security {
         capabilities,
         no_new_privileges,
@@ -60,6 +60,7 @@ pub(super) fn check(cx: &mut Cx, doc: &Node, launch: &Launch, uid: Option<u32>) 
         seccomp_log,
         masked_paths,
         readonly_paths,
+        devices,
     }
 }
 
@@ -318,23 +319,6 @@ fn paths(cx: &mut Cx, l: Option<&Node>, key: &str, default: &[Rule]) -> Paths {
     }
 }
 
-/// runc's default device rules, which it adds after a bundle's own: `(type, major, minor,
-/// access)`, `None` for any number. Docker's add /dev/console.
-const RUNC_ALLOWED: &[(&str, Option<i64>, Option<i64>, &str)] = &[
-    ("c", None, None, "m"),
-    ("b", None, None, "m"),
-    ("c", Some(1), Some(3), "rwm"),
-    ("c", Some(1), Some(5), "rwm"),
-    ("c", Some(1), Some(7), "rwm"),
-    ("c", Some(1), Some(8), "rwm"),
-    ("c", Some(1), Some(9), "rwm"),
-    ("c", Some(5), Some(0), "rwm"),
-    ("c", Some(5), Some(1), "rwm"),
-    ("c", Some(5), Some(2), "rwm"),
-    ("c", Some(136), None, "rwm"),
-    ("c", Some(10), Some(200), "rwm"),
-];
-
 /// One device rule, as runc reads it.
 struct DeviceRule {
     allow: bool,
@@ -372,134 +356,114 @@ impl DeviceRule {
             access: text("access", "rwm")?,
         })
     }
-
-    /// Whether the rule is about every device, with every access.
-    fn every_device(&self) -> bool {
-        self.typ == "a" && self.major.is_none() && self.minor.is_none() && self.access == "rwm"
-    }
-
-    /// Whether the rule is one of runc's defaults, or within one.
-    fn runc_default(&self) -> bool {
-        RUNC_ALLOWED.iter().any(|&(t, major, minor, access)| {
-            self.typ == t
-                && self.major == major
-                && self.minor == minor
-                && !self.access.is_empty()
-                && self.access.chars().all(|c| access.contains(c))
-        })
-    }
 }
 
-/// What a list of device rules asks of a runtime.
-#[derive(Debug, PartialEq, Eq)]
-enum DeviceRules {
-    /// Nothing denied: what launch does.
-    AllowAll,
-    /// Everything denied but runc's defaults: what launch's minimal /dev holds anyway.
-    RuncDefault,
-    /// Anything else.
-    Other,
-}
-
-fn device_rules_kind(v: &Value) -> DeviceRules {
-    let Some(list) = v.as_array() else {
-        return DeviceRules::Other;
-    };
-    let Some(rules) = list
-        .iter()
-        .map(DeviceRule::read)
-        .collect::<Option<Vec<_>>>()
-    else {
-        return DeviceRules::Other;
-    };
-    if rules.iter().all(|r| r.allow && r.every_device()) {
-        return DeviceRules::AllowAll;
-    }
-    let Some((first, rest)) = rules.split_first() else {
-        return DeviceRules::AllowAll;
-    };
-    // After "deny everything" a further denial changes nothing.
-    if !first.allow && first.every_device() && rest.iter().all(|r| !r.allow || r.runc_default()) {
-        return DeviceRules::RuncDefault;
-    }
-    DeviceRules::Other
-}
-
-/// `linux.resources.devices`. launch restricts no device yet: rules allowing everything are
-/// what it does, and runc's default rules (deny all, allow the nodes of a minimal /dev) are what
-/// launch's minimal /dev holds anyway, unless the container keeps CAP_MKNOD and can make any
-/// other node. Other rules are refused.
-fn device_rules(cx: &mut Cx, l: Option<&Node>, kept: CapSet) {
+/// `linux.resources.devices`, as runc applies it: the bundle's rules in order, then runc's
+/// allowed devices (launch's default list without its leading "deny all"). No rules, or rules
+/// that leave every device allowed, are no device control at all.
+fn device_rules(cx: &mut Cx, l: Option<&Node>) -> Vec<crate::sys::devices::DeviceRule> {
     let Some(r) = l.and_then(|l| member(l, "resources")) else {
-        return;
+        return Vec::new();
     };
     let Some(d) = cx.get(&r, "devices") else {
-        return;
+        return Vec::new();
     };
     cx.take(&d);
-    match device_rules_kind(d.v) {
-        DeviceRules::AllowAll => {}
-        DeviceRules::RuncDefault if !kept.contains(Capability::CAP_MKNOD) => {}
-        DeviceRules::RuncDefault => cx.push(
-            "launch::oci::security",
-            &d,
-            "device rules are not yet imported, and this bundle keeps CAP_MKNOD: the container \
-             could make and open any device node",
-            "launch restricts no device yet",
-            "drop CAP_MKNOD from the capabilities (launch's minimal /dev holds the default \
-             devices already), or remove `devices` to allow every device",
-        ),
-        DeviceRules::Other => cx.push(
-            "launch::oci::security",
-            &d,
-            "device rules are not yet imported: launch restricts no device yet",
-            "launch would allow every device",
-            "remove `devices` to run with every device allowed, or keep runc's default rules \
-             (deny all, then allow null, zero, full, random, urandom, tty, ptmx and pts)",
-        ),
+    let mut rules = Vec::new();
+    for item in cx.array(&d).unwrap_or_default() {
+        let parsed = DeviceRule::read(item.v).and_then(|o| {
+            let num = |n: Option<i64>| n.map_or("*".to_owned(), |n| n.to_string());
+            let text = match o.typ.as_str() {
+                "a" => format!("{} a", if o.allow { "allow" } else { "deny" }),
+                t => format!(
+                    "{} {t} {}:{} {}",
+                    if o.allow { "allow" } else { "deny" },
+                    num(o.major),
+                    num(o.minor),
+                    o.access
+                ),
+            };
+            text.parse::<crate::sys::devices::DeviceRule>()
+                .map_err(|e| e.message)
+                .ok()
+        });
+        match parsed {
+            Some(rule) => rules.push(rule),
+            None => cx.push(
+                "launch::oci::value",
+                &item,
+                "not a device rule launch can apply",
+                "expected { allow, type: a|c|b, major, minor, access: r|w|m }",
+                "write the rule as the runtime-spec does, e.g. { \"allow\": true, \"type\": \"c\", \"major\": 1, \"minor\": 3, \"access\": \"rwm\" }",
+            ),
+        }
+    }
+    let mut applied = rules.clone();
+    applied.extend(crate::sys::devices::DEFAULT.iter().skip(1).copied());
+    let f = crate::sys::devices::Filter::of(&applied);
+    if f.default_allow && f.exceptions.is_empty() {
+        return Vec::new();
+    }
+    // The bundle's own rules when runc's appended list changes nothing (a bundle launch
+    // exported holds the default list already): the same Spec back.
+    match crate::sys::devices::Filter::of(&rules) == f {
+        true => rules,
+        false => applied,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::caps::Capability;
     use serde_json::json;
 
+    /// runc's rules: the bundle's in order, then its allowed devices; no rules, or none that
+    /// deny, are no device control.
     #[test]
-    fn device_rule_lists() {
-        let kind = |v: Value| device_rules_kind(&v);
-        assert_eq!(kind(json!([])), DeviceRules::AllowAll);
+    fn device_rules_as_runc_applies_them() {
+        use crate::sys::devices::{Access, DEFAULT, DeviceKind, Filter};
+        let host = crate::host::FakeHost::hybrid();
+        let read = |v: Value| {
+            let doc = json!({"linux": {"resources": {"devices": v}}});
+            let text = doc.to_string();
+            let loc = crate::oci::import::locate::Locator::new(&text);
+            let mut cx = Cx {
+                loc: &loc,
+                text: &text,
+                problems: Vec::new(),
+                visited: Default::default(),
+                handled: Default::default(),
+                known: Default::default(),
+                host: &host,
+                bundle: "/bundle".into(),
+            };
+            let root = Node {
+                v: &doc,
+                ptr: String::new(),
+            };
+            let rules = device_rules(&mut cx, member(&root, "linux").as_ref());
+            (rules, cx.problems.len())
+        };
+        assert_eq!(read(json!([])), (vec![], 0));
+        assert_eq!(read(json!([{"allow": true, "access": "rwm"}])), (vec![], 0));
+        // runc spec's: deny all, then runc's own list: launch's default.
+        let (rules, n) = read(json!([{"allow": false, "access": "rwm"}]));
+        assert_eq!((rules.as_slice(), n), (DEFAULT, 0));
+        // A disk allowed on top.
+        let (rules, _) = read(json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rw"}
+        ]));
+        let f = Filter::of(&rules);
+        assert!(f.allows(DeviceKind::Block, 8, 0, Access::READ));
+        assert!(!f.allows(DeviceKind::Block, 8, 1, Access::READ));
+        assert!(f.allows(DeviceKind::Char, 1, 3, Access::WRITE));
+        // Not a rule.
         assert_eq!(
-            kind(json!([{"allow": true, "access": "rwm"}])),
-            DeviceRules::AllowAll
+            read(json!([{"allow": false, "access": "rwm", "note": 1}])).1,
+            1
         );
-        // runc spec's.
-        assert_eq!(
-            kind(json!([{"allow": false, "access": "rwm"}])),
-            DeviceRules::RuncDefault
-        );
-        // Docker's style: the defaults spelled out after the denial.
-        assert_eq!(
-            kind(json!([
-                {"allow": false, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
-                {"allow": true, "type": "c", "major": 136, "access": "rw"},
-                {"allow": true, "type": "b", "major": -1, "minor": -1, "access": "m"},
-                {"allow": false, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
-            ])),
-            DeviceRules::RuncDefault
-        );
-        for other in [
-            json!([{"allow": false, "access": "rwm"},
-                   {"allow": true, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]),
-            json!([{"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}]),
-            json!([{"allow": false, "access": "rwm"},
-                   {"allow": true, "type": "c", "access": "rwm"}]),
-            json!([{"allow": false, "access": "rwm", "note": 1}]),
-            json!({"allow": true}),
-        ] {
-            assert_eq!(kind(other.clone()), DeviceRules::Other, "{other}");
-        }
     }
 
     #[test]
