@@ -826,10 +826,24 @@ fn normalized(lines: &[String], propagation: bool) -> Vec<String> {
             }
             // A masked path is a bind of a null device (the host's for launch, the one in its
             // own /dev for runc) or an empty read-only tmpfs: what counts is which.
+            // Whether the null device's bind is itself read-only differs too (crun makes it so,
+            // runc and launch do not, as Docker): writes to it vanish either way.
             if masked().iter().any(|p| f[4] == p) {
-                let what = if f[3] == "/" { "dir" } else { "file" };
+                match f[3] == "/" {
+                    true => {
+                        let ro = f[5].split(',').next().unwrap();
+                        out.push(format!("mnt masked dir {} {ro}", f[4]));
+                    }
+                    false => out.push(format!("mnt masked file {}", f[4])),
+                }
+                continue;
+            }
+            // A read-only path is a read-only bind of itself: what counts is that it is
+            // read-only (crun 1.8 drops the nosuid, nodev and noexec of /proc on the way;
+            // launch and runc keep them).
+            if readonly().iter().any(|p| f[4] == p) {
                 let ro = f[5].split(',').next().unwrap();
-                out.push(format!("mnt masked {what} {} {ro}", f[4]));
+                out.push(format!("mnt read-only {} {ro}", f[4]));
                 continue;
             }
             // The device nodes of a minimal /dev in a user namespace are binds of the host's,
@@ -865,6 +879,14 @@ fn normalized(lines: &[String], propagation: bool) -> Vec<String> {
     out.sort();
     out.dedup();
     out
+}
+
+/// The default read-only paths.
+fn readonly() -> Vec<String> {
+    launch::sys::masked_paths::expand(launch::sys::masked_paths::DEFAULT_READONLY)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect()
 }
 
 /// The default masked paths, as both sides mask them.

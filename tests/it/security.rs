@@ -353,7 +353,8 @@ fn launch_exec_gets_the_containers_confinement() {
     }
 }
 
-/// Escapes tried as root in a default container, every one refused; the same script with
+/// Escapes tried as root in a default container, every one refused (reading /proc/kcore and
+/// opening /proc/sysrq-trigger where this kernel has them); the same script with
 /// `profile = "unconfined"` gets through several, so the test can see the defaults work.
 #[test]
 fn escape_attempts_are_refused_by_default() {
@@ -387,7 +388,14 @@ try keyctl python3 -c 'import ctypes,sys; sys.exit(ctypes.CDLL(None).syscall({ke
 try handle python3 -c 'import ctypes,sys; sys.exit(ctypes.CDLL(None).syscall({obha}, -100, ctypes.create_string_buffer(136), 0) < 0 and ctypes.get_errno() != 22)'
 try chroot-out python3 -c 'import os,sys; os.makedirs("/tmp/c", exist_ok=True); os.chroot("/tmp/c"); os.chdir("../../../../.."); os.chroot("."); sys.exit(not (os.path.exists("{sandbox}") or os.path.exists("{state}")))'
 try state-root test -e {state}
+try kill-host kill -0 {me}
+# What this kernel has (a test against what the kernel reports, not a hard-coded host):
+[ -e /proc/kcore ] && try kcore sh -c 'head -c 1 /proc/kcore | wc -c | grep -qx 1'
+# Opened for writing, nothing written: never a SysRq on the host, even unconfined.
+[ -e /proc/sysrq-trigger ] && try sysrq sh -c ': > /proc/sysrq-trigger'
+true
 "#,
+        me = std::process::id(),
         keyctl = libc::SYS_keyctl,
         obha = libc::SYS_open_by_handle_at,
     );
@@ -401,12 +409,16 @@ try state-root test -e {state}
         .filter(|l| l.starts_with("ESCAPED"))
         .collect();
     assert!(escaped.is_empty(), "escaped: {escaped:?}\n{out}");
+    let kernel_has = ["/proc/kcore", "/proc/sysrq-trigger"]
+        .iter()
+        .filter(|p| std::path::Path::new(p).exists())
+        .count();
     assert_eq!(
         out.stdout
             .lines()
             .filter(|l| l.starts_with("BLOCKED"))
             .count(),
-        12,
+        13 + kernel_has,
         "{out}"
     );
     let out = run(
@@ -421,7 +433,7 @@ try state-root test -e {state}
         );
     }
     // What pivot_root and the namespaces guard stays guarded even unconfined.
-    for n in ["chroot-out", "state-root"] {
+    for n in ["chroot-out", "state-root", "kill-host"] {
         assert!(out.stdout.contains(&format!("BLOCKED {n}\n")), "{n}\n{out}");
     }
 }
