@@ -275,6 +275,7 @@ impl Run<'_> {
             }
             CgroupWrite { path, value } => cgroup::write(path, value),
             DeviceFilter { cgroup, rules } => crate::sys::devices::apply_v2(rules, cgroup),
+            DeviceList { cgroup, rules } => crate::sys::devices::apply_v1(rules, cgroup),
             ExtractRootfs {
                 archive,
                 compression,

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use crate::host::{CgroupLayout, HostFacts};
 use crate::plan::{HostAction, Step};
-use crate::sys::devices::{DeviceRule, v1_writes};
+use crate::sys::devices::DeviceRule;
 
 /// Why this host cannot enforce device rules, if it cannot (validation reports it at the rules).
 pub fn gap(facts: &HostFacts) -> Option<String> {
@@ -51,26 +51,13 @@ pub fn steps(rules: &[DeviceRule], facts: &HostFacts, cgroup_dir: &Path) -> Vec<
                 rules: rules.to_vec(),
             },
         )],
-        CgroupLayout::V1 | CgroupLayout::Hybrid => v1_writes(rules)
-            .into_iter()
-            .map(|(file, value)| {
-                let summary = match (file, value.as_str()) {
-                    ("devices.deny", "a") => "deny every device, but what follows (devices)".into(),
-                    ("devices.allow", "a") => {
-                        "allow every device, but what follows (devices)".into()
-                    }
-                    ("devices.allow", v) => format!("allow device {v} (devices)"),
-                    (_, v) => format!("deny device {v} (devices)"),
-                };
-                Step::new(
-                    summary,
-                    HostAction::CgroupWrite {
-                        path: cgroup_dir.join(file),
-                        value,
-                    },
-                )
-            })
-            .collect(),
+        CgroupLayout::V1 | CgroupLayout::Hybrid => vec![Step::new(
+            "allow only the listed devices (devices)",
+            HostAction::DeviceList {
+                cgroup: cgroup_dir.to_path_buf(),
+                rules: rules.to_vec(),
+            },
+        )],
         CgroupLayout::None => Vec::new(),
     }
 }
@@ -98,17 +85,15 @@ mod tests {
         let host = FakeHost::hybrid();
         let dir = Path::new("/sys/fs/cgroup/devices/launch/x-{id}");
         let s = steps(DEFAULT, host.facts(), dir);
-        assert_eq!(s.len(), DEFAULT.len());
-        assert_eq!(
-            s[0].effect(),
-            r#"write "/sys/fs/cgroup/devices/launch/x-{id}/devices.deny" ← "a""#
+        assert_eq!(s.len(), 1);
+        let effect = s[0].effect();
+        assert!(
+            effect.starts_with(
+                r#"write "/sys/fs/cgroup/devices/launch/x-{id}/devices.deny" ← ["a"]; write "/sys/fs/cgroup/devices/launch/x-{id}/devices.allow" ← ["c *:* m", "b *:* m", "c 1:3 rwm""#
+            ),
+            "{effect}"
         );
-        assert_eq!(s[3].summary, "allow device c 1:3 rwm (devices)");
-        assert_eq!(
-            s[3].effect(),
-            r#"write "/sys/fs/cgroup/devices/launch/x-{id}/devices.allow" ← "c 1:3 rwm""#
-        );
-        assert!(s.iter().all(|s| s.undo().is_none()));
+        assert!(s[0].undo().is_none());
     }
 
     #[test]

@@ -82,6 +82,16 @@ pub enum HostAction {
         /// The rules, in order (the program is generated from them when the step runs).
         rules: Vec<DeviceRule>,
     },
+    /// cgroup v1: write a device allow-list into the container's `devices` group, before any
+    /// process is in it: its default to `devices.deny` or `devices.allow`, then each exception,
+    /// one write(2) per rule on one descriptor per file (each open of a cgroup file costs more
+    /// than the write).
+    DeviceList {
+        /// The container's group in the `devices` hierarchy.
+        cgroup: PathBuf,
+        /// The rules, in order (what is written is the state they leave).
+        rules: Vec<DeviceRule>,
+    },
     /// Extract a rootfs archive into a fresh directory.
     ExtractRootfs {
         /// The archive.
@@ -375,6 +385,7 @@ impl HostAction {
             // into something another undo removes (a device program goes with its group).
             Claim { .. }
             | DeviceFilter { .. }
+            | DeviceList { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
             | CgroupWrite { .. }
@@ -395,7 +406,7 @@ impl HostAction {
             | CgroupWrite { path, .. }
             | WriteIdMap { path, .. }
             | CgroupOpen { path } => *path = f(path),
-            DeviceFilter { cgroup, .. } => *cgroup = f(cgroup),
+            DeviceFilter { cgroup, .. } | DeviceList { cgroup, .. } => *cgroup = f(cgroup),
             ExtractRootfs { archive, dest, .. } => {
                 *archive = f(archive);
                 *dest = f(dest);
@@ -511,6 +522,16 @@ impl fmt::Display for HostAction {
                     r.join("; "),
                     cgroup
                 )
+            }
+            DeviceList { cgroup, rules } => {
+                let writes = crate::sys::devices::v1_writes(rules);
+                for (i, (file, lines)) in group_by_file(&writes).into_iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "write {:?} \u{2190} {:?}", cgroup.join(file), lines)?;
+                }
+                Ok(())
             }
             ExtractRootfs {
                 archive,
@@ -751,6 +772,18 @@ impl fmt::Display for ContainerAction {
             }
         }
     }
+}
+
+/// Consecutive writes to one file, together: (file, the lines in order).
+fn group_by_file(writes: &[(&'static str, String)]) -> Vec<(&'static str, Vec<String>)> {
+    let mut out: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (file, line) in writes {
+        match out.last_mut() {
+            Some((f, lines)) if f == file => lines.push(line.clone()),
+            _ => out.push((file, vec![line.clone()])),
+        }
+    }
+    out
 }
 
 /// serde default for fields that older plans did not spell out and that were then always true.

@@ -111,7 +111,7 @@ target = "/proc"
         // The devices hierarchy's group and its allow-list (hybrid: v1).
         "cgroup_parent",
         "cgroup_create",
-        "cgroup_write",
+        "device_list",
         "extract_rootfs",
         "cgroup_open",
         "spawn",
