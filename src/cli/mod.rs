@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> u8 {
                 },
                 (None, None) => return exit::INVALID,
             };
-            match crate::exec::run(&plan, &crate::exec::RunOptions { verbose, stats }) {
+            match crate::exec::run(plan, &crate::exec::RunOptions { verbose, stats }) {
                 Ok(code) => code,
                 Err(failure) => {
                     eprintln!("{failure}");

@@ -106,7 +106,7 @@ struct Run<'p> {
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
 /// the failure after everything was undone.
-pub fn run(plan: &Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
+pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
     let id = new_id();
     let plan = plan.instantiate(&id);
     let mut r = Run {

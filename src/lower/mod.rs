@@ -302,11 +302,12 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
-    let c = security::confinement(&r.security, p.user.uid, facts.capabilities);
-    if c.seccomp_early() {
+    let mut c = security::confinement(&r.security, p.user.uid, facts.capabilities);
+    let early = c.seccomp_early();
+    if early {
         seccomp_step(
             &mut b,
-            &c,
+            &mut c,
             "(now: without no_new_privs the kernel wants CAP_SYS_ADMIN, about to be dropped)",
         );
     }
@@ -368,10 +369,10 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             ContainerAction::NoNewPrivs,
         );
     }
-    if !c.seccomp_early() {
+    if !early {
         seccomp_step(
             &mut b,
-            &c,
+            &mut c,
             "last, so that it judges the command's calls only",
         );
     }
@@ -398,13 +399,13 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
 }
 
 /// The seccomp step of `c`, if it has a filter.
-fn seccomp_step(b: &mut B, c: &security::Confinement, when: &str) {
-    if let Some(f) = &c.seccomp {
+fn seccomp_step(b: &mut B, c: &mut security::Confinement, when: &str) {
+    if let Some(f) = c.seccomp.take() {
         b.push(
             format!("install the seccomp filter `{}` {when}", f.profile.name),
             ContainerAction::Seccomp {
-                filter: f.program.clone(),
-                profile: f.profile.clone(),
+                filter: f.program,
+                profile: f.profile,
                 log: f.log,
             },
         );

@@ -144,10 +144,11 @@ impl Plan {
     /// component that is exactly the instance template is replaced, and only its first
     /// occurrence (the state dir or the cgroup), so the user's own text — a command, a bind
     /// source, an environment value that happens to contain `{id}` — runs as written.
-    pub fn instantiate(&self, id: &str) -> Plan {
+    pub fn instantiate(self, id: &str) -> Plan {
         let template = self.instance.clone();
         let concrete = template.replace(ID_PLACEHOLDER, id);
-        let mut plan = self.clone();
+        // Taken, not copied: a plan's seccomp rules alone are hundreds of strings.
+        let mut plan = self;
         plan.instance = concrete.clone();
         for step in &mut plan.steps {
             step.action.map_paths(&mut |p: &Path| {

@@ -657,7 +657,7 @@ fn security_fields_import_as_runc_reads_them() {
     let names: Vec<&str> = p
         .rules
         .iter()
-        .flat_map(|r| r.syscalls.iter().map(String::as_str))
+        .flat_map(|r| r.syscalls.iter().map(|s| s.as_ref()))
         .collect();
     assert_eq!(names, ["mount", "ptrace"]);
     assert_eq!(

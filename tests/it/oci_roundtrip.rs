@@ -332,7 +332,10 @@ fn rule() -> impl Strategy<Value = Rule> {
         vec((0u8..=5, cmp()), 0..3),
     )
         .prop_map(|(syscalls, action, args)| Rule {
-            syscalls: syscalls.into_iter().map(str::to_owned).collect(),
+            syscalls: syscalls
+                .into_iter()
+                .map(|s| std::borrow::Cow::Owned(s.to_owned()))
+                .collect(),
             action,
             args: args
                 .into_iter()

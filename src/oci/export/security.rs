@@ -80,7 +80,7 @@ fn arg(index: u8, cmp: Cmp) -> Result<oci::LinuxSeccompArg, ExportError> {
 fn syscall(r: &Rule) -> Result<oci::LinuxSyscall, ExportError> {
     let (act, ret) = action(r.action);
     let mut b = oci::LinuxSyscallBuilder::default()
-        .names(r.syscalls.clone())
+        .names(r.syscalls.iter().map(|s| s.to_string()).collect::<Vec<_>>())
         .action(act);
     if let Some(ret) = ret {
         b = b.errno_ret(ret);

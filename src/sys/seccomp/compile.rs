@@ -12,7 +12,7 @@
 //! else the default action. Calls newer than this table (numbers above its highest) get ENOSYS
 //! when the default is an errno, so that libc falls back to an older call (as runc does).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -124,14 +124,11 @@ fn compile_for(profile: &Profile, arch: &Arch) -> Result<Program, CompileError> 
     set_from(&mut ranges, arch.max_number() + 1, Outcome::Ret(newer));
 
     let mut asm = Asm::default();
-    let mut targets: HashMap<Outcome, Label> = HashMap::new();
+    let mut targets = Targets::default();
     for &(_, outcome) in &ranges {
-        let l = asm.label();
-        targets.entry(outcome).or_insert(l);
+        targets.label(outcome, &mut asm);
     }
-    let kill = *targets
-        .entry(Outcome::Ret(Action::KillProcess))
-        .or_insert_with(|| asm.label());
+    let kill = targets.label(Outcome::Ret(Action::KillProcess), &mut asm);
 
     // The architecture check: a call through another ABI (i386's int 0x80 on x86_64, arm32 on
     // aarch64) would be numbered differently, so this filter cannot judge it.
@@ -152,14 +149,15 @@ fn compile_for(profile: &Profile, arch: &Arch) -> Result<Program, CompileError> 
         search(&mut asm, &ranges, root, &targets);
     }
     for (&nr, chain) in &chains {
-        if let Some(&at) = targets.get(&Outcome::Args(nr)) {
+        if let Some(at) = targets.get(Outcome::Args(nr)) {
             asm.here(at);
             arg_checks(&mut asm, chain, default);
         }
     }
     let mut rets: Vec<(Action, Label)> = targets
+        .0
         .iter()
-        .filter_map(|(o, &l)| match *o {
+        .filter_map(|&(o, l)| match o {
             Outcome::Ret(a) => Some((a, l)),
             Outcome::Args(_) => None,
         })
@@ -186,6 +184,29 @@ fn compile_for(profile: &Profile, arch: &Arch) -> Result<Program, CompileError> 
     })
 }
 
+/// The label of each outcome. A handful of them (the actions, and the calls with argument
+/// checks): a list searched in order beats hashing each lookup.
+#[derive(Default)]
+struct Targets(Vec<(Outcome, Label)>);
+
+impl Targets {
+    fn get(&self, o: Outcome) -> Option<Label> {
+        self.0.iter().find(|(x, _)| *x == o).map(|&(_, l)| l)
+    }
+
+    /// `o`'s label, made now if it has none.
+    fn label(&mut self, o: Outcome, asm: &mut Asm) -> Label {
+        match self.get(o) {
+            Some(l) => l,
+            None => {
+                let l = asm.label();
+                self.0.push((o, l));
+                l
+            }
+        }
+    }
+}
+
 /// Numbers from `start` on have `outcome` (until a later call changes it).
 fn set_from(ranges: &mut Vec<(u32, Outcome)>, start: u32, outcome: Outcome) {
     if let Some(last) = ranges.last_mut().filter(|l| l.0 == start) {
@@ -200,20 +221,17 @@ fn set_from(ranges: &mut Vec<(u32, Outcome)>, start: u32, outcome: Outcome) {
 }
 
 /// The label of the subtree over `ranges`: a leaf's is its outcome's.
-fn node_label(
-    asm: &mut Asm,
-    ranges: &[(u32, Outcome)],
-    targets: &HashMap<Outcome, Label>,
-) -> Label {
+fn node_label(asm: &mut Asm, ranges: &[(u32, Outcome)], targets: &Targets) -> Label {
     match ranges {
-        [(_, outcome)] => targets[outcome],
+        // Every outcome of the ranges got its label first thing.
+        [(_, outcome)] => targets.get(*outcome).unwrap_or_else(|| asm.label()),
         _ => asm.label(),
     }
 }
 
 /// Binary search over the ranges (at least two), placed at `at`: each node sends numbers at or
 /// above its middle range's start right, the others left.
-fn search(asm: &mut Asm, ranges: &[(u32, Outcome)], at: Label, targets: &HashMap<Outcome, Label>) {
+fn search(asm: &mut Asm, ranges: &[(u32, Outcome)], at: Label, targets: &Targets) {
     let mid = ranges.len() / 2;
     let (low, high) = ranges.split_at(mid);
     let (left, right) = (
@@ -305,14 +323,19 @@ fn compare(asm: &mut Asm, ArgCmp { index, cmp }: ArgCmp, pass: Label, fail: Labe
 
 /// `sha256:` + hex of the instructions as the kernel reads them (little-endian on our arches).
 fn digest(instructions: &[Instruction]) -> String {
-    let mut h = Sha256::new();
+    use std::fmt::Write;
+    let mut bytes = Vec::with_capacity(instructions.len() * 8);
     for i in instructions {
-        h.update(i.code.to_le_bytes());
-        h.update([i.jt, i.jf]);
-        h.update(i.k.to_le_bytes());
+        bytes.extend_from_slice(&i.code.to_le_bytes());
+        bytes.extend_from_slice(&[i.jt, i.jf]);
+        bytes.extend_from_slice(&i.k.to_le_bytes());
     }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in Sha256::digest(&bytes) {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 #[cfg(test)]

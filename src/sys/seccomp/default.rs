@@ -601,7 +601,7 @@ mod tests {
     fn names(p: &Profile) -> Vec<&str> {
         p.rules
             .iter()
-            .flat_map(|r| r.syscalls.iter().map(String::as_str))
+            .flat_map(|r| r.syscalls.iter().map(|s| s.as_ref()))
             .collect()
     }
 

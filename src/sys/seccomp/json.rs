@@ -5,6 +5,8 @@
 //! they are read (a misspelt syscall, action, operator, architecture or capability is an error
 //! with a suggestion), and each object when it closes (an `errnoRet` its action cannot carry).
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
@@ -312,7 +314,7 @@ impl ProfileFile {
                 .iter()
                 .filter(|e| e.applies(c))
                 .map(|e| Rule {
-                    syscalls: e.names.clone(),
+                    syscalls: e.names.iter().cloned().map(Cow::Owned).collect(),
                     action: e.action,
                     args: e.args.clone(),
                 })
@@ -549,7 +551,7 @@ mod tests {
     fn names(p: &Profile) -> Vec<&str> {
         p.rules
             .iter()
-            .flat_map(|r| r.syscalls.iter().map(String::as_str))
+            .flat_map(|r| r.syscalls.iter().map(|s| s.as_ref()))
             .collect()
     }
 

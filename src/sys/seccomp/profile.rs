@@ -1,6 +1,8 @@
 //! A seccomp profile as launch holds it: typed, with includes/excludes already decided for one
 //! container (its kept capabilities, this kernel), ready to compile. The JSON plan carries it.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use super::action::Action;
@@ -22,7 +24,9 @@ pub struct Profile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     /// Syscall names; names this architecture lacks are skipped when compiling, as runc does.
-    pub syscalls: Vec<String>,
+    /// Borrowed from launch's tables for its own profile (hundreds of names, built and copied on
+    /// every run), owned when read from a file.
+    pub syscalls: Vec<Cow<'static, str>>,
     /// What happens to a matching call.
     pub action: Action,
     /// Comparisons that must all hold (none: the rule matches every call of these names).
@@ -31,9 +35,9 @@ pub struct Rule {
 
 impl Rule {
     /// A rule without argument comparisons.
-    pub fn new(action: Action, syscalls: &[&str]) -> Rule {
+    pub fn new(action: Action, syscalls: &[&'static str]) -> Rule {
         Rule {
-            syscalls: syscalls.iter().map(|s| s.to_string()).collect(),
+            syscalls: syscalls.iter().map(|s| Cow::Borrowed(*s)).collect(),
             action,
             args: Vec::new(),
         }
