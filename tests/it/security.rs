@@ -535,7 +535,8 @@ fn no_process_outlives_a_run_without_a_pid_namespace() {
 /// write it, directly or by reopening a descriptor it holds: the launcher runs that binary for
 /// the container's whole life (ETXTBSY), and no container process outlives the launcher (see
 /// `no_process_outlives_a_run_without_a_pid_namespace`; a pid namespace's processes die with
-/// it). Reaching it through /proc/PID/exe is closed separately: launch's processes in the
+/// it). Tried from a `launch exec` while the container runs, and from the container after that
+/// exec is over. Reaching it through /proc/PID/exe is closed separately: launch's processes in the
 /// container are not dumpable (`launch_init_is_out_of_the_containers_reach`).
 #[test]
 fn the_host_binary_cannot_be_written_from_inside() {
@@ -555,13 +556,29 @@ echo END";
         ("sec5736", ""),
         ("sec5736off", "[security]\nprofile = \"unconfined\""),
     ] {
-        let out = run(
-            &sb,
-            App::new(name, script).tables(&format!("{bind}\n{sec}")),
+        // The container waits; meanwhile `launch exec` tries from inside, then, once that exec
+        // is over, the container's own process tries again.
+        let main = format!("echo READY; read x\n{script}");
+        let m = App::new(name, &main)
+            .tables(&format!("{bind}\n{sec}"))
+            .write(&sb);
+        let mut r = Running::start(&sb, &["run", m.to_str().unwrap()]);
+        r.wait_for("READY");
+        let during = sb.launch(&["exec", name, "--", "sh", "-c", script]);
+        assert!(
+            during.stdout.contains("HELD\n"),
+            "{name}: no handle in exec\n{during}"
         );
+        assert!(during.stdout.contains("END\n"), "{name}\n{during}");
+        assert!(
+            !during.stdout.contains("WROTE"),
+            "{name}: during exec\n{during}"
+        );
+        let out = r.finish("go\n");
+        sb.assert_state_empty(&out);
         assert!(out.stdout.contains("HELD\n"), "{name}: no handle\n{out}");
         assert!(out.stdout.contains("END\n"), "{name}\n{out}");
-        assert!(!out.stdout.contains("WROTE"), "{name}\n{out}");
+        assert!(!out.stdout.contains("WROTE"), "{name}: after exec\n{out}");
         assert!(
             std::fs::read(&bin).unwrap() == before,
             "{name}: launch's binary changed\n{out}"
