@@ -26,15 +26,7 @@ struct L<'a, 'h> {
 
 impl L<'_, '_> {
     fn size(&mut self, q: &Sp<Quantity>) -> Option<u64> {
-        units::parse_size(q.get())
-            .map_err(|e| {
-                self.cx.push(
-                    Problem::new("launch::units::size", q.span(), format!("invalid size {}: {e}", q.get()))
-                        .label("expected a size like \"512MiB\" or \"1G\"")
-                        .help("write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same)"),
-                )
-            })
-            .ok()
+        super::size(self.cx, q)
     }
 
     fn range(&mut self, v: &Sp<i64>, min: i64, max: i64, what: &str) -> Option<u64> {

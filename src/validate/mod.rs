@@ -196,6 +196,25 @@ fn container_path(cx: &mut Cx, p: &Sp<String>, code: &'static str, what: &str) -
     normalize(path)
 }
 
+/// A size (`"512MiB"`, `"1G"`, bytes), or a problem at it.
+fn size(cx: &mut Cx, q: &Sp<crate::manifest::Quantity>) -> Option<u64> {
+    crate::manifest::units::parse_size(q.get())
+        .map_err(|e| {
+            cx.push(
+                Problem::new(
+                    "launch::units::size",
+                    q.span(),
+                    format!("invalid size {}: {e}", q.get()),
+                )
+                .label("expected a size like \"512MiB\" or \"1G\"")
+                .help(
+                    "write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same)",
+                ),
+            )
+        })
+        .ok()
+}
+
 /// The span of an optional value, or a fallback.
 fn span_or<T>(v: Option<&Sp<T>>, fallback: Range<usize>) -> Range<usize> {
     v.map_or(fallback, Sp::span)

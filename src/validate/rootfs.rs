@@ -3,7 +3,7 @@
 use super::{Cx, flag};
 use crate::diag::Problem;
 use crate::host::PathKind;
-use crate::manifest::{Rootfs, Sp, units};
+use crate::manifest::{Rootfs, Sp};
 use crate::spec::{Root, RootSource};
 use crate::sys::tar::Compression;
 
@@ -109,17 +109,7 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
                  build one without docker",
             )),
         }
-        let max_size = r.max_size.as_ref().and_then(|q| {
-            units::parse_size(q.get())
-                .map_err(|e| {
-                    cx.push(
-                        Problem::new("launch::units::size", q.span(), format!("invalid size {}: {e}", q.get()))
-                            .label("expected a size like \"2GiB\"")
-                            .help("write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same)"),
-                    )
-                })
-                .ok()
-        });
+        let max_size = r.max_size.as_ref().and_then(|q| super::size(cx, q));
         return Root {
             source: RootSource::Tar {
                 archive: path,

@@ -229,7 +229,7 @@ fn distance(from: usize, to: usize) -> Result<usize, BadJump> {
 pub fn run(program: &[Instruction], data: &[u8; 64]) -> u32 {
     let word = |off: u32| {
         let o = off as usize;
-        u32::from_ne_bytes(data[o..o + 4].try_into().unwrap())
+        u32::from_ne_bytes([data[o], data[o + 1], data[o + 2], data[o + 3]])
     };
     let (mut a, mut pc) = (0u32, 0usize);
     loop {
