@@ -11,6 +11,7 @@ mod linux;
 mod locate;
 mod mounts;
 mod process;
+mod resources;
 mod same;
 mod security;
 
