@@ -57,10 +57,16 @@ pub fn confinement(s: &Security, uid: u32, available: CapSet) -> Confinement {
                 .capabilities
                 .map_or(available, CapChoice::resolve)
                 .intersection(available);
-            Some(filter(
-                seccomp::default_profile(&kept.names()),
-                s.seccomp_log,
-            ))
+            let profile = seccomp::default_profile(&kept.names());
+            // The common case (the default capabilities) was compiled when launch was built.
+            Some(match seccomp::precompiled(kept) {
+                Some(program) => Filter {
+                    profile,
+                    program,
+                    log: s.seccomp_log,
+                },
+                None => filter(profile, s.seccomp_log),
+            })
         }
         Seccomp::Custom(p) => Some(filter(p.clone(), s.seccomp_log || p.log)),
     };

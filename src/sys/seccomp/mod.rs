@@ -19,6 +19,7 @@ mod default;
 mod json;
 mod known_names;
 mod load;
+mod precompiled;
 mod profile;
 
 pub use action::{Action, ActionName};
@@ -32,4 +33,5 @@ pub use json::{
     Conditions, Entry, Filter, ProfileError, ProfileFile, cap_name, parse, parse_kernel_version,
 };
 pub use load::{LoadFlags, load};
+pub use precompiled::lookup as precompiled;
 pub use profile::{ArgCmp, Cmp, Profile, Rule};
