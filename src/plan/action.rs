@@ -711,13 +711,13 @@ impl fmt::Display for ContainerAction {
             },
             MaskPaths { root, paths } => write!(
                 f,
-                "under {:?}, where they exist: mount(\"/dev/null\", file, MS_BIND) or mount(\"tmpfs\", dir, MS_RDONLY) over [{}]",
+                "under {:?}, where they exist: move_mount(open_tree(\"/dev/null\", OPEN_TREE_CLONE), file) or mount(\"tmpfs\", dir, MS_RDONLY) over [{}]",
                 root,
                 join(paths, ", ")
             ),
             ReadonlyPaths { root, paths } => write!(
                 f,
-                "under {:?}, where they exist: mount(path, path, MS_BIND|MS_REC); mount_setattr(path, AT_RECURSIVE, set=MOUNT_ATTR_RDONLY) for [{}]",
+                "under {:?}, where they exist: t = open_tree(path, OPEN_TREE_CLONE|AT_RECURSIVE); mount_setattr(t, AT_RECURSIVE, set=MOUNT_ATTR_RDONLY); move_mount(t, path) for [{}]",
                 root,
                 join(paths, ", ")
             ),

@@ -2,8 +2,9 @@
 //! /sys that show or change the host, not the container, hidden or frozen.
 //!
 //! A masked file gets the host's /dev/null bound over it (reads are empty, writes vanish); a
-//! masked directory gets an empty read-only tmpfs; a read-only path is bound onto itself and
-//! made read-only with mount_setattr(2), recursively. A path this kernel does not have is
+//! masked directory gets an empty read-only tmpfs; a read-only path gets a detached copy of
+//! itself (open_tree(2)), made read-only with mount_setattr(2), recursively, before move_mount(2)
+//! attaches it. Binds go descriptor to descriptor: no `/proc/self/fd` link is walked. A path this kernel does not have is
 //! skipped: the lists name files of every kernel version and architecture.
 //!
 //! When: inside the container's mount namespace, after its /proc and /sys are mounted and
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{SysError, SysResult};
 use crate::sys::fs::{Root, fd_path};
-use crate::sys::mount::{MountAttr, MountFlag, mount, set_attr};
+use crate::sys::mount::{MountAttr, MountFlag, clone_tree, mount, move_to, set_attr};
 
 /// Where a default rule applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -256,15 +257,8 @@ pub fn mask(root: &Root, p: &Path, null: &DevNull) -> SysResult<Outcome> {
             Ok(Outcome::MaskedDir)
         }
         false => {
-            let source = fd_path(&null.0);
-            mount(
-                source.to_str(),
-                &at,
-                &shown,
-                None,
-                &[MountFlag::MS_BIND],
-                None,
-            )?;
+            let tree = clone_tree(&null.0, &shown, false)?;
+            move_to(&tree, &fd, &shown)?;
             Ok(Outcome::MaskedFile)
         }
     }
@@ -277,21 +271,11 @@ pub fn make_readonly(root: &Root, p: &Path) -> SysResult<Outcome> {
         return Ok(Outcome::Missing);
     };
     let shown = root.path().join(relative(p));
-    let at = fd_path(&fd);
-    mount(
-        at.to_str(),
-        &at,
-        &shown,
-        None,
-        &[MountFlag::MS_BIND, MountFlag::MS_REC],
-        None,
-    )?;
-    // The fd still names the mount underneath: reopen to reach the bind just made.
-    let Some(top) = open_under(root, p)? else {
-        return Err(SysError::new("openat2", Some(shown), Errno::ENOENT)
-            .with_detail("gone after the bind mount"));
-    };
-    set_attr(&top, &shown, &[MountAttr::MOUNT_ATTR_RDONLY], true)?;
+    // A detached copy of the path's mount, made read-only before it is attached over the path:
+    // never a moment when the bind is there and writable, and no second lookup to reach it.
+    let tree = clone_tree(&fd, &shown, true)?;
+    set_attr(&tree, &shown, &[MountAttr::MOUNT_ATTR_RDONLY], true)?;
+    move_to(&tree, &fd, &shown)?;
     Ok(Outcome::ReadOnly)
 }
 

@@ -1,6 +1,7 @@
-//! Mounts inside the container: mount(2), mount_setattr(2), pivot_root(2), chroot(2).
+//! Mounts inside the container: mount(2), mount_setattr(2), open_tree(2) and move_mount(2),
+//! pivot_root(2), chroot(2).
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -160,6 +161,59 @@ pub fn set_attr(
                 if recursive { "AT_RECURSIVE, " } else { "" },
                 names.join("|")
             )),
+        );
+    }
+    Ok(())
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `fd` (an `O_PATH`
+/// descriptor; a directory or a file inside a mount binds from there, as `mount --bind` would),
+/// with the mounts beneath it when `recursive`. Attributes can be set on the copy before
+/// [`move_to`] attaches it, and neither call walks a path: no `/proc/self/fd` link to resolve.
+pub fn clone_tree(fd: &impl AsRawFd, shown: &Path, recursive: bool) -> SysResult<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE
+        | libc::O_CLOEXEC as libc::c_uint
+        | libc::AT_EMPTY_PATH as libc::c_uint
+        | if recursive {
+            libc::AT_RECURSIVE as libc::c_uint
+        } else {
+            0
+        };
+    // SAFETY: a valid fd and an empty NUL-terminated path; the kernel returns a new fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if r < 0 {
+        return Err(
+            SysError::new("open_tree", Some(shown.to_path_buf()), Errno::last()).args(format!(
+                "OPEN_TREE_CLONE{}",
+                if recursive { "|AT_RECURSIVE" } else { "" }
+            )),
+        );
+    }
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as libc::c_int) })
+}
+
+/// move_mount(2): attach the detached mount `tree` (from [`clone_tree`]) on top of what the
+/// `O_PATH` descriptor `at` names.
+pub fn move_to(tree: &OwnedFd, at: &impl AsRawFd, shown: &Path) -> SysResult<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: two valid fds and empty NUL-terminated paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            at.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(
+            SysError::new("move_mount", Some(shown.to_path_buf()), Errno::last())
+                .args("MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"),
         );
     }
     Ok(())
