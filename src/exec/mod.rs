@@ -276,6 +276,7 @@ impl Run<'_> {
             CgroupWrite { path, value } => cgroup::write(path, value),
             DeviceFilter { cgroup, rules } => crate::sys::devices::apply_v2(rules, cgroup),
             DeviceList { cgroup, rules } => crate::sys::devices::apply_v1(rules, cgroup),
+            DeviceParent { path, rules } => crate::sys::devices::create_v1_parent(rules, path),
             ExtractRootfs {
                 archive,
                 compression,

@@ -2,7 +2,7 @@
 //! hierarchy per controller (hybrid hosts use their v1 controllers). This is the only place that
 //! knows cgroup file names for limits; [`gaps`] tells validation what this host cannot apply.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::B;
 use crate::host::{CgroupLayout, HostFacts, v1_name};
@@ -282,8 +282,29 @@ pub(crate) fn writes(l: &Limits, facts: &HostFacts) -> Vec<Write> {
 pub(super) fn cgroup_dirs(spec: &Spec, facts: &HostFacts, instance: &str) -> Vec<PathBuf> {
     hierarchies(spec, facts)
         .into_iter()
-        .map(|(_, base)| base.join(&spec.limits.parent).join(instance))
+        .map(|(_, base)| {
+            let parent = base.join(&spec.limits.parent);
+            match device_parent(spec, facts, &base) {
+                Some(name) => parent.join(name).join(instance),
+                None => parent.join(instance),
+            }
+        })
         .collect()
+}
+
+/// On v1, the group between the shared parent and the container's group in the `devices`
+/// hierarchy `base`: one per device list (`devices-` and a digest), holding the list, which the
+/// kernel copies into each group made under it. A list `devices.list` cannot show (a default of
+/// allow with exceptions) has none: its groups sit under the parent and get written.
+fn device_parent(spec: &Spec, facts: &HostFacts, base: &Path) -> Option<String> {
+    let rules = device_rules(spec, facts);
+    let is_devices = facts.cgroup.v1.get("devices").map(PathBuf::as_path) == Some(base);
+    match facts.cgroup.layout {
+        CgroupLayout::V1 | CgroupLayout::Hybrid if is_devices && !rules.is_empty() => {
+            crate::sys::devices::v1_parent_name(rules)
+        }
+        CgroupLayout::V1 | CgroupLayout::Hybrid | CgroupLayout::V2 | CgroupLayout::None => None,
+    }
 }
 
 /// The device rules this run applies: the Spec's, when this launcher can (root, on a host with
@@ -445,6 +466,16 @@ pub(super) fn cgroups(
                     },
                 );
             }
+        }
+        if let Some(list) = device_parent(spec, facts, &base) {
+            parent = parent.join(list);
+            b.push(
+                format!("create the shared group holding the device list ({name})"),
+                HostAction::DeviceParent {
+                    path: parent.clone(),
+                    rules: devices.to_vec(),
+                },
+            );
         }
         let group = parent.join(instance);
         b.push(

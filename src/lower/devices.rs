@@ -81,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn v1_writes_the_default_then_each_exception() {
+    fn v1_reads_back_then_writes_the_default_then_each_exception() {
         let host = FakeHost::hybrid();
         let dir = Path::new("/sys/fs/cgroup/devices/launch/x-{id}");
         let s = steps(DEFAULT, host.facts(), dir);
@@ -89,7 +89,7 @@ mod tests {
         let effect = s[0].effect();
         assert!(
             effect.starts_with(
-                r#"write "/sys/fs/cgroup/devices/launch/x-{id}/devices.deny" ← ["a"]; write "/sys/fs/cgroup/devices/launch/x-{id}/devices.allow" ← ["c *:* m", "b *:* m", "c 1:3 rwm""#
+                r#"unless "/sys/fs/cgroup/devices/launch/x-{id}/devices.list" shows exactly these rules (inherited): write "/sys/fs/cgroup/devices/launch/x-{id}/devices.deny" ← ["a"]; write "/sys/fs/cgroup/devices/launch/x-{id}/devices.allow" ← ["c *:* m", "b *:* m", "c 1:3 rwm""#
             ),
             "{effect}"
         );

@@ -82,14 +82,25 @@ pub enum HostAction {
         /// The rules, in order (the program is generated from them when the step runs).
         rules: Vec<DeviceRule>,
     },
-    /// cgroup v1: write a device allow-list into the container's `devices` group, before any
-    /// process is in it: its default to `devices.deny` or `devices.allow`, then each exception,
-    /// one write(2) per rule on one descriptor per file (each open of a cgroup file costs more
-    /// than the write).
+    /// cgroup v1: give the container's `devices` group a device allow-list, before any process
+    /// is in it. Nothing to write when `devices.list` shows the group inherited exactly these
+    /// rules from its [`HostAction::DeviceParent`]; otherwise its default to `devices.deny` or
+    /// `devices.allow`, then each exception, one write(2) per rule on one descriptor per file
+    /// (each open of a cgroup file costs more than the write).
     DeviceList {
         /// The container's group in the `devices` hierarchy.
         cgroup: PathBuf,
         /// The rules, in order (what is written is the state they leave).
+        rules: Vec<DeviceRule>,
+    },
+    /// cgroup v1: make the shared group whose device list is `rules` (kept, like the parent
+    /// above it), unless it exists: configured under a temporary name, then renamed into place.
+    /// A container's group made under it starts with a copy of its list, so the container's
+    /// [`HostAction::DeviceList`] finds nothing to write.
+    DeviceParent {
+        /// The group, `devices-` and a digest of the list, under the shared parent.
+        path: PathBuf,
+        /// The rules.
         rules: Vec<DeviceRule>,
     },
     /// Extract a rootfs archive into a fresh directory.
@@ -386,6 +397,7 @@ impl HostAction {
             Claim { .. }
             | DeviceFilter { .. }
             | DeviceList { .. }
+            | DeviceParent { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
             | CgroupWrite { .. }
@@ -405,7 +417,8 @@ impl HostAction {
             | CgroupCreate { path }
             | CgroupWrite { path, .. }
             | WriteIdMap { path, .. }
-            | CgroupOpen { path } => *path = f(path),
+            | CgroupOpen { path }
+            | DeviceParent { path, .. } => *path = f(path),
             DeviceFilter { cgroup, .. } | DeviceList { cgroup, .. } => *cgroup = f(cgroup),
             ExtractRootfs { archive, dest, .. } => {
                 *archive = f(archive);
@@ -524,14 +537,19 @@ impl fmt::Display for HostAction {
                 )
             }
             DeviceList { cgroup, rules } => {
-                let writes = crate::sys::devices::v1_writes(rules);
-                for (i, (file, lines)) in group_by_file(&writes).into_iter().enumerate() {
-                    if i > 0 {
-                        f.write_str("; ")?;
-                    }
-                    write!(f, "write {:?} \u{2190} {:?}", cgroup.join(file), lines)?;
+                if crate::sys::devices::v1_listing(rules).is_some() {
+                    write!(
+                        f,
+                        "unless {:?} shows exactly these rules (inherited): ",
+                        cgroup.join("devices.list")
+                    )?;
                 }
-                Ok(())
+                v1_list_writes(f, cgroup, rules)
+            }
+            DeviceParent { path, rules } => {
+                write!(f, "unless {:?} exists: mkdir a temporary group; ", path)?;
+                v1_list_writes(f, Path::new("…"), rules)?;
+                write!(f, "; rename it to {:?} (kept)", path)
             }
             ExtractRootfs {
                 archive,
@@ -772,6 +790,18 @@ impl fmt::Display for ContainerAction {
             }
         }
     }
+}
+
+/// `write FILE ← [LINES]` for each file of the v1 writes of `rules` into `cgroup`.
+fn v1_list_writes(f: &mut fmt::Formatter<'_>, cgroup: &Path, rules: &[DeviceRule]) -> fmt::Result {
+    let writes = crate::sys::devices::v1_writes(rules);
+    for (i, (file, lines)) in group_by_file(&writes).into_iter().enumerate() {
+        if i > 0 {
+            f.write_str("; ")?;
+        }
+        write!(f, "write {:?} \u{2190} {:?}", cgroup.join(file), lines)?;
+    }
+    Ok(())
 }
 
 /// Consecutive writes to one file, together: (file, the lines in order).

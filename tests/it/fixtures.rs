@@ -529,15 +529,36 @@ impl Cgroups {
             .collect()
     }
 
-    /// The container groups under the parent, in every hierarchy.
+    /// The container groups under the parent, in every hierarchy; in the v1 `devices`
+    /// hierarchy also those under the shared groups holding a device list (`devices-…`, kept
+    /// like the parent: see [`Cgroups::device_lists`]).
     pub fn children(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
-        for p in self.parent_dirs() {
+        for p in self.parent_dirs().into_iter().chain(self.device_lists()) {
             if let Ok(rd) = fs::read_dir(&p) {
-                v.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
+                v.extend(
+                    rd.flatten()
+                        .filter(|e| e.path().is_dir() && !is_device_list(&e.path()))
+                        .map(|e| e.path()),
+                );
             }
         }
         v.sort();
+        v
+    }
+
+    /// The shared groups holding a device list under the parent (cgroup v1).
+    pub fn device_lists(&self) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        for p in self.parent_dirs() {
+            if let Ok(rd) = fs::read_dir(&p) {
+                v.extend(
+                    rd.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir() && is_device_list(p)),
+                );
+            }
+        }
         v
     }
 
@@ -549,9 +570,17 @@ impl Cgroups {
     }
 }
 
+/// `devices-` and 12 hex digits: a shared group holding a device list.
+fn is_device_list(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("devices-"))
+        .is_some_and(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl Drop for Cgroups {
     fn drop(&mut self) {
-        for c in self.children() {
+        for c in self.children().into_iter().chain(self.device_lists()) {
             let _ = fs::remove_dir(c);
         }
         for p in self.parent_dirs() {

@@ -108,8 +108,10 @@ target = "/proc"
         "cgroup_parent",
         "cgroup_create",
         "cgroup_write",
-        // The devices hierarchy's group and its allow-list (hybrid: v1).
+        // The devices hierarchy's group and its allow-list (hybrid: v1), under the shared
+        // group holding the list.
         "cgroup_parent",
+        "device_parent",
         "cgroup_create",
         "device_list",
         "extract_rootfs",

@@ -586,6 +586,75 @@ echo END";
     }
 }
 
+/// cgroup v1: a container's `devices` group is made under a shared group holding the list
+/// (`devices-<digest>`, kept), whose list the kernel copies into it at mkdir, so nothing is
+/// written per container. The copy is read back, never trusted: a shared group someone widened
+/// (allow-all) is corrected in the container's own group; one someone narrowed fails the run
+/// (a v1 group cannot allow more than its parent), and leaves nothing. Made by launch, the
+/// shared group holds exactly the list. (Pure cgroup v2 has no such group: the program is the
+/// container group's own; the tests above cover it.)
+#[test]
+fn a_shared_device_list_group_is_read_back_never_trusted() {
+    need_root();
+    let Some(devroot) = v1_root("devices") else {
+        assert!(
+            pure_v2(),
+            "this hybrid host should have the `devices` v1 hierarchy"
+        );
+        return;
+    };
+    let sb = Sandbox::new("sec-devlist");
+    let cg = Cgroups::new();
+    let rules = launch::sys::devices::DEFAULT;
+    let shared = devroot
+        .join(&cg.parent)
+        .join(launch::sys::devices::v1_parent_name(rules).unwrap());
+    let script = "python3 -c '\nimport os\nos.mknod(\"/tmp/loop\", 0o600 | 0o060000, os.makedev(7, 0))\ntry:\n os.close(os.open(\"/tmp/loop\", os.O_RDONLY)); print(\"OPEN ok\")\nexcept OSError as e: print(\"OPEN\", e.errno)\nos.close(os.open(\"/dev/null\", os.O_RDWR)); print(\"NULL ok\")\n'";
+    let app = |name: &str| {
+        App::new(name, script).tables(&format!(
+            "[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/tmp\"\nnodev = false\n\
+             [security]\ncapabilities = {{ add = [\"MKNOD\"] }}\n[limits]\nparent = {}",
+            q(&cg.parent)
+        ))
+    };
+    let listing =
+        |dir: &std::path::Path| std::fs::read_to_string(dir.join("devices.list")).unwrap();
+
+    // Made by launch: exactly the list, and the container holds to it.
+    let out = run(&sb, app("devlistmade"));
+    assert!(out.stdout.contains("OPEN 1\n"), "{out}");
+    assert!(out.stdout.contains("NULL ok\n"), "{out}");
+    let want = launch::sys::devices::v1_listing(rules).unwrap().join("\n") + "\n";
+    assert_eq!(listing(&shared), want);
+    cg.assert_empty(&out);
+
+    // Widened by someone else (a fresh group under an allow-all parent allows everything).
+    std::fs::remove_dir(&shared).unwrap();
+    std::fs::create_dir(&shared).unwrap();
+    assert_eq!(listing(&shared), "a *:* rwm\n");
+    let out = run(&sb, app("devlistwide"));
+    assert!(
+        out.stdout.contains("OPEN 1\n"),
+        "the widened list was trusted\n{out}"
+    );
+    assert!(out.stdout.contains("NULL ok\n"), "{out}");
+    cg.assert_empty(&out);
+
+    // Narrowed: nothing allowed (a fresh group: a v1 group with children takes no `deny a`).
+    // The container's group cannot be given the list.
+    std::fs::remove_dir(&shared).unwrap();
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("devices.deny"), "a").unwrap();
+    let out = run(&sb, app("devlistnarrow"));
+    assert_ne!(out.code(), Some(0), "{out}");
+    assert!(!out.stdout.contains("NULL ok"), "{out}");
+    assert!(
+        out.stderr.contains("devices.allow"),
+        "the error names the file\n{out}"
+    );
+    cg.assert_empty(&out);
+}
+
 /// The device allow-list: a block device node the container makes (it keeps CAP_MKNOD here, so
 /// that only the list stands in the way) cannot be opened by default; allowed in the manifest,
 /// it opens (or fails for want of a driver, never for want of permission). Unconfined, no list.

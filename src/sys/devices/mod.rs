@@ -30,6 +30,8 @@ pub use filter::{Exception, Filter, Problem, check};
 pub use load::{LICENSE, NAME, attach, load};
 pub use rule::{Access, DeviceKind, DeviceRule, RuleError};
 
+use nix::errno::Errno;
+
 use crate::error::{SysError, SysResult};
 
 /// One rule of the default list, with why it is there.
@@ -153,7 +155,7 @@ pub fn v1_writes(rules: &[DeviceRule]) -> Vec<(&'static str, String)> {
 /// Write `rules` into the cgroup v1 `devices` group `cgroup` ([`v1_writes`]), one write(2) per
 /// rule on one descriptor per file: the kernel reads each write as one rule, and opening a cgroup
 /// file costs several times more than writing to it. Do it before any process enters the group.
-pub fn apply_v1(rules: &[DeviceRule], cgroup: &Path) -> SysResult<()> {
+fn write_v1(rules: &[DeviceRule], cgroup: &Path) -> SysResult<()> {
     use std::io::Write;
     let mut open: Option<(&'static str, std::fs::File)> = None;
     for (file, line) in v1_writes(rules) {
@@ -172,6 +174,114 @@ pub fn apply_v1(rules: &[DeviceRule], cgroup: &Path) -> SysResult<()> {
         }
     }
     Ok(())
+}
+
+/// What `devices.list` shows for a v1 group holding exactly `rules`, if it can tell: with a
+/// default of deny, the exceptions in the kernel's order; with a default of allow the list shows
+/// `a *:* rwm` whatever is denied, so only an exception-free allow-all can be recognised.
+pub fn v1_listing(rules: &[DeviceRule]) -> Option<Vec<String>> {
+    let f = Filter::of(rules);
+    match (f.default_allow, f.exceptions.is_empty()) {
+        (false, _) => Some(
+            f.exceptions
+                .iter()
+                .map(|e| e.rule(true).v1_line())
+                .collect(),
+        ),
+        (true, true) => Some(vec![DeviceRule::ALLOW_ALL.v1_line()]),
+        (true, false) => None,
+    }
+}
+
+/// The name of the shared v1 group whose list is `rules` (`devices-` and 12 hex digits of the
+/// SHA-256 of its listing); `None` when the listing cannot show them ([`v1_listing`]).
+pub fn v1_parent_name(rules: &[DeviceRule]) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+    let listing = v1_listing(rules)?;
+    let digest = Sha256::digest(listing.join("\n").as_bytes());
+    let mut name = String::from("devices-");
+    for b in &digest[..6] {
+        let _ = write!(name, "{b:02x}");
+    }
+    Some(name)
+}
+
+/// Whether the v1 group `cgroup` already holds exactly `rules`: a group made under a parent
+/// holding them starts with a copy of the parent's list (the kernel copies it at mkdir).
+fn v1_holds(rules: &[DeviceRule], cgroup: &Path) -> SysResult<bool> {
+    use std::io::Read;
+    let Some(want) = v1_listing(rules) else {
+        return Ok(false);
+    };
+    let path = cgroup.join("devices.list");
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
+        .map_err(|e| SysError::io("read", Some(path.clone()), &e))?;
+    Ok(text.lines().eq(want.iter().map(String::as_str)))
+}
+
+/// Give the fresh v1 group `cgroup` exactly `rules`: nothing to write when it inherited them
+/// from its parent (read back from `devices.list`), else [`write_v1`]. A parent holding fewer
+/// than `rules` makes the writes fail (EPERM: a v1 group never allows more than its parent).
+pub fn apply_v1(rules: &[DeviceRule], cgroup: &Path) -> SysResult<()> {
+    if v1_holds(rules, cgroup)? {
+        return Ok(());
+    }
+    write_v1(rules, cgroup).map_err(|e| match (e.errno(), cgroup.parent()) {
+        (Errno::EPERM, Some(parent)) => {
+            let detail = format!(
+                "the group above, {}, allows less than this list, and a v1 group never allows more \
+                 than its parent: something else changed that group. Remove it (`rmdir`, once \
+                 no container is in it) and launch makes it again",
+                parent.display()
+            );
+            e.with_detail(detail)
+        }
+        _ => e,
+    })
+}
+
+/// Make the shared v1 group `path` holding `rules`, unless it exists: configured under a
+/// temporary name beside it, then renamed into place, so no group ever appears under `path`'s
+/// name with another list (v1 renames within one parent). A launcher that loses the race to
+/// another removes its copy. An existing group is not checked here: each container's group
+/// made under it is ([`apply_v1`]).
+pub fn create_v1_parent(rules: &[DeviceRule], path: &Path) -> SysResult<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(SysError::other(
+            "mkdir",
+            Some(path.to_path_buf()),
+            "no parent",
+        ));
+    };
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::create_dir(&tmp).map_err(|e| SysError::io("mkdir", Some(tmp.clone()), &e))?;
+    let made = write_v1(rules, &tmp).and_then(|()| {
+        std::fs::rename(&tmp, path).or_else(|e| {
+            match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
+                // Another launcher made it first: use theirs.
+                Errno::EEXIST | Errno::ENOTEMPTY | Errno::EBUSY if path.is_dir() => {
+                    let _ = std::fs::remove_dir(&tmp);
+                    Ok(())
+                }
+                _ => Err(SysError::io("rename", Some(tmp.clone()), &e)
+                    .args(format!("to {}", path.display()))),
+            }
+        })
+    });
+    if made.is_err() {
+        let _ = std::fs::remove_dir(&tmp);
+    }
+    made
 }
 
 /// Load the program for `rules` and attach it to the cgroup v2 directory `cgroup`. Do it before
