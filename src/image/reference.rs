@@ -340,6 +340,19 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text: a reference or an error, never a panic; what parses prints back to
+        /// something that parses to the same.
+        #[test]
+        fn any_text_parses_or_is_refused(s in "\\PC{0,80}|[a-z0-9.:/@_-]{0,80}") {
+            if let Ok(r) = Reference::parse(&s) {
+                proptest::prop_assert_eq!(Reference::parse(&r.to_string()), Ok(r));
+            }
+            let _ = crate::image::registry::client::parse_challenge(&s);
+            let _ = crate::image::registry::manifest::Platform::parse(&s);
+        }
+    }
+
     #[test]
     fn bad_input_is_an_error_not_a_panic() {
         for s in [
