@@ -1,13 +1,24 @@
 //! SIGINT/SIGTERM during a pull: the handler only records the signal; the download loop checks
 //! it between reads and stops, keeping the partial file for a resume. The handlers are
-//! installed without SA_RESTART so a read blocked on a stalled server returns EINTR at once.
+//! installed without SA_RESTART so a body read blocked on a stalled server returns EINTR at
+//! once; while ureq connects or waits for headers it restarts the call (up to its timeouts), so
+//! a second signal there ends the process at once.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn record(sig: libc::c_int) {
-    SIGNAL.store(sig, Ordering::SeqCst);
+    // A second signal while the first is being acted on (ureq restarts reads interrupted while
+    // it waits for a response's headers or a connection, up to their timeouts): die of it at
+    // once. What is on disk is only ever a partial file, which the next pull resumes.
+    if SIGNAL.swap(sig, Ordering::SeqCst) != 0 {
+        // SAFETY: signal(2) and raise(3) are async-signal-safe.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
 }
 
 /// Install the handlers (the CLI does, before pulling). Failure leaves the default action
