@@ -387,6 +387,21 @@ fn transport_error(url: &str, authority: &str, e: ureq::Error) -> PullError {
             host: authority.to_string(),
             detail: e.to_string(),
         },
+        // rustls' failures reach us as I/O errors of kind InvalidData.
+        ureq::Error::Io(io)
+            if url.starts_with("https:") && io.kind() == std::io::ErrorKind::InvalidData =>
+        {
+            let detail = io.to_string();
+            let plain = detail.contains("InvalidContentType") || detail.contains("corrupt message");
+            PullError::Tls {
+                host: authority.to_string(),
+                detail: if plain {
+                    format!("{detail} (the server does not speak TLS: plain http?)")
+                } else {
+                    detail
+                },
+            }
+        }
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::Interrupted => {
             match super::cancel::requested() {
                 Some(signal) => PullError::Cancelled { signal },
