@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::image::auth::Credentials;
 use crate::image::reference::{Digest, Reference};
 
+use client::Client;
 pub use error::PullError;
 use manifest::{Descriptor, ImageConfig, ImageManifest, Index, Kind, Platform};
 pub use store::{RefRecord, Store};
@@ -220,7 +221,6 @@ pub fn pull(
     })
 }
 
-use client::Client;
 
 /// The index entry for `wanted`: the first whose platform matches.
 fn select<'a>(idx: &'a Index, wanted: &Platform) -> Option<&'a Descriptor> {
