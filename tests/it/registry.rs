@@ -994,3 +994,28 @@ fn concurrent_pulls_of_one_image_share_the_store() {
         .count();
     assert_eq!(partials, 0, "temporary files left in ingest/");
 }
+
+#[test]
+fn a_store_others_can_write_or_own_is_refused() {
+    let lab = Lab::new();
+    let store = lab.path("store");
+    std::fs::create_dir(&store).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Refused before any connection: the port has no registry behind it.
+    let name = format!("127.0.0.1:{}/test/x:1", free_port());
+    let out = lab.launch(&["pull", &name], &[]);
+    assert_eq!(out.status.code(), Some(125));
+    insta::assert_snapshot!("registry_store_writable_by_others", diagnostic(&lab, &out));
+    if nix::unistd::geteuid().is_root() {
+        std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&store, Some(65534), Some(65534)).unwrap();
+        let out = lab.launch(&["pull", &name], &[]);
+        assert_eq!(out.status.code(), Some(125));
+        assert!(
+            stderr(&out).contains("is owned by uid 65534"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(!store.join("blobs").exists());
+}
