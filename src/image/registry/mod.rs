@@ -221,7 +221,6 @@ pub fn pull(
     })
 }
 
-
 /// The index entry for `wanted`: the first whose platform matches.
 fn select<'a>(idx: &'a Index, wanted: &Platform) -> Option<&'a Descriptor> {
     idx.manifests
