@@ -302,8 +302,14 @@ impl Lab {
 
     fn launch_cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(launch_bin());
-        cmd.args(args)
-            .env("LAUNCH_STORE", self.path("store"))
+        cmd.args(args);
+        self.lab_env(&mut cmd, env);
+        cmd
+    }
+
+    /// This lab's store and credential files (and none of the machine's) for `cmd`.
+    fn lab_env(&self, cmd: &mut Command, env: &[(&str, &str)]) {
+        cmd.env("LAUNCH_STORE", self.path("store"))
             .env("HOME", self.path("home"))
             .env("LAUNCH_AUTH_FILE", self.path("launch-auth.json"))
             .env("DOCKER_CONFIG", self.path("docker"))
@@ -315,7 +321,6 @@ impl Lab {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd
     }
 
     fn blob(&self, digest: &str) -> PathBuf {
@@ -1018,4 +1023,26 @@ fn a_store_others_can_write_or_own_is_refused() {
         );
     }
     assert!(!store.join("blobs").exists());
+}
+
+#[test]
+fn progress_on_a_terminal_is_one_redrawn_line_per_blob() {
+    let mut lab = Lab::new();
+    let reg = lab.registry("plain", Auth::None);
+    let image = lab.busybox();
+    lab.push(&image, &format!("{reg}/test/tty:1"), &[]);
+    // script(1) gives launch a terminal for stdout and stderr alike.
+    let line = format!("{} pull {reg}/test/tty:1", launch_bin());
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &line, "/dev/null"]);
+    lab.lab_env(&mut cmd, &[]);
+    let out = cmd.output().unwrap();
+    ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("\r\x1b[2K"), "no redrawn line: {text:?}");
+    assert!(text.contains("B/s"), "no rate: {text:?}");
+    assert!(
+        !text.contains("downloading"),
+        "plain lines on a terminal: {text:?}"
+    );
 }
