@@ -35,6 +35,19 @@ if [ ! -x "$profdata" ]; then
     rustup component add llvm-tools >&2
 fi
 
+# And a C compiler for musl: ring (rustls' crypto, for registry pulls over https) compiles a few
+# C and assembly files; the cc crate picks `musl-gcc` (Debian's musl-tools) for this target.
+if ! command -v musl-gcc >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        log "apt-get install musl-tools (musl-gcc, for ring)"
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >&2
+    else
+        log "error: musl-gcc not found: install musl-tools (Debian/Ubuntu) or musl-gcc"
+        exit 1
+    fi
+fi
+
 pgo=$PWD/target/pgo
 # RELR relocations (binutils >= 2.38; musl >= 1.2.4 applies them in the static-PIE start-up):
 # the ~3,000 relative relocations of a position-independent static binary take 1.4 KiB instead

@@ -96,6 +96,33 @@ pub enum Command {
         #[command(subcommand)]
         format: ExportFormat,
     },
+    /// Pull IMAGE from its registry into the image store (docs/images.md).
+    ///
+    /// Prints the image's manifest digest and layer count. The store is LAUNCH_STORE, else
+    /// /var/lib/launch (root) or $XDG_DATA_HOME/launch. An interrupted pull resumes where it
+    /// stopped.
+    Pull {
+        /// The image: [REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST] (`busybox`, `debian:bookworm`).
+        image: String,
+        /// The platform to take from a multi-platform image: OS/ARCH[/VARIANT]. Default: this
+        /// machine's.
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+    },
+    /// Check credentials against REGISTRY and store them for pulls (docs/images.md).
+    Login {
+        /// The registry: `docker.io`, `registry.example:5000`.
+        registry: String,
+        /// The user name.
+        #[arg(short, long)]
+        username: String,
+        /// The password (visible in `ps`: prefer --password-stdin).
+        #[arg(short, long, conflicts_with = "password_stdin")]
+        password: Option<String>,
+        /// Read the password from standard input (its first line).
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Print the manifest's JSON Schema (draft-07).
     Schema,
     /// Print a shell completion script.

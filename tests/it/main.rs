@@ -13,6 +13,7 @@ mod oci_export;
 mod oci_import;
 mod oci_roundtrip;
 mod plans;
+mod registry;
 mod rollback;
 mod run;
 mod schema;
