@@ -21,6 +21,7 @@ pub mod error;
 pub mod exec;
 pub mod exit;
 pub mod host;
+pub mod image;
 pub mod lower;
 pub mod manifest;
 pub mod oci;

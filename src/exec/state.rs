@@ -150,6 +150,17 @@ pub(super) fn make_root(dir: &Path) -> SysResult<()> {
 /// `/tmp/launch-UID`) and planted journals in it that `launch gc` would act on, as ssh-agent and
 /// tmux refuse a socket directory they do not own.
 pub fn check_root(dir: &Path) -> SysResult<()> {
+    check_owned_dir(
+        dir,
+        "check state root",
+        "another user could have planted state in it; remove it, or set LAUNCH_STATE_ROOT (or \
+         XDG_RUNTIME_DIR) to a directory only you can write",
+    )
+}
+
+/// The check of [`check_root`] for any directory launch keeps trusted data in (the state root,
+/// the image store): `op` names the check, `why` says what could go wrong and how to fix it.
+pub fn check_owned_dir(dir: &Path, op: &str, why: &str) -> SysResult<()> {
     use std::os::unix::fs::MetadataExt;
     let md = std::fs::symlink_metadata(dir)
         .map_err(|e| SysError::io("lstat", Some(dir.to_path_buf()), &e))?;
@@ -172,14 +183,9 @@ pub fn check_root(dir: &Path) -> SysResult<()> {
     match problem {
         None => Ok(()),
         Some(p) => Err(SysError::other(
-            "check state root",
+            op,
             Some(dir.to_path_buf()),
-            format!(
-                "{} {p}: refusing to use it, since another user could have planted state in \
-                 it; remove it, or set LAUNCH_STATE_ROOT (or XDG_RUNTIME_DIR) to a directory \
-                 only you can write",
-                dir.display()
-            ),
+            format!("{} {p}: refusing to use it, since {why}", dir.display()),
         )),
     }
 }
