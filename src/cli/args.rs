@@ -90,16 +90,20 @@ pub enum Command {
     },
     /// Clean up what launchers that no longer exist left behind.
     Gc,
-    /// List the images in the store: reference, digest, size and last use.
+    /// List the images in the store (reference, digest, size, last use).
     Images,
-    /// Remove an image's name; its blobs and layers too, when no other image needs them and no
-    /// running container uses them.
+    /// Remove an image from the store (what a running container uses stays).
+    ///
+    /// The name goes; its blobs and layers go too when no other image needs them and no running
+    /// container uses them.
     Rmi {
         /// A reference as `launch images` lists it, or an image digest (12 hex digits or more).
         image: String,
     },
-    /// Remove from the store what no image and no tar root needs, and leftovers of interrupted
-    /// imports; never what a running container uses.
+    /// Remove what no image needs from the store (never what a container uses).
+    ///
+    /// Blobs and layers no image and no tar root needs, tar roots whose archive is gone, and
+    /// leftovers of interrupted imports.
     Prune,
     /// Bring a local image into the store (docs/images.md).
     Import {

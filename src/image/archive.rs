@@ -40,6 +40,7 @@ pub fn import_docker_archive(
     path: &Path,
     opts: &ImportOptions,
 ) -> ImageResult<Imported> {
+    super::layout::source_metadata(path)?;
     let _writer = store.write_lock()?;
     let mut files: HashMap<String, (Digest, u64)> = HashMap::new();
     let mut manifest_json = None;

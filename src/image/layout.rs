@@ -67,8 +67,7 @@ const HELP_LAYOUT: &str = "give an OCI image layout: a directory (or .tar of one
 /// Import the OCI image layout at `path` (a directory or a tar of one) into `store`.
 pub fn import_oci(store: &Store, path: &Path, opts: &ImportOptions) -> ImageResult<Imported> {
     let _writer = store.write_lock()?;
-    let md =
-        std::fs::metadata(path).map_err(|e| SysError::io("stat", Some(path.to_path_buf()), &e))?;
+    let md = source_metadata(path)?;
     let (index, mut fetch): (Vec<u8>, Box<Fetch>) = if md.is_dir() {
         let dir = nix::fcntl::open(
             path,
@@ -117,6 +116,14 @@ pub fn import_oci(store: &Store, path: &Path, opts: &ImportOptions) -> ImageResu
         record,
         manifest,
         config,
+    })
+}
+
+/// A local source's metadata; a missing or unreadable one is the user's input, not the store.
+pub(super) fn source_metadata(path: &Path) -> ImageResult<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|e| {
+        let err = SysError::io("stat", Some(path.to_path_buf()), &e);
+        ImageError::invalid(path, format!("cannot be read: {err}"), "check the path")
     })
 }
 
@@ -366,10 +373,15 @@ pub(super) fn scan_tar(
 ) -> ImageResult<()> {
     let reader = crate::sys::tar::open_guarded(path)?;
     let mut archive = tar::Archive::new(reader);
+    // The tar crate's messages may quote the bytes it could not parse: not shown.
     let bad = |e: std::io::Error| -> ImageError {
+        let why = match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => "the archive ends in the middle of an entry",
+            _ => "not a tar archive, or a damaged one",
+        };
         ImageError::invalid(
             path,
-            format!("not a readable tar archive: {}", e.kind()),
+            why,
             "give the archive as written by `docker save`, skopeo or umoci",
         )
     };

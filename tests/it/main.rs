@@ -18,6 +18,7 @@ mod run;
 mod schema;
 mod seccomp;
 mod security;
+mod store;
 mod supervise;
 mod tar_extract;
 mod trust;
