@@ -200,10 +200,8 @@ fn lowers(store: &Store, manifest: &str) -> Vec<PathBuf> {
     layers.into_iter().rev().map(|l| l.root).collect()
 }
 
-#[test]
-fn whiteouts_and_opaque_directories_merge_as_overlayfs_would() {
-    need_root();
-    let s = Scratch::new("wh");
+/// Two layers whose merge tests whiteouts and opaque directories: (bottom, upper).
+fn whiteout_layers() -> (Vec<u8>, Vec<u8>) {
     let bottom = Ar::new()
         .dir("a")
         .file("a/x", b"x")
@@ -232,6 +230,18 @@ fn whiteouts_and_opaque_directories_merge_as_overlayfs_would() {
         .file(".wh.c", b"")
         .file(".wh..wh.plnk", b"")
         .finish();
+    (bottom, upper)
+}
+
+/// What the merge of [`whiteout_layers`] shows, by `MERGED_SCRIPT`.
+const MERGED: &str = ".\n./a\n./a/new\n./b\n./b/keep\n./c\n./d\n./d/fresh\n---\nnewfreshkeepc";
+const MERGED_SCRIPT: &str = "find . | sort; echo ---; cat a/new d/fresh b/keep c";
+
+#[test]
+fn whiteouts_and_opaque_directories_merge_as_overlayfs_would() {
+    need_root();
+    let s = Scratch::new("wh");
+    let (bottom, upper) = whiteout_layers();
     let layout = s.dir.join("layout");
     let manifest = write_layout(&layout, &[plain(bottom), gz(upper)], None);
     let out = ok(&s.launch(&[
@@ -253,15 +263,53 @@ fn whiteouts_and_opaque_directories_merge_as_overlayfs_would() {
     );
     assert!(!top.join("b/.wh.gone").exists());
     assert!(!top.join("a/.wh..wh..opq").exists());
-    let merged = in_overlay(
-        &s,
-        &lowers,
-        "find . | sort; echo ---; cat a/new d/fresh b/keep c",
+    assert_eq!(in_overlay(&s, &lowers, MERGED_SCRIPT), MERGED);
+}
+
+/// An unprivileged user's store: the same layers unpacked by uid 65534 (whiteouts as 0:0
+/// devices, which any user may create; opaque directories marked `user.overlay.opaque`), and
+/// merged by that user's own `userxattr` overlay mount in a user namespace.
+#[test]
+fn a_rootless_store_unpacks_layers_for_a_userxattr_overlay() {
+    need_root();
+    let s = Scratch::new("rootless");
+    let (bottom, upper) = whiteout_layers();
+    let (b, u) = (plain(bottom), gz(upper));
+    let lowers: Vec<PathBuf> = [&u.diff_id, &b.diff_id]
+        .iter()
+        .map(|d| {
+            let hex = d.strip_prefix("sha256:").unwrap();
+            s.store_dir().join("layers/sha256").join(hex).join("root")
+        })
+        .collect();
+    write_layout(&s.dir.join("layout"), &[b, u], None);
+    fs::create_dir_all(s.store_dir()).unwrap();
+    std::os::unix::fs::chown(s.store_dir(), Some(65534), Some(65534)).unwrap();
+    let as_nobody = |argv: &[&str]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+            .args(argv)
+            .current_dir(&s.dir)
+            .env("LAUNCH_STORE", s.store_dir())
+            .env("HOME", &s.dir);
+        c.output().unwrap()
+    };
+    let bin = launch_bin();
+    ok(&as_nobody(&[&bin, "import", "oci", "layout"]));
+    let top = &lowers[0];
+    assert_eq!(fs::metadata(top.join("a/new")).unwrap().uid(), 65534);
+    let mnt = s.dir.join("merged");
+    fs::create_dir_all(&mnt).unwrap();
+    std::os::unix::fs::chown(&mnt, Some(65534), Some(65534)).unwrap();
+    let script = format!(
+        "set -e; mount -t overlay overlay -o userxattr,lowerdir={}:{} {}; cd {}; {MERGED_SCRIPT}",
+        lowers[0].display(),
+        lowers[1].display(),
+        mnt.display(),
+        mnt.display()
     );
-    assert_eq!(
-        merged,
-        ".\n./a\n./a/new\n./b\n./b/keep\n./c\n./d\n./d/fresh\n---\nnewfreshkeepc"
-    );
+    let out = as_nobody(&["unshare", "-Urm", "sh", "-c", &script]);
+    assert_eq!(ok(&out), MERGED);
 }
 
 #[test]
