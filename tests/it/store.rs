@@ -812,3 +812,65 @@ fn a_store_root_of_another_user_is_refused() {
     let err = Store::open(&open).unwrap_err().to_string();
     assert!(err.contains("writable by others"), "{err}");
 }
+
+/// PAX records for the next entry.
+fn pax(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut data = Vec::new();
+    for (key, value) in records {
+        let body = [b" ", key.as_bytes(), b"=", value, b"\n"].concat();
+        let mut len = body.len() + 1;
+        while format!("{len}").len() + body.len() != len {
+            len += 1;
+        }
+        data.extend_from_slice(format!("{len}").as_bytes());
+        data.extend_from_slice(&body);
+    }
+    data
+}
+
+/// An xattr of a file, if set.
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = [0u8; 256];
+    // SAFETY: NUL-terminated strings and a buffer we own.
+    let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), 256) };
+    (len >= 0).then(|| buf[..len as usize].to_vec())
+}
+
+#[test]
+fn a_layer_keeps_its_xattrs_but_cannot_set_overlay_ones() {
+    need_root();
+    let s = Scratch::new("xattr");
+    let records = pax(&[
+        ("SCHILY.xattr.user.kept", b"yes"),
+        ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+        ("SCHILY.xattr.user.overlay.opaque", b"y"),
+    ]);
+    let tar = Ar::new()
+        .entry(EntryType::XHeader, "PaxHeader", "", &records)
+        .dir("d")
+        .entry(EntryType::XHeader, "PaxHeader", "", &records)
+        .file("d/f", b"f")
+        .finish();
+    let store = s.store();
+    let blob = store.put_bytes(&tar, "xattrs").unwrap();
+    let layer = store.unpack_layer(&blob, &Digest::of(&tar)).unwrap();
+    for p in [layer.root.join("d"), layer.root.join("d/f")] {
+        assert_eq!(xattr(&p, "user.kept").as_deref(), Some(&b"yes"[..]));
+        assert_eq!(xattr(&p, "trusted.overlay.redirect"), None);
+        assert_eq!(xattr(&p, "user.overlay.opaque"), None);
+    }
+    // The one overlay xattr that appears is the store's own, for `.wh..wh..opq`.
+    let tar = Ar::new().file("o/.wh..wh..opq", b"").finish();
+    let blob = store.put_bytes(&tar, "opaque").unwrap();
+    let layer = store.unpack_layer(&blob, &Digest::of(&tar)).unwrap();
+    let o = layer.root.join("o");
+    assert_eq!(
+        xattr(&o, "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert_eq!(xattr(&o, "user.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(fs::read_dir(&o).unwrap().count(), 0);
+}

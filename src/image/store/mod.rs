@@ -245,10 +245,8 @@ pub(crate) fn open_nofollow(path: &Path) -> ImageResult<File> {
 /// Write `bytes` to `path` atomically: a temp file beside it, fsync, rename.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> ImageResult<()> {
     use std::io::Write;
-    let name = path
-        .file_name()
-        .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{}", unique(&name)));
+    // `.tmp.PID.N.NANOS`: hidden, unique, and short whatever the final name's length.
+    let tmp = path.with_file_name(format!(".{}", unique("tmp")));
     let io = |op: &str, p: &Path, e: std::io::Error| SysError::io(op, Some(p.to_path_buf()), &e);
     let write = || -> ImageResult<()> {
         let mut f = std::fs::OpenOptions::new()
