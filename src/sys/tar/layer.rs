@@ -188,10 +188,18 @@ pub fn extract_layer(
         .fill_buf()
         .map_err(|e| SysError::io("read", Some(blob.into()), &e).args("magic bytes"))?;
     let compression = sniff(magic);
-    let inner = Hashing::new(wrap(input, compression, blob)?);
-    let inner_hash = inner.state.clone();
+    let tar = wrap(input, compression, blob)?;
+    // An uncompressed blob is its own tar stream: one hash gives both digests.
+    let (tar, inner_hash): (Box<dyn Read>, _) = match compression {
+        Compression::None => (tar, outer_hash.clone()),
+        Compression::Gzip | Compression::Zstd => {
+            let inner = Hashing::new(tar);
+            let state = inner.state.clone();
+            (Box::new(inner), state)
+        }
+    };
     let overlay = whiteouts.then(Overlay::default);
-    let (stats, overlay) = extract_from(blob, Box::new(inner), true, dest, opts, overlay)?;
+    let (stats, overlay) = extract_from(blob, tar, true, dest, opts, overlay)?;
     let (digest, blob_size) = outer_hash.borrow().result();
     let (diff_id, tar_size) = inner_hash.borrow().result();
     Ok(Unpacked {
