@@ -874,3 +874,119 @@ fn a_layer_keeps_its_xattrs_but_cannot_set_overlay_ones() {
     assert_eq!(xattr(&o, "user.overlay.opaque").as_deref(), Some(&b"y"[..]));
     assert_eq!(fs::read_dir(&o).unwrap().count(), 0);
 }
+
+/// Store `value` as a blob of the layout at `dir`; its descriptor.
+fn put_json(dir: &Path, media_type: &str, value: &serde_json::Value) -> serde_json::Value {
+    let bytes = serde_json::to_vec(value).unwrap();
+    let d = Digest::of(&bytes);
+    fs::write(dir.join("blobs/sha256").join(d.hex()), &bytes).unwrap();
+    serde_json::json!({"mediaType": media_type, "digest": d.to_string(), "size": bytes.len()})
+}
+
+/// A single-layer image for `arch` (its one file says which) in the layout at `dir`; its
+/// manifest descriptor.
+fn arch_image(dir: &Path, arch: &str, variant: Option<&str>) -> serde_json::Value {
+    let tar = Ar::new().file("arch", arch.as_bytes()).finish();
+    let layer = Digest::of(&tar);
+    fs::write(dir.join("blobs/sha256").join(layer.hex()), &tar).unwrap();
+    let config = put_json(
+        dir,
+        "application/vnd.oci.image.config.v1+json",
+        &serde_json::json!({"architecture": arch, "os": "linux", "variant": variant,
+            "rootfs": {"type": "layers", "diff_ids": [layer.to_string()]}}),
+    );
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config,
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "digest": layer.to_string(), "size": tar.len()}]});
+    let mut desc = put_json(dir, "application/vnd.oci.image.manifest.v1+json", &manifest);
+    desc["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+    if let Some(v) = variant {
+        desc["platform"]["variant"] = v.into();
+    }
+    desc
+}
+
+#[test]
+fn an_index_resolves_to_the_platform_asked_for_and_images_are_chosen_by_ref_name() {
+    need_root();
+    let s = Scratch::new("platform");
+    let dir = s.dir.join("multi");
+    fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    let host = Platform::host();
+    let other = match host.architecture.as_str() {
+        "arm64" => "amd64",
+        _ => "arm64",
+    };
+    let manifests = vec![
+        arch_image(&dir, &host.architecture, host.variant.as_deref()),
+        arch_image(&dir, other, (other == "arm64").then_some("v8")),
+    ];
+    // Two names for the one multi-platform index, as `skopeo copy` into a layout with tags does.
+    let index = put_json(
+        &dir,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::json!({"schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests}),
+    );
+    let mut v1 = index.clone();
+    v1["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "v1"});
+    let mut stable = index.clone();
+    stable["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "stable"});
+    fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [v1, stable]}))
+            .unwrap(),
+    )
+    .unwrap();
+    fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+
+    // Two images and no choice: the error names them.
+    let o = s.launch(&["import", "oci", "multi"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("v1, stable"), "{err}");
+
+    let store = s.store();
+    let arch_of = |reference: &str| {
+        let r = store.read_ref(reference).unwrap().unwrap();
+        let layers = store.unpack_image(&r.digest).unwrap();
+        (fs::read_to_string(layers[0].root.join("arch")).unwrap(), r)
+    };
+    ok(&s.launch(&["import", "oci", "multi", "--select", "v1"]));
+    let (arch, r) = arch_of("localhost/multi:v1");
+    assert_eq!(arch, host.architecture);
+    assert_eq!(r.platform, host.to_string());
+    assert_eq!(
+        r.index_digest.as_ref().map(|d| d.to_string()),
+        Some(index["digest"].as_str().unwrap().to_owned())
+    );
+    let platform = format!("linux/{other}");
+    ok(&s.launch(&[
+        "import",
+        "oci",
+        "multi",
+        "--select",
+        "stable",
+        "--platform",
+        &platform,
+        "--name",
+        "o:1",
+    ]));
+    assert_eq!(arch_of("o:1").0, other);
+    let o = s.launch(&[
+        "import",
+        "oci",
+        "multi",
+        "--select",
+        "v1",
+        "--platform",
+        "linux/s390x",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no manifest for linux/s390x"), "{err}");
+    let o = s.launch(&["import", "oci", "multi", "--select", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no image named `nope`"));
+}
