@@ -92,10 +92,9 @@ impl Store {
     fn rename_in(&self, tmp: &Path, digest: &Digest) -> ImageResult<()> {
         let dest = self.blob_path(digest);
         std::fs::rename(tmp, &dest).map_err(|e| {
-            SysError::io("rename", Some(tmp.to_path_buf()), &e)
-                .args(dest.display().to_string())
-                .into()
-        })
+            SysError::io("rename", Some(tmp.to_path_buf()), &e).args(dest.display().to_string())
+        })?;
+        super::fsync_parent(&dest)
     }
 }
 

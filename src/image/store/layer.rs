@@ -190,6 +190,7 @@ impl Store {
             std::fs::rename(tmp, &dest).map_err(|e| {
                 SysError::io("rename", Some(tmp.to_path_buf()), &e).args(dest.display().to_string())
             })?;
+            super::fsync_parent(&dest)?;
             Ok(LayerDir {
                 diff_id: diff_id.clone(),
                 root: dest.join("root"),

@@ -258,11 +258,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> ImageResult<()> {
         f.sync_all().map_err(|e| io("fsync", &tmp, e))?;
         std::fs::rename(&tmp, path)
             .map_err(|e| io("rename", &tmp, e).args(path.display().to_string()))?;
-        Ok(())
+        fsync_parent(path)
     };
     write().inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
+}
+
+/// fsync(2) the directory holding `path`: a rename is durable only once its directory is.
+pub(crate) fn fsync_parent(path: &Path) -> ImageResult<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| SysError::io("fsync", Some(dir.to_path_buf()), &e).into())
 }
 
 /// Remove a file or a whole tree, even one with read-only directories (an unprivileged store's
