@@ -119,6 +119,57 @@ pub fn import_oci(store: &Store, path: &Path, opts: &ImportOptions) -> ImageResu
     })
 }
 
+/// The kinds of local sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// An OCI image layout (directory or tar).
+    Oci,
+    /// A `docker save` file.
+    DockerArchive,
+}
+
+/// Import a local source, or find it imported already: an archive file whose identity (size,
+/// mtime, ctime, inode, device) is the one recorded at its last import with the same options
+/// is not read again. A layout directory is always imported: that reads its index.json and only
+/// the blobs the store lacks. Returns whether the source was read.
+pub fn import_cached(
+    store: &Store,
+    kind: SourceKind,
+    path: &Path,
+    opts: &ImportOptions,
+) -> ImageResult<(Imported, bool)> {
+    let import = || match kind {
+        SourceKind::Oci => import_oci(store, path, opts),
+        SourceKind::DockerArchive => super::archive::import_docker_archive(store, path, opts),
+    };
+    if source_metadata(path)?.is_dir() {
+        return Ok((import()?, true));
+    }
+    let options = format!(
+        "{kind:?}\0{}\0{}\0{}",
+        opts.name.as_deref().unwrap_or(""),
+        opts.select.as_deref().unwrap_or(""),
+        opts.platform
+            .as_ref()
+            .map(Platform::to_string)
+            .unwrap_or_default()
+    );
+    let (found, identity) = store.source_unchanged(path, &options)?;
+    if let Some(record) = found {
+        if let Ok((manifest, config)) = store.image(&record.digest) {
+            let imported = Imported {
+                record,
+                manifest,
+                config,
+            };
+            return Ok((imported, false));
+        }
+    }
+    let imported = import()?;
+    store.record_source(path, &options, identity, &imported.record)?;
+    Ok((imported, true))
+}
+
 /// A local source's metadata; a missing or unreadable one is the user's input, not the store.
 pub(super) fn source_metadata(path: &Path) -> ImageResult<std::fs::Metadata> {
     std::fs::metadata(path).map_err(|e| {

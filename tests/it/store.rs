@@ -990,3 +990,67 @@ fn an_index_resolves_to_the_platform_asked_for_and_images_are_chosen_by_ref_name
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no image named `nope`"));
 }
+
+#[test]
+fn an_unchanged_archive_source_is_not_read_again() {
+    need_root();
+    use launch::image::layout::{SourceKind, import_cached};
+    let s = Scratch::new("cached-src");
+    let layout = s.dir.join("layout");
+    write_layout(&layout, &[gz(Ar::new().file("f", b"x").finish())], None);
+    let tar = s.dir.join("layout.tar");
+    let st = Command::new("tar")
+        .args([
+            "-C",
+            layout.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let store = s.store();
+    let opts = ImportOptions::default();
+    let (first, read) = import_cached(&store, SourceKind::Oci, &tar, &opts).unwrap();
+    assert!(read);
+    let watch = Watch::new(&tar);
+    let (again, read) = import_cached(&store, SourceKind::Oci, &tar, &opts).unwrap();
+    assert!(!read && !watch.touched(), "an unchanged archive was read");
+    assert_eq!(again.record, first.record);
+    assert_eq!(again.layers(), first.layers());
+    // Other options are another import.
+    let named = ImportOptions {
+        name: Some("other:1".into()),
+        ..ImportOptions::default()
+    };
+    assert!(
+        import_cached(&store, SourceKind::Oci, &tar, &named)
+            .unwrap()
+            .1
+    );
+    // Touched: read again. Its name removed: read again.
+    std::thread::sleep(Duration::from_millis(20));
+    fs::File::options()
+        .append(true)
+        .open(&tar)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    assert!(
+        import_cached(&store, SourceKind::Oci, &tar, &opts)
+            .unwrap()
+            .1
+    );
+    assert!(
+        !import_cached(&store, SourceKind::Oci, &tar, &opts)
+            .unwrap()
+            .1
+    );
+    ok(&s.launch(&["rmi", &first.record.reference]));
+    assert!(
+        import_cached(&store, SourceKind::Oci, &tar, &opts)
+            .unwrap()
+            .1
+    );
+}

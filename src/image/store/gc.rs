@@ -100,6 +100,7 @@ impl Store {
             tar_roots: self.drop_stale_tar_roots()?,
             ..Pruned::default()
         };
+        self.drop_stale_sources()?;
         self.collect(None, &mut pruned)?;
         Ok(pruned)
     }

@@ -6,6 +6,7 @@
 //! ROOT/layers/sha256/<hex>/        an unpacked layer by diff_id: root/ (overlay form), layer.json
 //! ROOT/refs/<escaped reference>    named images → manifest digest (JSON)
 //! ROOT/tar-roots/<hex>.json        `tar` roots: the archive's identity → its layer
+//! ROOT/sources/<hex>.json          imported archives (OCI layout tar, docker-archive): identity → ref
 //! ROOT/used/<hex>                  a layer's last use (mtime), touched by [`Store::hold`]
 //! ROOT/locks/                      flock files: `store`, `blob-<hex>`, `layer-<hex>`, `tar-<hex>`
 //! ROOT/tmp/                        layers being unpacked
@@ -21,6 +22,7 @@ mod gc;
 mod layer;
 mod lock;
 mod refs;
+mod sources;
 mod tarroot;
 
 use std::fs::File;
@@ -31,14 +33,14 @@ pub use gc::{ImageInfo, Pruned};
 pub use layer::{LayerDir, LayerInfo};
 pub use lock::{Hold, StoreLock};
 pub use refs::{RefRecord, escape_reference};
-pub use tarroot::{TarRoot, TarRootHit};
+pub use tarroot::{Identity, TarRoot, TarRootHit};
 
 use super::{Digest, ImageError, ImageResult, MAX_JSON};
 use crate::error::SysError;
 use lock::Lock;
 
 /// The store directories, created 0700 when missing.
-const DIRS: [&str; 9] = [
+const DIRS: [&str; 10] = [
     "blobs",
     "blobs/sha256",
     "ingest",
@@ -46,6 +48,7 @@ const DIRS: [&str; 9] = [
     "layers/sha256",
     "refs",
     "tar-roots",
+    "sources",
     "used",
     "locks",
 ];

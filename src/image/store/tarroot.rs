@@ -20,9 +20,9 @@ use crate::error::SysError;
 use crate::image::{Digest, ImageError};
 use crate::sys::tar::HashState;
 
-/// What identifies the archive file's content without reading it.
+/// What identifies a file's content without reading it: size, mtime, ctime, inode, device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct Identity {
+pub struct Identity {
     size: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
@@ -187,7 +187,7 @@ impl Store {
 }
 
 /// The archive's identity (lstat: a symlink is refused, as extraction refuses it).
-fn identity(path: &Path) -> ImageResult<Identity> {
+pub(crate) fn identity(path: &Path) -> ImageResult<Identity> {
     let md = std::fs::symlink_metadata(path)
         .map_err(|e| SysError::io("lstat", Some(path.to_path_buf()), &e))?;
     if !md.is_file() {
