@@ -464,7 +464,7 @@ fn two_processes_unpacking_one_layer_end_with_one_copy() {
     need_root();
     let s = Scratch::new("concurrent");
     let layout = s.dir.join("layout");
-    write_layout(&layout, &[plain(big_layer(24))], None);
+    write_layout(&layout, &[plain(big_layer(8))], None);
     let a = s.cmd(&["import", "oci", "layout"]).spawn().unwrap();
     let b = s.cmd(&["import", "oci", "layout"]).spawn().unwrap();
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
@@ -478,8 +478,8 @@ fn two_processes_unpacking_one_layer_end_with_one_copy() {
         .join("layers/sha256")
         .join(&layers[0])
         .join("root");
-    assert_eq!(fs::read_dir(root.join("big")).unwrap().count(), 24);
-    assert_eq!(fs::metadata(root.join("big/f023")).unwrap().len(), 1 << 20);
+    assert_eq!(fs::read_dir(root.join("big")).unwrap().count(), 8);
+    assert_eq!(fs::metadata(root.join("big/f007")).unwrap().len(), 1 << 20);
 }
 
 #[test]
@@ -487,7 +487,7 @@ fn an_unpack_killed_halfway_leaves_nothing_trusted_and_a_rerun_completes() {
     need_root();
     let s = Scratch::new("crash");
     let layout = s.dir.join("layout");
-    let tar = big_layer(64);
+    let tar = big_layer(16);
     let diff_id = Digest::of(&tar);
     write_layout(&layout, &[plain(tar)], None);
     let mut child = s.cmd(&["import", "oci", "layout"]).spawn().unwrap();
@@ -502,7 +502,8 @@ fn an_unpack_killed_halfway_leaves_nothing_trusted_and_a_rerun_completes() {
             child.kill().unwrap();
             break true;
         }
-        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(60) {
+        // Generous: the cgroup v2 guest runs this under TCG, where the import is slow.
+        if child.try_wait().unwrap().is_some() || start.elapsed() > Duration::from_secs(600) {
             break false;
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -523,8 +524,8 @@ fn an_unpack_killed_halfway_leaves_nothing_trusted_and_a_rerun_completes() {
         .layer(&diff_id)
         .unwrap()
         .expect("the rerun unpacked it");
-    assert_eq!(fs::read_dir(layer.root.join("big")).unwrap().count(), 64);
-    assert_eq!(layer.info.bytes, 64 << 20);
+    assert_eq!(fs::read_dir(layer.root.join("big")).unwrap().count(), 16);
+    assert_eq!(layer.info.bytes, 16 << 20);
 }
 
 #[test]
