@@ -90,6 +90,27 @@ pub enum Command {
     },
     /// Clean up what launchers that no longer exist left behind.
     Gc,
+    /// List the images in the store (reference, digest, size, last use).
+    Images,
+    /// Remove an image from the store (what a running container uses stays).
+    ///
+    /// The name goes; its blobs and layers go too when no other image needs them and no running
+    /// container uses them.
+    Rmi {
+        /// A reference as `launch images` lists it, or an image digest (12 hex digits or more).
+        image: String,
+    },
+    /// Remove what no image needs from the store (never what a container uses).
+    ///
+    /// Blobs and layers no image and no tar root needs, tar roots whose archive is gone, and
+    /// leftovers of interrupted imports.
+    Prune,
+    /// Bring a local image into the store (docs/images.md).
+    Import {
+        /// The kind of source.
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// Write MANIFEST in another format.
     Export {
         /// The format.
@@ -144,6 +165,36 @@ pub enum ExportFormat {
         manifest: PathBuf,
         /// The bundle directory: must not exist, or be empty.
         dir: PathBuf,
+    },
+}
+
+/// Local image sources `launch import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// An OCI image layout: a directory with oci-layout, index.json and blobs/, or a tar of one.
+    Oci {
+        /// The layout directory or tar.
+        path: PathBuf,
+        /// The reference to store it under (default: its ref name, or localhost/NAME:latest).
+        #[arg(long, value_name = "REF")]
+        name: Option<String>,
+        /// Which image of the layout: its org.opencontainers.image.ref.name (default: the only one).
+        #[arg(long, value_name = "REF_NAME")]
+        select: Option<String>,
+        /// The platform to take from an index, os/arch[/variant] (default: this machine's).
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// A `docker save` or `skopeo copy ... docker-archive:` file.
+    DockerArchive {
+        /// The archive.
+        path: PathBuf,
+        /// The reference to store it under (default: its first tag, or localhost/NAME:latest).
+        #[arg(long, value_name = "REF")]
+        name: Option<String>,
+        /// Which image of the archive, by one of its tags (default: the only one).
+        #[arg(long, value_name = "TAG")]
+        select: Option<String>,
     },
 }
 

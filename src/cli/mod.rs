@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Color, Command, ExportFormat, Format, Shell};
+pub use args::{Cli, Color, Command, ExportFormat, Format, ImportSource, Shell};
+
+mod images;
 
 /// The command-line definition (clap derive). build.rs includes the same file to generate the
 /// completion scripts and the man page at build time, so the binary carries their text, not the
@@ -158,6 +160,10 @@ pub fn run(cli: Cli) -> u8 {
             crate::ctl::exec(&crate::host::state_root(), &name, &command)
         }
         Command::Gc => crate::ctl::gc(&crate::host::state_root()),
+        Command::Images => images::images(color),
+        Command::Rmi { image } => images::rmi(&image, color),
+        Command::Prune => images::prune(color),
+        Command::Import { source } => images::import(source, color),
         Command::Export {
             format: ExportFormat::Oci { manifest, dir },
         } => match load(&Input::Manifest(manifest), color, Format::Text) {

@@ -19,6 +19,7 @@ mod run;
 mod schema;
 mod seccomp;
 mod security;
+mod store;
 mod supervise;
 mod tar_extract;
 mod trust;

@@ -23,6 +23,7 @@ use crate::error::{SysError, SysResult};
 
 use super::decompress::{Decompress, Member};
 use super::guard::Guard;
+use super::layer::Overlay;
 use super::meta::{Meta, fsetxattr, read_meta, shift_xattr};
 use super::names::normalise;
 use super::{BUF_SIZE, Compression, ExtractOptions, ExtractStats, PATH_MAX};
@@ -40,8 +41,24 @@ pub fn extract(
     dest: &Path,
     opts: &ExtractOptions,
 ) -> SysResult<ExtractStats> {
-    let read_err = |e: &io::Error, at: &str| read_error(archive, e, at);
     let reader = open(archive, compression)?;
+    let drain = compression != Compression::None;
+    extract_from(archive, reader, drain, dest, opts, None).map(|(stats, _)| stats)
+}
+
+/// [`extract`] from an already opened stream (`archive` names it in errors). `drain`: read the
+/// stream to its end after tar's end marker (a decompressor then checks its last trailer, a
+/// hashing reader sees every byte). `overlay`: a layer of an image, whose whiteouts become
+/// overlayfs whiteouts (see `layer.rs`).
+pub(super) fn extract_from(
+    archive: &Path,
+    reader: Box<dyn Read>,
+    drain: bool,
+    dest: &Path,
+    opts: &ExtractOptions,
+    overlay: Option<Overlay>,
+) -> SysResult<(ExtractStats, Option<Overlay>)> {
+    let read_err = |e: &io::Error, at: &str| read_error(archive, e, at);
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let root = nix::fcntl::open(dest, flags, Mode::empty())
         .map_err(|e| SysError::new("open", Some(dest.into()), e).args("O_PATH|O_DIRECTORY"))?;
@@ -56,6 +73,7 @@ pub fn extract(
         stats: ExtractStats::default(),
         buf: vec![0; BUF_SIZE],
         max_bytes: opts.max_bytes,
+        overlay,
     };
     let mut tar = tar::Archive::new(reader);
     let entries = tar.entries().map_err(|e| read_err(&e, "archive header"))?;
@@ -72,14 +90,15 @@ pub fn extract(
         last = shown_name(&entry.path_bytes());
         x.entry(&format!("entry #{index} `{last}`"), &mut entry)?;
     }
-    if compression != Compression::None {
+    if drain {
         // tar stops at its end marker; reading on to the end of the stream makes the
         // decompressor check the last member's trailer (gzip CRC and length, zstd checksum).
         let mut rest = tar.into_inner();
         io::copy(&mut rest, &mut io::sink()).map_err(|e| read_err(&e, "after the last entry"))?;
     }
+    x.finish_opaque()?;
     x.finish_dirs()?;
-    Ok(x.stats)
+    Ok((x.stats, x.overlay))
 }
 
 /// The archive's tar stream, decompressed.
@@ -122,9 +141,19 @@ pub(super) fn read_error(archive: &Path, e: &io::Error, at: &str) -> SysError {
 }
 
 pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dyn Read>> {
+    let file = open_file(archive)?;
+    wrap(
+        BufReader::with_capacity(BUF_SIZE, file),
+        compression,
+        archive,
+    )
+}
+
+/// Open an archive for reading, never through a symlink.
+pub(super) fn open_file(archive: &Path) -> SysResult<File> {
     // O_NOFOLLOW: validation resolved the path to the file itself; a symlink found here was
     // swapped in since (a plan runs later, maybe as root), and is refused.
-    let file = std::os::unix::fs::OpenOptionsExt::custom_flags(
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
         std::fs::OpenOptions::new().read(true),
         libc::O_NOFOLLOW | libc::O_CLOEXEC,
     )
@@ -137,9 +166,16 @@ pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dy
             );
         }
         err
-    })?;
-    let input = BufReader::with_capacity(BUF_SIZE, file);
-    // The guard bounds what the tar crate buffers for long names and PAX headers.
+    })
+}
+
+/// The tar stream of `input`, decompressed, behind the [`Guard`] that bounds what the tar crate
+/// buffers for long names and PAX headers.
+pub(super) fn wrap<R: io::BufRead + 'static>(
+    input: R,
+    compression: Compression,
+    archive: &Path,
+) -> SysResult<Box<dyn Read>> {
     Ok(match compression {
         Compression::None => Box::new(Guard::new(input)),
         Compression::Gzip | Compression::Zstd => {
@@ -157,8 +193,8 @@ pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dy
 
 /// Where an entry goes (`name` in the directory `at`), and how errors name it.
 #[derive(Clone, Copy)]
-struct Here<'a> {
-    at: BorrowedFd<'a>,
+pub(super) struct Here<'a> {
+    pub(super) at: BorrowedFd<'a>,
     name: &'a OsStr,
     rel: &'a Path,
     ctx: &'a str,
@@ -167,33 +203,41 @@ struct Here<'a> {
 }
 
 impl Here<'_> {
-    fn fail(&self, op: &str, errno: Errno) -> SysError {
+    pub(super) fn fail(&self, op: &str, errno: Errno) -> SysError {
         fail(self.dest, self.rel, self.ctx, op, errno)
     }
 
-    fn bad(&self, why: impl std::fmt::Display) -> SysError {
+    pub(super) fn bad(&self, why: impl std::fmt::Display) -> SysError {
         bad(self.archive, self.ctx, why)
     }
 }
 
-struct Extractor<'a> {
-    archive: &'a Path,
-    dest: &'a Path,
-    privileged: bool,
+pub(super) struct Extractor<'a> {
+    pub(super) archive: &'a Path,
+    pub(super) dest: &'a Path,
+    pub(super) privileged: bool,
     owners: Option<&'a crate::sys::idmap::OwnerShift>,
-    root: Rc<OwnedFd>,
+    pub(super) root: Rc<OwnedFd>,
     /// The last parent directory opened: archives list siblings together, so this saves an
     /// `openat2` per entry.
     cache: Option<(PathBuf, Rc<OwnedFd>)>,
     /// Directories whose metadata is applied at the end.
     dirs: HashMap<PathBuf, Meta>,
-    stats: ExtractStats,
+    pub(super) stats: ExtractStats,
     buf: Vec<u8>,
     max_bytes: Option<u64>,
+    /// Layer mode: whiteouts to convert, opaque directories to mark.
+    pub(super) overlay: Option<Overlay>,
 }
 
 impl<'a> Extractor<'a> {
-    fn here<'b>(&self, at: BorrowedFd<'b>, name: &'b OsStr, rel: &'b Path, ctx: &'b str) -> Here<'b>
+    pub(super) fn here<'b>(
+        &self,
+        at: BorrowedFd<'b>,
+        name: &'b OsStr,
+        rel: &'b Path,
+        ctx: &'b str,
+    ) -> Here<'b>
     where
         'a: 'b,
     {
@@ -226,6 +270,9 @@ impl<'a> Extractor<'a> {
             self.stats.entries += 1;
             return Ok(());
         };
+        if self.overlay.is_some() && name.as_bytes().starts_with(super::layer::WHITEOUT) {
+            return self.whiteout(&rel, name, ctx);
+        }
         if matches!(kind, EntryType::Char | EntryType::Block) && !self.privileged {
             self.stats.skipped_devices += 1;
             return Ok(());
@@ -272,7 +319,7 @@ impl<'a> Extractor<'a> {
 
     /// A descriptor for directory `rel` beneath the root, creating missing directories when
     /// `create` (archives may omit them). Never follows a symlink.
-    fn parent(&mut self, rel: &Path, create: bool, ctx: &str) -> SysResult<Rc<OwnedFd>> {
+    pub(super) fn parent(&mut self, rel: &Path, create: bool, ctx: &str) -> SysResult<Rc<OwnedFd>> {
         if rel.as_os_str().is_empty() {
             return Ok(self.root.clone());
         }
@@ -447,6 +494,9 @@ impl<'a> Extractor<'a> {
         }
         fchmod(fd, self.mode(meta)).map_err(|e| h.fail("fchmod", e))?;
         for (name, value) in &meta.xattrs {
+            if self.overlay.is_some() && super::layer::is_overlay_xattr(name) {
+                continue; // only whiteouts and opaque markers we made ourselves steer overlayfs
+            }
             let shifted = self.owners.and_then(|o| shift_xattr(o, name, value));
             match fsetxattr(fd, name, shifted.as_deref().unwrap_or(value)) {
                 // Unsupported by this filesystem, or a namespace we may not set (trusted.*,
@@ -517,7 +567,7 @@ pub(super) fn bad(archive: &Path, ctx: &str, why: impl std::fmt::Display) -> Sys
 
 /// A failed call on `rel` beneath `dest`, with a hint for errnos that mean the archive tried
 /// something we refuse.
-fn fail(dest: &Path, rel: &Path, ctx: &str, op: &str, errno: Errno) -> SysError {
+pub(super) fn fail(dest: &Path, rel: &Path, ctx: &str, op: &str, errno: Errno) -> SysError {
     let mut err = SysError::new(op, Some(dest.join(rel)), errno).args(ctx);
     err.detail = match (op, errno) {
         ("openat2", Errno::ELOOP) => {
@@ -536,7 +586,7 @@ fn fail(dest: &Path, rel: &Path, ctx: &str, op: &str, errno: Errno) -> SysError 
 }
 
 /// Open directory `rel` beneath `dir` without following any symlink or leaving `dir`.
-fn open_beneath(dir: BorrowedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+pub(super) fn open_beneath(dir: BorrowedFd, rel: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
     let resolve = ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS;
     let flags = flags | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     let how = OpenHow::new()

@@ -11,10 +11,12 @@ use std::path::Path;
 mod decompress;
 mod extract;
 mod guard;
+mod layer;
 mod meta;
 mod names;
 
 pub use extract::extract;
+pub use layer::{HashState, Unpacked, extract_layer, open_guarded, sha256_string, sniff};
 
 /// The largest file [`read_files`] returns: an `/etc/passwd` or `/etc/group`, not a disk image.
 const READ_MAX: u64 = 8 << 20;
