@@ -257,6 +257,10 @@ pub enum RootRef<'a> {
     Archive(&'a Path, crate::sys::tar::Compression),
     /// The host's own files (`rootfs.host`).
     Host,
+    /// An image's unpacked layers, top first: a file is taken from the highest layer that has
+    /// it (a whiteout above it is not looked at: an image that deletes /etc/passwd is not one
+    /// to name users in).
+    Layers(&'a [PathBuf]),
 }
 
 /// The host, as validation sees it.
@@ -278,6 +282,11 @@ pub trait Host {
             return Err(format!("larger than {max} bytes"));
         }
         Ok(text)
+    }
+    /// The image a manifest's root names, resolved before validation (pulled or imported, and
+    /// unpacked): `key` is [`crate::image::resolve::key`] of the manifest's value.
+    fn image(&self, _key: &str) -> Option<&crate::image::resolve::Resolved> {
+        None
     }
     /// The files `names` (relative to the root, e.g. `etc/passwd`) of a root filesystem: each
     /// `None` if it has no such file; an error if one cannot be read.
@@ -302,6 +311,23 @@ pub trait Host {
                     .map(|n| root.read(Path::new(n), MAX).map_err(err))
                     .collect()
             }
+            RootRef::Layers(layers) => {
+                let roots = layers
+                    .iter()
+                    .map(|l| crate::sys::fs::Root::open(l).map_err(err))
+                    .collect::<Result<Vec<_>, _>>()?;
+                names
+                    .iter()
+                    .map(|n| {
+                        for r in &roots {
+                            if let Some(bytes) = r.read(Path::new(n), MAX).map_err(err)? {
+                                return Ok(Some(bytes));
+                            }
+                        }
+                        Ok(None)
+                    })
+                    .collect()
+            }
         }
     }
 }
@@ -310,6 +336,7 @@ pub trait Host {
 #[derive(Debug, Clone)]
 pub struct RealHost {
     facts: HostFacts,
+    images: Vec<crate::image::resolve::Resolved>,
 }
 
 impl RealHost {
@@ -317,13 +344,23 @@ impl RealHost {
     pub fn probe() -> RealHost {
         RealHost {
             facts: probe_facts(),
+            images: Vec::new(),
         }
+    }
+
+    /// The same host with an image resolved (see [`Host::image`]).
+    pub fn with_image(mut self, image: crate::image::resolve::Resolved) -> RealHost {
+        self.images.push(image);
+        self
     }
 }
 
 impl Host for RealHost {
     fn facts(&self) -> &HostFacts {
         &self.facts
+    }
+    fn image(&self, key: &str) -> Option<&crate::image::resolve::Resolved> {
+        self.images.iter().find(|i| i.key == key)
     }
     fn path_kind(&self, path: &Path) -> Option<PathKind> {
         real_path_kind(path)
@@ -500,11 +537,16 @@ pub struct FakeHost {
     /// Contents of files in root filesystems, by `<root>/etc/passwd` for a directory or an
     /// archive, `/etc/passwd` for the host's.
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// Images resolved before validation.
+    pub images: Vec<crate::image::resolve::Resolved>,
 }
 
 impl Host for FakeHost {
     fn facts(&self) -> &HostFacts {
         &self.facts
+    }
+    fn image(&self, key: &str) -> Option<&crate::image::resolve::Resolved> {
+        self.images.iter().find(|i| i.key == key)
     }
     fn path_kind(&self, path: &Path) -> Option<PathKind> {
         self.paths.get(path).cloned()
@@ -513,6 +555,7 @@ impl Host for FakeHost {
         let base = match root {
             RootRef::Dir(p) | RootRef::Archive(p, _) => p,
             RootRef::Host => Path::new("/"),
+            RootRef::Layers(l) => l.first().map_or(Path::new("/"), PathBuf::as_path),
         };
         Ok(names
             .iter()
@@ -579,6 +622,7 @@ impl FakeHost {
             facts,
             paths,
             files: BTreeMap::new(),
+            images: Vec::new(),
         }
     }
 

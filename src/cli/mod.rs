@@ -344,7 +344,26 @@ fn load(input: &Input, color: bool, format: Format) -> Result<(Source, Plan), u8
             return Err(exit::INVALID);
         }
     };
-    let host = RealHost::probe();
+    let mut host = RealHost::probe();
+    // An image root is pulled or imported (and unpacked) before validation, which then sees it
+    // pinned by digest.
+    if let Input::Manifest(_) = input {
+        match crate::image::resolve::for_source(&source) {
+            Ok(Some(image)) => host = host.with_image(image),
+            Ok(None) => {}
+            Err(problem) => {
+                match format {
+                    Format::Text => {
+                        eprint!("{}", diag::render_text(&source, &[problem], color, 100))
+                    }
+                    Format::Json => {
+                        let _ = print(&diag::render_json(&source, &[problem]));
+                    }
+                }
+                return Err(exit::INVALID);
+            }
+        }
+    }
     let planned = match input {
         Input::Manifest(_) => plan_for(&source, &host),
         Input::Bundle(_) => crate::oci::import::plan(&source, &host),

@@ -230,6 +230,15 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
                 }
             }
         }
+        Overlay {
+            target,
+            lowers,
+            upper,
+        } => {
+            // Mounted on the root itself (the state directory): the open root is underneath.
+            cache.open = None;
+            mount::overlay(target, lowers, upper.as_ref())
+        }
         SetAttr {
             target,
             attrs,

@@ -102,6 +102,8 @@ struct Run<'p> {
     /// The launcher is the subreaper of the container's processes (no pid namespace of its
     /// own): the unwinding kills those left.
     subreaper: bool,
+    /// The image's layers, held in the store while the container runs.
+    layers: Option<crate::image::store::Hold>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -118,6 +120,7 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         chan: None,
         cgroups: Vec::new(),
         spawned: None,
+        layers: None,
         tty: plan
             .spec
             .process
@@ -277,6 +280,35 @@ impl Run<'_> {
             DeviceFilter { cgroup, rules } => crate::sys::devices::apply_v2(rules, cgroup),
             DeviceList { cgroup, rules } => crate::sys::devices::apply_v1(rules, cgroup),
             DeviceParent { path, rules } => crate::sys::devices::create_v1_parent(rules, path),
+            HoldLayers { store, layers } => {
+                let diff_ids = layers
+                    .iter()
+                    .map(|d| crate::image::Digest::parse(d))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|e| SysError::other("hold layers", Some(store.clone()), e))?;
+                let hold = crate::image::store::Store::open(store)
+                    .and_then(|s| s.hold(&diff_ids, &self.plan.instance))
+                    .map_err(|e| {
+                        SysError::other("hold layers", Some(store.clone()), e.to_string())
+                    })?;
+                self.layers = Some(hold);
+                Ok(())
+            }
+            OverlayDirs { upper, work } => {
+                use std::os::unix::fs::DirBuilderExt;
+                for (dir, mode) in [(upper, 0o755), (work, 0o700)] {
+                    std::fs::DirBuilder::new()
+                        .mode(mode)
+                        .create(dir)
+                        .map_err(|e| SysError::io("mkdir", Some(dir.clone()), &e))?;
+                    std::fs::set_permissions(
+                        dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(mode),
+                    )
+                    .map_err(|e| SysError::io("chmod", Some(dir.clone()), &e))?;
+                }
+                Ok(())
+            }
             ExtractRootfs {
                 archive,
                 compression,

@@ -12,6 +12,7 @@ pub mod config;
 pub mod layout;
 pub mod reference;
 pub mod registry;
+pub mod resolve;
 pub mod store;
 
 use std::collections::BTreeMap;

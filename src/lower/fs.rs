@@ -64,6 +64,35 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                 },
             );
         }
+        RootSource::Image {
+            name,
+            store,
+            layers,
+            ..
+        } => {
+            let state = root.to_path_buf();
+            b.push(
+                format!("mount the image {name} as the root: its layers under an overlay"),
+                ContainerAction::Overlay {
+                    target: root.to_path_buf(),
+                    lowers: layers
+                        .iter()
+                        .rev()
+                        .map(|d| super::layer_root(store, d))
+                        .collect(),
+                    upper: Some((state.join("upper"), state.join("work"))),
+                },
+            );
+            // As for an archive: device nodes in layers are not the container's to open.
+            b.push(
+                "ignore device nodes in the image",
+                ContainerAction::SetAttr {
+                    target: root.to_path_buf(),
+                    attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
+                    recursive: false,
+                },
+            );
+        }
         RootSource::Host => {
             b.push(
                 "mount a fresh tmpfs as the root",

@@ -39,6 +39,13 @@ impl B {
     }
 }
 
+/// Where the store `store` keeps the unpacked tree of the layer `diff_id` (`sha256:<hex>`): the
+/// directory overlayfs takes as a lower layer (docs/images.md, the store's layout).
+pub fn layer_root(store: &Path, diff_id: &str) -> PathBuf {
+    let hex = diff_id.strip_prefix("sha256:").unwrap_or(diff_id);
+    store.join("layers/sha256").join(hex).join("root")
+}
+
 /// The plan that runs `spec` on the host `facts` describe. `manifest` names where the Spec came
 /// from, for the plan's header.
 pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
@@ -91,6 +98,25 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         },
     );
     let into_cgroup = cgroups(&mut b, r, facts, &instance);
+    if let RootSource::Image { store, layers, .. } = &r.root.source {
+        b.push(
+            "hold the image's layers in the store for the run (prune and rmi leave them)",
+            HostAction::HoldLayers {
+                store: store.clone(),
+                layers: layers.clone(),
+            },
+        );
+        // A read-only root gets them too: launch's own mount points are made in the upper
+        // layer before the root is made read-only, as for the other roots.
+        b.push(
+            "make the overlay's upper and work directories (the container's writes, gone with \
+             the state directory)",
+            HostAction::OverlayDirs {
+                upper: state.join("upper"),
+                work: state.join("work"),
+            },
+        );
+    }
     if let RootSource::Tar {
         archive,
         compression,

@@ -59,7 +59,8 @@ pub struct Manifest {
     pub security: Option<Sp<Security>>,
 }
 
-/// The root filesystem: exactly one of `path`, `tar` or `host`.
+/// The root filesystem: exactly one of `path`, `tar`, `host`, `image`, `oci` or
+/// `docker_archive`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
@@ -73,6 +74,26 @@ pub struct Rootfs {
     /// `true`: a fresh root made of read-only binds of the host's /usr, /bin, /lib*, /sbin and /etc.
     #[serde(default)]
     pub host: Option<Sp<bool>>,
+    /// An image in a registry, `docker.io/library/debian:bookworm` or `host:port/name@sha256:...`:
+    /// pulled into launch's store (see `pull`), its layers the lower layers of an overlay root.
+    #[serde(default)]
+    pub image: Option<Sp<String>>,
+    /// An OCI image layout (a directory, or a .tar of one), imported into the store. Relative to
+    /// the manifest's folder.
+    #[serde(default)]
+    pub oci: Option<Sp<String>>,
+    /// A `docker save` (or `skopeo copy docker-archive:`) file, imported into the store.
+    /// Relative to the manifest's folder.
+    #[serde(default)]
+    pub docker_archive: Option<Sp<String>>,
+    /// For `image`: `"missing"` (default) pulls it unless the store has it, `"always"` pulls
+    /// again, `"never"` uses the store's copy or fails.
+    #[serde(default)]
+    pub pull: Option<Sp<String>>,
+    /// For `image`, `oci` and `docker_archive`: the platform to take from a multi-platform
+    /// image, `os/arch[/variant]` (default: this machine's).
+    #[serde(default)]
+    pub platform: Option<Sp<String>>,
     /// Make the root filesystem read-only.
     #[serde(default)]
     pub readonly: Option<Sp<bool>>,

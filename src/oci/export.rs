@@ -153,6 +153,15 @@ fn root(spec: &Spec) -> Result<oci::Root, ExportError> {
     let path = match &spec.root.source {
         RootSource::Path { path } => path.clone(),
         RootSource::Tar { .. } | RootSource::Host => PathBuf::from(ROOTFS),
+        RootSource::Image { .. } => {
+            return Err(ExportError::Inexpressible {
+                key: "rootfs.image",
+                why: "a bundle's root is one directory, and launch does not yet write an image's \
+                      layers merged into one; export the image with `umoci unpack` and use \
+                      `path = ...`"
+                    .into(),
+            });
+        }
     };
     r.set_path(path);
     r.set_readonly(Some(spec.root.readonly));
@@ -598,7 +607,7 @@ fn mkdir(p: &Path) -> Result<(), SysError> {
 fn fill(bundle: &Path, spec: &Spec, facts: &HostFacts, json: &str) -> Result<(), ExportError> {
     let rootfs = bundle.join(ROOTFS);
     match &spec.root.source {
-        RootSource::Path { .. } => {}
+        RootSource::Path { .. } | RootSource::Image { .. } => {}
         RootSource::Tar {
             archive,
             compression,

@@ -103,6 +103,21 @@ pub enum HostAction {
         /// The rules.
         rules: Vec<DeviceRule>,
     },
+    /// Hold an image's layers in the store for the run (a shared lock on each, which `launch
+    /// prune` and `rmi` respect), checking that each is unpacked and complete.
+    HoldLayers {
+        /// The store.
+        store: PathBuf,
+        /// The layers' diff_ids.
+        layers: Vec<String>,
+    },
+    /// Make the overlay's upper and work directories (in the state directory: they go with it).
+    OverlayDirs {
+        /// The upper directory: the container's writes.
+        upper: PathBuf,
+        /// overlayfs's work directory.
+        work: PathBuf,
+    },
     /// Extract a rootfs archive into a fresh directory.
     ExtractRootfs {
         /// The archive.
@@ -226,6 +241,17 @@ pub enum ContainerAction {
         flags: Vec<MountFlag>,
         /// Filesystem options, if any.
         data: Option<String>,
+    },
+    /// Mount an overlay: the image's layers as its lower layers (top first), and, for a
+    /// writable root, an upper and a work directory. With the new mount API each layer is its
+    /// own `lowerdir+` option, so no option string limits how many there are.
+    Overlay {
+        /// Mount point.
+        target: PathBuf,
+        /// The lower layers, top first.
+        lowers: Vec<PathBuf>,
+        /// Upper and work directories; `None`: a read-only overlay.
+        upper: Option<(PathBuf, PathBuf)>,
     },
     /// mount_setattr(2): change attributes of a mount (read-only, nosuid...) without clearing
     /// the locked ones, as a remount would try to.
@@ -398,6 +424,8 @@ impl HostAction {
             | DeviceFilter { .. }
             | DeviceList { .. }
             | DeviceParent { .. }
+            | HoldLayers { .. }
+            | OverlayDirs { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
             | CgroupWrite { .. }
@@ -423,6 +451,11 @@ impl HostAction {
             ExtractRootfs { archive, dest, .. } => {
                 *archive = f(archive);
                 *dest = f(dest);
+            }
+            HoldLayers { store, .. } => *store = f(store),
+            OverlayDirs { upper, work } => {
+                *upper = f(upper);
+                *work = f(work);
             }
             Spawn { cgroup, .. } => {
                 if let Some(c) = cgroup {
@@ -452,6 +485,20 @@ impl ContainerAction {
                 }
             }
             PivotRoot { new_root } => *new_root = f(new_root),
+            Overlay {
+                target,
+                lowers,
+                upper,
+            } => {
+                *target = f(target);
+                for l in lowers.iter_mut() {
+                    *l = f(l);
+                }
+                if let Some((u, w)) = upper {
+                    *u = f(u);
+                    *w = f(w);
+                }
+            }
             MaskPaths { root, .. } | ReadonlyPaths { root, .. } => *root = f(root),
             CgroupEnter { paths } => {
                 for p in paths.iter_mut() {
@@ -545,6 +592,16 @@ impl fmt::Display for HostAction {
                     )?;
                 }
                 v1_list_writes(f, cgroup, rules)
+            }
+            HoldLayers { store, layers } => write!(
+                f,
+                "flock(LOCK_SH) each of {} layers in {:?} for the run: [{}]",
+                layers.len(),
+                store,
+                layers.join(", ")
+            ),
+            OverlayDirs { upper, work } => {
+                write!(f, "mkdir({:?}, 0755); mkdir({:?}, 0700)", upper, work)
             }
             DeviceParent { path, rules } => {
                 write!(f, "unless {:?} exists: mkdir a temporary group; ", path)?;
@@ -650,6 +707,20 @@ impl fmt::Display for ContainerAction {
                 path, mode, major, minor
             ),
             Symlink { target, link } => write!(f, "symlink({:?}, {:?})", target, link),
+            Overlay {
+                target,
+                lowers,
+                upper,
+            } => {
+                f.write_str("fsopen(\"overlay\")")?;
+                for l in lowers {
+                    write!(f, "; lowerdir+={:?}", l)?;
+                }
+                if let Some((u, w)) = upper {
+                    write!(f, "; upperdir={:?}; workdir={:?}", u, w)?;
+                }
+                write!(f, "; fsmount; move_mount to {:?}", target)
+            }
             Mount {
                 source,
                 target,

@@ -106,6 +106,19 @@ pub enum RootSource {
     },
     /// A fresh root of read-only binds of the host's system directories (`/usr`, `/etc`, ...).
     Host,
+    /// An image from launch's store (pulled from a registry or imported from a local OCI layout
+    /// or `docker save` file before validation), pinned by digest: its unpacked layers are the
+    /// lower layers of an overlay whose upper layer lives and dies with the run.
+    Image {
+        /// How the manifest named it (`docker.io/library/debian:bookworm`, an OCI layout's path).
+        name: String,
+        /// The store holding its layers.
+        store: PathBuf,
+        /// The image manifest's digest.
+        manifest: String,
+        /// The layers' diff_ids, bottom first.
+        layers: Vec<String>,
+    },
 }
 
 /// One namespace: the host's, a new one, or an existing one joined by path.

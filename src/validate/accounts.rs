@@ -48,6 +48,7 @@ enum Source {
     Dir(std::path::PathBuf),
     Archive(std::path::PathBuf),
     Host,
+    Image(String),
 }
 
 fn text(b: &[u8]) -> impl Iterator<Item = Vec<&str>> {
@@ -101,6 +102,23 @@ impl Db {
                 Source::Archive(archive.clone()),
             ),
             RootSource::Host => (RootRef::Host, Source::Host),
+            RootSource::Image { .. } => (RootRef::Host, Source::Image(String::new())),
+        };
+        let layers = match &root.source {
+            RootSource::Image { store, layers, .. } => layers
+                .iter()
+                .rev()
+                .map(|d| crate::lower::layer_root(store, d))
+                .collect(),
+            RootSource::Path { .. } | RootSource::Tar { .. } | RootSource::Host => Vec::new(),
+        };
+        let (root_ref, source) = match &root.source {
+            RootSource::Image { name, .. } => {
+                (RootRef::Layers(&layers), Source::Image(name.clone()))
+            }
+            RootSource::Path { .. } | RootSource::Tar { .. } | RootSource::Host => {
+                (root_ref, source)
+            }
         };
         let files = cx.host.root_files(root_ref, &["etc/passwd", "etc/group"]);
         let (passwd, group) = match files {
@@ -123,6 +141,7 @@ impl Db {
             Source::Dir(d) => format!("{}/etc/{name}", d.display()),
             Source::Archive(a) => format!("/etc/{name} in {}", a.display()),
             Source::Host => format!("/etc/{name} (the host's)"),
+            Source::Image(i) => format!("/etc/{name} in the image {i}"),
         }
     }
 }

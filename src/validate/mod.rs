@@ -21,7 +21,7 @@ use crate::diag::Problem;
 use crate::host::Host;
 use crate::manifest::{Manifest, Source, Sp};
 use crate::plan::Plan;
-use crate::spec::Spec;
+use crate::spec::{RootSource, Spec, UserNamespace};
 
 /// Parse and validate a manifest, and lower it into this host's plan.
 pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
@@ -52,6 +52,22 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
     let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
     let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
     let root = rootfs::check(&mut cx, &m.rootfs);
+    if let (RootSource::Image { .. }, UserNamespace::New(_), Some(span)) =
+        (&root.source, &ns.user, rootfs::image_span(m.rootfs.get()))
+    {
+        cx.push(
+            Problem::new(
+                "launch::rootfs::image_userns",
+                span,
+                "an image root cannot be used with a user namespace yet",
+            )
+            .label("its layers are owned by the store's ids, not the container's")
+            .help(
+                "run it without `[namespaces] user` (as root); idmapped layers for user \
+                 namespaces are not built yet (docs/images.md)",
+            ),
+        );
+    }
     let (limits, rlimits) = limits::check(&mut cx, m.limits.as_ref());
     let process = process::check(
         &mut cx,

@@ -13,6 +13,11 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
         r.path.as_ref().map(|p| ("path", p.span())),
         r.tar.as_ref().map(|p| ("tar", p.span())),
         host_on.map(|p| ("host", p.span())),
+        r.image.as_ref().map(|p| ("image", p.span())),
+        r.oci.as_ref().map(|p| ("oci", p.span())),
+        r.docker_archive
+            .as_ref()
+            .map(|p| ("docker_archive", p.span())),
     ]
     .into_iter()
     .flatten()
@@ -28,6 +33,23 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
             .label("this root is not extracted")
             .help("remove `max_size`, or use it with `tar = ...`"),
         );
+    }
+    let image_source = r.image.is_some() || r.oci.is_some() || r.docker_archive.is_some();
+    for (key, v) in [("pull", &r.pull), ("platform", &r.platform)] {
+        if let (Some(v), false) = (v, image_source) {
+            cx.push(
+                Problem::new(
+                    "launch::rootfs::image_key",
+                    v.span(),
+                    format!("`{key}` is for an image root"),
+                )
+                .label("this root is not an image")
+                .help(format!(
+                    "remove `{key}`, or name an image: `image = \"...\"`, `oci = \"...\"` or \
+                     `docker_archive = \"...\"`"
+                )),
+            );
+        }
     }
     let pivot_root = flag(r.pivot_root.as_ref(), true);
     let empty = Root {
@@ -50,10 +72,15 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
             Problem::new(
                 "launch::rootfs::source",
                 span,
-                "[rootfs] needs exactly one of `path`, `tar` or `host = true`",
+                "[rootfs] needs exactly one of `path`, `tar`, `host = true`, `image`, `oci` or \
+                 `docker_archive`",
             )
             .label(label)
-            .help("keep one: `path = \"./rootfs\"`, `tar = \"image.tar\"` or `host = true`"),
+            .help(
+                "keep one: `path = \"./rootfs\"`, `tar = \"image.tar\"`, `host = true`, \
+                 `image = \"debian:bookworm\"`, `oci = \"./app-oci\"` or \
+                 `docker_archive = \"app.tar\"`",
+            ),
         );
         return empty;
     }
@@ -119,10 +146,52 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
             ..empty
         };
     }
+    for (kind, v) in [
+        ("image", &r.image),
+        ("oci", &r.oci),
+        ("docker_archive", &r.docker_archive),
+    ] {
+        let Some(v) = v else { continue };
+        let key = crate::image::resolve::key(kind, v.get(), &cx.dir);
+        let Some(img) = cx.host.image(&key) else {
+            cx.push(
+                Problem::new(
+                    "launch::rootfs::image",
+                    v.span(),
+                    "this image was not brought into the store",
+                )
+                .label("not resolved before validation")
+                .help(
+                    "`launch run`, `plan`, `validate` and `export` pull or import it first; \
+                     check the store (`launch images`)",
+                ),
+            );
+            return empty;
+        };
+        return Root {
+            source: RootSource::Image {
+                name: v.get().clone(),
+                store: img.store.clone(),
+                manifest: img.manifest.to_string(),
+                layers: img.layers.iter().map(|d| d.to_string()).collect(),
+            },
+            ..empty
+        };
+    }
     Root {
         source: RootSource::Host,
         ..empty
     }
+}
+
+/// The span of the image key of a root (`image`, `oci` or `docker_archive`), for problems that
+/// involve it.
+pub(crate) fn image_span(r: &Rootfs) -> Option<std::ops::Range<usize>> {
+    [&r.image, &r.oci, &r.docker_archive]
+        .into_iter()
+        .flatten()
+        .map(|v| v.span())
+        .next()
 }
 
 fn not_found(v: &Sp<String>, path: &std::path::Path, help: &str) -> Problem {

@@ -17,12 +17,12 @@ use tar::EntryType;
 use crate::fixtures::{Ar, gzip, launch_bin, need_root, unique};
 
 /// A scratch directory with a store in `store/`; removed at the end.
-struct Scratch {
-    dir: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) dir: PathBuf,
 }
 
 impl Scratch {
-    fn new(tag: &str) -> Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
         let dir = std::env::temp_dir().join(unique(&format!("store-{tag}")));
         fs::create_dir_all(&dir).unwrap();
         Scratch { dir }
@@ -689,7 +689,7 @@ fn a_tar_root_is_extracted_once_and_reused_while_unchanged() {
 
 /// Build a busybox image with umoci (two layers: the second deletes /etc/motd and adds a
 /// directory, so umoci writes a whiteout), and a docker-archive of it with skopeo.
-fn busybox_images(s: &Scratch) -> (PathBuf, PathBuf) {
+pub(crate) fn busybox_images(s: &Scratch) -> (PathBuf, PathBuf) {
     let busybox = ["/bin/busybox", "/usr/bin/busybox"]
         .into_iter()
         .find(|p| Path::new(p).exists())

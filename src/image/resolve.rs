@@ -1,0 +1,286 @@
+//! Image roots, resolved before validation: what `[rootfs] image`, `oci` or `docker_archive`
+//! names is pulled or imported into the store and unpacked there, and validation then sees it
+//! pinned by digest ([`Resolved`], through [`crate::host::Host::image`]). Validation and
+//! lowering stay offline and deterministic; this is the one step before them that reaches a
+//! registry or reads an image.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use super::layout::{ImportOptions, SourceKind, import_cached};
+use super::store::Store;
+use super::{Digest, Platform};
+use crate::diag::Problem;
+use crate::manifest::{Rootfs, Source, Sp};
+
+/// An image a manifest's root names, found in (or brought into) the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// [`key`] of the manifest's value.
+    pub key: String,
+    /// The store.
+    pub store: PathBuf,
+    /// The image manifest.
+    pub manifest: Digest,
+    /// The layers' diff_ids, bottom first, each unpacked in the store.
+    pub layers: Vec<Digest>,
+}
+
+/// Where the image comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// A registry reference, and when to pull it.
+    Image {
+        /// As written.
+        reference: String,
+        /// `missing`, `always` or `never`.
+        pull: Pull,
+    },
+    /// An OCI image layout (directory or tar), absolute.
+    Oci(PathBuf),
+    /// A `docker save` file, absolute.
+    DockerArchive(PathBuf),
+}
+
+/// `[rootfs] pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pull {
+    /// Unless the store has it (the default).
+    Missing,
+    /// Every time.
+    Always,
+    /// Never: the store's copy or an error.
+    Never,
+}
+
+impl Pull {
+    /// Parse the manifest's word.
+    pub fn parse(s: &str) -> Option<Pull> {
+        match s {
+            "missing" => Some(Pull::Missing),
+            "always" => Some(Pull::Always),
+            "never" => Some(Pull::Never),
+            _ => None,
+        }
+    }
+}
+
+/// The name under which validation looks a manifest's image up: the key and its value, with a
+/// local source's path made absolute (`dir` is the manifest's folder).
+pub fn key(kind: &str, value: &str, dir: &Path) -> String {
+    match kind {
+        "image" => format!("image:{value}"),
+        _ => format!("{kind}:{}", absolute(value, dir).display()),
+    }
+}
+
+fn absolute(value: &str, dir: &Path) -> PathBuf {
+    let p = Path::new(value);
+    match p.is_absolute() {
+        true => p.to_path_buf(),
+        false => dir.join(p),
+    }
+}
+
+/// What a manifest's root asks for: the source, its [`key`], the span of its value in the
+/// manifest, and the platform asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    /// The source.
+    pub wanted: Wanted,
+    /// Its key.
+    pub key: String,
+    /// Its value's span.
+    pub span: Range<usize>,
+    /// `platform`, if given.
+    pub platform: Option<Platform>,
+}
+
+/// The image source `r` names; `None` when `r` names no image (or more than one source:
+/// validation says so).
+pub fn wanted(r: &Rootfs, dir: &Path) -> Result<Option<Want>, Problem> {
+    let given: Vec<(&str, &Sp<String>)> = [
+        r.image.as_ref().map(|v| ("image", v)),
+        r.oci.as_ref().map(|v| ("oci", v)),
+        r.docker_archive.as_ref().map(|v| ("docker_archive", v)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let [(kind, v)] = given.as_slice() else {
+        return Ok(None);
+    };
+    if r.path.is_some() || r.tar.is_some() || r.host.as_ref().is_some_and(|h| *h.get()) {
+        return Ok(None);
+    }
+    let platform = match &r.platform {
+        None => None,
+        Some(p) => Some(Platform::parse(p.get()).map_err(|why| {
+            Problem::new("launch::rootfs::platform", p.span(), why)
+                .label("not os/arch[/variant]")
+                .help("write e.g. `platform = \"linux/amd64\"` or `\"linux/arm64/v8\"`")
+        })?),
+    };
+    let pull = match &r.pull {
+        None => Pull::Missing,
+        Some(p) => match (*kind, Pull::parse(p.get())) {
+            ("image", Some(pull)) => pull,
+            ("image", None) => {
+                return Err(Problem::new(
+                    "launch::rootfs::pull",
+                    p.span(),
+                    format!("`{}` is not a pull policy", p.get()),
+                )
+                .label("not missing, always or never")
+                .help("write `pull = \"missing\"` (the default), `\"always\"` or `\"never\"`"));
+            }
+            (_, _) => {
+                return Err(Problem::new(
+                    "launch::rootfs::pull",
+                    p.span(),
+                    "`pull` is for registry images",
+                )
+                .label(format!("this root is `{kind}`, a local source"))
+                .help("remove `pull`: a local source is imported whenever it changed"));
+            }
+        },
+    };
+    let w = match *kind {
+        "image" => Wanted::Image {
+            reference: v.get().clone(),
+            pull,
+        },
+        "oci" => Wanted::Oci(absolute(v.get(), dir)),
+        _ => Wanted::DockerArchive(absolute(v.get(), dir)),
+    };
+    Ok(Some(Want {
+        wanted: w,
+        key: key(kind, v.get(), dir),
+        span: v.span(),
+        platform,
+    }))
+}
+
+/// Bring the image `w` into the store at `store_root` and unpack its layers. The error is a
+/// message for the manifest's value (the caller points it there).
+pub fn resolve(
+    w: &Wanted,
+    key: &str,
+    platform: Option<&Platform>,
+    store_root: &Path,
+) -> Result<Resolved, (String, String)> {
+    let store = Store::open(store_root).map_err(|e| (e.to_string(), help_of(&e)))?;
+    let manifest = match w {
+        Wanted::Image { reference, pull } => pulled(&store, reference, *pull, platform)?,
+        Wanted::Oci(path) | Wanted::DockerArchive(path) => {
+            let kind = match w {
+                Wanted::Oci(_) => SourceKind::Oci,
+                Wanted::Image { .. } | Wanted::DockerArchive(_) => SourceKind::DockerArchive,
+            };
+            let opts = ImportOptions {
+                name: None,
+                select: None,
+                platform: platform.cloned(),
+            };
+            let (imported, _read) = import_cached(&store, kind, path, &opts)
+                .map_err(|e| (e.to_string(), help_of(&e)))?;
+            imported.record.digest
+        }
+    };
+    let layers = store
+        .unpack_image(&manifest)
+        .map_err(|e| (e.to_string(), help_of(&e)))?;
+    Ok(Resolved {
+        key: key.to_owned(),
+        store: store_root.to_path_buf(),
+        manifest,
+        layers: layers.into_iter().map(|l| l.diff_id).collect(),
+    })
+}
+
+fn help_of(e: &super::ImageError) -> String {
+    use miette::Diagnostic;
+    e.help().map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// The manifest digest of a registry image, pulled as `pull` says.
+fn pulled(
+    store: &Store,
+    reference: &str,
+    pull: Pull,
+    platform: Option<&Platform>,
+) -> Result<Digest, (String, String)> {
+    use miette::Diagnostic;
+    let r = super::reference::Reference::parse(reference).map_err(|e| {
+        (
+            e.to_string(),
+            "write `name[:tag]` or `host[:port]/name[:tag][@sha256:...]`, e.g. \
+             `docker.io/library/debian:bookworm`"
+                .to_owned(),
+        )
+    })?;
+    let name = r.to_string();
+    let want = platform.cloned().unwrap_or_else(Platform::host);
+    if pull != Pull::Always {
+        let records = store.refs().map_err(|e| (e.to_string(), help_of(&e)))?;
+        let found = records.into_iter().find(|rec| {
+            rec.reference == name
+                && Platform::parse(&rec.platform).is_ok_and(|p| want.matches(&p))
+                && store.has_blob(&rec.digest)
+        });
+        match (found, pull) {
+            (Some(rec), _) => return Ok(rec.digest),
+            (None, Pull::Never) => {
+                return Err((
+                    format!("{name} ({want}) is not in the store, and `pull = \"never\"`"),
+                    format!("run `launch pull {name}` first, or set `pull = \"missing\"`"),
+                ));
+            }
+            (None, Pull::Missing | Pull::Always) => {}
+        }
+    }
+    let opts = super::registry::PullOptions {
+        platform: platform.map(|p| {
+            super::registry::manifest::Platform::parse(&p.to_string())
+                .unwrap_or_else(|_| super::registry::manifest::Platform::host())
+        }),
+        ..Default::default()
+    };
+    use std::io::IsTerminal;
+    let mut progress = super::registry::progress::Reporter::new(std::io::stderr().is_terminal());
+    let done = super::registry::pull(&r, &opts, store.root(), &mut progress).map_err(|e| {
+        (
+            e.to_string(),
+            e.help().map(|h| h.to_string()).unwrap_or_default(),
+        )
+    })?;
+    Digest::parse(&done.manifest.to_string()).map_err(|e| (e, String::new()))
+}
+
+/// Resolve the image the manifest `source` names, if it names one: `Ok(None)` when it does not
+/// (or cannot be parsed: validation reports that), `Err` with a diagnostic at the manifest's
+/// value when the image cannot be had.
+pub fn for_source(source: &Source) -> Result<Option<Resolved>, Problem> {
+    let Ok(m) = crate::manifest::parse(source) else {
+        return Ok(None);
+    };
+    let Some(Want {
+        wanted: w,
+        key,
+        span,
+        platform,
+    }) = wanted(m.rootfs.get(), &source.dir)?
+    else {
+        return Ok(None);
+    };
+    resolve(&w, &key, platform.as_ref(), &Store::default_root())
+        .map(Some)
+        .map_err(|(why, help)| {
+            let mut p =
+                Problem::new("launch::rootfs::image", span, why).label("this image cannot be had");
+            if !help.is_empty() {
+                p = p.help(help);
+            }
+            p
+        })
+}
