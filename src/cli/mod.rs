@@ -9,6 +9,7 @@ use clap::Parser;
 pub use args::{Cli, Color, Command, ExportFormat, Format, ImportSource, Shell};
 
 mod images;
+pub mod registry;
 
 /// The command-line definition (clap derive). build.rs includes the same file to generate the
 /// completion scripts and the man page at build time, so the binary carries their text, not the
@@ -66,7 +67,7 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     args
 }
 
-fn use_color(c: Color) -> bool {
+pub(crate) fn use_color(c: Color) -> bool {
     match c {
         Color::Always => true,
         Color::Never => false,
@@ -170,13 +171,8 @@ pub fn run(cli: Cli) -> u8 {
             Ok((_, plan)) => export_oci(&plan, &dir),
             Err(code) => code,
         },
-        Command::Pull { image, platform } => pull(&image, platform.as_deref(), color),
-        Command::Login {
-            registry,
-            username,
-            password,
-            password_stdin,
-        } => login(&registry, username, password, password_stdin, color),
+        // The registry client is a binary of its own (src/bin/launch-registry.rs).
+        Command::Pull { .. } | Command::Login { .. } => registry::delegate(),
         Command::Schema => print(crate::schema::json_schema()),
         Command::Completions { shell } => write_out(match shell {
             Shell::Bash => &generated::BASH,
@@ -186,107 +182,6 @@ pub fn run(cli: Cli) -> u8 {
             Shell::Powershell => &generated::POWERSHELL,
         }),
         Command::Man => write_out(&generated::MAN),
-    }
-}
-
-/// `launch pull`: resolve, download and verify into the store; print the digest.
-fn pull(image: &str, platform: Option<&str>, color: bool) -> u8 {
-    use crate::image::registry::{self, PullError, PullOptions, manifest::Platform};
-    let fail = |e: PullError| {
-        eprint!("{}", registry::error::render(&e, color));
-        e.exit_code()
-    };
-    let reference = match crate::image::reference::Reference::parse(image) {
-        Ok(r) => r,
-        Err(e) => return fail(e.into()),
-    };
-    let mut opts = PullOptions::default();
-    if let Some(p) = platform {
-        match Platform::parse(p) {
-            Ok(p) => opts.platform = Some(p),
-            Err(e) => return fail(e.into()),
-        }
-    }
-    registry::cancel::install();
-    let root = registry::store::default_root();
-    let mut progress = registry::progress::Reporter::new(std::io::stderr().is_terminal());
-    match registry::pull(&reference, &opts, &root, &mut progress) {
-        Ok(p) => {
-            let size: u64 = p.layers.iter().map(|l| l.size).sum();
-            print(&format!(
-                "{}\ndigest: {}\nplatform: {}\nlayers: {} ({})\n",
-                p.reference,
-                p.manifest,
-                p.platform,
-                p.layers.len(),
-                registry::progress::bytes(size)
-            ))
-        }
-        Err(e) => {
-            progress.finish();
-            fail(e)
-        }
-    }
-}
-
-/// `launch login`: check the credentials against the registry, then store them.
-fn login(
-    registry: &str,
-    username: String,
-    password: Option<String>,
-    password_stdin: bool,
-    color: bool,
-) -> u8 {
-    use crate::image::registry::{self, client::insecure_from_env};
-    let password = match (password, password_stdin) {
-        (Some(p), _) => p,
-        (None, true) => {
-            let mut line = String::new();
-            if let Err(e) = std::io::stdin().read_line(&mut line) {
-                eprintln!("launch: error: reading the password from standard input: {e}");
-                return exit::INVALID;
-            }
-            line.trim_end_matches(['\n', '\r']).to_string()
-        }
-        (None, false) => {
-            eprintln!(
-                "launch: error: no password: give --password-stdin (and the password on standard input) or --password"
-            );
-            return exit::INVALID;
-        }
-    };
-    let registry = registry
-        .trim_start_matches("https://")
-        .trim_start_matches("http://")
-        .trim_end_matches('/');
-    let registry = if registry == "index.docker.io" {
-        "docker.io"
-    } else {
-        registry
-    };
-    let credentials = crate::image::auth::Credentials { username, password };
-    if let Err(e) = registry::login(registry, &credentials, insecure_from_env()) {
-        eprint!("{}", registry::error::render(&e, color));
-        return e.exit_code();
-    }
-    let Some(file) = crate::image::auth::launch_auth_file() else {
-        eprintln!(
-            "launch: error: nowhere to store credentials: set HOME, XDG_CONFIG_HOME or LAUNCH_AUTH_FILE"
-        );
-        return exit::LAUNCHER;
-    };
-    match crate::image::auth::store(&file, registry, &credentials) {
-        Ok(()) => {
-            eprintln!(
-                "launch: logged in to {registry}; credentials stored in {}",
-                file.display()
-            );
-            exit::OK
-        }
-        Err(e) => {
-            eprintln!("launch: error: storing credentials: {e}");
-            exit::LAUNCHER
-        }
     }
 }
 

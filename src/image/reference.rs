@@ -201,18 +201,11 @@ impl Reference {
         }
     }
 
-    /// The reference as a file name under `ROOT/refs/`: every byte outside `[A-Za-z0-9._-]`
-    /// written `%XX` (so `/`, `:` and `@` never make paths, and the escape is reversible).
+    /// The reference as a file name under `ROOT/refs/`: the store's one escape
+    /// ([`crate::image::store::escape_reference`]), so `launch images` and `pull = "never"`
+    /// find what a pull recorded.
     pub fn escaped(&self) -> String {
-        let mut out = String::new();
-        for b in self.to_string().bytes() {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-                out.push(char::from(b));
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
+        crate::image::store::escape_reference(&self.to_string())
     }
 }
 
@@ -336,7 +329,7 @@ mod tests {
         );
         assert_eq!(
             p("127.0.0.1:5000/a/b:c").escaped(),
-            "127.0.0.1%3A5000%2Fa%2Fb%3Ac"
+            "127.0.0.1:5000%2Fa%2Fb:c"
         );
     }
 

@@ -210,7 +210,6 @@ fn pulled(
     pull: Pull,
     platform: Option<&Platform>,
 ) -> Result<Digest, (String, String)> {
-    use miette::Diagnostic;
     let r = super::reference::Reference::parse(reference).map_err(|e| {
         (
             e.to_string(),
@@ -239,22 +238,39 @@ fn pulled(
             (None, Pull::Missing | Pull::Always) => {}
         }
     }
-    let opts = super::registry::PullOptions {
-        platform: platform.map(|p| {
-            super::registry::manifest::Platform::parse(&p.to_string())
-                .unwrap_or_else(|_| super::registry::manifest::Platform::host())
-        }),
-        ..Default::default()
-    };
-    use std::io::IsTerminal;
-    let mut progress = super::registry::progress::Reporter::new(std::io::stderr().is_terminal());
-    let done = super::registry::pull(&r, &opts, store.root(), &mut progress).map_err(|e| {
-        (
-            e.to_string(),
-            e.help().map(|h| h.to_string()).unwrap_or_default(),
-        )
-    })?;
-    Digest::parse(&done.manifest.to_string()).map_err(|e| (e, String::new()))
+    // The pull itself runs in `launch-registry` (src/cli/registry.rs: the launcher carries no
+    // HTTP or TLS code). Its progress and errors go to our stderr; its stdout names the digest.
+    let helper = crate::cli::registry::helper().map_err(|e| (e, String::new()))?;
+    let mut cmd = std::process::Command::new(&helper);
+    cmd.arg("pull").arg(&name);
+    if let Some(p) = platform {
+        cmd.arg("--platform").arg(p.to_string());
+    }
+    let out = cmd
+        .env("LAUNCH_STORE", store.root())
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| (format!("running {}: {e}", helper.display()), String::new()))?;
+    if !out.status.success() {
+        return Err((
+            format!("pulling {name} failed (its error is above)"),
+            "fix what the pull said, or use an image already in the store (`launch images`) \
+             with `pull = \"never\"`"
+                .to_owned(),
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let digest = text
+        .lines()
+        .find_map(|l| l.strip_prefix("digest: "))
+        .ok_or_else(|| {
+            (
+                format!("{} printed no digest", helper.display()),
+                String::new(),
+            )
+        })?;
+    Digest::parse(digest.trim()).map_err(|e| (e, String::new()))
 }
 
 /// Resolve the image the manifest `source` names, if it names one: `Ok(None)` when it does not

@@ -21,6 +21,7 @@ use sha2::Digest as _;
 
 use crate::common::repo;
 use crate::fixtures::launch_bin;
+use crate::fixtures::need_root;
 
 const USER: &str = "tester";
 const PASSWORD: &str = "testpass";
@@ -445,16 +446,7 @@ fn diagnostic(lab: &Lab, o: &Output) -> String {
 }
 
 fn ref_record(lab: &Lab, reference: &str) -> serde_json::Value {
-    let escaped: String = reference
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
+    let escaped = launch::image::store::escape_reference(reference);
     let text = std::fs::read_to_string(lab.path("store/refs").join(escaped)).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -1044,5 +1036,78 @@ fn progress_on_a_terminal_is_one_redrawn_line_per_blob() {
     assert!(
         !text.contains("downloading"),
         "plain lines on a terminal: {text:?}"
+    );
+}
+
+/// `[rootfs] image = ...`: pulled before validation (by `launch-registry`), run on an overlay of
+/// its layers; `pull = "never"` then runs the store's copy without asking the registry, and
+/// fails clearly for an image the store lacks.
+#[test]
+fn a_manifest_runs_a_pulled_image() {
+    need_root();
+    let mut lab = Lab::new();
+    let reg = lab.registry("plain", Auth::None);
+    // The store tests' busybox image (umoci unpack and repack): the lab's own is made with
+    // `umoci insert`, whose layer ends without tar's end-of-archive blocks (GNU tar refuses it
+    // too), which pulls do not mind but an unpack does.
+    let scratch = crate::store::Scratch::new("regimg");
+    let (oci, _) = crate::store::busybox_images(&scratch);
+    lab.push(
+        &format!("{}:latest", oci.display()),
+        &format!("{reg}/test/busybox:1"),
+        &[],
+    );
+    let state = lab.path("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let dir = lab.path("");
+    let manifest = |name: &str, extra: &str| {
+        let m = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &m,
+            format!(
+                "name = \"{name}\"\n[rootfs]\nimage = \"{reg}/test/busybox:1\"\n{extra}\n\
+                 [process]\ncommand = [\"/bin/sh\", \"-c\", \"test -d /etc/added && echo added; \
+                 echo hi > /tmp-file; read x < /tmp-file; echo wrote-$x\"]\n"
+            ),
+        )
+        .unwrap();
+        m
+    };
+    let run = |lab: &Lab, m: &Path| {
+        let mut cmd = lab.launch_cmd(&["run", m.to_str().unwrap()], &[]);
+        cmd.env("LAUNCH_STATE_ROOT", &state);
+        cmd.output().unwrap()
+    };
+    let out = run(&lab, &manifest("imgpull", ""));
+    ok(&out);
+    assert_eq!(stdout(&out), "added\nwrote-hi\n");
+    // The store's copy, without the registry.
+    for c in &mut lab.children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let out = run(&lab, &manifest("imgnever", "pull = \"never\""));
+    ok(&out);
+    assert_eq!(stdout(&out), "added\nwrote-hi\n");
+    let m = lab.path("imgmissing.toml");
+    std::fs::write(
+        &m,
+        format!(
+            "name = \"imgmissing\"\n[rootfs]\nimage = \"{reg}/test/other:1\"\npull = \"never\"\n\
+             [process]\ncommand = [\"/bin/sh\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = run(&lab, &m);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not in the store"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(&state).unwrap().count(),
+        0,
+        "state left behind"
     );
 }

@@ -445,6 +445,40 @@ fn hostile_layers_are_refused_or_contained() {
     );
 }
 
+/// Names with a leading `/` (`umoci insert` writes `/` and `/bin/sh`) are read as containerd and
+/// Docker read them: relative to the layer's root, and written beneath it like any other.
+#[test]
+fn a_layer_with_absolute_names_unpacks_beneath_its_root() {
+    need_root();
+    let s = Scratch::new("absnames");
+    let script = "import io, sys, tarfile\n\
+                  b = io.BytesIO()\n\
+                  with tarfile.open(fileobj=b, mode='w', format=tarfile.PAX_FORMAT) as t:\n\
+                  \x20   for name in ['/', '/abs']:\n\
+                  \x20       i = tarfile.TarInfo(name); i.type = tarfile.DIRTYPE; i.mode = 0o755\n\
+                  \x20       t.addfile(i)\n\
+                  \x20   i = tarfile.TarInfo('/abs/file'); i.size = 2; t.addfile(i, io.BytesIO(b'in'))\n\
+                  \x20   i = tarfile.TarInfo('/abs/link'); i.type = tarfile.LNKTYPE; i.linkname = '/abs/file'\n\
+                  \x20   t.addfile(i)\n\
+                  sys.stdout.buffer.write(b.getvalue())\n";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let tar = out.stdout;
+    let store = s.store();
+    let blob = store.put_bytes(&tar, "absolute names").unwrap();
+    let layer = store.unpack_layer(&blob, &Digest::of(&tar)).unwrap();
+    assert_eq!(fs::read(layer.root.join("abs/file")).unwrap(), b"in");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(layer.root.join("abs/link")).unwrap().ino(),
+        fs::metadata(layer.root.join("abs/file")).unwrap().ino()
+    );
+    assert!(!Path::new("/abs/file").exists());
+}
+
 /// A layer of `files` files of 1 MiB each under `big/`.
 fn big_layer(files: usize) -> Vec<u8> {
     let mut ar = Ar::new();

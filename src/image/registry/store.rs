@@ -26,21 +26,7 @@ use super::error::PullError;
 /// The store's root: `$LAUNCH_STORE`, else `/var/lib/launch` for root, else
 /// `$XDG_DATA_HOME/launch` (`~/.local/share/launch`).
 pub fn default_root() -> PathBuf {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(d) = env("LAUNCH_STORE") {
-        return d;
-    }
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/var/lib/launch");
-    }
-    env("XDG_DATA_HOME")
-        .or_else(|| env("HOME").map(|h| h.join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-data-{}", nix::unistd::geteuid())))
-        .join("launch")
+    crate::image::store::Store::default_root()
 }
 
 /// What `refs/<escaped reference>` holds.

@@ -251,6 +251,27 @@ impl<'a> Extractor<'a> {
         }
     }
 
+    /// An entry's name as [`normalise`] judges it. Image layers are read as containerd and
+    /// Docker read them: a name (or hard link target) with a leading `/` is relative to the
+    /// layer's root (`umoci insert` writes `/` and `/bin/sh`); it is still written beneath the
+    /// root like any other. A root filesystem archive (`docker export`) never has one, and one
+    /// that does is refused.
+    fn names<'r>(&self, raw: &'r [u8]) -> &'r [u8] {
+        match self.overlay {
+            Some(_) => {
+                let mut r = raw;
+                while let [b'/', rest @ ..] = r {
+                    r = rest;
+                }
+                match r.is_empty() && !raw.is_empty() {
+                    true => b".",
+                    false => r,
+                }
+            }
+            None => raw,
+        }
+    }
+
     fn entry<R: Read>(&mut self, ctx: &str, entry: &mut tar::Entry<R>) -> SysResult<()> {
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() {
@@ -258,7 +279,8 @@ impl<'a> Extractor<'a> {
         }
         let archive = self.archive;
         let raw = entry.path_bytes().into_owned();
-        let rel = normalise(&raw).map_err(|why| bad(archive, ctx, format!("path {why}")))?;
+        let rel =
+            normalise(self.names(&raw)).map_err(|why| bad(archive, ctx, format!("path {why}")))?;
         let meta = read_meta(entry, archive, ctx)?;
         // Pre-POSIX archives mark directories with a trailing slash on a regular entry.
         let is_dir = kind.is_dir() || (kind == EntryType::Regular && raw.ends_with(b"/"));
@@ -443,8 +465,8 @@ impl<'a> Extractor<'a> {
     fn hard_link<R: Read>(&mut self, h: Here, entry: &tar::Entry<R>) -> SysResult<()> {
         let raw = entry.link_name_bytes().unwrap_or_default().into_owned();
         let shown = String::from_utf8_lossy(&raw);
-        let target =
-            normalise(&raw).map_err(|why| h.bad(format!("link target `{shown}` {why}")))?;
+        let target = normalise(self.names(&raw))
+            .map_err(|why| h.bad(format!("link target `{shown}` {why}")))?;
         if target == h.rel {
             return Ok(()); // a link to itself: unlinking first would destroy the file
         }
