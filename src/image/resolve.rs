@@ -96,9 +96,9 @@ pub struct Want {
     pub platform: Option<Platform>,
 }
 
-/// The image source `r` names; `None` when `r` names no image (or more than one source:
-/// validation says so).
-pub fn wanted(r: &Rootfs, dir: &Path) -> Result<Option<Want>, Problem> {
+/// The image source `r` names; `None` when `r` names no image, more than one source, or a
+/// `pull` or `platform` validation refuses (it says why; nothing is resolved for it).
+pub fn wanted(r: &Rootfs, dir: &Path) -> Option<Want> {
     let given: Vec<(&str, &Sp<String>)> = [
         r.image.as_ref().map(|v| ("image", v)),
         r.oci.as_ref().map(|v| ("oci", v)),
@@ -108,42 +108,19 @@ pub fn wanted(r: &Rootfs, dir: &Path) -> Result<Option<Want>, Problem> {
     .flatten()
     .collect();
     let [(kind, v)] = given.as_slice() else {
-        return Ok(None);
+        return None;
     };
     if r.path.is_some() || r.tar.is_some() || r.host.as_ref().is_some_and(|h| *h.get()) {
-        return Ok(None);
+        return None;
     }
     let platform = match &r.platform {
         None => None,
-        Some(p) => Some(Platform::parse(p.get()).map_err(|why| {
-            Problem::new("launch::rootfs::platform", p.span(), why)
-                .label("not os/arch[/variant]")
-                .help("write e.g. `platform = \"linux/amd64\"` or `\"linux/arm64/v8\"`")
-        })?),
+        Some(p) => Some(Platform::parse(p.get()).ok()?),
     };
-    let pull = match &r.pull {
-        None => Pull::Missing,
-        Some(p) => match (*kind, Pull::parse(p.get())) {
-            ("image", Some(pull)) => pull,
-            ("image", None) => {
-                return Err(Problem::new(
-                    "launch::rootfs::pull",
-                    p.span(),
-                    format!("`{}` is not a pull policy", p.get()),
-                )
-                .label("not missing, always or never")
-                .help("write `pull = \"missing\"` (the default), `\"always\"` or `\"never\"`"));
-            }
-            (_, _) => {
-                return Err(Problem::new(
-                    "launch::rootfs::pull",
-                    p.span(),
-                    "`pull` is for registry images",
-                )
-                .label(format!("this root is `{kind}`, a local source"))
-                .help("remove `pull`: a local source is imported whenever it changed"));
-            }
-        },
+    let pull = match (&r.pull, *kind) {
+        (None, _) => Pull::Missing,
+        (Some(p), "image") => Pull::parse(p.get())?,
+        (Some(_), _) => return None,
     };
     let w = match *kind {
         "image" => Wanted::Image {
@@ -153,12 +130,12 @@ pub fn wanted(r: &Rootfs, dir: &Path) -> Result<Option<Want>, Problem> {
         "oci" => Wanted::Oci(absolute(v.get(), dir)),
         _ => Wanted::DockerArchive(absolute(v.get(), dir)),
     };
-    Ok(Some(Want {
+    Some(Want {
         wanted: w,
         key: key(kind, v.get(), dir),
         span: v.span(),
         platform,
-    }))
+    })
 }
 
 /// Bring the image `w` into the store at `store_root` and unpack its layers. The error is a
@@ -285,7 +262,7 @@ pub fn for_source(source: &Source) -> Result<Option<Resolved>, Problem> {
         key,
         span,
         platform,
-    }) = wanted(m.rootfs.get(), &source.dir)?
+    }) = wanted(m.rootfs.get(), &source.dir)
     else {
         return Ok(None);
     };

@@ -21,7 +21,7 @@ use crate::diag::Problem;
 use crate::host::Host;
 use crate::manifest::{Manifest, Source, Sp};
 use crate::plan::Plan;
-use crate::spec::{RootSource, Spec, UserNamespace};
+use crate::spec::{Spec, UserNamespace};
 
 /// Parse and validate a manifest, and lower it into this host's plan.
 pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
@@ -52,9 +52,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
     let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
     let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
     let root = rootfs::check(&mut cx, &m.rootfs);
-    if let (RootSource::Image { .. }, UserNamespace::New(_), Some(span)) =
-        (&root.source, &ns.user, rootfs::image_span(m.rootfs.get()))
-    {
+    if let (UserNamespace::New(_), Some(span)) = (&ns.user, rootfs::image_span(m.rootfs.get())) {
         cx.push(
             Problem::new(
                 "launch::rootfs::image_userns",

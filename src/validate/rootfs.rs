@@ -152,6 +152,9 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
         ("docker_archive", &r.docker_archive),
     ] {
         let Some(v) = v else { continue };
+        if !image_options(cx, r, kind) {
+            return empty;
+        }
         let key = crate::image::resolve::key(kind, v.get(), &cx.dir);
         let Some(img) = cx.host.image(&key) else {
             cx.push(
@@ -182,6 +185,50 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
         source: RootSource::Host,
         ..empty
     }
+}
+
+/// `pull` and `platform` of an image root of kind `kind`: whether both are good (each problem
+/// reported).
+fn image_options(cx: &mut Cx, r: &Rootfs, kind: &str) -> bool {
+    let mut good = true;
+    if let Some(p) = &r.platform {
+        if let Err(why) = crate::image::Platform::parse(p.get()) {
+            cx.push(
+                Problem::new("launch::rootfs::platform", p.span(), why)
+                    .label("not os/arch[/variant]")
+                    .help("write e.g. `platform = \"linux/amd64\"` or `\"linux/arm64/v8\"`"),
+            );
+            good = false;
+        }
+    }
+    if let Some(p) = &r.pull {
+        let problem = match (kind, crate::image::resolve::Pull::parse(p.get())) {
+            ("image", Some(_)) => None,
+            ("image", None) => Some(
+                Problem::new(
+                    "launch::rootfs::pull",
+                    p.span(),
+                    format!("`{}` is not a pull policy", p.get()),
+                )
+                .label("not missing, always or never")
+                .help("write `pull = \"missing\"` (the default), `\"always\"` or `\"never\"`"),
+            ),
+            (_, _) => Some(
+                Problem::new(
+                    "launch::rootfs::pull",
+                    p.span(),
+                    "`pull` is for registry images",
+                )
+                .label(format!("this root is `{kind}`, a local source"))
+                .help("remove `pull`: a local source is imported again whenever it changed"),
+            ),
+        };
+        if let Some(problem) = problem {
+            cx.push(problem);
+            good = false;
+        }
+    }
+    good
 }
 
 /// The span of the image key of a root (`image`, `oci` or `docker_archive`), for problems that
