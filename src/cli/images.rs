@@ -194,17 +194,7 @@ pub(super) fn import(source: ImportSource, color: bool) -> u8 {
 
 /// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
 pub fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    match u {
-        0 => format!("{n} B"),
-        _ => format!("{v:.1} {}", UNITS[u]),
-    }
+    crate::image::human_size(n)
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC`.

@@ -69,7 +69,7 @@ pub(crate) fn delegate() -> u8 {
 
 /// `launch pull`: resolve, download and verify into the store; print the digest.
 pub(crate) fn pull(image: &str, platform: Option<&str>, color: bool) -> u8 {
-    use crate::image::registry::{self, PullError, PullOptions, manifest::Platform};
+    use crate::image::registry::{self, PullError, PullOptions, manifest::parse_platform};
     let fail = |e: PullError| {
         eprint!("{}", registry::error::render(&e, color));
         e.exit_code()
@@ -80,7 +80,7 @@ pub(crate) fn pull(image: &str, platform: Option<&str>, color: bool) -> u8 {
     };
     let mut opts = PullOptions::default();
     if let Some(p) = platform {
-        match Platform::parse(p) {
+        match parse_platform(p) {
             Ok(p) => opts.platform = Some(p),
             Err(e) => return fail(e.into()),
         }

@@ -121,23 +121,25 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Parse `os/arch[/variant]`.
+    /// Parse `os/arch[/variant]`: lowercase words (letters, digits, `_`, `.`).
     pub fn parse(s: &str) -> Result<Platform, String> {
         let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: (*os).to_owned(),
-                architecture: (*arch).to_owned(),
-                variant: parts
-                    .get(2)
-                    .map(|v| (*v).to_owned())
-                    .filter(|v| !v.is_empty()),
-            }),
-            _ => Err(format!(
+        let word = |w: &&str| {
+            !w.is_empty()
+                && w.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'.')
+        };
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(word) {
+            return Err(format!(
                 "`{}` is not a platform: write os/arch or os/arch/variant (e.g. linux/amd64)",
                 shown(s)
-            )),
+            ));
         }
+        Ok(Platform {
+            os: parts[0].to_owned(),
+            architecture: parts[1].to_owned(),
+            variant: parts.get(2).map(|v| (*v).to_owned()),
+        })
     }
 
     /// This machine's platform, in the spelling images use.
@@ -157,14 +159,17 @@ impl Platform {
         }
     }
 
-    /// Whether an index entry's platform fits this one (a missing variant fits any).
-    pub fn matches(&self, other: &Platform) -> bool {
-        self.os == other.os
-            && self.architecture == other.architecture
-            && match (&self.variant, &other.variant) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            }
+    /// Whether an index entry for `candidate` runs here when `self` is wanted. No variant
+    /// wanted: any (an index rarely lists two variants of one architecture for Linux). arm64
+    /// without a variant is v8.
+    pub fn matches(&self, candidate: &Platform) -> bool {
+        let norm = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
+            ("arm64", None) => Some("v8".to_owned()),
+            (_, v) => v.map(str::to_owned),
+        };
+        self.os == candidate.os
+            && self.architecture == candidate.architecture
+            && (self.variant.is_none() || norm(self) == norm(candidate))
     }
 }
 
@@ -175,6 +180,21 @@ impl fmt::Display for Platform {
             write!(f, "/{v}")?;
         }
         Ok(())
+    }
+}
+
+/// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    match u {
+        0 => format!("{n} B"),
+        _ => format!("{v:.1} {}", UNITS[u]),
     }
 }
 

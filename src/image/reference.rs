@@ -342,7 +342,7 @@ mod tests {
                 proptest::prop_assert_eq!(Reference::parse(&r.to_string()), Ok(r));
             }
             let _ = crate::image::registry::client::parse_challenge(&s);
-            let _ = crate::image::registry::manifest::Platform::parse(&s);
+            let _ = crate::image::registry::manifest::parse_platform(&s);
         }
     }
 

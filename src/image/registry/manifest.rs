@@ -5,9 +5,6 @@
 //! crate, whose relocations cost every start of the static-PIE binary (docs/performance.md).
 //! Unknown fields are ignored, as the specs require of readers.
 
-use std::collections::BTreeMap;
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// OCI image index.
@@ -61,76 +58,13 @@ pub struct ImageManifest {
     pub layers: Vec<Descriptor>,
 }
 
-/// The image config (OCI `application/vnd.oci.image.config.v1+json`, Docker's container config):
-/// the parts launch uses. Field names are the spec's (Go's capitalised ones inside `config`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImageConfig {
-    /// CPU architecture (`amd64`).
-    #[serde(default)]
-    pub architecture: String,
-    /// Operating system (`linux`).
-    #[serde(default)]
-    pub os: String,
-    /// CPU variant (`v8`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    /// The defaults for a container of this image.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub config: Option<ContainerConfig>,
-    /// The uncompressed layers' digests.
-    #[serde(default)]
-    pub rootfs: RootFs,
-}
+/// The image config (OCI `application/vnd.oci.image.config.v1+json`, Docker's container config)
+/// and its parts: the store's own types, so a pulled image and an imported one read alike.
+pub use crate::image::config::{ImageConfig, ProcessDefaults as ContainerConfig, RootFs};
 
-/// The process defaults an image carries.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ContainerConfig {
-    /// `user`, `uid`, `user:group`, `uid:gid`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
-    /// `KEY=value` entries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<String>>,
-    /// The entrypoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
-    /// The default command (arguments to the entrypoint).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    /// The working directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub working_dir: Option<String>,
-    /// `80/tcp` → `{}`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
-    /// The stop signal (`SIGTERM`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop_signal: Option<String>,
-}
-
-/// The config's `rootfs`: the diff_ids of the layers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RootFs {
-    /// Always `layers`.
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// sha256 of each uncompressed layer, base first.
-    #[serde(default)]
-    pub diff_ids: Vec<String>,
-}
-
-/// An OS/architecture/variant triple, as in an index's `platform` and `--platform`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Platform {
-    /// CPU architecture (`amd64`, `arm64`).
-    pub architecture: String,
-    /// Operating system (`linux`).
-    pub os: String,
-    /// CPU variant (`v7`, `v8`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
+/// An OS/architecture/variant triple, as in an index's `platform` and `--platform`: the
+/// store's own type.
+pub use crate::image::Platform;
 
 /// A `--platform` / `platform =` string that is not `os/arch[/variant]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -139,64 +73,9 @@ pub struct Platform {
 )]
 pub struct PlatformError(pub String);
 
-impl Platform {
-    /// Parse `os/arch[/variant]`, lowercase words only.
-    pub fn parse(s: &str) -> Result<Platform, PlatformError> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let word = |w: &&str| {
-            !w.is_empty()
-                && w.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'.')
-        };
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(word) {
-            return Err(PlatformError(s.to_string()));
-        }
-        Ok(Platform {
-            os: parts[0].to_string(),
-            architecture: parts[1].to_string(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        })
-    }
-
-    /// This machine, in the OCI spelling of Go's GOOS/GOARCH.
-    pub fn host() -> Platform {
-        let architecture = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "x86" => "386",
-            "aarch64" => "arm64",
-            "powerpc64" => "ppc64le",
-            "loongarch64" => "loong64",
-            other => other,
-        };
-        Platform {
-            os: "linux".to_string(),
-            architecture: architecture.to_string(),
-            variant: None,
-        }
-    }
-
-    /// Whether an index entry for `candidate` runs here when `self` is wanted. No variant
-    /// wanted: any (an index rarely lists two variants of one architecture for Linux). arm64
-    /// without a variant is v8.
-    pub fn matches(&self, candidate: &Platform) -> bool {
-        let norm = |p: &Platform| match (p.architecture.as_str(), p.variant.as_deref()) {
-            ("arm64", None) => Some("v8".to_string()),
-            (_, v) => v.map(str::to_string),
-        };
-        self.os == candidate.os
-            && self.architecture == candidate.architecture
-            && (self.variant.is_none() || norm(self) == norm(candidate))
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
+/// Parse `os/arch[/variant]` for `--platform`.
+pub fn parse_platform(s: &str) -> Result<Platform, PlatformError> {
+    Platform::parse(s).map_err(|_| PlatformError(s.to_string()))
 }
 
 /// What kind of document a manifest response is.
