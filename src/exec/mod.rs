@@ -286,6 +286,17 @@ impl Run<'_> {
                     .map(|d| crate::image::Digest::parse(d))
                     .collect::<Result<Vec<_>, String>>()
                     .map_err(|e| SysError::other("hold layers", Some(store.clone()), e))?;
+                // The store a plan names is input: it must exist already (a pull or import
+                // made it; nothing is created at a path a plan names) and be private to us,
+                // which Store::open checks; each layer must be complete (hold checks).
+                if !store.is_dir() {
+                    return Err(SysError::other(
+                        "hold layers",
+                        Some(store.clone()),
+                        "no image store there: pull or import the image first",
+                    )
+                    .into());
+                }
                 let hold = crate::image::store::Store::open(store)
                     .and_then(|s| s.hold(&diff_ids, &self.plan.instance))
                     .map_err(|e| {

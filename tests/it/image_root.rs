@@ -165,3 +165,33 @@ fn image_roots_refuse_what_does_not_work_yet() {
     assert!(out.stderr.contains("launch::rootfs::image"), "{out}");
     sb.assert_state_empty(&out);
 }
+
+/// A saved plan is input: one that names another store (here one that does not exist) is not
+/// run, nothing is created at the path it names, and nothing is left behind.
+#[test]
+fn a_plan_naming_another_store_is_refused() {
+    need_root();
+    let s = Scratch::new("imgplan");
+    let (oci, _) = busybox_images(&s);
+    let sb = Sandbox::new("imgplan");
+    let store = s.dir.join("store");
+    let m = manifest(&sb, "imgplan", &format!("oci = {}", qp(&oci)), "true");
+    let mut c = sb.command(&["plan", "--format", "json", m.to_str().unwrap()]);
+    c.env("LAUNCH_STORE", &store);
+    let out = sb.launch_with(c, &["plan"]);
+    out.expect_code(0);
+    // Consistently: its spec and every step (else the plan is refused as changed, earlier).
+    let elsewhere = s.dir.join("planted-store");
+    let text = out
+        .stdout
+        .replace(store.to_str().unwrap(), elsewhere.to_str().unwrap());
+    let plan: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let out = sb.run_plan(&plan);
+    assert_ne!(out.code(), Some(0), "{out}");
+    assert!(out.stderr.contains("no image store there"), "{out}");
+    assert!(
+        !elsewhere.exists(),
+        "a directory was made where the plan said\n{out}"
+    );
+    sb.assert_state_empty(&out);
+}
