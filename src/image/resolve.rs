@@ -7,6 +7,7 @@
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use super::config::ImageConfig;
 use super::layout::{ImportOptions, SourceKind, import_cached};
 use super::store::Store;
 use super::{Digest, Platform};
@@ -24,6 +25,8 @@ pub struct Resolved {
     pub manifest: Digest,
     /// The layers' diff_ids, bottom first, each unpacked in the store.
     pub layers: Vec<Digest>,
+    /// The image's config: the process defaults a manifest does not set.
+    pub config: ImageConfig,
 }
 
 /// Where the image comes from.
@@ -167,11 +170,15 @@ pub fn resolve(
     let layers = store
         .unpack_image(&manifest)
         .map_err(|e| (e.to_string(), help_of(&e)))?;
+    let (_, config) = store
+        .image(&manifest)
+        .map_err(|e| (e.to_string(), help_of(&e)))?;
     Ok(Resolved {
         key: key.to_owned(),
         store: store_root.to_path_buf(),
         manifest,
         layers: layers.into_iter().map(|l| l.diff_id).collect(),
+        config,
     })
 }
 

@@ -242,7 +242,7 @@ fn plain_types(s: &str) -> String {
 
 /// Narrow a span that covers a whole table to its first line (the header), which is what a
 /// reader needs to find; an empty span at the start of the file when the table is the document.
-fn first_line(text: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
+pub(crate) fn first_line(text: &str, span: std::ops::Range<usize>) -> std::ops::Range<usize> {
     let mut start = span.start.min(text.len());
     // The document itself: point at its first line of TOML, not at a leading comment.
     if start == 0 {

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub(crate) use load::first_line;
 pub use load::{Source, parse};
 pub use security::{CapChanges, Capabilities, Security, SecurityProfile, WordOrList};
 pub use spanned::Sp;
@@ -39,8 +40,10 @@ pub struct Manifest {
     pub domainname: Option<Sp<String>>,
     /// Where the root filesystem comes from.
     pub rootfs: Sp<Rootfs>,
-    /// The process to run.
-    pub process: Sp<Process>,
+    /// The process to run. Required, except with an image root whose config names a command
+    /// (then every key here is an override of the image's default).
+    #[serde(default)]
+    pub process: Option<Sp<Process>>,
     /// Namespaces to create. Omitted: pid, mount, uts and ipc.
     #[serde(default)]
     pub namespaces: Option<Sp<Namespaces>>,
@@ -108,13 +111,17 @@ pub struct Rootfs {
 }
 
 /// The process to run, and how.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Process {
     /// Program and its first arguments; a name without `/` is looked up in the container's PATH.
-    pub command: Sp<Vec<Sp<String>>>,
-    /// More arguments, appended to `command`.
+    /// Required, except with an image root: there it replaces the image's Entrypoint and Cmd,
+    /// and without it the image's Entrypoint runs with `args`, or with its Cmd.
+    #[serde(default)]
+    pub command: Option<Sp<Vec<Sp<String>>>>,
+    /// More arguments, appended to `command` (with an image root and no `command`: they replace
+    /// the image's Cmd).
     #[serde(default)]
     pub args: Vec<Sp<String>>,
     /// Environment variables, on top of the defaults (PATH, HOME, TERM, HOSTNAME).

@@ -67,6 +67,27 @@ pub fn render_text(plan: &Plan) -> String {
         None => "when standard input is a terminal",
     };
     let _ = writeln!(out, "terminal: {terminal}");
+    if let crate::spec::RootSource::Image {
+        name,
+        manifest,
+        layers,
+        ..
+    } = &plan.spec.root.source
+    {
+        let _ = writeln!(
+            out,
+            "image: {name} (manifest {manifest}, {} layer{})",
+            layers.len(),
+            if layers.len() == 1 { "" } else { "s" }
+        );
+    }
+    if !plan.spec.process.from_image.is_empty() {
+        let _ = writeln!(
+            out,
+            "from the image: {}",
+            plan.spec.process.from_image.join(", ")
+        );
+    }
     let _ = writeln!(out);
     let width = plan.steps.len().to_string().len();
     let indent = " ".repeat(width + 13);

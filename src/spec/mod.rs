@@ -118,6 +118,9 @@ pub enum RootSource {
         manifest: String,
         /// The layers' diff_ids, bottom first.
         layers: Vec<String>,
+        /// The ports its config exposes (`80/tcp`): recorded, not published.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exposed_ports: Vec<String>,
     },
 }
 
@@ -241,6 +244,10 @@ pub struct Process {
     pub preserve_fds: u32,
     /// How `launch stop` ends the container.
     pub stop: StopPolicy,
+    /// The settings an image root's config gave because the manifest left them out
+    /// (`command`, `env PATH`, `cwd`, `user`, `stop_signal`), for the plan to say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_image: Vec<String>,
 }
 
 impl Process {

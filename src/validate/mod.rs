@@ -7,6 +7,7 @@
 //! how it is done on this host is [`crate::lower`]'s business.
 
 mod accounts;
+mod image;
 mod limits;
 mod mounts;
 mod namespaces;
@@ -67,14 +68,9 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
         );
     }
     let (limits, rlimits) = limits::check(&mut cx, m.limits.as_ref());
-    let process = process::check(
-        &mut cx,
-        &m.process,
-        &ns,
-        hostname.as_deref(),
-        &root,
-        rlimits,
-    );
+    let (merged, from_image) = image::process(&mut cx, m);
+    let mut process = process::check(&mut cx, &merged, &ns, hostname.as_deref(), &root, rlimits);
+    process.from_image = from_image;
     let mounts = mounts::check(&mut cx, &m.mounts, &ns);
     let security = security::check(&mut cx, m.security.as_ref());
     if !cx.problems.is_empty() {

@@ -64,31 +64,34 @@ pub(crate) fn check(
     rlimits: Vec<Rlimit>,
 ) -> spec::Process {
     let mut argv = Vec::new();
-    if p.command.is_empty() {
-        cx.push(
-            Problem::new(
-                "launch::process::command_empty",
-                p.command.span(),
-                "`command` is empty",
-            )
-            .label("nothing to run")
-            .help("name the program to run, e.g. `command = [\"/bin/sh\"]`"),
-        );
-    }
-    for a in p.command.iter().chain(p.args.iter()) {
-        no_nul(cx, a, "an argument");
-        argv.push(a.get().clone());
-    }
-    if p.command.first().is_some_and(|c| c.is_empty()) {
-        cx.push(
-            Problem::new(
-                "launch::process::command_empty",
-                p.command.span(),
-                "the program name is empty",
-            )
-            .label("argv[0] is \"\"")
-            .help("name the program to run, e.g. `command = [\"/bin/sh\"]`"),
-        );
+    // A missing `command` was reported by `super::image::process`.
+    if let Some(command) = &p.command {
+        if command.is_empty() {
+            cx.push(
+                Problem::new(
+                    "launch::process::command_empty",
+                    command.span(),
+                    "`command` is empty",
+                )
+                .label("nothing to run")
+                .help("name the program to run, e.g. `command = [\"/bin/sh\"]`"),
+            );
+        }
+        if command.first().is_some_and(|c| c.is_empty()) {
+            cx.push(
+                Problem::new(
+                    "launch::process::command_empty",
+                    command.span(),
+                    "the program name is empty",
+                )
+                .label("argv[0] is \"\"")
+                .help("name the program to run, e.g. `command = [\"/bin/sh\"]`"),
+            );
+        }
+        for a in command.iter().chain(p.args.iter()) {
+            no_nul(cx, a, "an argument");
+            argv.push(a.get().clone());
+        }
     }
     let cwd = match &p.cwd {
         Some(c) => container_path(cx, c, "launch::process::cwd", "working directory"),
@@ -228,5 +231,6 @@ pub(crate) fn check(
             signal: stop_signal,
             timeout_ms: stop_timeout_ms,
         },
+        from_image: Vec::new(),
     }
 }

@@ -177,6 +177,7 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
                 store: img.store.clone(),
                 manifest: img.manifest.to_string(),
                 layers: img.layers.iter().map(|d| d.to_string()).collect(),
+                exposed_ports: img.config.exposed_ports(),
             },
             ..empty
         };

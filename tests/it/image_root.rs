@@ -195,3 +195,121 @@ fn a_plan_naming_another_store_is_refused() {
     );
     sb.assert_state_empty(&out);
 }
+
+/// A copy of the busybox OCI layout whose config sets every process default, or (with `bare`)
+/// none: `umoci config` writes a new config and manifest and moves the tag.
+fn configured(s: &Scratch, oci: &Path, dir: &str, bare: bool) -> std::path::PathBuf {
+    let to = s.dir.join(dir);
+    let script = if bare {
+        "cp -a \"$0\" \"$1\" && umoci config --image \"$1\":latest --clear=config.cmd \
+         --clear=config.env"
+    } else {
+        "cp -a \"$0\" \"$1\" && umoci config --image \"$1\":latest \
+         --config.entrypoint /bin/sh --config.entrypoint -c \
+         --config.cmd 'echo $GREETING in $(pwd) as $(busybox id -u):$(busybox id -g)' \
+         --config.env GREETING=hi --config.env PATH=/bin --config.workingdir /etc \
+         --config.user 1000:1001 --config.stopsignal SIGINT --config.exposedports 80/tcp"
+    };
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .arg(oci)
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "umoci config: {out:?}");
+    to
+}
+
+/// The image's Entrypoint, Cmd, Env, WorkingDir, User and StopSignal fill in what the manifest
+/// leaves out; `args` alone replace the Cmd; what the manifest writes wins; the plan says which
+/// settings came from the image.
+#[test]
+fn an_image_config_gives_the_defaults_the_manifest_leaves_out() {
+    need_root();
+    let s = Scratch::new("imgcfg");
+    let (oci, _) = busybox_images(&s);
+    let img = configured(&s, &oci, "cfg", false);
+    let sb = Sandbox::new("imgcfg");
+    let store = s.dir.join("store");
+    let rootfs = format!("[rootfs]\noci = {}\n", qp(&img));
+    // No [process] at all: Entrypoint + Cmd, as the image's user in its working directory.
+    let bare = sb.write("bare.toml", format!("name = \"imgcfg\"\n{rootfs}"));
+    let out = run_with_store(&sb, &store, &["run", bare.to_str().unwrap()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "hi in /etc as 1000:1001\n", "{out}");
+    sb.assert_state_empty(&out);
+    let out = run_with_store(&sb, &store, &["plan", bare.to_str().unwrap()]);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains("from the image: command, env GREETING, env PATH, cwd, user, stop_signal\n"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("image: "), "{out}");
+    let json = run_with_store(
+        &sb,
+        &store,
+        &["plan", "--format", "json", bare.to_str().unwrap()],
+    );
+    let plan: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let p = &plan["spec"]["process"];
+    assert_eq!(p["args"][0], "/bin/sh", "{p}");
+    assert_eq!(p["cwd"], "/etc", "{p}");
+    assert_eq!(p["user"]["uid"], 1000, "{p}");
+    assert_eq!(p["stop"]["signal"], "SIGINT", "{p}");
+    assert_eq!(p["env"]["PATH"], "/bin", "{p}");
+    let root = plan["spec"]["root"].to_string();
+    assert!(root.contains(r#""exposed_ports":["80/tcp"]"#), "{root}");
+    // `args` alone: the Entrypoint with them instead of the Cmd.
+    let args = sb.write(
+        "args.toml",
+        format!("name = \"imgcfg\"\n{rootfs}[process]\nargs = [\"echo args-$GREETING\"]\n"),
+    );
+    let out = run_with_store(&sb, &store, &["run", args.to_str().unwrap()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "args-hi\n", "{out}");
+    // The manifest wins, key by key and name by name.
+    let over = sb.write(
+        "over.toml",
+        format!(
+            "name = \"imgcfg\"\n{rootfs}[process]\ncommand = [\"/bin/sh\", \"-c\", \
+             \"echo $GREETING in $(pwd) as $(busybox id -u) $PATH\"]\ncwd = \"/bin\"\nuser = 0\n\
+             [process.env]\nGREETING = \"manifest\"\n"
+        ),
+    );
+    let out = run_with_store(&sb, &store, &["run", over.to_str().unwrap()]);
+    out.expect_code(0);
+    assert_eq!(out.stdout, "manifest in /bin as 0 /bin\n", "{out}");
+    let out = run_with_store(&sb, &store, &["plan", over.to_str().unwrap()]);
+    assert!(
+        out.stdout
+            .contains("from the image: env PATH, stop_signal\n"),
+        "{out}"
+    );
+}
+
+/// An image with no command and a manifest with none is a diagnostic at the image.
+#[test]
+fn an_image_without_a_command_needs_one_in_the_manifest() {
+    need_root();
+    let s = Scratch::new("imgnocmd");
+    let (oci, _) = busybox_images(&s);
+    let img = configured(&s, &oci, "nocmd", true);
+    let sb = Sandbox::new("imgnocmd");
+    let store = s.dir.join("store");
+    let m = sb.write(
+        "nocmd.toml",
+        format!("name = \"imgnocmd\"\n[rootfs]\noci = {}\n", qp(&img)),
+    );
+    let out = run_with_store(&sb, &store, &["validate", m.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("missing required key `command`"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("this image sets no Entrypoint or Cmd"),
+        "{out}"
+    );
+    sb.assert_state_empty(&out);
+}

@@ -166,6 +166,8 @@ fn process() -> impl Strategy<Value = Process> {
                         signal: sig.into(),
                         timeout_ms: ms,
                     },
+                    // Where a setting came from is the plan's to say, not config.json's.
+                    from_image: Vec::new(),
                 }
             },
         )

@@ -190,6 +190,7 @@ pub(super) fn check(cx: &mut Cx, doc: &Node, launch: &Launch) -> Option<Process>
                 .unwrap_or_else(|| STOP_SIGNAL.into()),
             timeout_ms: launch.stop_timeout_ms.unwrap_or(STOP_TIMEOUT_MS),
         },
+        from_image: Vec::new(),
     })
 }
 
