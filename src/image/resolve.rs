@@ -43,6 +43,8 @@ pub enum Wanted {
     Oci(PathBuf),
     /// A `docker save` file, absolute.
     DockerArchive(PathBuf),
+    /// A `tar` root (a `docker export` tarball), absolute, and `max_size` in bytes.
+    Tar(PathBuf, Option<u64>),
 }
 
 /// `[rootfs] pull`.
@@ -141,6 +143,43 @@ pub fn wanted(r: &Rootfs, dir: &Path) -> Option<Want> {
     })
 }
 
+/// A `tar` root that goes through the store: the root launcher's, without a user namespace
+/// (whose ids the store's owners are not: that run extracts the archive into its state
+/// directory with shifted owners, as before). `None` also when validation will refuse the
+/// root (no such file, an unknown suffix, a bad `max_size`): it says why.
+fn wanted_tar(m: &crate::manifest::Manifest, dir: &Path) -> Option<Want> {
+    let r = m.rootfs.get();
+    let t = r.tar.as_ref()?;
+    let others = r.path.is_some()
+        || r.image.is_some()
+        || r.oci.is_some()
+        || r.docker_archive.is_some()
+        || r.host.as_ref().is_some_and(|h| *h.get());
+    let userns = m
+        .namespaces
+        .as_ref()
+        .and_then(|n| n.get().user.as_ref())
+        .is_some_and(|u| !matches!(u.get(), crate::manifest::UserNs::Enabled(false)));
+    if others || userns || !nix::unistd::Uid::effective().is_root() {
+        return None;
+    }
+    let archive = absolute(t.get(), dir);
+    crate::sys::tar::Compression::from_path(&archive)?;
+    if !std::fs::symlink_metadata(&archive).is_ok_and(|md| md.is_file()) {
+        return None;
+    }
+    let max = match &r.max_size {
+        None => None,
+        Some(q) => Some(crate::manifest::units::parse_size(q.get()).ok()?),
+    };
+    Some(Want {
+        wanted: Wanted::Tar(archive, max),
+        key: key("tar", t.get(), dir),
+        span: t.span(),
+        platform: None,
+    })
+}
+
 /// Bring the image `w` into the store at `store_root` and unpack its layers. The error is a
 /// message for the manifest's value (the caller points it there).
 pub fn resolve(
@@ -150,12 +189,26 @@ pub fn resolve(
     store_root: &Path,
 ) -> Result<Resolved, (String, String)> {
     let store = Store::open(store_root).map_err(|e| (e.to_string(), help_of(&e)))?;
+    if let Wanted::Tar(archive, max_bytes) = w {
+        let root = store
+            .cached_tar_root(archive, *max_bytes)
+            .map_err(|e| (e.to_string(), help_of(&e)))?;
+        return Ok(Resolved {
+            key: key.to_owned(),
+            store: store_root.to_path_buf(),
+            manifest: root.digest,
+            layers: vec![root.diff_id],
+            config: ImageConfig::default(),
+        });
+    }
     let manifest = match w {
         Wanted::Image { reference, pull } => pulled(&store, reference, *pull, platform)?,
-        Wanted::Oci(path) | Wanted::DockerArchive(path) => {
+        Wanted::Oci(path) | Wanted::DockerArchive(path) | Wanted::Tar(path, _) => {
             let kind = match w {
                 Wanted::Oci(_) => SourceKind::Oci,
-                Wanted::Image { .. } | Wanted::DockerArchive(_) => SourceKind::DockerArchive,
+                Wanted::Image { .. } | Wanted::DockerArchive(_) | Wanted::Tar(..) => {
+                    SourceKind::DockerArchive
+                }
             };
             let opts = ImportOptions {
                 name: None,
@@ -269,15 +322,28 @@ pub fn for_source(source: &Source) -> Result<Option<Resolved>, Problem> {
         key,
         span,
         platform,
-    }) = wanted(m.rootfs.get(), &source.dir)
+    }) = wanted(m.rootfs.get(), &source.dir).or_else(|| wanted_tar(&m, &source.dir))
     else {
         return Ok(None);
     };
+    let tar = matches!(w, Wanted::Tar(..));
     resolve(&w, &key, platform.as_ref(), &Store::default_root())
         .map(Some)
         .map_err(|(why, help)| {
-            let mut p =
-                Problem::new("launch::rootfs::image", span, why).label("this image cannot be had");
+            let (code, label) = match tar {
+                true => (
+                    "launch::rootfs::extract",
+                    "this archive cannot be extracted",
+                ),
+                false => ("launch::rootfs::image", "this image cannot be had"),
+            };
+            let help = match tar {
+                true => "fix or replace the archive, or raise `max_size` (an error that names \
+                         the store is the store's: check its permissions and free space)"
+                    .to_owned(),
+                false => help,
+            };
+            let mut p = Problem::new(code, span, why).label(label);
             if !help.is_empty() {
                 p = p.help(help);
             }

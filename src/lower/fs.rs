@@ -21,6 +21,33 @@ pub(crate) const DEV_NODES: &[(&str, u32, u32)] = &[
     ("tty", 5, 0),
 ];
 
+/// An overlay of the store's `layers` (bottom first) on `root`, its upper and work directories
+/// in the state directory (`root` itself: the container's writes die with the run), without
+/// device nodes.
+fn overlay_root(b: &mut B, root: &Path, what: String, store: &Path, layers: &[String]) {
+    b.push(
+        what,
+        ContainerAction::Overlay {
+            target: root.to_path_buf(),
+            lowers: layers
+                .iter()
+                .rev()
+                .map(|d| super::layer_root(store, d))
+                .collect(),
+            upper: Some((root.join("upper"), root.join("work"))),
+        },
+    );
+    // As for an extracted archive: device nodes in layers are not the container's to open.
+    b.push(
+        "ignore device nodes in the layers",
+        ContainerAction::SetAttr {
+            target: root.to_path_buf(),
+            attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
+            recursive: false,
+        },
+    );
+}
+
 /// Inside-root path → path under the new root before pivot_root.
 pub(super) fn under(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
@@ -41,7 +68,21 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                 },
             );
         }
-        RootSource::Tar { .. } => {
+        RootSource::Tar {
+            archive,
+            stored: Some(t),
+            ..
+        } => overlay_root(
+            b,
+            root,
+            format!(
+                "mount the archive {} as the root: its layer in the store under an overlay",
+                archive.display()
+            ),
+            &t.store,
+            std::slice::from_ref(&t.layer),
+        ),
+        RootSource::Tar { stored: None, .. } => {
             b.push(
                 "make the extracted root a mount point",
                 ContainerAction::Mount {
@@ -69,30 +110,13 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
             store,
             layers,
             ..
-        } => {
-            let state = root.to_path_buf();
-            b.push(
-                format!("mount the image {name} as the root: its layers under an overlay"),
-                ContainerAction::Overlay {
-                    target: root.to_path_buf(),
-                    lowers: layers
-                        .iter()
-                        .rev()
-                        .map(|d| super::layer_root(store, d))
-                        .collect(),
-                    upper: Some((state.join("upper"), state.join("work"))),
-                },
-            );
-            // As for an archive: device nodes in layers are not the container's to open.
-            b.push(
-                "ignore device nodes in the image",
-                ContainerAction::SetAttr {
-                    target: root.to_path_buf(),
-                    attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
-                    recursive: false,
-                },
-            );
-        }
+        } => overlay_root(
+            b,
+            root,
+            format!("mount the image {name} as the root: its layers under an overlay"),
+            store,
+            layers,
+        ),
         RootSource::Host => {
             b.push(
                 "mount a fresh tmpfs as the root",

@@ -54,7 +54,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     let state = facts.state_root.join(&instance);
     // An archive is extracted into `root` beside the journal; any other root is mounted on the
     // state directory itself, in the container's mount namespace only (see HostAction::StateDir).
-    let extract = matches!(r.root.source, RootSource::Tar { .. });
+    let extract = matches!(r.root.source, RootSource::Tar { stored: None, .. });
     // The user namespace's maps as this host writes them (`map_root` maps the caller's ids).
     let user_maps = match &r.namespaces.user {
         UserNamespace::New(maps) => Some(maps.lines(facts.uid, facts.gid)),
@@ -98,12 +98,19 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         },
     );
     let into_cgroup = cgroups(&mut b, r, facts, &instance);
-    if let RootSource::Image { store, layers, .. } = &r.root.source {
+    if let Some((store, layers)) = r.root.source.store_layers() {
         b.push(
-            "hold the image's layers in the store for the run (prune and rmi leave them)",
+            match r.root.source {
+                RootSource::Tar { .. } => {
+                    "hold the archive's layer in the store for the run (prune leaves it)"
+                }
+                RootSource::Image { .. } | RootSource::Path { .. } | RootSource::Host => {
+                    "hold the image's layers in the store for the run (prune and rmi leave them)"
+                }
+            },
             HostAction::HoldLayers {
-                store: store.clone(),
-                layers: layers.clone(),
+                store: store.to_path_buf(),
+                layers: layers.to_vec(),
             },
         );
         // A read-only root gets them too: launch's own mount points are made in the upper
@@ -121,6 +128,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         archive,
         compression,
         max_size,
+        stored: None,
     } = &r.root.source
     {
         b.push(

@@ -97,6 +97,16 @@ pub struct Rootfs {
     /// image, `os/arch[/variant]` (default: this machine's).
     #[serde(default)]
     pub platform: Option<Sp<String>>,
+    /// With `path` or `host = true`: an overlay over the root whose upper layer lives and dies
+    /// with the run (the directory itself, or the host's, is never written). Image and `tar`
+    /// roots are such an overlay already.
+    #[serde(default)]
+    pub writable: Option<Sp<bool>>,
+    /// Keep an overlay root's writes in this directory (relative to the manifest; made 0700
+    /// when missing, and then only used by this launcher's user and over the same layers)
+    /// instead of the state directory: the next run starts with them.
+    #[serde(default)]
+    pub persist: Option<Sp<String>>,
     /// Make the root filesystem read-only.
     #[serde(default)]
     pub readonly: Option<Sp<bool>>,

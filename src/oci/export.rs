@@ -608,10 +608,12 @@ fn fill(bundle: &Path, spec: &Spec, facts: &HostFacts, json: &str) -> Result<(),
     let rootfs = bundle.join(ROOTFS);
     match &spec.root.source {
         RootSource::Path { .. } | RootSource::Image { .. } => {}
+        // A stored archive's layer is the archive's content: export extracts the archive.
         RootSource::Tar {
             archive,
             compression,
             max_size,
+            ..
         } => {
             mkdir(&rootfs)?;
             // As `launch run` extracts it (lower: ExtractRootfs): owners shifted through the

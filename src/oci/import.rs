@@ -764,5 +764,7 @@ fn root(cx: &mut Cx, doc: &Node, launch: &Launch) -> Option<Root> {
         source: RootSource::Path { path },
         readonly,
         pivot_root: launch.pivot_root,
+        writable: false,
+        persist: None,
     })
 }

@@ -81,6 +81,20 @@ pub fn render_text(plan: &Plan) -> String {
             if layers.len() == 1 { "" } else { "s" }
         );
     }
+    if let crate::spec::RootSource::Tar {
+        archive,
+        stored: Some(t),
+        ..
+    } = &plan.spec.root.source
+    {
+        let _ = writeln!(
+            out,
+            "archive: {} ({}), extracted once into the store as layer {}",
+            archive.display(),
+            t.digest,
+            t.layer
+        );
+    }
     if !plan.spec.process.from_image.is_empty() {
         let _ = writeln!(
             out,

@@ -83,6 +83,20 @@ pub struct Root {
     pub readonly: bool,
     /// `true`: pivot_root and detach the host's mounts; `false`: chroot, as asked explicitly.
     pub pivot_root: bool,
+    /// A `path` or `host` root under an overlay whose writes die with the run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub writable: bool,
+    /// Where an overlay root's upper and work directories are kept across runs (absolute);
+    /// `None`: in the state directory, removed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persist: Option<PathBuf>,
+}
+
+impl Root {
+    /// Whether the root is an overlay (an image, a stored `tar` root, or `writable`).
+    pub fn is_overlay(&self) -> bool {
+        self.writable || self.source.store_layers().is_some()
+    }
 }
 
 /// Where the root filesystem comes from.
@@ -94,7 +108,8 @@ pub enum RootSource {
         /// The directory (absolute).
         path: PathBuf,
     },
-    /// An archive, extracted for each run.
+    /// An archive: extracted once into the store and mounted as the lower layer of an overlay
+    /// (`stored`), or, in a user namespace, extracted for each run with its owners shifted.
     Tar {
         /// The archive (absolute).
         archive: PathBuf,
@@ -103,6 +118,9 @@ pub enum RootSource {
         /// The most file content extraction may write, in bytes (`None`: no bound).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_size: Option<u64>,
+        /// Its layer in the store, found or extracted before validation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stored: Option<StoredTar>,
     },
     /// A fresh root of read-only binds of the host's system directories (`/usr`, `/etc`, ...).
     Host,
@@ -122,6 +140,32 @@ pub enum RootSource {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         exposed_ports: Vec<String>,
     },
+}
+
+/// A `tar` root's layer in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTar {
+    /// The store.
+    pub store: PathBuf,
+    /// The archive's digest when it was read (`sha256:…`).
+    pub digest: String,
+    /// The layer's diff_id (the digest of its uncompressed tar stream).
+    pub layer: String,
+}
+
+impl RootSource {
+    /// The store and layers (bottom first) of a root mounted as an overlay of store layers.
+    pub fn store_layers(&self) -> Option<(&std::path::Path, &[String])> {
+        match self {
+            RootSource::Image { store, layers, .. } => Some((store, layers)),
+            RootSource::Tar {
+                stored: Some(t), ..
+            } => Some((&t.store, std::slice::from_ref(&t.layer))),
+            RootSource::Tar { stored: None, .. } | RootSource::Path { .. } | RootSource::Host => {
+                None
+            }
+        }
+    }
 }
 
 /// One namespace: the host's, a new one, or an existing one joined by path.

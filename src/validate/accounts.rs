@@ -104,18 +104,21 @@ impl Db {
             RootSource::Host => (RootRef::Host, Source::Host),
             RootSource::Image { .. } => (RootRef::Host, Source::Image(String::new())),
         };
-        let layers = match &root.source {
-            RootSource::Image { store, layers, .. } => layers
+        let layers: Vec<_> = match root.source.store_layers() {
+            Some((store, layers)) => layers
                 .iter()
                 .rev()
                 .map(|d| crate::lower::layer_root(store, d))
                 .collect(),
-            RootSource::Path { .. } | RootSource::Tar { .. } | RootSource::Host => Vec::new(),
+            None => Vec::new(),
         };
         let (root_ref, source) = match &root.source {
             RootSource::Image { name, .. } => {
                 (RootRef::Layers(&layers), Source::Image(name.clone()))
             }
+            RootSource::Tar {
+                stored: Some(_), ..
+            } => (RootRef::Layers(&layers), source),
             RootSource::Path { .. } | RootSource::Tar { .. } | RootSource::Host => {
                 (root_ref, source)
             }

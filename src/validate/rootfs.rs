@@ -8,6 +8,61 @@ use crate::spec::{Root, RootSource};
 use crate::sys::tar::Compression;
 
 pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
+    let root = check_source(cx, r);
+    let writable = r.writable.as_ref().filter(|w| *w.get());
+    if let Some(w) = writable {
+        let problem = match &root.source {
+            RootSource::Image { .. } | RootSource::Tar { .. } => Some((
+                "this root is an overlay already",
+                "image and `tar` roots keep their writes for the run only: remove `writable` \
+                 (`persist = \"DIR\"` keeps them)",
+            )),
+            RootSource::Path { .. } | RootSource::Host if root.readonly => Some((
+                "`readonly = true` as well",
+                "keep one: `writable = true` (writes allowed, dropped at exit) or \
+                 `readonly = true`",
+            )),
+            RootSource::Path { .. } | RootSource::Host => None,
+        };
+        if let Some((label, help)) = problem {
+            cx.push(
+                Problem::new(
+                    "launch::rootfs::writable",
+                    w.span(),
+                    "`writable` puts an overlay over a `path` or `host` root",
+                )
+                .label(label)
+                .help(help),
+            );
+        }
+    }
+    if let (Some(p), false) = (&r.persist, root.is_overlay()) {
+        let why = match &root.source {
+            RootSource::Tar { .. } => {
+                "with a user namespace (or a launcher that is not root) a `tar` root is \
+                 extracted for each run, not an overlay"
+            }
+            RootSource::Path { .. } | RootSource::Host | RootSource::Image { .. } => {
+                "this root is used in place, not as an overlay"
+            }
+        };
+        cx.push(
+            Problem::new(
+                "launch::rootfs::persist",
+                p.span(),
+                "`persist` keeps an overlay root's writes",
+            )
+            .label(why)
+            .help(
+                "add `writable = true` to a `path` or `host` root, use an image or a `tar` root \
+                 without a user namespace, or remove `persist`",
+            ),
+        );
+    }
+    root
+}
+
+fn check_source(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
     let host_on = r.host.as_ref().filter(|h| *h.get());
     let given: Vec<(&str, std::ops::Range<usize>)> = [
         r.path.as_ref().map(|p| ("path", p.span())),
@@ -56,6 +111,8 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
         source: RootSource::Host,
         readonly,
         pivot_root,
+        writable: flag(r.writable.as_ref(), false),
+        persist: r.persist.as_ref().map(|p| cx.resolve(p)),
     };
     if given.len() != 1 {
         let (span, label) = match given.get(1) {
@@ -137,11 +194,24 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
             )),
         }
         let max_size = r.max_size.as_ref().and_then(|q| super::size(cx, q));
+        // Extracted into the store before validation, unless a user namespace needs the
+        // per-run extraction (crate::image::resolve::wanted_tar).
+        let stored = cx
+            .host
+            .image(&crate::image::resolve::key("tar", t.get(), &cx.dir))
+            .and_then(|img| {
+                Some(crate::spec::StoredTar {
+                    store: img.store.clone(),
+                    digest: img.manifest.to_string(),
+                    layer: img.layers.first()?.to_string(),
+                })
+            });
         return Root {
             source: RootSource::Tar {
                 archive: path,
                 compression,
                 max_size,
+                stored,
             },
             ..empty
         };

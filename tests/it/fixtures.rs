@@ -306,6 +306,8 @@ impl Sandbox {
         c.args(args)
             .current_dir(&self.dir)
             .env("LAUNCH_STATE_ROOT", &self.state)
+            // `tar` roots and images go to this test's own store, never the host's.
+            .env("LAUNCH_STORE", self.dir.join("store"))
             .env("NO_COLOR", "1")
             .env_remove("LAUNCH_LOG")
             .stdin(Stdio::null())
@@ -932,6 +934,12 @@ impl App {
         self.top.push_str(toml);
         self.top.push('\n');
         self
+    }
+
+    /// A user namespace (`user = true`): the one case in which the root launcher extracts a
+    /// `tar` root for each run, under the state directory, instead of through the store.
+    pub fn per_run_extraction(self) -> App {
+        self.tables("[namespaces]\nuser = true")
     }
 
     /// Replace the `[rootfs]` table's body.

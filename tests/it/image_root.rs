@@ -313,3 +313,78 @@ fn an_image_without_a_command_needs_one_in_the_manifest() {
     );
     sb.assert_state_empty(&out);
 }
+
+/// A `tar` root is extracted into the store once, then mounted from there under an overlay: the
+/// plan names the archive's digest and its layer; writes die with the run; a changed archive
+/// is extracted again; a corrupt one or one past `max_size` is a diagnostic with nothing kept.
+#[test]
+fn a_tar_root_is_extracted_once_into_the_store() {
+    need_root();
+    let sb = Sandbox::new("tarstore");
+    let archive = sb.dir.join("root.tar");
+    std::fs::copy(rootfs_tar(), &archive).unwrap();
+    let store = sb.dir.join("store");
+    let m = App::new(
+        "tarstore",
+        "test -e /left && echo LEFTOVER; echo x > /left; echo ran",
+    )
+    .rootfs("tar = \"root.tar\"")
+    .write(&sb);
+    for _ in 0..2 {
+        let out = sb.run(&m);
+        out.expect_code(0);
+        assert_eq!(out.stdout, "ran\n", "{out}");
+        sb.assert_state_empty(&out);
+    }
+    let layers = || {
+        std::fs::read_dir(store.join("layers/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(layers().len(), 1);
+    let out = sb.launch(&["plan", m.to_str().unwrap()]);
+    out.expect_code(0);
+    let layer = layers()[0].to_string_lossy().into_owned();
+    assert!(
+        out.stdout.contains(&format!(
+            "extracted once into the store as layer sha256:{layer}"
+        )),
+        "{out}"
+    );
+    assert!(out.stdout.contains("lowerdir+="), "{out}");
+    assert!(
+        !out.stdout.contains("extract the root filesystem archive"),
+        "{out}"
+    );
+    // New content: extracted again, as a second layer.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&archive)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &[0u8; 1024]).unwrap();
+    drop(f);
+    sb.run(&m).expect_code(0);
+    // (Trailing zeros change the tar stream, so its diff_id: a layer of its own.)
+    assert_eq!(layers().len(), 2);
+    // A cached layer bigger than max_size is refused as well.
+    let small = App::new("tarsmall", "true")
+        .rootfs("tar = \"root.tar\"\nmax_size = \"4KiB\"")
+        .write(&sb);
+    let out = sb.launch(&["validate", small.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("launch::rootfs::extract"), "{out}");
+    assert!(out.stderr.contains("than max_size (4096 bytes)"), "{out}");
+    // A corrupt archive: a diagnostic at the value, nothing left in the store's tmp/.
+    sb.write("bad.tar.gz", b"not gzip at all, not at all");
+    let bad = App::new("tarbad", "true")
+        .rootfs("tar = \"bad.tar.gz\"")
+        .write(&sb);
+    let out = sb.run(&bad);
+    out.expect_code(2);
+    assert!(out.stderr.contains("launch::rootfs::extract"), "{out}");
+    assert!(out.stderr.contains("bad.tar.gz"), "{out}");
+    let tmp = std::fs::read_dir(store.join("tmp")).map_or(0, |d| d.count());
+    assert_eq!(tmp, 0, "a half-extracted archive was kept");
+    sb.assert_state_empty(&out);
+}

@@ -475,6 +475,8 @@ fn spec() -> impl Strategy<Value = Spec> {
                         },
                         readonly: ro,
                         pivot_root: pivot,
+                        writable: false,
+                        persist: None,
                     },
                     namespaces,
                     process,

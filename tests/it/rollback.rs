@@ -65,6 +65,7 @@ fn corrupt_tarball_is_rolled_back() {
     sb.write("root.tar.gz", &gz[..gz.len() * 6 / 10]);
     let m = App::new("gz", &marked(&sb, "echo RAN"))
         .rootfs("tar = \"root.tar.gz\"")
+        .per_run_extraction()
         .limits(&cg)
         .write(&sb);
     let plan = sb.plan(&m);
@@ -77,6 +78,17 @@ fn corrupt_tarball_is_rolled_back() {
     // The same through `launch run MANIFEST`.
     let out = sb.run(&m);
     out.expect_launch_error(&["root.tar.gz"]);
+    host.assert_clean(&sb, Some(&cg), &out);
+
+    // Through the store (no user namespace): found before validation, nothing kept.
+    let m = App::new("gz", &marked(&sb, "echo RAN"))
+        .rootfs("tar = \"root.tar.gz\"")
+        .limits(&cg)
+        .write(&sb);
+    let out = sb.run(&m);
+    out.expect_code(2);
+    assert!(out.stderr.contains("launch::rootfs::extract"), "{out}");
+    assert!(!out.stdout.contains("RAN"), "{out}");
     host.assert_clean(&sb, Some(&cg), &out);
 }
 

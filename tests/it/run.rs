@@ -658,8 +658,9 @@ fn exit_codes() {
     }
 }
 
-/// Archives that would write outside the root are refused before anything runs: exit 125,
-/// the entry named, nothing written outside.
+/// Archives that would write outside the root are refused before anything runs, the entry
+/// named, nothing written outside: exit 125 from the per-run extraction (in a user namespace),
+/// exit 2 from the store's (a diagnostic at the `tar` value, before validation).
 #[test]
 fn hostile_tarballs_are_refused() {
     need_root();
@@ -686,13 +687,26 @@ fn hostile_tarballs_are_refused() {
                 .finish(),
         ),
     ];
-    for (entry, tar) in cases {
+    for ((entry, tar), per_run) in cases
+        .iter()
+        .flat_map(|c| [(c.clone(), true), (c.clone(), false)])
+    {
         sb.write("evil.tar", tar);
-        let m = App::new("evil", "echo RAN")
-            .rootfs("tar = \"evil.tar\"")
-            .write(&sb);
+        let app = App::new("evil", "echo RAN").rootfs("tar = \"evil.tar\"");
+        // Per run under the state directory, or once into the store before validation.
+        let m = match per_run {
+            true => app.per_run_extraction(),
+            false => app,
+        }
+        .write(&sb);
         let out = sb.run(&m);
-        out.expect_launch_error(&[entry]);
+        match per_run {
+            true => out.expect_launch_error(&[entry]),
+            false => out.expect_code(2),
+        };
+        // A diagnostic wraps long lines: its last component is on one.
+        let last = entry.rsplit('/').next().unwrap();
+        assert!(out.stderr.contains(last), "{out}");
         assert!(!out.stdout.contains("RAN"), "{out}");
         assert!(!sb.dir.join("dotdot-sentinel").exists(), "{out}");
         assert!(!sb.state.join("dotdot-sentinel").exists(), "{out}");

@@ -652,7 +652,7 @@ fn a_tar_root_is_extracted_once_and_reused_while_unchanged() {
     let archive = s.dir.join("root.tar");
     fs::write(&archive, Ar::new().file("etc/hostname", b"one").finish()).unwrap();
     let store = s.store();
-    let first = store.cached_tar_root(&archive).unwrap();
+    let first = store.cached_tar_root(&archive, None).unwrap();
     assert_eq!(first.hit, TarRootHit::Extracted);
     assert_eq!(
         fs::read(first.layer.root.join("etc/hostname")).unwrap(),
@@ -660,7 +660,7 @@ fn a_tar_root_is_extracted_once_and_reused_while_unchanged() {
     );
     // Unchanged: the layer, without opening the archive.
     let watch = Watch::new(&archive);
-    let again = store.cached_tar_root(&archive).unwrap();
+    let again = store.cached_tar_root(&archive, None).unwrap();
     assert_eq!(
         (again.hit, &again.diff_id),
         (TarRootHit::Cached, &first.diff_id)
@@ -671,14 +671,14 @@ fn a_tar_root_is_extracted_once_and_reused_while_unchanged() {
     watch.touched();
     std::thread::sleep(Duration::from_millis(20));
     fs::write(&archive, &bytes).unwrap();
-    let rehashed = store.cached_tar_root(&archive).unwrap();
+    let rehashed = store.cached_tar_root(&archive, None).unwrap();
     assert_eq!(
         (rehashed.hit, &rehashed.diff_id),
         (TarRootHit::Rehashed, &first.diff_id)
     );
     assert!(watch.touched());
     assert_eq!(
-        store.cached_tar_root(&archive).unwrap().hit,
+        store.cached_tar_root(&archive, None).unwrap().hit,
         TarRootHit::Cached
     );
     // Same size, other content, mtime put back: ctime still moved, so it is hashed and, being
@@ -693,7 +693,7 @@ fn a_tar_root_is_extracted_once_and_reused_while_unchanged() {
         .set_modified(mtime)
         .unwrap();
     assert_eq!(fs::metadata(&archive).unwrap().len(), bytes.len() as u64);
-    let changed = store.cached_tar_root(&archive).unwrap();
+    let changed = store.cached_tar_root(&archive, None).unwrap();
     assert_eq!(changed.hit, TarRootHit::Extracted);
     assert_ne!(changed.diff_id, first.diff_id);
     assert_eq!(
@@ -705,7 +705,7 @@ fn a_tar_root_is_extracted_once_and_reused_while_unchanged() {
     fs::copy(&archive, &other).unwrap();
     fs::rename(&other, &archive).unwrap();
     assert_eq!(
-        store.cached_tar_root(&archive).unwrap().hit,
+        store.cached_tar_root(&archive, None).unwrap().hit,
         TarRootHit::Rehashed
     );
     // Prune keeps the layer of an existing archive, and drops the record of a removed one.

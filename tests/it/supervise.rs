@@ -1448,6 +1448,7 @@ fn no_launcher_or_caller_descriptor_reaches_the_container() {
             .arg(m)
             .current_dir(&sb.dir)
             .env("LAUNCH_STATE_ROOT", &sb.state)
+            .env("LAUNCH_STORE", sb.dir.join("store"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -179,8 +179,11 @@ fn a_swapped_archive_is_not_followed_and_never_echoed() {
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
     let archive = sb.write("root.tar", b"");
     fs::copy(rootfs_tar(), &archive).unwrap();
+    // The per-run extraction: a saved plan of a store root pins the layer and never reads the
+    // archive again (a_tar_root_is_extracted_once_into_the_store).
     let m = App::new("swap", "echo RAN")
         .rootfs("tar = \"root.tar\"")
+        .per_run_extraction()
         .write(&sb);
     let plan = sb.plan(&m);
 
@@ -253,24 +256,29 @@ fn an_archive_past_max_size_stops_the_run() {
     need_root();
     let sb = Sandbox::new("maxsize");
     let host = Host::snapshot();
-    let app = |max: &str| {
-        App::new("maxsize", "echo RAN")
+    let app = |max: &str, per_run: bool| {
+        let app = App::new("maxsize", "echo RAN")
             .rootfs(&format!("tar = {}\nmax_size = \"{max}\"", qp(rootfs_tar())))
-            .no_proc()
-            .write(&sb)
+            .no_proc();
+        match per_run {
+            true => app.per_run_extraction(),
+            false => app,
+        }
+        .write(&sb)
     };
-    let out = sb.run(&app("64KiB"));
-    out.expect_code(125);
-    assert!(
-        out.stderr
-            .contains("expands past `[rootfs] max_size` (65536 bytes)"),
-        "{out}"
-    );
-    assert!(!out.stdout.contains("RAN"), "{out}");
-    host.assert_clean(&sb, None, &out);
-    let out = sb.run(&app("1GiB"));
-    out.expect_code(0).expect_stdout("RAN\n");
-    host.assert_clean(&sb, None, &out);
+    // Per run (exit 125 from the step) and into the store (exit 2 before validation).
+    for (per_run, code) in [(true, 125), (false, 2)] {
+        let out = sb.run(&app("64KiB", per_run));
+        out.expect_code(code);
+        // (A diagnostic wraps the line after `[rootfs]`.)
+        assert!(out.stderr.contains("expands past `[rootfs]"), "{out}");
+        assert!(out.stderr.contains("max_size` (65536 bytes)"), "{out}");
+        assert!(!out.stdout.contains("RAN"), "{out}");
+        host.assert_clean(&sb, None, &out);
+        let out = sb.run(&app("1GiB", per_run));
+        out.expect_code(0).expect_stdout("RAN\n");
+        host.assert_clean(&sb, None, &out);
+    }
 }
 
 /// A small compressed archive whose GNU long name claims 64 MiB: refused from its header, before
@@ -297,8 +305,9 @@ fn a_huge_long_name_is_refused_unread() {
         .rootfs("tar = \"root.tar.gz\"")
         .no_proc()
         .write(&sb);
+    // Extracted into the store before validation: a diagnostic at the value.
     let out = sb.run(&m);
-    out.expect_code(125);
+    out.expect_code(2);
     assert!(
         out.stderr
             .contains("GNU long name entry claims 67108864 bytes"),

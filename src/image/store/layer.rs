@@ -103,7 +103,7 @@ impl Store {
         if !self.has_blob(blob) {
             return Err(ImageError::Unknown(format!("blob {blob}")));
         }
-        let (tmp, unpacked) = self.extract_tmp(&path, diff_id.hex(), true)?;
+        let (tmp, unpacked) = self.extract_tmp(&path, diff_id.hex(), true, None)?;
         let checks = [
             (&unpacked.digest, blob, format!("layer blob {blob}")),
             (
@@ -125,12 +125,14 @@ impl Store {
         self.install(&tmp, diff_id, Some(blob), &unpacked)
     }
 
-    /// Extract `source` into a new `tmp/<tag>.*/root`; on error the directory is removed.
+    /// Extract `source` into a new `tmp/<tag>.*/root`, writing at most `max_bytes` of file
+    /// content; on error the directory is removed.
     pub(super) fn extract_tmp(
         &self,
         source: &Path,
         tag: &str,
         whiteouts: bool,
+        max_bytes: Option<u64>,
     ) -> ImageResult<(PathBuf, Unpacked)> {
         let tmp = self.tmp_dir(tag)?;
         let root = tmp.join("root");
@@ -144,7 +146,7 @@ impl Store {
                 privileged: self.privileged,
                 owners: None,
                 cancelled: self.cancelled,
-                max_bytes: None,
+                max_bytes,
             };
             Ok(extract_layer(source, &root, &opts, whiteouts)?)
         });

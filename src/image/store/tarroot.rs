@@ -57,6 +57,8 @@ pub enum TarRootHit {
 pub struct TarRoot {
     /// The layer's diff_id (hold it with [`Store::hold`] while a container uses it).
     pub diff_id: Digest,
+    /// The digest of the archive's bytes.
+    pub digest: Digest,
     /// The extracted tree.
     pub layer: LayerDir,
     /// Whether the archive was read.
@@ -65,8 +67,29 @@ pub struct TarRoot {
 
 impl Store {
     /// The store's layer for the `docker export` tarball `archive` (tar, tar+gzip or tar+zstd),
-    /// extracting it only when it is new or its content changed.
-    pub fn cached_tar_root(&self, archive: &Path) -> ImageResult<TarRoot> {
+    /// extracting it only when it is new or its content changed. `max_bytes` bounds the file
+    /// content written (`[rootfs] max_size`); a layer already in the store that holds more is
+    /// refused too.
+    pub fn cached_tar_root(&self, archive: &Path, max_bytes: Option<u64>) -> ImageResult<TarRoot> {
+        let root = self.cached_tar_root_unbounded(archive, max_bytes)?;
+        match max_bytes {
+            Some(max) if root.layer.info.bytes > max => Err(ImageError::invalid(
+                archive,
+                format!(
+                    "expands to {} bytes of files, more than max_size ({max} bytes)",
+                    root.layer.info.bytes
+                ),
+                "raise `max_size`, or use a smaller archive",
+            )),
+            Some(_) | None => Ok(root),
+        }
+    }
+
+    fn cached_tar_root_unbounded(
+        &self,
+        archive: &Path,
+        max_bytes: Option<u64>,
+    ) -> ImageResult<TarRoot> {
         let abs = std::path::absolute(archive)
             .map_err(|e| SysError::io("absolute path", Some(archive.to_path_buf()), &e))?;
         let key = Digest::of(abs.as_os_str().as_bytes());
@@ -98,13 +121,15 @@ impl Store {
                     write_record(&record_path, &record)?;
                     return Ok(TarRoot {
                         diff_id: record.diff_id,
+                        digest: record.digest,
                         layer,
                         hit: TarRootHit::Rehashed,
                     });
                 }
             }
         }
-        let (tmp, unpacked) = self.extract_tmp(&abs, &format!("tar-{}", key.hex()), false)?;
+        let (tmp, unpacked) =
+            self.extract_tmp(&abs, &format!("tar-{}", key.hex()), false, max_bytes)?;
         let parse = |s: &str| Digest::parse(s).map_err(|e| SysError::other("sha256", None, e));
         let (digest, diff_id) = match (parse(&unpacked.digest), parse(&unpacked.diff_id)) {
             (Ok(a), Ok(b)) => (a, b),
@@ -129,12 +154,13 @@ impl Store {
         let record = Record {
             path: abs,
             identity: id,
-            digest,
+            digest: digest.clone(),
             diff_id: diff_id.clone(),
         };
         write_record(&record_path, &record)?;
         Ok(TarRoot {
             diff_id,
+            digest,
             layer,
             hit: TarRootHit::Extracted,
         })
@@ -150,6 +176,7 @@ impl Store {
         }
         Ok(self.layer(&record.diff_id)?.map(|layer| TarRoot {
             diff_id: record.diff_id,
+            digest: record.digest,
             layer,
             hit: TarRootHit::Cached,
         }))
