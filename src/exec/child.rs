@@ -237,7 +237,7 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
         } => {
             // Mounted on the root itself (the state directory): the open root is underneath.
             cache.open = None;
-            mount::overlay(target, lowers, upper.as_ref())
+            crate::sys::overlay::mount(target, lowers, upper.as_ref())
         }
         SetAttr {
             target,

@@ -104,6 +104,8 @@ struct Run<'p> {
     subreaper: bool,
     /// The image's layers, held in the store while the container runs.
     layers: Option<crate::image::store::Hold>,
+    /// The locked `persist` directory, for the run.
+    persist: Option<std::fs::File>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -121,6 +123,7 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         cgroups: Vec::new(),
         spawned: None,
         layers: None,
+        persist: None,
         tty: plan
             .spec
             .process
@@ -305,21 +308,11 @@ impl Run<'_> {
                 self.layers = Some(hold);
                 Ok(())
             }
-            OverlayDirs { upper, work } => {
-                use std::os::unix::fs::DirBuilderExt;
-                for (dir, mode) in [(upper, 0o755), (work, 0o700)] {
-                    std::fs::DirBuilder::new()
-                        .mode(mode)
-                        .create(dir)
-                        .map_err(|e| SysError::io("mkdir", Some(dir.clone()), &e))?;
-                    std::fs::set_permissions(
-                        dir,
-                        std::os::unix::fs::PermissionsExt::from_mode(mode),
-                    )
-                    .map_err(|e| SysError::io("chmod", Some(dir.clone()), &e))?;
-                }
+            PersistDir { dir, lowers } => {
+                self.persist = Some(crate::sys::overlay::take_persist_dir(dir, lowers)?);
                 Ok(())
             }
+            OverlayDirs { upper, work } => crate::sys::overlay::make_dirs(upper, work),
             ExtractRootfs {
                 archive,
                 compression,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::B;
 use crate::host::{HostDir, HostFacts};
 use crate::plan::{ContainerAction, MountAttr, MountFlag};
-use crate::spec::{Mount, MountKind, RootSource, Spec};
+use crate::spec::{Mount, MountKind, Root, RootSource, Spec};
 
 /// The device nodes of a minimal /dev (the OCI runtime spec's default set), with their numbers.
 /// Without a user namespace they are created with mknod, as crun does: one call each on the fresh
@@ -21,42 +21,102 @@ pub(crate) const DEV_NODES: &[(&str, u32, u32)] = &[
     ("tty", 5, 0),
 ];
 
-/// An overlay of the store's `layers` (bottom first) on `root`, its upper and work directories
-/// in the state directory (`root` itself: the container's writes die with the run), without
-/// device nodes.
-fn overlay_root(b: &mut B, root: &Path, what: String, store: &Path, layers: &[String]) {
-    b.push(
-        what,
-        ContainerAction::Overlay {
-            target: root.to_path_buf(),
-            lowers: layers
-                .iter()
-                .rev()
-                .map(|d| super::layer_root(store, d))
-                .collect(),
-            upper: Some((root.join("upper"), root.join("work"))),
-        },
-    );
-    // As for an extracted archive: device nodes in layers are not the container's to open.
-    b.push(
-        "ignore device nodes in the layers",
-        ContainerAction::SetAttr {
-            target: root.to_path_buf(),
-            attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
-            recursive: false,
-        },
-    );
-}
-
 /// Inside-root path → path under the new root before pivot_root.
 pub(super) fn under(root: &Path, p: &Path) -> PathBuf {
     root.join(p.strip_prefix("/").unwrap_or(p))
 }
 
-pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
+/// One overlay of the root: where it is mounted (`/`: the root itself), its lower directories
+/// (top first), and its upper and work directories.
+pub(super) struct RootOverlay {
+    pub at: PathBuf,
+    pub lowers: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// The overlays the root is made of: one for an image, a stored `tar` root or a `writable`
+/// path root; one per bound system directory for a `writable` host root; none otherwise. Their
+/// upper and work directories are in `state` (gone with the run) or the `persist` directory.
+pub(super) fn root_overlays(r: &Root, facts: &HostFacts, state: &Path) -> Vec<RootOverlay> {
+    let base = r.persist.clone().unwrap_or_else(|| state.to_path_buf());
+    let whole = |lowers: Vec<PathBuf>| {
+        vec![RootOverlay {
+            at: PathBuf::from("/"),
+            lowers,
+            upper: base.join("upper"),
+            work: base.join("work"),
+        }]
+    };
+    if let Some((store, layers)) = r.source.store_layers() {
+        return whole(
+            layers
+                .iter()
+                .rev()
+                .map(|d| super::layer_root(store, d))
+                .collect(),
+        );
+    }
+    match (&r.source, r.writable) {
+        (RootSource::Path { path }, true) => whole(vec![path.clone()]),
+        (RootSource::Host, true) => facts
+            .host_root
+            .iter()
+            .filter_map(|e| match e {
+                HostDir::Bind(dir) => Some(dir),
+                HostDir::Symlink(..) => None,
+            })
+            .map(|dir| {
+                let name = dir
+                    .strip_prefix("/")
+                    .unwrap_or(dir)
+                    .display()
+                    .to_string()
+                    .replace('/', "_");
+                let at = base.join("host").join(name);
+                RootOverlay {
+                    at: dir.clone(),
+                    lowers: vec![dir.clone()],
+                    upper: at.join("upper"),
+                    work: at.join("work"),
+                }
+            })
+            .collect(),
+        (RootSource::Path { .. } | RootSource::Host, false)
+        | (RootSource::Tar { .. } | RootSource::Image { .. }, _) => Vec::new(),
+    }
+}
+
+fn overlay_action(target: PathBuf, o: &RootOverlay) -> ContainerAction {
+    ContainerAction::Overlay {
+        target,
+        lowers: o.lowers.clone(),
+        upper: Some((o.upper.clone(), o.work.clone())),
+    }
+}
+
+/// The root's mounts, on `root`; `overlays` are [`root_overlays`]'s.
+pub(super) fn rootfs(
+    b: &mut B,
+    r: &Spec,
+    facts: &HostFacts,
+    root: &Path,
+    overlays: &[RootOverlay],
+) {
     let bind = vec![MountFlag::MS_BIND, MountFlag::MS_REC];
-    match &r.root.source {
-        RootSource::Path { path: dir } => {
+    let kept = match &r.root.persist {
+        Some(dir) => format!(" (its writes kept in {})", dir.display()),
+        None => String::new(),
+    };
+    match (&r.root.source, overlays.first()) {
+        (RootSource::Path { path: dir }, Some(o)) => b.push(
+            format!(
+                "mount the root directory {} under an overlay: writes go to the overlay{kept}",
+                dir.display()
+            ),
+            overlay_action(root.to_path_buf(), o),
+        ),
+        (RootSource::Path { path: dir }, None) => {
             b.push(
                 "bind the root directory",
                 ContainerAction::Mount {
@@ -68,21 +128,16 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                 },
             );
         }
-        RootSource::Tar {
-            archive,
-            stored: Some(t),
-            ..
-        } => overlay_root(
+        (RootSource::Tar { archive, .. }, Some(o)) => overlay_root(
             b,
             root,
             format!(
-                "mount the archive {} as the root: its layer in the store under an overlay",
+                "mount the archive {} as the root: its layer in the store under an overlay{kept}",
                 archive.display()
             ),
-            &t.store,
-            std::slice::from_ref(&t.layer),
+            o,
         ),
-        RootSource::Tar { stored: None, .. } => {
+        (RootSource::Tar { .. }, None) => {
             b.push(
                 "make the extracted root a mount point",
                 ContainerAction::Mount {
@@ -105,73 +160,103 @@ pub(super) fn rootfs(b: &mut B, r: &Spec, facts: &HostFacts, root: &Path) {
                 },
             );
         }
-        RootSource::Image {
-            name,
-            store,
-            layers,
-            ..
-        } => overlay_root(
+        (RootSource::Image { name, .. }, Some(o)) => overlay_root(
             b,
             root,
-            format!("mount the image {name} as the root: its layers under an overlay"),
-            store,
-            layers,
+            format!("mount the image {name} as the root: its layers under an overlay{kept}"),
+            o,
         ),
-        RootSource::Host => {
-            b.push(
-                "mount a fresh tmpfs as the root",
-                ContainerAction::Mount {
-                    source: "tmpfs".into(),
-                    target: root.to_path_buf(),
-                    fstype: "tmpfs".into(),
-                    flags: vec![MountFlag::MS_NOSUID, MountFlag::MS_NODEV],
-                    data: Some("mode=0755".into()),
+        // Validation gives every image its layers.
+        (RootSource::Image { .. }, None) => {}
+        (RootSource::Host, _) => host_root(b, facts, root, overlays),
+    }
+}
+
+/// An overlay of store layers on `root`, without device nodes.
+fn overlay_root(b: &mut B, root: &Path, what: String, o: &RootOverlay) {
+    b.push(what, overlay_action(root.to_path_buf(), o));
+    // As for an extracted archive: device nodes in layers are not the container's to open.
+    b.push(
+        "ignore device nodes in the layers",
+        ContainerAction::SetAttr {
+            target: root.to_path_buf(),
+            attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
+            recursive: false,
+        },
+    );
+}
+
+/// A tmpfs root with the host's system directories: bound read-only, or (`writable`) each
+/// under an overlay of its own whose writes never reach the host.
+fn host_root(b: &mut B, facts: &HostFacts, root: &Path, overlays: &[RootOverlay]) {
+    let bind = vec![MountFlag::MS_BIND, MountFlag::MS_REC];
+    b.push(
+        "mount a fresh tmpfs as the root",
+        ContainerAction::Mount {
+            source: "tmpfs".into(),
+            target: root.to_path_buf(),
+            fstype: "tmpfs".into(),
+            flags: vec![MountFlag::MS_NOSUID, MountFlag::MS_NODEV],
+            data: Some("mode=0755".into()),
+        },
+    );
+    for e in &facts.host_root {
+        match e {
+            HostDir::Symlink(link, target) => b.push(
+                format!("recreate the host's {} symlink", link.display()),
+                ContainerAction::Symlink {
+                    target: target.display().to_string(),
+                    link: under(root, link),
                 },
-            );
-            for e in &facts.host_root {
-                match e {
-                    HostDir::Symlink(link, target) => b.push(
-                        format!("recreate the host's {} symlink", link.display()),
-                        ContainerAction::Symlink {
-                            target: target.display().to_string(),
-                            link: under(root, link),
+            ),
+            HostDir::Bind(dir) => {
+                let at = under(root, dir);
+                b.push(
+                    format!("create {}", dir.display()),
+                    ContainerAction::Mkdir {
+                        path: at.clone(),
+                        mode: 0o755,
+                    },
+                );
+                if let Some(o) = overlays.iter().find(|o| o.at == *dir) {
+                    b.push(
+                        format!(
+                            "mount the host's {} under an overlay: writes go to the overlay",
+                            dir.display()
+                        ),
+                        overlay_action(at.clone(), o),
+                    );
+                    b.push(
+                        format!("ignore device nodes in {}", dir.display()),
+                        ContainerAction::SetAttr {
+                            target: at,
+                            attrs: vec![MountAttr::MOUNT_ATTR_NODEV],
+                            recursive: false,
                         },
-                    ),
-                    HostDir::Bind(dir) => {
-                        let at = under(root, dir);
-                        b.push(
-                            format!("create {}", dir.display()),
-                            ContainerAction::Mkdir {
-                                path: at.clone(),
-                                mode: 0o755,
-                            },
-                        );
-                        b.push(
-                            format!("bind the host's {}", dir.display()),
-                            ContainerAction::Mount {
-                                source: dir.display().to_string(),
-                                target: at.clone(),
-                                fstype: "none".into(),
-                                flags: bind.clone(),
-                                data: None,
-                            },
-                        );
-                        b.push(
-                            format!(
-                                "make {} read-only, with every mount below it",
-                                dir.display()
-                            ),
-                            ContainerAction::SetAttr {
-                                target: at,
-                                attrs: vec![
-                                    MountAttr::MOUNT_ATTR_RDONLY,
-                                    MountAttr::MOUNT_ATTR_NODEV,
-                                ],
-                                recursive: true,
-                            },
-                        );
-                    }
+                    );
+                    continue;
                 }
+                b.push(
+                    format!("bind the host's {}", dir.display()),
+                    ContainerAction::Mount {
+                        source: dir.display().to_string(),
+                        target: at.clone(),
+                        fstype: "none".into(),
+                        flags: bind.clone(),
+                        data: None,
+                    },
+                );
+                b.push(
+                    format!(
+                        "make {} read-only, with every mount below it",
+                        dir.display()
+                    ),
+                    ContainerAction::SetAttr {
+                        target: at,
+                        attrs: vec![MountAttr::MOUNT_ATTR_RDONLY, MountAttr::MOUNT_ATTR_NODEV],
+                        recursive: true,
+                    },
+                );
             }
         }
     }

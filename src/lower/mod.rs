@@ -55,6 +55,9 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     // An archive is extracted into `root` beside the journal; any other root is mounted on the
     // state directory itself, in the container's mount namespace only (see HostAction::StateDir).
     let extract = matches!(r.root.source, RootSource::Tar { stored: None, .. });
+    // So is a writable host root's tmpfs: the upper directories of its overlays stay beside it,
+    // reachable by path once it is mounted.
+    let beside = extract || (r.root.writable && matches!(r.root.source, RootSource::Host));
     // The user namespace's maps as this host writes them (`map_root` maps the caller's ids).
     let user_maps = match &r.namespaces.user {
         UserNamespace::New(maps) => Some(maps.lines(facts.uid, facts.gid)),
@@ -67,7 +70,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         let root_gid = crate::sys::idmap::host_id(gid, 0)?;
         (root_uid != facts.uid && root_gid != facts.gid).then_some(root_gid)
     });
-    let root = if extract {
+    let root = if beside {
         state.join("root")
     } else {
         state.clone()
@@ -88,12 +91,14 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     b.push(
         if extract {
             "create the state directory (undo journal, root for the archive)"
+        } else if beside {
+            "create the state directory (undo journal, the root's mount point)"
         } else {
             "create the state directory (undo journal; the root is mounted on it)"
         },
         HostAction::StateDir {
             path: state.clone(),
-            mount_point: extract,
+            mount_point: beside,
             group: traverse_group,
         },
     );
@@ -113,14 +118,40 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
                 layers: layers.to_vec(),
             },
         );
-        // A read-only root gets them too: launch's own mount points are made in the upper
-        // layer before the root is made read-only, as for the other roots.
+    }
+    // A read-only root gets them too: launch's own mount points are made in the upper
+    // layer before the root is made read-only, as for the other roots.
+    let overlays = fs::root_overlays(&r.root, facts, &state);
+    if let Some(dir) = &r.root.persist {
         b.push(
-            "make the overlay's upper and work directories (the container's writes, gone with \
-             the state directory)",
+            "take the persist directory for the run: one container at a time, over the same \
+             layers",
+            HostAction::PersistDir {
+                dir: dir.clone(),
+                lowers: overlays.iter().flat_map(|o| o.lowers.clone()).collect(),
+            },
+        );
+    }
+    for o in &overlays {
+        b.push(
+            match (&r.root.persist, o.at == Path::new("/")) {
+                (None, true) => "make the overlay's upper and work directories (the container's \
+                                 writes, gone with the state directory)"
+                    .to_string(),
+                (None, false) => format!(
+                    "make the upper and work directories of the overlay on {} (gone with the \
+                     state directory)",
+                    o.at.display()
+                ),
+                (Some(_), _) => format!(
+                    "make the upper and work directories of the overlay on {} unless they exist \
+                     (kept)",
+                    o.at.display()
+                ),
+            },
             HostAction::OverlayDirs {
-                upper: state.join("upper"),
-                work: state.join("work"),
+                upper: o.upper.clone(),
+                work: o.work.clone(),
             },
         );
     }
@@ -257,7 +288,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             flags: vec![MountFlag::MS_REC, MountFlag::MS_PRIVATE],
         },
     );
-    rootfs(&mut b, r, facts, &root);
+    rootfs(&mut b, r, facts, &root, &overlays);
     if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
         minimal_dev(&mut b, &root, user_maps.is_some());
     }

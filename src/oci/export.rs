@@ -163,6 +163,19 @@ fn root(spec: &Spec) -> Result<oci::Root, ExportError> {
             });
         }
     };
+    if spec.root.writable || spec.root.persist.is_some() {
+        return Err(ExportError::Inexpressible {
+            key: if spec.root.writable {
+                "rootfs.writable"
+            } else {
+                "rootfs.persist"
+            },
+            why: "a bundle's root is one directory that the runtime uses in place: it has no \
+                  overlay whose writes are dropped or kept apart; remove the key to export the \
+                  root as it is"
+                .into(),
+        });
+    }
     r.set_path(path);
     r.set_readonly(Some(spec.root.readonly));
     Ok(r)

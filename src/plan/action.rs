@@ -111,7 +111,19 @@ pub enum HostAction {
         /// The layers' diff_ids.
         layers: Vec<String>,
     },
-    /// Make the overlay's upper and work directories (in the state directory: they go with it).
+    /// Take the directory an overlay root's writes are kept in (`[rootfs] persist`) for the
+    /// run: made 0700 if missing; else it must be a directory of the launcher's user that no
+    /// one else may write. Locked (`flock(LOCK_EX|LOCK_NB)`) so one container at a time uses
+    /// it, and bound to the lower layers it was first used over (`lowers.json`): writes made
+    /// over other layers are refused, not mixed. Kept after the run.
+    PersistDir {
+        /// The directory (absolute).
+        dir: PathBuf,
+        /// The overlay's lower directories, top first.
+        lowers: Vec<PathBuf>,
+    },
+    /// Make the overlay's upper and work directories (in the state directory, which they go
+    /// with; or in a `persist` directory, where existing ones are kept).
     OverlayDirs {
         /// The upper directory: the container's writes.
         upper: PathBuf,
@@ -425,6 +437,7 @@ impl HostAction {
             | DeviceList { .. }
             | DeviceParent { .. }
             | HoldLayers { .. }
+            | PersistDir { .. }
             | OverlayDirs { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
@@ -453,6 +466,12 @@ impl HostAction {
                 *dest = f(dest);
             }
             HoldLayers { store, .. } => *store = f(store),
+            PersistDir { dir, lowers } => {
+                *dir = f(dir);
+                for l in lowers.iter_mut() {
+                    *l = f(l);
+                }
+            }
             OverlayDirs { upper, work } => {
                 *upper = f(upper);
                 *work = f(work);
@@ -600,9 +619,22 @@ impl fmt::Display for HostAction {
                 store,
                 layers.join(", ")
             ),
-            OverlayDirs { upper, work } => {
-                write!(f, "mkdir({:?}, 0755); mkdir({:?}, 0700)", upper, work)
-            }
+            PersistDir { dir, lowers } => write!(
+                f,
+                "mkdir({dir:?}, 0700) unless it is a directory of this user that no one else may \
+                 write; flock(LOCK_EX|LOCK_NB) for the run; its lowers.json must list [{}] \
+                 (written if absent)",
+                lowers
+                    .iter()
+                    .map(|l| format!("{l:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            OverlayDirs { upper, work } => write!(
+                f,
+                "mkdir({:?}, 0755); mkdir({:?}, 0700) (existing ones kept)",
+                upper, work
+            ),
             DeviceParent { path, rules } => {
                 write!(f, "unless {:?} exists: mkdir a temporary group; ", path)?;
                 v1_list_writes(f, Path::new("…"), rules)?;

@@ -11,6 +11,7 @@ pub mod masked_paths;
 pub mod mount;
 pub mod net;
 pub mod ns;
+pub mod overlay;
 pub mod process;
 pub mod pty;
 pub mod rlimit;

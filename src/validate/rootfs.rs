@@ -13,26 +13,24 @@ pub(crate) fn check(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
     if let Some(w) = writable {
         let problem = match &root.source {
             RootSource::Image { .. } | RootSource::Tar { .. } => Some((
+                "`writable` puts an overlay over a `path` or `host` root",
                 "this root is an overlay already",
                 "image and `tar` roots keep their writes for the run only: remove `writable` \
                  (`persist = \"DIR\"` keeps them)",
             )),
             RootSource::Path { .. } | RootSource::Host if root.readonly => Some((
+                "a root cannot be both writable and read-only",
                 "`readonly = true` as well",
                 "keep one: `writable = true` (writes allowed, dropped at exit) or \
                  `readonly = true`",
             )),
             RootSource::Path { .. } | RootSource::Host => None,
         };
-        if let Some((label, help)) = problem {
+        if let Some((message, label, help)) = problem {
             cx.push(
-                Problem::new(
-                    "launch::rootfs::writable",
-                    w.span(),
-                    "`writable` puts an overlay over a `path` or `host` root",
-                )
-                .label(label)
-                .help(help),
+                Problem::new("launch::rootfs::writable", w.span(), message)
+                    .label(label)
+                    .help(help),
             );
         }
     }

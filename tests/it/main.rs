@@ -24,3 +24,4 @@ mod store;
 mod supervise;
 mod tar_extract;
 mod trust;
+mod writable;

@@ -1,0 +1,307 @@
+//! overlayfs: the mount (new mount API, with the mount(2) fallback) in the container, and on
+//! the host the upper and work directories it writes to: in the state directory (gone with
+//! the run) or in a `[rootfs] persist` directory, which is input like any other path a plan
+//! names and is checked before use.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use crate::error::{SysError, SysResult};
+
+/// Mount an overlay on `target`: `lowers` (top first), and `upper` (upper and work directories)
+/// for a writable one. The new mount API first (fsopen, one `lowerdir+` option per layer: no
+/// option string, so no page-size limit on how many layers; Linux 6.8+), else mount(2) with a
+/// `lowerdir=a:b:c` string, refused if a path holds a character the string form cannot carry.
+pub fn mount(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: Option<&(PathBuf, PathBuf)>,
+) -> SysResult<()> {
+    match overlay_fs(target, lowers, upper) {
+        Err(e) if e.errno() == Errno::EINVAL && e.op == "fsconfig" => {}
+        Err(e) if e.errno() == Errno::ENOSYS => {}
+        done => return done,
+    }
+    let mut data = String::from("lowerdir=");
+    for (i, l) in lowers.iter().enumerate() {
+        let text = l.to_str().filter(|t| !t.contains([',', ':', '\\']));
+        let Some(text) = text else {
+            return Err(SysError::other(
+                "mount",
+                Some(l.clone()),
+                "this kernel takes overlay layers only as one option string, which cannot carry \
+                 a layer path with `,`, `:` or `\\`",
+            ));
+        };
+        if i > 0 {
+            data.push(':');
+        }
+        data.push_str(text);
+    }
+    if let Some((u, w)) = upper {
+        data.push_str(&format!(
+            ",upperdir={},workdir={}",
+            u.display(),
+            w.display()
+        ));
+    }
+    if data.len() >= 4096 {
+        return Err(SysError::other(
+            "mount",
+            Some(target.to_path_buf()),
+            format!(
+                "{} layers make an option string of {} bytes, over the page the kernel takes: \
+                 Linux 6.8 or later mounts any number (fsconfig lowerdir+)",
+                lowers.len(),
+                data.len()
+            ),
+        ));
+    }
+    super::mount::mount(
+        Some("overlay"),
+        target,
+        target,
+        Some("overlay"),
+        &[],
+        Some(&data),
+    )
+}
+
+fn overlay_fs(
+    target: &Path,
+    lowers: &[PathBuf],
+    upper: Option<&(PathBuf, PathBuf)>,
+) -> SysResult<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    let cstr = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+            SysError::other("fsconfig", Some(p.to_path_buf()), "a path with a NUL byte")
+        })
+    };
+    // SAFETY: a NUL-terminated name; the kernel returns a new fd or -1.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
+    if fs < 0 {
+        return Err(
+            SysError::new("fsopen", Some(target.to_path_buf()), Errno::last()).args("\"overlay\""),
+        );
+    }
+    // SAFETY: fsopen returned a new descriptor that nothing else owns.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as libc::c_int) };
+    let set = |key: &std::ffi::CStr, value: &Path| -> SysResult<()> {
+        let v = cstr(value)?;
+        // SAFETY: a valid fd and NUL-terminated key and value.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                v.as_ptr(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(
+                SysError::new("fsconfig", Some(value.to_path_buf()), Errno::last())
+                    .args(key.to_string_lossy().into_owned()),
+            );
+        }
+        Ok(())
+    };
+    for l in lowers {
+        set(c"lowerdir+", l)?;
+    }
+    if let Some((u, w)) = upper {
+        set(c"upperdir", u)?;
+        set(c"workdir", w)?;
+    }
+    // SAFETY: a valid fd; no key or value for this command.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(
+            SysError::new("fsconfig", Some(target.to_path_buf()), Errno::last())
+                .args("FSCONFIG_CMD_CREATE (overlay)"),
+        );
+    }
+    // SAFETY: a valid, configured fs context fd.
+    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+    if m < 0 {
+        return Err(SysError::new(
+            "fsmount",
+            Some(target.to_path_buf()),
+            Errno::last(),
+        ));
+    }
+    // SAFETY: fsmount returned a new descriptor that nothing else owns.
+    let m = unsafe { OwnedFd::from_raw_fd(m as libc::c_int) };
+    let t = cstr(target)?;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    // SAFETY: a valid mount fd, an empty path, and a NUL-terminated target path.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            m.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(
+            SysError::new("move_mount", Some(target.to_path_buf()), Errno::last())
+                .args("the overlay"),
+        );
+    }
+    Ok(())
+}
+
+/// Make `upper` (0755) and `work` (0700). In a `persist` directory they may exist already:
+/// then each must be a directory (not a symlink) of this user, and is kept as it is.
+pub fn make_dirs(upper: &Path, work: &Path) -> SysResult<()> {
+    // A host root's overlays are one directory deeper (`host/usr/upper`): their parent, in a
+    // directory only this user may write (the state or persist directory), is made 0700.
+    if let Some(parent) = upper.parent().filter(|p| !p.exists()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| SysError::io("mkdir", Some(parent.to_path_buf()), &e).args("0700"))?;
+    }
+    for (dir, mode) in [(upper, 0o755), (work, 0o700)] {
+        match std::fs::DirBuilder::new().mode(mode).create(dir) {
+            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| SysError::io("chmod", Some(dir.to_path_buf()), &e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => own_dir(dir, false)?,
+            Err(e) => return Err(SysError::io("mkdir", Some(dir.to_path_buf()), &e)),
+        }
+    }
+    Ok(())
+}
+
+/// Check that `dir` is a directory (lstat: not a symlink) owned by this user and, with
+/// `private`, that no one else may write it.
+fn own_dir(dir: &Path, private: bool) -> SysResult<()> {
+    let md = std::fs::symlink_metadata(dir)
+        .map_err(|e| SysError::io("lstat", Some(dir.to_path_buf()), &e))?;
+    let uid = nix::unistd::geteuid().as_raw();
+    let why = if !md.file_type().is_dir() {
+        Some("is not a directory (a symlink or a file)".to_owned())
+    } else if md.uid() != uid {
+        Some(format!(
+            "is owned by uid {}, not {uid} (this user)",
+            md.uid()
+        ))
+    } else if private && md.mode() & 0o022 != 0 {
+        Some(format!(
+            "may be written by others (mode {:o}): chmod go-w it",
+            md.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(SysError::other(
+            "use the overlay directory",
+            Some(dir.to_path_buf()),
+            why,
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Take `dir` for one run's writes (`[rootfs] persist`): made 0700 if missing (its parent must
+/// exist), else checked ([`own_dir`], private); locked exclusively, without waiting (a second
+/// container on it is refused: overlayfs does not share an upper directory); bound to `lowers`
+/// (`lowers.json`, written at first use), so writes made over other layers are never mixed
+/// with these. The returned file holds the lock until it is dropped.
+pub fn take_persist_dir(dir: &Path, lowers: &[PathBuf]) -> SysResult<std::fs::File> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(SysError::io("mkdir", Some(dir.to_path_buf()), &e).args("0700")),
+    }
+    own_dir(dir, true)?;
+    let f =
+        std::fs::File::open(dir).map_err(|e| SysError::io("open", Some(dir.to_path_buf()), &e))?;
+    // SAFETY: a valid fd; flock(2) takes no pointers.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let errno = Errno::last();
+        let e = SysError::new("flock", Some(dir.to_path_buf()), errno).args("LOCK_EX|LOCK_NB");
+        return Err(match errno {
+            Errno::EWOULDBLOCK => SysError::other(
+                "flock",
+                Some(dir.to_path_buf()),
+                "another container is using this persist directory",
+            ),
+            _ => e,
+        });
+    }
+    let want: Vec<String> = lowers.iter().map(|l| l.display().to_string()).collect();
+    let record = dir.join("lowers.json");
+    match std::fs::symlink_metadata(&record) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::to_vec_pretty(&want)
+                .map_err(|e| SysError::other("serialize", Some(record.clone()), e.to_string()))?;
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&record)
+                .map_err(|e| SysError::io("create", Some(record.clone()), &e))?;
+            out.write_all(&json)
+                .and_then(|()| out.sync_all())
+                .map_err(|e| SysError::io("write", Some(record.clone()), &e))?;
+        }
+        Err(e) => return Err(SysError::io("lstat", Some(record), &e)),
+        Ok(md) if !md.is_file() || md.len() > 1 << 20 => {
+            return Err(SysError::other(
+                "read",
+                Some(record),
+                "is not a regular file of at most 1 MiB",
+            ));
+        }
+        Ok(_) => {
+            let bytes = std::fs::read(&record)
+                .map_err(|e| SysError::io("read", Some(record.clone()), &e))?;
+            let had: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| {
+                SysError::other(
+                    "parse",
+                    Some(record.clone()),
+                    format!("not a list of paths: {e}"),
+                )
+            })?;
+            if had != want {
+                return Err(SysError::other(
+                    "use the persist directory",
+                    Some(dir.to_path_buf()),
+                    format!(
+                        "its writes were made over other layers ({}), not these ({}): remove \
+                         it to start afresh, or name another `persist` directory",
+                        had.join(", "),
+                        want.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(f)
+}
