@@ -18,6 +18,9 @@ use crate::error::{SysError, SysResult};
 /// Launcher → container.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToChild {
+    /// An idmapped copy of a store layer, attached as SCM_RIGHTS (HostAction::IdmapLayers),
+    /// sent before the release, in the order ContainerAction::AttachLayers lists them.
+    Layer,
     /// The host side is ready: go on with the container steps.
     Release,
 }
@@ -112,11 +115,6 @@ impl Channel {
                 Err(e) => return Err(SysError::new("sendmsg", None, e).args("launch channel")),
             }
         }
-    }
-
-    /// Receive one message; `None` when the other end is closed.
-    pub fn recv<T: for<'de> Deserialize<'de>>(&self) -> SysResult<Option<T>> {
-        self.recv_with().map(|m| m.map(|(msg, _)| msg))
     }
 
     /// Receive one message and the file descriptor attached to it, if any.

@@ -29,10 +29,14 @@ pub(super) fn main(
     if process::die_with_parent().is_err() {
         exit(CHILD_FAILED);
     }
-    match chan.recv::<ToChild>() {
-        Ok(Some(ToChild::Release)) => {}
-        // The launcher is gone or confused: do nothing at all.
-        _ => exit(CHILD_FAILED),
+    let mut layers = Vec::new();
+    loop {
+        match chan.recv_with::<ToChild>() {
+            Ok(Some((ToChild::Release, _))) => break,
+            Ok(Some((ToChild::Layer, Some(fd)))) => layers.push(fd),
+            // The launcher is gone or confused: do nothing at all.
+            _ => exit(CHILD_FAILED),
+        }
     }
     // From here on processes of the container may exist (`launch exec`): none may reach launch's
     // binary or descriptors through our /proc entries (the CVE-2019-5736 class). Not before the
@@ -51,6 +55,7 @@ pub(super) fn main(
         chan: Some(chan),
         tty,
         cgroup_fds,
+        layers,
     };
     for (i, step) in plan.steps.iter().enumerate() {
         let Action::Container(action) = &step.action else {
@@ -136,6 +141,8 @@ struct Cx<'c, 'r> {
     tty: bool,
     /// The v1 `tasks` files the launcher opened for us.
     cgroup_fds: &'c [OwnedFd],
+    /// The idmapped copies of the image's layers the launcher sent, for AttachLayers.
+    layers: Vec<OwnedFd>,
 }
 
 /// Apply container step `step`.
@@ -234,10 +241,28 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             target,
             lowers,
             upper,
+            userxattr,
         } => {
             // Mounted on the root itself (the state directory): the open root is underneath.
             cache.open = None;
-            crate::sys::overlay::mount(target, lowers, upper.as_ref())
+            crate::sys::overlay::mount(target, lowers, upper.as_ref(), *userxattr)
+        }
+        AttachLayers { layers } => {
+            if layers.len() != cx.layers.len() {
+                return Err(SysError::other(
+                    "attach layers",
+                    None,
+                    format!(
+                        "{} idmapped layers received for {} layers",
+                        cx.layers.len(),
+                        layers.len()
+                    ),
+                ));
+            }
+            for (tree, path) in cx.layers.drain(..).zip(layers) {
+                crate::sys::overlay::attach(&tree, path)?;
+            }
+            Ok(())
         }
         SetAttr {
             target,

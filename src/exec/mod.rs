@@ -312,7 +312,10 @@ impl Run<'_> {
                 self.persist = Some(crate::sys::overlay::take_persist_dir(dir, lowers)?);
                 Ok(())
             }
-            OverlayDirs { upper, work } => crate::sys::overlay::make_dirs(upper, work),
+            OverlayDirs { upper, work, owner } => {
+                crate::sys::overlay::make_dirs(upper, work, *owner)
+            }
+            IdmapLayers { layers, at } => self.idmap_layers(layers, at),
             ExtractRootfs {
                 archive,
                 compression,
@@ -429,6 +432,34 @@ impl Run<'_> {
                 })
             }
         }
+    }
+
+    /// Send the container process an idmapped copy of each layer, seen through its user
+    /// namespace (whose maps are written by now).
+    fn idmap_layers(&self, layers: &[PathBuf], at: &[PathBuf]) -> SysResult<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        for dir in at {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(dir)
+                .map_err(|e| SysError::io("mkdir", Some(dir.clone()), &e).args("0755"))?;
+        }
+        let (Some(pid), Some(chan)) = (self.child, self.chan.as_ref()) else {
+            return Err(SysError::other(
+                "idmap layers",
+                None,
+                "no container process to map layers for",
+            ));
+        };
+        let ns = PathBuf::from(format!("/proc/{pid}/ns/user"));
+        let userns =
+            std::fs::File::open(&ns).map_err(|e| SysError::io("open", Some(ns.clone()), &e))?;
+        for layer in layers {
+            let tree = crate::sys::overlay::idmapped_copy(layer, &userns)?;
+            chan.send_with(&ToChild::Layer, Some(tree.as_raw_fd()))?;
+        }
+        Ok(())
     }
 
     /// Let the child go on, then wait for its verdict: a failed step, or end-of-file because its

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::B;
 use crate::host::{HostDir, HostFacts};
 use crate::plan::{ContainerAction, MountAttr, MountFlag};
-use crate::spec::{Mount, MountKind, Root, RootSource, Spec};
+use crate::spec::{Mount, MountKind, RootSource, Spec, UserNamespace};
 
 /// The device nodes of a minimal /dev (the OCI runtime spec's default set), with their numbers.
 /// Without a user namespace they are created with mknod, as crun does: one call each on the fresh
@@ -30,35 +30,67 @@ pub(super) fn under(root: &Path, p: &Path) -> PathBuf {
 /// (top first), and its upper and work directories.
 pub(super) struct RootOverlay {
     pub at: PathBuf,
+    /// What the overlay names as its lowers: `sources`, or (idmapped) the mount points in the
+    /// state directory where the container attaches their copies.
     pub lowers: Vec<PathBuf>,
+    /// The lower directories themselves.
+    pub sources: Vec<PathBuf>,
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// Mounted in a user namespace: overlayfs keeps its attributes as `user.overlay.*`.
+    pub userxattr: bool,
+    /// The lowers are store layers seen through idmapped copies (a root launcher whose user
+    /// namespace maps ids elsewhere: the store's files carry the host's ids).
+    pub idmap: bool,
 }
 
 /// The overlays the root is made of: one for an image, a stored `tar` root or a `writable`
 /// path root; one per bound system directory for a `writable` host root; none otherwise. Their
 /// upper and work directories are in `state` (gone with the run) or the `persist` directory.
-pub(super) fn root_overlays(r: &Root, facts: &HostFacts, state: &Path) -> Vec<RootOverlay> {
+pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec<RootOverlay> {
+    let r = &spec.root;
     let base = r.persist.clone().unwrap_or_else(|| state.to_path_buf());
-    let whole = |lowers: Vec<PathBuf>| {
+    let userxattr = !matches!(spec.namespaces.user, UserNamespace::Host);
+    let whole = |sources: Vec<PathBuf>, idmap: bool| {
+        // Idmapped copies are attached in the state directory, which the container's root may
+        // traverse (the store is private to the launcher's user).
+        let lowers = match idmap {
+            true => (0..sources.len())
+                .map(|i| state.join("lower").join(i.to_string()))
+                .collect(),
+            false => sources.clone(),
+        };
         vec![RootOverlay {
             at: PathBuf::from("/"),
             lowers,
+            sources,
             upper: base.join("upper"),
             work: base.join("work"),
+            userxattr,
+            idmap,
         }]
     };
     if let Some((store, layers)) = r.source.store_layers() {
+        let idmap = facts.uid == 0
+            && match &spec.namespaces.user {
+                UserNamespace::Host => false,
+                UserNamespace::Join(_) => true,
+                UserNamespace::New(maps) => {
+                    let (uid, gid) = maps.lines(facts.uid, facts.gid);
+                    !uid.iter().chain(&gid).all(|l| l.inside == l.outside)
+                }
+            };
         return whole(
             layers
                 .iter()
                 .rev()
                 .map(|d| super::layer_root(store, d))
                 .collect(),
+            idmap,
         );
     }
     match (&r.source, r.writable) {
-        (RootSource::Path { path }, true) => whole(vec![path.clone()]),
+        (RootSource::Path { path }, true) => whole(vec![path.clone()], false),
         (RootSource::Host, true) => facts
             .host_root
             .iter()
@@ -77,8 +109,11 @@ pub(super) fn root_overlays(r: &Root, facts: &HostFacts, state: &Path) -> Vec<Ro
                 RootOverlay {
                     at: dir.clone(),
                     lowers: vec![dir.clone()],
+                    sources: vec![dir.clone()],
                     upper: at.join("upper"),
                     work: at.join("work"),
+                    userxattr,
+                    idmap: false,
                 }
             })
             .collect(),
@@ -92,6 +127,7 @@ fn overlay_action(target: PathBuf, o: &RootOverlay) -> ContainerAction {
         target,
         lowers: o.lowers.clone(),
         upper: Some((o.upper.clone(), o.work.clone())),
+        userxattr: o.userxattr,
     }
 }
 
@@ -174,6 +210,15 @@ pub(super) fn rootfs(
 
 /// An overlay of store layers on `root`, without device nodes.
 fn overlay_root(b: &mut B, root: &Path, what: String, o: &RootOverlay) {
+    if o.idmap {
+        b.push(
+            "attach the launcher's idmapped copies of the layers over them (in this mount \
+             namespace only)",
+            ContainerAction::AttachLayers {
+                layers: o.lowers.clone(),
+            },
+        );
+    }
     b.push(what, overlay_action(root.to_path_buf(), o));
     // As for an extracted archive: device nodes in layers are not the container's to open.
     b.push(

@@ -121,14 +121,26 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     }
     // A read-only root gets them too: launch's own mount points are made in the upper
     // layer before the root is made read-only, as for the other roots.
-    let overlays = fs::root_overlays(&r.root, facts, &state);
+    let overlays = fs::root_overlays(r, facts, &state);
+    // The container's root on the host, when a root launcher's maps put it elsewhere: it must
+    // be able to write the overlay's upper directory.
+    let owner = user_maps
+        .as_ref()
+        .filter(|_| facts.uid == 0)
+        .and_then(|(uid, gid)| {
+            let ids = (
+                crate::sys::idmap::host_id(uid, 0)?,
+                crate::sys::idmap::host_id(gid, 0)?,
+            );
+            (ids != (0, 0)).then_some(ids)
+        });
     if let Some(dir) = &r.root.persist {
         b.push(
             "take the persist directory for the run: one container at a time, over the same \
              layers",
             HostAction::PersistDir {
                 dir: dir.clone(),
-                lowers: overlays.iter().flat_map(|o| o.lowers.clone()).collect(),
+                lowers: overlays.iter().flat_map(|o| o.sources.clone()).collect(),
             },
         );
     }
@@ -152,6 +164,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             HostAction::OverlayDirs {
                 upper: o.upper.clone(),
                 work: o.work.clone(),
+                owner,
             },
         );
     }
@@ -237,6 +250,16 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             HostAction::WriteIdMap {
                 path: proc.join("gid_map"),
                 value: lines(gid_map),
+            },
+        );
+    }
+    if let Some(o) = overlays.iter().find(|o| o.idmap) {
+        b.push(
+            "make idmapped copies of the layers for the container's user namespace (the store \
+             is shared and never chowned)",
+            HostAction::IdmapLayers {
+                layers: o.sources.clone(),
+                at: o.lowers.clone(),
             },
         );
     }

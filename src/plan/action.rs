@@ -129,6 +129,20 @@ pub enum HostAction {
         upper: PathBuf,
         /// overlayfs's work directory.
         work: PathBuf,
+        /// The host uid and gid of the container's root, when a user namespace maps it to
+        /// another host user: new directories are given to it, so it may write them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<(u32, u32)>,
+    },
+    /// For each layer, an idmapped, read-only copy (open_tree + mount_setattr
+    /// MOUNT_ATTR_IDMAP with the container's user namespace), sent to the container process,
+    /// which attaches it ([`ContainerAction::AttachLayers`]). After the id maps are written.
+    IdmapLayers {
+        /// The layers' directories, in the order [`ContainerAction::AttachLayers`] lists them.
+        layers: Vec<PathBuf>,
+        /// Where the container attaches each (made here: empty directories in the state
+        /// directory, which the container's root may traverse).
+        at: Vec<PathBuf>,
     },
     /// Extract a rootfs archive into a fresh directory.
     ExtractRootfs {
@@ -264,6 +278,17 @@ pub enum ContainerAction {
         lowers: Vec<PathBuf>,
         /// Upper and work directories; `None`: a read-only overlay.
         upper: Option<(PathBuf, PathBuf)>,
+        /// `userxattr`: overlayfs keeps its own attributes as `user.overlay.*`, which a mount in
+        /// a user namespace may write (`trusted.*` needs the host's CAP_SYS_ADMIN).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        userxattr: bool,
+    },
+    /// Attach, over each layer's path (in this mount namespace only), the idmapped copy of it
+    /// the launcher made ([`HostAction::IdmapLayers`]), so the overlay's lowers show the
+    /// store's ids as the container's.
+    AttachLayers {
+        /// The layers, in the order the launcher sent their copies.
+        layers: Vec<PathBuf>,
     },
     /// mount_setattr(2): change attributes of a mount (read-only, nosuid...) without clearing
     /// the locked ones, as a remount would try to.
@@ -439,6 +464,7 @@ impl HostAction {
             | HoldLayers { .. }
             | PersistDir { .. }
             | OverlayDirs { .. }
+            | IdmapLayers { .. }
             | CgroupParent { .. }
             | CgroupEnable { .. }
             | CgroupWrite { .. }
@@ -472,9 +498,14 @@ impl HostAction {
                     *l = f(l);
                 }
             }
-            OverlayDirs { upper, work } => {
+            OverlayDirs { upper, work, .. } => {
                 *upper = f(upper);
                 *work = f(work);
+            }
+            IdmapLayers { layers, at } => {
+                for l in layers.iter_mut().chain(at.iter_mut()) {
+                    *l = f(l);
+                }
             }
             Spawn { cgroup, .. } => {
                 if let Some(c) = cgroup {
@@ -504,10 +535,16 @@ impl ContainerAction {
                 }
             }
             PivotRoot { new_root } => *new_root = f(new_root),
+            AttachLayers { layers } => {
+                for l in layers.iter_mut() {
+                    *l = f(l);
+                }
+            }
             Overlay {
                 target,
                 lowers,
                 upper,
+                ..
             } => {
                 *target = f(target);
                 for l in lowers.iter_mut() {
@@ -630,10 +667,31 @@ impl fmt::Display for HostAction {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            OverlayDirs { upper, work } => write!(
+            OverlayDirs { upper, work, owner } => {
+                write!(
+                    f,
+                    "mkdir({:?}, 0755); mkdir({:?}, 0700) (existing ones kept)",
+                    upper, work
+                )?;
+                match owner {
+                    Some((u, g)) => write!(f, "; chown new ones to {u}:{g}"),
+                    None => Ok(()),
+                }
+            }
+            IdmapLayers { layers, at } => write!(
                 f,
-                "mkdir({:?}, 0755); mkdir({:?}, 0700) (existing ones kept)",
-                upper, work
+                "mkdir each of [{}] (0755); for each of [{}]: open_tree(OPEN_TREE_CLONE); \
+                 mount_setattr(MOUNT_ATTR_IDMAP|MOUNT_ATTR_RDONLY, userns of \
+                 /proc/{{pid}}/ns/user); send it to the container",
+                at.iter()
+                    .map(|l| format!("{l:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                layers
+                    .iter()
+                    .map(|l| format!("{l:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             DeviceParent { path, rules } => {
                 write!(f, "unless {:?} exists: mkdir a temporary group; ", path)?;
@@ -739,10 +797,20 @@ impl fmt::Display for ContainerAction {
                 path, mode, major, minor
             ),
             Symlink { target, link } => write!(f, "symlink({:?}, {:?})", target, link),
+            AttachLayers { layers } => write!(
+                f,
+                "move_mount each idmapped copy from the launcher onto [{}]",
+                layers
+                    .iter()
+                    .map(|l| format!("{l:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Overlay {
                 target,
                 lowers,
                 upper,
+                userxattr,
             } => {
                 f.write_str("fsopen(\"overlay\")")?;
                 for l in lowers {
@@ -750,6 +818,9 @@ impl fmt::Display for ContainerAction {
                 }
                 if let Some((u, w)) = upper {
                     write!(f, "; upperdir={:?}; workdir={:?}", u, w)?;
+                }
+                if *userxattr {
+                    f.write_str("; userxattr")?;
                 }
                 write!(f, "; fsmount; move_mount to {:?}", target)
             }

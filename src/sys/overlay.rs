@@ -20,8 +20,9 @@ pub fn mount(
     target: &Path,
     lowers: &[PathBuf],
     upper: Option<&(PathBuf, PathBuf)>,
+    userxattr: bool,
 ) -> SysResult<()> {
-    match overlay_fs(target, lowers, upper) {
+    match overlay_fs(target, lowers, upper, userxattr) {
         Err(e) if e.errno() == Errno::EINVAL && e.op == "fsconfig" => {}
         Err(e) if e.errno() == Errno::ENOSYS => {}
         done => return done,
@@ -49,6 +50,9 @@ pub fn mount(
             w.display()
         ));
     }
+    if userxattr {
+        data.push_str(",userxattr");
+    }
     if data.len() >= 4096 {
         return Err(SysError::other(
             "mount",
@@ -75,6 +79,7 @@ fn overlay_fs(
     target: &Path,
     lowers: &[PathBuf],
     upper: Option<&(PathBuf, PathBuf)>,
+    userxattr: bool,
 ) -> SysResult<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
@@ -123,6 +128,26 @@ fn overlay_fs(
     if let Some((u, w)) = upper {
         set(c"upperdir", u)?;
         set(c"workdir", w)?;
+    }
+    if userxattr {
+        const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+        // SAFETY: a valid fd and a NUL-terminated key; a flag takes no value.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_FLAG,
+                c"userxattr".as_ptr(),
+                std::ptr::null::<libc::c_char>(),
+                0,
+            )
+        };
+        if r < 0 {
+            return Err(
+                SysError::new("fsconfig", Some(target.to_path_buf()), Errno::last())
+                    .args("FSCONFIG_SET_FLAG userxattr"),
+            );
+        }
     }
     // SAFETY: a valid fd; no key or value for this command.
     let r = unsafe {
@@ -174,9 +199,10 @@ fn overlay_fs(
     Ok(())
 }
 
-/// Make `upper` (0755) and `work` (0700). In a `persist` directory they may exist already:
-/// then each must be a directory (not a symlink) of this user, and is kept as it is.
-pub fn make_dirs(upper: &Path, work: &Path) -> SysResult<()> {
+/// Make `upper` (0755) and `work` (0700), given to `owner` (the container's root on the host,
+/// when a user namespace maps it elsewhere). In a `persist` directory they may exist already:
+/// then each must be a directory (not a symlink) of this user or `owner`, and is kept as it is.
+pub fn make_dirs(upper: &Path, work: &Path, owner: Option<(u32, u32)>) -> SysResult<()> {
     // A host root's overlays are one directory deeper (`host/usr/upper`): their parent, in a
     // directory only this user may write (the state or persist directory), is made 0700.
     if let Some(parent) = upper.parent().filter(|p| !p.exists()) {
@@ -188,24 +214,34 @@ pub fn make_dirs(upper: &Path, work: &Path) -> SysResult<()> {
     }
     for (dir, mode) in [(upper, 0o755), (work, 0o700)] {
         match std::fs::DirBuilder::new().mode(mode).create(dir) {
-            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| SysError::io("chmod", Some(dir.to_path_buf()), &e))?,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => own_dir(dir, false)?,
+            Ok(()) => {
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| SysError::io("chmod", Some(dir.to_path_buf()), &e))?;
+                if let Some((uid, gid)) = owner {
+                    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).map_err(|e| {
+                        SysError::io("lchown", Some(dir.to_path_buf()), &e)
+                            .args(format!("{uid}:{gid}"))
+                    })?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                own_dir(dir, false, owner.map(|o| o.0))?
+            }
             Err(e) => return Err(SysError::io("mkdir", Some(dir.to_path_buf()), &e)),
         }
     }
     Ok(())
 }
 
-/// Check that `dir` is a directory (lstat: not a symlink) owned by this user and, with
-/// `private`, that no one else may write it.
-fn own_dir(dir: &Path, private: bool) -> SysResult<()> {
+/// Check that `dir` is a directory (lstat: not a symlink) owned by this user (or `also`) and,
+/// with `private`, that no one else may write it.
+fn own_dir(dir: &Path, private: bool, also: Option<u32>) -> SysResult<()> {
     let md = std::fs::symlink_metadata(dir)
         .map_err(|e| SysError::io("lstat", Some(dir.to_path_buf()), &e))?;
     let uid = nix::unistd::geteuid().as_raw();
     let why = if !md.file_type().is_dir() {
         Some("is not a directory (a symlink or a file)".to_owned())
-    } else if md.uid() != uid {
+    } else if md.uid() != uid && Some(md.uid()) != also {
         Some(format!(
             "is owned by uid {}, not {uid} (this user)",
             md.uid()
@@ -239,7 +275,7 @@ pub fn take_persist_dir(dir: &Path, lowers: &[PathBuf]) -> SysResult<std::fs::Fi
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(SysError::io("mkdir", Some(dir.to_path_buf()), &e).args("0700")),
     }
-    own_dir(dir, true)?;
+    own_dir(dir, true, None)?;
     let f =
         std::fs::File::open(dir).map_err(|e| SysError::io("open", Some(dir.to_path_buf()), &e))?;
     // SAFETY: a valid fd; flock(2) takes no pointers.
@@ -304,4 +340,74 @@ pub fn take_persist_dir(dir: &Path, lowers: &[PathBuf]) -> SysResult<std::fs::Fi
         }
     }
     Ok(f)
+}
+
+/// A detached, read-only copy of the store layer `layer` whose ids are seen through the user
+/// namespace `userns` (an idmapped mount: a file the store has as uid 0 is the container's uid
+/// 0, whatever host id that is), for the container to attach over the layer's path in its own
+/// mount namespace ([`attach`]). Made by the launcher, which has the privilege over the store's
+/// filesystem that the container does not: the store is shared by containers of any id maps
+/// and never chowned. Needs Linux 5.12+ and a filesystem that supports idmapped mounts.
+pub fn idmapped_copy(layer: &Path, userns: &impl AsRawFd) -> SysResult<OwnedFd> {
+    use super::mount::{MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, MountAttrArg};
+    let dir = nix::fcntl::open(
+        layer,
+        nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SysError::new("open", Some(layer.to_path_buf()), e).args("O_PATH|O_DIRECTORY"))?;
+    let tree = super::mount::clone_tree(&dir, layer, false)?;
+    let arg = MountAttrArg {
+        attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    // SAFETY: a valid fd, an empty NUL-terminated path, and a properly sized struct that lives
+    // across the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &arg as *const MountAttrArg,
+            std::mem::size_of::<MountAttrArg>(),
+        )
+    };
+    if r < 0 {
+        let errno = Errno::last();
+        let e = SysError::new("mount_setattr", Some(layer.to_path_buf()), errno)
+            .args("MOUNT_ATTR_IDMAP|MOUNT_ATTR_RDONLY, the container's user namespace");
+        return Err(match errno {
+            Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP => SysError::other(
+                "mount_setattr",
+                Some(layer.to_path_buf()),
+                format!(
+                    "{e}: this kernel or the store's filesystem cannot make idmapped mounts, \
+                     which an image root in a user namespace with other ids needs (docs/images.md)"
+                ),
+            ),
+            _ => e,
+        });
+    }
+    Ok(tree)
+}
+
+/// Attach the detached mount `tree` ([`idmapped_copy`]) on top of `target`, in this mount
+/// namespace.
+pub fn attach(tree: &OwnedFd, target: &Path) -> SysResult<()> {
+    let at = nix::fcntl::open(
+        target,
+        nix::fcntl::OFlag::O_PATH
+            | nix::fcntl::OFlag::O_DIRECTORY
+            | nix::fcntl::OFlag::O_NOFOLLOW
+            | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SysError::new("open", Some(target.to_path_buf()), e).args("O_PATH|O_DIRECTORY"))?;
+    super::mount::move_to(tree, &at, target)
 }

@@ -53,19 +53,25 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
     let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
     let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
     let root = rootfs::check(&mut cx, &m.rootfs);
-    if let (UserNamespace::New(_), Some(span)) = (&ns.user, rootfs::image_span(m.rootfs.get())) {
-        cx.push(
-            Problem::new(
-                "launch::rootfs::image_userns",
-                span,
-                "an image root cannot be used with a user namespace yet",
-            )
-            .label("its layers are owned by the store's ids, not the container's")
-            .help(
-                "run it without `[namespaces] user` (as root); idmapped layers for user \
-                 namespaces are not built yet (docs/images.md)",
-            ),
-        );
+    // A persist directory is private to the launcher's user: a container root that is another
+    // host user could not reach the upper directory in it.
+    if let (UserNamespace::New(maps), Some(p)) = (&ns.user, &m.rootfs.get().persist) {
+        let facts = cx.host.facts();
+        let (uid_map, _) = maps.lines(facts.uid, facts.gid);
+        if crate::sys::idmap::host_id(&uid_map, 0) != Some(facts.uid) {
+            cx.push(
+                Problem::new(
+                    "launch::rootfs::persist",
+                    p.span(),
+                    "`persist` with a user namespace whose root is another host user",
+                )
+                .label("the persist directory is private to the launcher's user")
+                .help(
+                    "map the container's root to your own user (`user = true`), or remove \
+                     `persist`",
+                ),
+            );
+        }
     }
     let (limits, rlimits) = limits::check(&mut cx, m.limits.as_ref());
     let (merged, from_image) = image::process(&mut cx, m);

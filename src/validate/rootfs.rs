@@ -300,16 +300,6 @@ fn image_options(cx: &mut Cx, r: &Rootfs, kind: &str) -> bool {
     good
 }
 
-/// The span of the image key of a root (`image`, `oci` or `docker_archive`), for problems that
-/// involve it.
-pub(crate) fn image_span(r: &Rootfs) -> Option<std::ops::Range<usize>> {
-    [&r.image, &r.oci, &r.docker_archive]
-        .into_iter()
-        .flatten()
-        .map(|v| v.span())
-        .next()
-}
-
 fn not_found(v: &Sp<String>, path: &std::path::Path, help: &str) -> Problem {
     Problem::new(
         "launch::rootfs::not_found",

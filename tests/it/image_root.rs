@@ -127,24 +127,72 @@ fn a_running_image_keeps_its_layers_through_prune() {
     assert_eq!(std::fs::read_dir(&layers).unwrap().count(), 0, "{prune}");
 }
 
+/// An image root in a user namespace whose ids are not the host's: the launcher gives the
+/// container idmapped copies of the store's layers, so the image's root-owned files are the
+/// container root's, the container writes its upper layer, and the shared store is never
+/// chowned. With `user = true` (root maps to root) the layers are used as they are.
+#[test]
+fn an_image_root_runs_in_a_user_namespace_through_idmapped_layers() {
+    need_root();
+    let s = Scratch::new("imguserns");
+    let (oci, _) = busybox_images(&s);
+    let sb = Sandbox::new("imguserns");
+    let store = s.dir.join("store");
+    let script = "busybox stat -c '%u:%g' /bin/busybox; echo w > /written && busybox stat -c \
+                  '%u' /written; busybox id -u";
+    for (name, ns, want) in [
+        (
+            "imgmapped",
+            "user = { uid_map = [{ inside = 0, outside = 200000, count = 65536 }], \
+             gid_map = [{ inside = 0, outside = 200000, count = 65536 }] }",
+            "0:0\n0\n0\n",
+        ),
+        ("imgmaproot", "user = true", "0:0\n0\n0\n"),
+    ] {
+        let m = sb.write(
+            &format!("{name}.toml"),
+            format!(
+                "name = {}\n[rootfs]\noci = {}\n[process]\ncommand = [\"/bin/sh\", \"-c\", {}]\n\
+                 [namespaces]\n{ns}\n",
+                q(name),
+                qp(&oci),
+                q(script)
+            ),
+        );
+        let out = run_with_store(&sb, &store, &["run", m.to_str().unwrap()]);
+        out.expect_code(0);
+        assert_eq!(out.stdout, want, "{name}\n{out}");
+        sb.assert_state_empty(&out);
+        let plan = run_with_store(&sb, &store, &["plan", m.to_str().unwrap()]);
+        assert_eq!(
+            plan.stdout.contains("MOUNT_ATTR_IDMAP"),
+            name == "imgmapped",
+            "{plan}"
+        );
+        assert!(plan.stdout.contains("userxattr"), "{plan}");
+    }
+    // The store's files keep the host's ids.
+    let owners = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "find \"$0\"/layers -path '*/root/*' ! -uid 0 | head -3",
+        ])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(
+        owners.stdout.is_empty(),
+        "the store was chowned: {}",
+        String::from_utf8_lossy(&owners.stdout)
+    );
+}
+
 #[test]
 fn image_roots_refuse_what_does_not_work_yet() {
     need_root();
     let s = Scratch::new("imgrefuse");
-    let (oci, _) = busybox_images(&s);
     let sb = Sandbox::new("imgrefuse");
     let store = s.dir.join("store");
-    let m = sb.write(
-        "userns.toml",
-        format!(
-            "name = \"imguserns\"\n[rootfs]\noci = {}\n[process]\ncommand = [\"/bin/sh\"]\n\
-             [namespaces]\nuser = {{ map_root = true }}\n",
-            qp(&oci)
-        ),
-    );
-    let out = run_with_store(&sb, &store, &["run", m.to_str().unwrap()]);
-    out.expect_code(2);
-    assert!(out.stderr.contains("launch::rootfs::image_userns"), "{out}");
     let m = sb.write(
         "pullkey.toml",
         "name = \"imgpull\"\n[rootfs]\npath = \"/\"\npull = \"always\"\n[process]\ncommand = [\"/bin/true\"]\n",
