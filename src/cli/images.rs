@@ -137,7 +137,8 @@ pub(super) fn import(source: ImportSource, color: bool) -> u8 {
     let signals = crate::image::cancel::Scope::install();
     let code = import_cancellable(source, color);
     drop(signals);
-    match crate::image::cancel::requested() {
+    // A signal that came once everything was done cancelled nothing.
+    match crate::image::cancel::requested().filter(|_| code != exit::OK) {
         Some(sig) => {
             eprintln!(
                 "launch: import cancelled by {}: what was half written is removed",

@@ -391,3 +391,97 @@ fn alive(pid: i32) -> bool {
         .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
         .unwrap_or(false)
 }
+
+/// `launch import` reports each layer it unpacks: plain lines without a terminal, one line
+/// redrawn in place on one (script(1) gives it a terminal); a layer already unpacked is silent.
+#[test]
+fn unpack_progress_is_plain_lines_or_a_redrawn_line() {
+    need_root();
+    let s = Scratch::new("progress");
+    let (layout, _) = image(&s, 3000);
+    let import = |args: &[&str]| {
+        let mut c = std::process::Command::new(launch_bin());
+        c.args(args)
+            .env("LAUNCH_STORE", s.store_dir())
+            .stdin(Stdio::null());
+        c.output().unwrap()
+    };
+    let out = import(&["import", "oci", layout.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 4, "two lines per layer: {err}");
+    assert!(lines[0].starts_with("unpacking sha256:") && lines[0].contains("(layer 1/2, "));
+    assert!(lines[1].starts_with("unpacked sha256:") && lines[1].contains("(layer 1/2): "));
+    assert!(
+        lines[3].contains("(layer 2/2): ") && lines[3].contains("3006 entries"),
+        "{err}"
+    );
+    assert!(!err.contains('\r'), "{err:?}");
+    // Already unpacked: nothing to say.
+    let out = import(&["import", "oci", layout.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // On a terminal, into a fresh store.
+    let store = s.dir.join("store2");
+    let line = format!(
+        "LAUNCH_STORE={} {} import oci {}",
+        store.display(),
+        launch_bin(),
+        layout.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\r\x1b[2Kunpacking sha256:"),
+        "no redrawn line: {text:?}"
+    );
+    assert!(text.contains("B/s"), "no rate: {text:?}");
+    assert!(text.contains("unpacked sha256:"), "{text:?}");
+    assert!(
+        !text.contains("(layer 1/2, "),
+        "plain lines on a terminal: {text:?}"
+    );
+}
+
+/// `launch import` stops on SIGTERM too, mid-unpack, keeping only complete layers.
+#[test]
+fn sigterm_during_launch_import_cancels_it() {
+    need_root();
+    let s = Scratch::new("cancelimport");
+    let (layout, diff_id) = image(&s, 6000);
+    let mut c = std::process::Command::new(launch_bin());
+    c.args(["import", "oci", layout.to_str().unwrap()])
+        .env("LAUNCH_STORE", s.store_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    wait_line(&rx, "(layer 2/2", &mut seen);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let code = end(child, &rx, &mut seen);
+    let ctx = seen.join("\n");
+    assert_eq!(code, Some(143), "{ctx}");
+    assert!(ctx.contains("launch: import cancelled by SIGTERM"), "{ctx}");
+    assert!(
+        !s.store_dir()
+            .join("layers/sha256")
+            .join(diff_id.hex())
+            .exists()
+    );
+    assert_eq!(s.names("tmp"), Vec::<String>::new(), "{ctx}");
+}
