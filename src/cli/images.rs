@@ -131,10 +131,28 @@ pub fn render_pruned(p: &Pruned) -> String {
     out
 }
 
-/// `launch import oci|docker-archive`: import, then unpack every layer.
+/// `launch import oci|docker-archive`: import, then unpack every layer (reported on stderr).
+/// SIGINT and SIGTERM stop it, keeping what is complete (see [`crate::image::cancel`]).
 pub(super) fn import(source: ImportSource, color: bool) -> u8 {
+    let signals = crate::image::cancel::Scope::install();
+    let code = import_cancellable(source, color);
+    drop(signals);
+    // A signal that came once everything was done cancelled nothing.
+    match crate::image::cancel::requested().filter(|_| code != exit::OK) {
+        Some(sig) => {
+            eprintln!(
+                "launch: import cancelled by {}: what was half written is removed",
+                crate::image::cancel::name(sig)
+            );
+            (128 + sig) as u8
+        }
+        None => code,
+    }
+}
+
+fn import_cancellable(source: ImportSource, color: bool) -> u8 {
     let store = match open(color) {
-        Ok(s) => s,
+        Ok(s) => s.with_cancel(crate::image::cancel::is_cancelled),
         Err(code) => return code,
     };
     let imported = match source {
@@ -169,11 +187,18 @@ pub(super) fn import(source: ImportSource, color: bool) -> u8 {
     };
     let imported: Imported = match imported {
         Ok(i) => i,
+        Err(_) if crate::image::cancel::is_cancelled() => return exit::LAUNCHER,
         Err(e) => return fail(&e, color),
     };
-    for (blob, diff_id) in imported.layers() {
-        if let Err(e) = store.unpack_layer(&blob, &diff_id) {
-            return fail(&e, color);
+    let layers = imported.layers();
+    let mut progress = crate::image::progress::UnpackReporter::stderr();
+    for (i, (blob, diff_id)) in layers.iter().enumerate() {
+        let nth = (i + 1, layers.len());
+        if let Err(e) = store.unpack_layer_with(blob, diff_id, nth, &mut progress) {
+            return match crate::image::cancel::is_cancelled() {
+                true => exit::LAUNCHER,
+                false => fail(&e, color),
+            };
         }
     }
     let r = &imported.record;

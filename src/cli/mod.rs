@@ -92,7 +92,7 @@ pub fn run(cli: Cli) -> u8 {
                     Ok(p) => p,
                     Err(code) => return code,
                 },
-                (None, Some(input)) => match load(&input, color, Format::Text) {
+                (None, Some(input)) => match load(&input, color, Format::Text, true) {
                     Ok((_, p)) => p,
                     Err(code) => return code,
                 },
@@ -112,7 +112,7 @@ pub fn run(cli: Cli) -> u8 {
             format,
         } => match Input::from_args(manifest, bundle)
             .ok_or(exit::INVALID)
-            .and_then(|input| load(&input, color, format))
+            .and_then(|input| load(&input, color, format, false))
         {
             Ok((_, plan)) => {
                 let out = match format {
@@ -129,7 +129,7 @@ pub fn run(cli: Cli) -> u8 {
             format,
         } => match Input::from_args(manifest, bundle)
             .ok_or(exit::INVALID)
-            .and_then(|input| load(&input, color, format))
+            .and_then(|input| load(&input, color, format, false))
         {
             Ok((source, plan)) => match format {
                 Format::Text => print(&format!(
@@ -167,7 +167,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Import { source } => images::import(source, color),
         Command::Export {
             format: ExportFormat::Oci { manifest, dir },
-        } => match load(&Input::Manifest(manifest), color, Format::Text) {
+        } => match load(&Input::Manifest(manifest), color, Format::Text, false) {
             Ok((_, plan)) => export_oci(&plan, &dir),
             Err(code) => code,
         },
@@ -206,8 +206,9 @@ impl Input {
 }
 
 /// Read, parse and validate a manifest (or a bundle's config.json) against the real host; on
-/// failure print the diagnostics and return the exit code.
-fn load(input: &Input, color: bool, format: Format) -> Result<(Source, Plan), u8> {
+/// failure print the diagnostics and return the exit code. `run`: for `launch run` (an image
+/// root's resolution is recorded in the state root, for `launch stop`).
+fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source, Plan), u8> {
     let (read, path) = match input {
         Input::Manifest(p) => (Source::read(p), p.clone()),
         Input::Bundle(dir) => (
@@ -242,11 +243,26 @@ fn load(input: &Input, color: bool, format: Format) -> Result<(Source, Plan), u8
     let mut host = RealHost::probe();
     // An image root is pulled or imported (and unpacked) before validation, which then sees it
     // pinned by digest.
-    if let Input::Manifest(_) = input {
-        match crate::image::resolve::for_source(&source) {
+    if let Input::Manifest(manifest) = input {
+        use crate::image::resolve::{Options, Unresolved, for_source};
+        let opts = Options {
+            start_record: run.then(|| (crate::host::state_root(), manifest.display().to_string())),
+            progress: true,
+        };
+        match for_source(&source, &opts) {
             Ok(Some(image)) => host = host.with_image(image),
             Ok(None) => {}
-            Err(problem) => {
+            Err(Unresolved::Cancelled(sig)) => {
+                eprintln!(
+                    "launch: start-up cancelled by {} while the root was brought into the store \
+                     (an image pulled or unpacked, an archive extracted): what was half written is \
+                     removed (a partial download is kept, to resume)",
+                    crate::image::cancel::name(sig)
+                );
+                return Err((128 + sig) as u8);
+            }
+            Err(Unresolved::Problem(problem)) => {
+                let problem = *problem;
                 match format {
                     Format::Text => {
                         eprint!("{}", diag::render_text(&source, &[problem], color, 100))

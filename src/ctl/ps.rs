@@ -29,6 +29,10 @@ pub struct Row {
     pub cpu_ns: Option<u64>,
     /// Memory in use (bytes), if it has a memory cgroup.
     pub memory_bytes: Option<u64>,
+    /// Still starting: its launcher is bringing the image in, there is no container yet (`pid`
+    /// is 0). Only present when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub starting: bool,
 }
 
 fn uptime(secs: u64) -> String {
@@ -40,15 +44,35 @@ fn uptime(secs: u64) -> String {
     }
 }
 
-/// The rows for every live instance with a state file.
+/// A start record's row (see [`crate::exec::starting`]): started when its directory was made.
+fn starting_row(i: &state::Instance, manifest: &str, now: u64) -> Row {
+    use std::os::unix::fs::MetadataExt;
+    let started = std::fs::symlink_metadata(&i.dir).map_or(now, |m| m.mtime().max(0) as u64);
+    Row {
+        name: i.name(),
+        instance: i.instance(),
+        pid: 0,
+        launcher_pid: i.launcher.map_or(0, |l| l.0),
+        started,
+        uptime_seconds: now.saturating_sub(started),
+        manifest: manifest.to_owned(),
+        cpu_ns: None,
+        memory_bytes: None,
+        starting: true,
+    }
+}
+
+/// The rows for every live instance with a state file, and every live start record.
 pub fn rows(root: &Path) -> Vec<Row> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    state::list(root)
-        .into_iter()
-        .filter(|i| i.alive)
-        .filter_map(|i| i.state)
+    let live: Vec<state::Instance> = state::list(root).into_iter().filter(|i| i.alive).collect();
+    let starting = live
+        .iter()
+        .filter_map(|i| Some(starting_row(i, i.starting.as_deref()?, now)));
+    live.iter()
+        .filter_map(|i| i.state.clone())
         .map(|s| {
             let u = crate::sys::cgroup::usage(&s.cgroups, crate::sys::cgroup::Want::Now);
             let (cpu_ns, memory_bytes) = (u.cpu_ns, u.memory_current);
@@ -62,8 +86,10 @@ pub fn rows(root: &Path) -> Vec<Row> {
                 manifest: s.manifest,
                 cpu_ns,
                 memory_bytes,
+                starting: false,
             }
         })
+        .chain(starting)
         .collect()
 }
 
@@ -82,10 +108,14 @@ pub fn ps(root: &Path, json: bool) -> u8 {
                 .cpu_ns
                 .map_or("-".to_string(), |n| format!("{:.2}s", n as f64 / 1e9));
             let mem = r.memory_bytes.map_or("-".to_string(), human_size);
+            let pid = match r.starting {
+                true => "starting".to_owned(),
+                false => r.pid.to_string(),
+            };
             out.push_str(&format!(
                 "{:<24} {:>8} {:>8} {:>10} {:>10}  {}\n",
                 r.instance,
-                r.pid,
+                pid,
                 uptime(r.uptime_seconds),
                 cpu,
                 mem,

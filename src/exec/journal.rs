@@ -92,6 +92,12 @@ pub enum Entry {
         /// The state (boxed: far larger than the other entries).
         state: Box<State>,
     },
+    /// A start record: the launcher is bringing the image in, before the run's own instance
+    /// exists (see [`super::starting`]). The manifest as given on the command line.
+    Starting {
+        /// The manifest.
+        starting: String,
+    },
 }
 
 /// What a journal holds.
@@ -103,6 +109,8 @@ pub struct Contents {
     pub state: Option<State>,
     /// The launcher: pid and start time (clock ticks since boot).
     pub launcher: Option<(i32, u64)>,
+    /// A start record's manifest (see [`super::starting`]).
+    pub starting: Option<String>,
 }
 
 /// Read a journal. A line cut short by a crash, or one this version does not know, is skipped.
@@ -122,6 +130,7 @@ pub fn read(mut f: std::fs::File) -> Contents {
                 launcher,
                 start_time,
             } => c.launcher = Some((launcher, start_time)),
+            Entry::Starting { starting } => c.starting = Some(starting),
         }
     }
     c

@@ -12,6 +12,7 @@ pub mod gc;
 mod init;
 pub mod journal;
 pub(crate) mod signals;
+pub mod starting;
 pub mod state;
 pub mod stats;
 
@@ -43,7 +44,7 @@ pub struct RunOptions {
 }
 
 /// A random instance id: 8 hex digits from getrandom(2).
-fn new_id() -> String {
+pub(crate) fn new_id() -> String {
     let mut b = [0u8; 4];
     // SAFETY: a valid buffer and its length.
     let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
@@ -525,7 +526,9 @@ impl Run<'_> {
             }
         }
         if !multiple {
-            if let Some(other) = instances.iter().find(|i| i.alive && i.name() == name) {
+            // A start record is a launcher still bringing its image in: it claims nothing yet.
+            let live = |i: &&state::Instance| i.alive && i.starting.is_none() && i.name() == name;
+            if let Some(other) = instances.iter().find(live) {
                 let pid = other
                     .state
                     .as_ref()

@@ -54,6 +54,9 @@ pub struct Instance {
     pub alive: bool,
     /// Its launcher's pid and start time, from the journal.
     pub launcher: Option<(i32, u64)>,
+    /// A start record, not a run's instance: its launcher is still bringing the image in (the
+    /// manifest, as given on the command line). See [`super::starting`].
+    pub starting: Option<String>,
 }
 
 impl Instance {
@@ -108,6 +111,7 @@ pub fn list(root: &Path) -> Vec<Instance> {
                 state: contents.state,
                 alive,
                 launcher: contents.launcher,
+                starting: contents.starting,
             }
         })
         .collect();

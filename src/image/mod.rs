@@ -8,8 +8,10 @@
 
 pub mod archive;
 pub mod auth;
+pub mod cancel;
 pub mod config;
 pub mod layout;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod resolve;

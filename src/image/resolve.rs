@@ -188,7 +188,22 @@ pub fn resolve(
     platform: Option<&Platform>,
     store_root: &Path,
 ) -> Result<Resolved, (String, String)> {
-    let store = Store::open(store_root).map_err(|e| (e.to_string(), help_of(&e)))?;
+    resolve_with(w, key, platform, store_root, &mut super::progress::Quiet)
+}
+
+/// [`resolve`], reporting layer unpacks to `progress`, and stopping (with an error) once
+/// [`super::cancel`] records a signal: between tar entries, layers and chunks of stored blobs,
+/// and by passing the signal to a running pull.
+pub fn resolve_with(
+    w: &Wanted,
+    key: &str,
+    platform: Option<&Platform>,
+    store_root: &Path,
+    progress: &mut dyn super::progress::Unpacking,
+) -> Result<Resolved, (String, String)> {
+    let store = Store::open(store_root)
+        .map_err(|e| (e.to_string(), help_of(&e)))?
+        .with_cancel(super::cancel::is_cancelled);
     if let Wanted::Tar(archive, max_bytes) = w {
         let root = store
             .cached_tar_root(archive, *max_bytes)
@@ -221,7 +236,7 @@ pub fn resolve(
         }
     };
     let layers = store
-        .unpack_image(&manifest)
+        .unpack_image_with(&manifest, progress)
         .map_err(|e| (e.to_string(), help_of(&e)))?;
     let (_, config) = store
         .image(&manifest)
@@ -283,12 +298,15 @@ fn pulled(
     if let Some(p) = platform {
         cmd.arg("--platform").arg(p.to_string());
     }
-    let out = cmd
-        .env("LAUNCH_STORE", store.root())
+    cmd.env("LAUNCH_STORE", store.root())
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    let out = run_helper(cmd)
         .map_err(|e| (format!("running {}: {e}", helper.display()), String::new()))?;
+    if super::cancel::is_cancelled() {
+        return Err((format!("pulling {name}: cancelled"), String::new()));
+    }
     if !out.status.success() {
         return Err((
             format!("pulling {name} failed (its error is above)"),
@@ -310,10 +328,75 @@ fn pulled(
     Digest::parse(digest.trim()).map_err(|e| (e, String::new()))
 }
 
+/// Run the pull helper `cmd` (stdout piped) to its end: it gets the signals sent to us (see
+/// [`super::cancel`]), and dies with us (`PR_SET_PDEATHSIG`: SIGTERM, on which it stops and
+/// keeps its partial download) should we be killed, so it is never left pulling on its own.
+fn run_helper(mut cmd: std::process::Command) -> std::io::Result<std::process::Output> {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl(2) and getppid(2) are async-signal-safe; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // We died before the prctl: nobody would signal this child.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("launch exited"));
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    super::cancel::set_child(pid);
+    let mut stdout = Vec::new();
+    let read = match child.stdout.take() {
+        Some(mut out) => out.read_to_end(&mut stdout).map(drop),
+        None => Ok(()),
+    };
+    // Wait for its end without reaping it (WNOWAIT): until we reap it, its pid cannot be
+    // another process's, so a signal passed on meanwhile can only reach it.
+    let id = || nix::sys::wait::Id::Pid(nix::unistd::Pid::from_raw(pid));
+    let flags = nix::sys::wait::WaitPidFlag::WEXITED | nix::sys::wait::WaitPidFlag::WNOWAIT;
+    while let Err(nix::errno::Errno::EINTR) = nix::sys::wait::waitid(id(), flags) {}
+    super::cancel::clear_child();
+    let status = child.wait()?;
+    read?;
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
+    })
+}
+
+/// Why an image root could not be had.
+#[derive(Debug)]
+pub enum Unresolved {
+    /// A diagnostic at the manifest's value.
+    Problem(Box<Problem>),
+    /// SIGINT or SIGTERM (the number) stopped the pull or unpack; nothing of it was kept but
+    /// complete blobs and layers and a pull's partial download.
+    Cancelled(i32),
+}
+
+/// How [`for_source`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// For `launch run`: record the start under this state root, with the manifest as given on
+    /// the command line, so that `launch stop NAME` can cancel it (see
+    /// [`crate::exec::starting`]).
+    pub start_record: Option<(PathBuf, String)>,
+    /// Report layer unpacks on stderr.
+    pub progress: bool,
+}
+
 /// Resolve the image the manifest `source` names, if it names one: `Ok(None)` when it does not
 /// (or cannot be parsed: validation reports that), `Err` with a diagnostic at the manifest's
-/// value when the image cannot be had.
-pub fn for_source(source: &Source) -> Result<Option<Resolved>, Problem> {
+/// value when the image cannot be had, or the signal that cancelled it. SIGINT and SIGTERM
+/// cancel it only while it runs: the dispositions found are restored before it returns.
+pub fn for_source(source: &Source, opts: &Options) -> Result<Option<Resolved>, Unresolved> {
     let Ok(m) = crate::manifest::parse(source) else {
         return Ok(None);
     };
@@ -327,26 +410,56 @@ pub fn for_source(source: &Source) -> Result<Option<Resolved>, Problem> {
         return Ok(None);
     };
     let tar = matches!(w, Wanted::Tar(..));
-    resolve(&w, &key, platform.as_ref(), &Store::default_root())
-        .map(Some)
-        .map_err(|(why, help)| {
-            let (code, label) = match tar {
-                true => (
-                    "launch::rootfs::extract",
-                    "this archive cannot be extracted",
-                ),
-                false => ("launch::rootfs::image", "this image cannot be had"),
-            };
-            let help = match tar {
-                true => "fix or replace the archive, or raise `max_size` (an error that names \
-                         the store is the store's: check its permissions and free space)"
-                    .to_owned(),
-                false => help,
-            };
-            let mut p = Problem::new(code, span, why).label(label);
-            if !help.is_empty() {
-                p = p.help(help);
+    let signals = super::cancel::Scope::install();
+    let name = m.name.get();
+    let record = match &opts.start_record {
+        Some((root, manifest)) if crate::spec::valid_name(name) => {
+            match crate::exec::starting::Starting::create(root, name, manifest) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!(
+                        "launch: warning: `launch stop {name}` cannot cancel this start: {e}"
+                    );
+                    None
+                }
             }
-            p
-        })
+        }
+        _ => None,
+    };
+    let mut progress: Box<dyn super::progress::Unpacking> = match opts.progress {
+        true => Box::new(super::progress::UnpackReporter::stderr()),
+        false => Box::new(super::progress::Quiet),
+    };
+    let result = resolve_with(
+        &w,
+        &key,
+        platform.as_ref(),
+        &Store::default_root(),
+        progress.as_mut(),
+    );
+    drop(record);
+    drop(signals);
+    if let Some(sig) = super::cancel::requested() {
+        return Err(Unresolved::Cancelled(sig));
+    }
+    result.map(Some).map_err(|(why, help)| {
+        let (code, label) = match tar {
+            true => (
+                "launch::rootfs::extract",
+                "this archive cannot be extracted",
+            ),
+            false => ("launch::rootfs::image", "this image cannot be had"),
+        };
+        let help = match tar {
+            true => "fix or replace the archive, or raise `max_size` (an error that names the \
+                     store is the store's: check its permissions and free space)"
+                .to_owned(),
+            false => help,
+        };
+        let mut p = Problem::new(code, span, why).label(label);
+        if !help.is_empty() {
+            p = p.help(help);
+        }
+        Unresolved::Problem(Box::new(p))
+    })
 }

@@ -102,9 +102,19 @@ fn a_running_image_keeps_its_layers_through_prune() {
     // Wait until it runs, then remove the image and prune while it does.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let layers = store.join("layers/sha256");
-    while std::time::Instant::now() < deadline
-        && std::fs::read_dir(sb.state.as_path()).map_or(0, |d| d.count()) == 0
-    {
+    // The container runs once an instance's journal holds its state (before that, the state
+    // root may only hold the launcher's start record, while it unpacks the image).
+    let running = || {
+        std::fs::read_dir(sb.state.as_path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("journal"))
+                    .is_ok_and(|j| j.contains("{\"state\":"))
+            })
+    };
+    while std::time::Instant::now() < deadline && !running() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     std::thread::sleep(std::time::Duration::from_millis(300));

@@ -7,6 +7,7 @@ mod devices;
 mod diagnostics;
 mod fixtures;
 mod fuzz;
+mod image_cancel;
 mod image_root;
 mod limits;
 mod masked_paths;

@@ -27,12 +27,12 @@ const USER: &str = "tester";
 const PASSWORD: &str = "testpass";
 
 /// One test's registries, servers, images and store.
-struct Lab {
+pub(crate) struct Lab {
     dir: PathBuf,
     children: Vec<Child>,
 }
 
-enum Auth {
+pub(crate) enum Auth {
     None,
     Basic,
     /// Bearer tokens from the token server at this realm, verified with this certificate.
@@ -98,7 +98,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub(crate) fn new() -> Lab {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "launch-reg-{:08}-{:04}",
@@ -113,7 +113,7 @@ impl Lab {
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.dir.join(p)
     }
 
@@ -138,7 +138,7 @@ impl Lab {
     }
 
     /// Start a docker-registry on a free loopback port; returns `127.0.0.1:PORT`.
-    fn registry(&mut self, name: &str, auth: Auth) -> String {
+    pub(crate) fn registry(&mut self, name: &str, auth: Auth) -> String {
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let auth = match auth {
@@ -225,7 +225,7 @@ impl Lab {
 
     /// Start tests/fixtures/registry/proxy.py in front of `upstream`; returns its address and
     /// request log.
-    fn proxy(&mut self, name: &str, upstream: &str, args: &[&str]) -> (String, PathBuf) {
+    pub(crate) fn proxy(&mut self, name: &str, upstream: &str, args: &[&str]) -> (String, PathBuf) {
         let port_file = self.path(&format!("{name}.port"));
         let log = self.path(&format!("{name}.requests"));
         let i = self.spawn(
@@ -287,7 +287,7 @@ impl Lab {
     }
 
     /// skopeo copy an image of the layout to `docker://dest`.
-    fn push(&self, image: &str, dest: &str, extra: &[&str]) {
+    pub(crate) fn push(&self, image: &str, dest: &str, extra: &[&str]) {
         sh(Command::new("skopeo")
             .args(["copy", "-q", "--dest-tls-verify=false"])
             .args(extra)
@@ -301,7 +301,7 @@ impl Lab {
         self.launch_cmd(args, env).output().unwrap()
     }
 
-    fn launch_cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+    pub(crate) fn launch_cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(launch_bin());
         cmd.args(args);
         self.lab_env(&mut cmd, env);
@@ -309,7 +309,7 @@ impl Lab {
     }
 
     /// This lab's store and credential files (and none of the machine's) for `cmd`.
-    fn lab_env(&self, cmd: &mut Command, env: &[(&str, &str)]) {
+    pub(crate) fn lab_env(&self, cmd: &mut Command, env: &[(&str, &str)]) {
         cmd.env("LAUNCH_STORE", self.path("store"))
             .env("HOME", self.path("home"))
             .env("LAUNCH_AUTH_FILE", self.path("launch-auth.json"))
@@ -324,7 +324,7 @@ impl Lab {
         }
     }
 
-    fn blob(&self, digest: &str) -> PathBuf {
+    pub(crate) fn blob(&self, digest: &str) -> PathBuf {
         self.path("store/blobs/sha256")
             .join(digest.trim_start_matches("sha256:"))
     }
@@ -357,7 +357,7 @@ impl Lab {
 }
 
 /// The digest a registry serves for `repo:tag` (what `launch pull` must print).
-fn manifest_digest(addr: &str, repo_tag: &str) -> (String, serde_json::Value) {
+pub(crate) fn manifest_digest(addr: &str, repo_tag: &str) -> (String, serde_json::Value) {
     let (d, v, _) = manifest_typed(addr, repo_tag);
     (d, v)
 }

@@ -374,17 +374,28 @@ fn sigterm_at_every_start_up_step_leaves_nothing() {
     );
 }
 
-/// `launch stop` during start-up (here while a large archive is extracted) cancels it through
-/// the launcher: stop succeeds, the launcher exits 143 with nothing left, the command never ran.
+/// `launch stop` during start-up (here while a large archive is extracted: per run, as a step,
+/// and into the store, before validation) cancels it through the launcher: stop succeeds, the
+/// launcher exits 143 with nothing left, the command never ran.
 #[test]
 fn stop_during_start_up_cancels_it() {
     need_root();
+    for per_run in [true, false] {
+        stop_during_start_up(per_run);
+    }
+}
+
+fn stop_during_start_up(per_run: bool) {
     let (sb, cg) = (Sandbox::new("rb-stopstart"), Cgroups::new());
     big_rootfs(&sb, 4000);
-    let m = App::new("stopstart", &marked(&sb, "echo RAN"))
+    let app = App::new("stopstart", &marked(&sb, "echo RAN"))
         .rootfs("tar = \"big.tar\"")
-        .limits(&cg)
-        .write(&sb);
+        .limits(&cg);
+    let m = match per_run {
+        true => app.per_run_extraction(),
+        false => app,
+    }
+    .write(&sb);
     let host = Host::snapshot();
     let run = sb.command(&["run", m.to_str().unwrap()]).spawn().unwrap();
     // As soon as the instance's journal is locked, stop can find it.

@@ -28,7 +28,7 @@ impl Scratch {
         Scratch { dir }
     }
 
-    fn store_dir(&self) -> PathBuf {
+    pub(crate) fn store_dir(&self) -> PathBuf {
         self.dir.join("store")
     }
 
@@ -54,7 +54,7 @@ impl Scratch {
     }
 
     /// Names in a store directory (`tmp`, `ingest`, `layers/sha256`, ...).
-    fn names(&self, sub: &str) -> Vec<String> {
+    pub(crate) fn names(&self, sub: &str) -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(self.store_dir().join(sub))
             .map(|rd| {
                 rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -88,13 +88,13 @@ fn ok(o: &Output) -> String {
 }
 
 /// A layer blob: its bytes as stored, and the digest of its uncompressed tar.
-struct Blob {
-    bytes: Vec<u8>,
-    diff_id: String,
+pub(crate) struct Blob {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) diff_id: String,
     media_type: &'static str,
 }
 
-fn plain(tar: Vec<u8>) -> Blob {
+pub(crate) fn plain(tar: Vec<u8>) -> Blob {
     Blob {
         diff_id: Digest::of(&tar).to_string(),
         bytes: tar,
@@ -134,7 +134,7 @@ fn zst(tar: Vec<u8>) -> Blob {
 
 /// Write an OCI image layout of `layers` (bottom first) at `dir`, named `latest`; `diff_ids`
 /// overrides the config's diff_ids. Returns the manifest digest.
-fn write_layout(dir: &Path, layers: &[Blob], diff_ids: Option<Vec<String>>) -> String {
+pub(crate) fn write_layout(dir: &Path, layers: &[Blob], diff_ids: Option<Vec<String>>) -> String {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
     let put = |bytes: &[u8]| {

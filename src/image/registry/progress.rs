@@ -1,20 +1,14 @@
 //! `launch pull`'s report on stderr: one redrawn line per blob (bytes, rate) on a terminal,
-//! one line per blob otherwise. Hand-written: a bar is twenty lines, indicatif would be
-//! thousands and a thread.
-
-use std::io::Write;
-use std::time::{Duration, Instant};
+//! one line per blob otherwise. The line itself is [`crate::image::progress::Line`], which
+//! layer unpacks share.
 
 use super::Progress;
+use crate::image::progress::Line;
 use crate::image::reference::Digest;
 
 /// Writes progress to stderr.
 pub struct Reporter {
-    tty: bool,
-    started: Instant,
-    from: u64,
-    last: Option<Instant>,
-    drawn: bool,
+    line: Line,
 }
 
 /// `12.3 MiB`.
@@ -30,36 +24,13 @@ impl Reporter {
     /// `tty`: redraw one line; otherwise plain lines.
     pub fn new(tty: bool) -> Reporter {
         Reporter {
-            tty,
-            started: Instant::now(),
-            from: 0,
-            last: None,
-            drawn: false,
+            line: Line::new(tty),
         }
     }
 
     /// End a redrawn line (before an error message).
     pub fn finish(&mut self) {
-        if self.drawn {
-            eprintln!();
-            self.drawn = false;
-        }
-    }
-
-    fn draw(&mut self, d: &Digest, done: u64, size: u64) {
-        let secs = self.started.elapsed().as_secs_f64().max(0.001);
-        let rate = (done.saturating_sub(self.from)) as f64 / secs;
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{} {} / {} {}/s",
-            short(d),
-            bytes(done),
-            bytes(size),
-            bytes(rate as u64)
-        );
-        let _ = err.flush();
-        self.drawn = true;
+        self.line.finish();
     }
 }
 
@@ -70,11 +41,9 @@ impl Progress for Reporter {
     }
 
     fn blob_start(&mut self, d: &Digest, size: u64, from: u64) {
-        self.started = Instant::now();
-        self.from = from;
-        self.last = None;
-        if self.tty {
-            self.draw(d, from, size);
+        self.line.start(from);
+        if self.line.tty() {
+            self.line.draw(&short(d), from, size);
         } else if from > 0 {
             eprintln!(
                 "{} resuming at {} of {}",
@@ -88,30 +57,19 @@ impl Progress for Reporter {
     }
 
     fn blob_progress(&mut self, d: &Digest, done: u64, size: u64) {
-        if !self.tty {
-            return;
-        }
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now.duration_since(l) < Duration::from_millis(100))
-        {
-            return;
-        }
-        self.last = Some(now);
-        self.draw(d, done, size);
+        self.line.tick(&short(d), done, size);
     }
 
     fn blob_done(&mut self, d: &Digest, size: u64, cached: bool) {
         if cached {
-            if !self.tty {
+            if !self.line.tty() {
                 eprintln!("{} already in the store", short(d));
             }
             return;
         }
-        if self.tty {
-            self.draw(d, size, size);
-            self.finish();
+        if self.line.tty() {
+            self.line.draw(&short(d), size, size);
+            self.line.finish();
         } else {
             eprintln!("{} done ({})", short(d), bytes(size));
         }

@@ -36,7 +36,7 @@ impl Store {
             return Ok((size, false));
         }
         let tmp = self.root.join("ingest").join(unique(expected.hex()));
-        let result = copy_hashed(reader, &tmp, what).and_then(|(got, size)| {
+        let result = copy_hashed(reader, &tmp, what, self.cancelled).and_then(|(got, size)| {
             if got != *expected {
                 return Err(ImageError::DigestMismatch {
                     what: what.to_owned(),
@@ -60,7 +60,7 @@ impl Store {
     /// the hash of what was read. Returns the digest, the size and whether this call stored it.
     pub fn ingest_any(&self, reader: impl Read, what: &str) -> ImageResult<(Digest, u64, bool)> {
         let tmp = self.root.join("ingest").join(unique("any"));
-        let result = copy_hashed(reader, &tmp, what).and_then(|(digest, size)| {
+        let result = copy_hashed(reader, &tmp, what, self.cancelled).and_then(|(digest, size)| {
             if self.has_blob(&digest) {
                 let _ = std::fs::remove_file(&tmp);
                 return Ok((digest, size, false));
@@ -98,8 +98,14 @@ impl Store {
     }
 }
 
-/// Copy `reader` into a new file `tmp` (fsynced), hashing it.
-fn copy_hashed(mut reader: impl Read, tmp: &PathBuf, what: &str) -> ImageResult<(Digest, u64)> {
+/// Copy `reader` into a new file `tmp` (fsynced), hashing it; `cancelled` is asked between
+/// chunks (the caller removes `tmp` on any error).
+fn copy_hashed(
+    mut reader: impl Read,
+    tmp: &PathBuf,
+    what: &str,
+    cancelled: Option<fn() -> bool>,
+) -> ImageResult<(Digest, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
@@ -111,6 +117,10 @@ fn copy_hashed(mut reader: impl Read, tmp: &PathBuf, what: &str) -> ImageResult<
     let mut hash = HashState::default();
     let mut buf = vec![0u8; CHUNK];
     loop {
+        if cancelled.is_some_and(|c| c()) {
+            let err = SysError::other("cancel", Some(tmp.clone()), "cancelled").args(what);
+            return Err(err.into());
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

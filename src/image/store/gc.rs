@@ -96,7 +96,7 @@ impl Store {
     pub fn prune(&self) -> ImageResult<Pruned> {
         let _all = self.lock_store(Lock::Exclusive)?;
         let mut pruned = Pruned {
-            leftovers: self.clean_leftovers()?,
+            leftovers: self.clean_leftovers(true)?,
             tar_roots: self.drop_stale_tar_roots()?,
             ..Pruned::default()
         };

@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::lock::{Lock, take};
 use super::{ImageResult, Store, mkdir, read_bounded, remove_tree, write_atomic};
 use crate::error::SysError;
+use crate::image::progress::{Quiet, Unpacking};
 use crate::image::{Digest, ImageError};
-use crate::sys::tar::{ExtractOptions, Unpacked, extract_layer};
+use crate::sys::tar::{ExtractOptions, Unpacked, extract_layer_with};
 
 /// The version of `layer.json`'s format.
 const LAYER_FORMAT: u32 = 1;
@@ -88,6 +89,18 @@ impl Store {
     /// (the others wait for it). Both digests are checked against the bytes read; on a mismatch
     /// or any error nothing of the unpack is kept.
     pub fn unpack_layer(&self, blob: &Digest, diff_id: &Digest) -> ImageResult<LayerDir> {
+        self.unpack_layer_with(blob, diff_id, (1, 1), &mut Quiet)
+    }
+
+    /// [`Store::unpack_layer`], reporting to `progress` as layer `nth.0` of `nth.1` (a layer
+    /// found unpacked reports nothing).
+    pub fn unpack_layer_with(
+        &self,
+        blob: &Digest,
+        diff_id: &Digest,
+        nth: (usize, usize),
+        progress: &mut dyn Unpacking,
+    ) -> ImageResult<LayerDir> {
         if let Some(done) = self.layer(diff_id)? {
             return Ok(done);
         }
@@ -103,7 +116,11 @@ impl Store {
         if !self.has_blob(blob) {
             return Err(ImageError::Unknown(format!("blob {blob}")));
         }
-        let (tmp, unpacked) = self.extract_tmp(&path, diff_id.hex(), true, None)?;
+        let size = self.blob_size(blob).unwrap_or(0);
+        progress.layer_start(nth, diff_id, size);
+        let mut report = |done| progress.layer_progress(diff_id, done, size);
+        let extracted = self.extract_tmp(&path, diff_id.hex(), true, None, &mut report);
+        let (tmp, unpacked) = extracted.inspect_err(|_| progress.layer_failed())?;
         let checks = [
             (&unpacked.digest, blob, format!("layer blob {blob}")),
             (
@@ -114,6 +131,7 @@ impl Store {
         ];
         for (got, want, what) in checks {
             if got != want.as_str() {
+                progress.layer_failed();
                 remove_tree(&tmp)?;
                 return Err(ImageError::DigestMismatch {
                     what,
@@ -122,17 +140,23 @@ impl Store {
                 });
             }
         }
-        self.install(&tmp, diff_id, Some(blob), &unpacked)
+        let layer = self
+            .install(&tmp, diff_id, Some(blob), &unpacked)
+            .inspect_err(|_| progress.layer_failed())?;
+        progress.layer_done(diff_id, &layer.info);
+        Ok(layer)
     }
 
     /// Extract `source` into a new `tmp/<tag>.*/root`, writing at most `max_bytes` of file
-    /// content; on error the directory is removed.
+    /// content; on error (a cancel too) the directory is removed. `progress` hears the bytes of
+    /// `source` read, between entries.
     pub(super) fn extract_tmp(
         &self,
         source: &Path,
         tag: &str,
         whiteouts: bool,
         max_bytes: Option<u64>,
+        progress: &mut dyn FnMut(u64),
     ) -> ImageResult<(PathBuf, Unpacked)> {
         let tmp = self.tmp_dir(tag)?;
         let root = tmp.join("root");
@@ -148,7 +172,9 @@ impl Store {
                 cancelled: self.cancelled,
                 max_bytes,
             };
-            Ok(extract_layer(source, &root, &opts, whiteouts)?)
+            Ok(extract_layer_with(
+                source, &root, &opts, whiteouts, progress,
+            )?)
         });
         match result {
             Ok(u) => Ok((tmp, u)),
@@ -205,11 +231,28 @@ impl Store {
         done
     }
 
-    /// Ask `cancelled` between entries of every unpack (Ctrl-C during start-up): a cancelled
-    /// unpack fails and leaves nothing.
+    /// Ask `cancelled` between entries of every unpack, between layers, and between chunks of
+    /// every blob stored from a local source (Ctrl-C while an image is brought in): a cancelled
+    /// unpack or import fails and leaves nothing the store trusts (its temporary files are
+    /// removed).
     pub fn with_cancel(mut self, cancelled: fn() -> bool) -> Store {
         self.cancelled = Some(cancelled);
         self
+    }
+
+    /// Whether the unpack or import under way was cancelled.
+    pub(super) fn is_cancelled(&self) -> bool {
+        self.cancelled.is_some_and(|c| c())
+    }
+
+    /// The error a cancelled unpack or import stops with.
+    pub(super) fn cancelled_error(&self, what: &str) -> ImageError {
+        SysError::other(
+            "cancel",
+            Some(self.root.clone()),
+            format!("{what}: cancelled"),
+        )
+        .into()
     }
 }
 

@@ -12,10 +12,12 @@
 //! ROOT/tmp/                        layers being unpacked
 //! ```
 //!
-//! Writers (imports, pulls, unpacks) hold `locks/store` shared; `prune` and `rmi` hold it
+//! Writers (imports, unpacks) hold `locks/store` shared; `prune` and `rmi` hold it
 //! exclusive, so a collection never sees a blob that an import wrote but has not referenced
 //! yet. Everything under `ingest/` and `tmp/` is a leftover once nobody holds `locks/store`:
-//! opening the store removes them then.
+//! opening the store removes them then, except a pull's `ingest/sha256-<hex>.partial` (and its
+//! `.lock`): `launch-registry` does not take `locks/store`, and an interrupted pull resumes
+//! from its partial file. `launch prune` removes those too.
 
 mod blob;
 mod gc;
@@ -109,7 +111,7 @@ impl Store {
             cancelled: None,
         };
         if let Some(_all) = store.lock_store(Lock::TryExclusive)? {
-            store.clean_leftovers()?;
+            store.clean_leftovers(false)?;
         }
         Ok(store)
     }
@@ -150,14 +152,24 @@ impl Store {
         read_bounded(&self.blob_path(digest), MAX_JSON)
     }
 
-    /// Remove everything in `ingest/` and `tmp/` (call with `locks/store` exclusive).
-    fn clean_leftovers(&self) -> ImageResult<u64> {
+    /// Remove what interrupted writers left in `ingest/` and `tmp/` (call with `locks/store`
+    /// exclusive). A pull's files (`ingest/sha256-<hex>.partial`, the download an interrupted
+    /// pull resumes with Range, and its `.lock`) are removed only by a collection (`all`):
+    /// `launch-registry` does not take `locks/store`, and a pull must resume after any open.
+    fn clean_leftovers(&self, all: bool) -> ImageResult<u64> {
         let mut freed = 0;
         for dir in ["ingest", "tmp"] {
             let dir = self.root.join(dir);
             let rd = std::fs::read_dir(&dir)
                 .map_err(|e| SysError::io("opendir", Some(dir.clone()), &e))?;
             for entry in rd.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                let pulls = name.starts_with("sha256-")
+                    && (name.ends_with(".partial") || name.ends_with(".lock"));
+                if pulls && !all {
+                    continue;
+                }
                 freed += remove_tree(&entry.path())?;
             }
         }

@@ -157,12 +157,26 @@ impl Store {
 
     /// Unpack every layer of an image (bottom first); returns the layer directories.
     pub fn unpack_image(&self, manifest: &Digest) -> ImageResult<Vec<super::LayerDir>> {
+        self.unpack_image_with(manifest, &mut crate::image::progress::Quiet)
+    }
+
+    /// [`Store::unpack_image`], reporting each layer it unpacks to `progress`; a cancel (see
+    /// [`Store::with_cancel`]) is also checked between layers.
+    pub fn unpack_image_with(
+        &self,
+        manifest: &Digest,
+        progress: &mut dyn crate::image::progress::Unpacking,
+    ) -> ImageResult<Vec<super::LayerDir>> {
         let (m, config) = self.image(manifest)?;
-        m.layers
-            .iter()
-            .zip(&config.rootfs.diff_ids)
-            .map(|(l, diff_id)| self.unpack_layer(&l.digest, diff_id))
-            .collect()
+        let count = m.layers.len();
+        let mut out = Vec::with_capacity(count);
+        for (i, (l, diff_id)) in m.layers.iter().zip(&config.rootfs.diff_ids).enumerate() {
+            if self.is_cancelled() {
+                return Err(self.cancelled_error(&format!("unpacking {manifest}")));
+            }
+            out.push(self.unpack_layer_with(&l.digest, diff_id, (i + 1, count), progress)?);
+        }
+        Ok(out)
     }
 }
 

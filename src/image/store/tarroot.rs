@@ -128,8 +128,13 @@ impl Store {
                 }
             }
         }
-        let (tmp, unpacked) =
-            self.extract_tmp(&abs, &format!("tar-{}", key.hex()), false, max_bytes)?;
+        let (tmp, unpacked) = self.extract_tmp(
+            &abs,
+            &format!("tar-{}", key.hex()),
+            false,
+            max_bytes,
+            &mut |_| {},
+        )?;
         let parse = |s: &str| Digest::parse(s).map_err(|e| SysError::other("sha256", None, e));
         let (digest, diff_id) = match (parse(&unpacked.digest), parse(&unpacked.diff_id)) {
             (Ok(a), Ok(b)) => (a, b),

@@ -43,13 +43,13 @@ pub fn extract(
 ) -> SysResult<ExtractStats> {
     let reader = open(archive, compression)?;
     let drain = compression != Compression::None;
-    extract_from(archive, reader, drain, dest, opts, None).map(|(stats, _)| stats)
+    extract_from(archive, reader, drain, dest, opts, None, &mut || {}).map(|(stats, _)| stats)
 }
 
 /// [`extract`] from an already opened stream (`archive` names it in errors). `drain`: read the
 /// stream to its end after tar's end marker (a decompressor then checks its last trailer, a
 /// hashing reader sees every byte). `overlay`: a layer of an image, whose whiteouts become
-/// overlayfs whiteouts (see `layer.rs`).
+/// overlayfs whiteouts (see `layer.rs`). `between` is called before each entry (progress).
 pub(super) fn extract_from(
     archive: &Path,
     reader: Box<dyn Read>,
@@ -57,6 +57,7 @@ pub(super) fn extract_from(
     dest: &Path,
     opts: &ExtractOptions,
     overlay: Option<Overlay>,
+    between: &mut dyn FnMut(),
 ) -> SysResult<(ExtractStats, Option<Overlay>)> {
     let read_err = |e: &io::Error, at: &str| read_error(archive, e, at);
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
@@ -79,6 +80,7 @@ pub(super) fn extract_from(
     let entries = tar.entries().map_err(|e| read_err(&e, "archive header"))?;
     let mut last = String::from("the start of the archive");
     for (index, entry) in entries.enumerate() {
+        between();
         if opts.cancelled.is_some_and(|c| c()) {
             return Err(
                 SysError::other("extract", Some(archive.into()), "cancelled")

@@ -180,6 +180,18 @@ pub fn extract_layer(
     opts: &ExtractOptions,
     whiteouts: bool,
 ) -> SysResult<Unpacked> {
+    extract_layer_with(blob, dest, opts, whiteouts, &mut |_| {})
+}
+
+/// [`extract_layer`], telling `progress` before each entry how many bytes of the blob were read
+/// so far (a layer unpack's progress display).
+pub fn extract_layer_with(
+    blob: &Path,
+    dest: &Path,
+    opts: &ExtractOptions,
+    whiteouts: bool,
+    progress: &mut dyn FnMut(u64),
+) -> SysResult<Unpacked> {
     let file = open_file(blob)?;
     let outer = Hashing::new(file);
     let outer_hash = outer.state.clone();
@@ -199,7 +211,9 @@ pub fn extract_layer(
         }
     };
     let overlay = whiteouts.then(Overlay::default);
-    let (stats, overlay) = extract_from(blob, tar, true, dest, opts, overlay)?;
+    // Between entries no read is under way, so the hash state is free to borrow.
+    let mut between = || progress(outer_hash.borrow().len);
+    let (stats, overlay) = extract_from(blob, tar, true, dest, opts, overlay, &mut between)?;
     let (digest, blob_size) = outer_hash.borrow().result();
     let (diff_id, tar_size) = inner_hash.borrow().result();
     Ok(Unpacked {

@@ -16,7 +16,9 @@ mod meta;
 mod names;
 
 pub use extract::extract;
-pub use layer::{HashState, Unpacked, extract_layer, open_guarded, sha256_string, sniff};
+pub use layer::{
+    HashState, Unpacked, extract_layer, extract_layer_with, open_guarded, sha256_string, sniff,
+};
 
 /// The largest file [`read_files`] returns: an `/etc/passwd` or `/etc/group`, not a disk image.
 const READ_MAX: u64 = 8 << 20;
