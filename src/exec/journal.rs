@@ -41,6 +41,17 @@ impl Undo {
             Undo::RemoveTree { path } => match std::fs::remove_dir_all(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                // overlayfs leaves `work/work` mode 0: a launcher that is not root cannot read
+                // it until it gives itself the right back (only on directories it owns).
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    open_own_dirs(path);
+                    std::fs::remove_dir_all(path)
+                        .or_else(|e| match e.kind() {
+                            std::io::ErrorKind::NotFound => Ok(()),
+                            _ => Err(e),
+                        })
+                        .map_err(|e| SysError::io("remove_dir_all", Some(path.clone()), &e))
+                }
                 Err(e) => Err(SysError::io("remove_dir_all", Some(path.clone()), &e)),
             },
             Undo::RemoveCgroup { path } => crate::sys::cgroup::destroy(path),
@@ -185,4 +196,30 @@ pub fn start_time(pid: i32) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// Give this user rwx on every directory under `dir` that it owns and may not enter (lstat: no
+/// symlink is followed), so the tree can be removed.
+fn open_own_dirs(dir: &std::path::Path) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let uid = nix::unistd::geteuid().as_raw();
+    let Ok(md) = std::fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !md.is_dir() {
+        return;
+    }
+    if md.uid() == uid && md.mode() & 0o700 != 0o700 {
+        let _ = std::fs::set_permissions(
+            dir,
+            std::fs::Permissions::from_mode((md.mode() | 0o700) & 0o7777),
+        );
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                open_own_dirs(&e.path());
+            }
+        }
+    }
 }

@@ -153,11 +153,19 @@ pub fn set_non_dumpable() -> SysResult<()> {
 /// setgroups, setgid, setuid. setgroups is skipped when the user namespace denies it (then the
 /// process has no supplementary groups to drop anyway).
 pub fn set_ids(uid: u32, gid: u32, groups: &[u32]) -> SysResult<()> {
+    // Read from the container's /proc, when it has one: without, setgroups(2) tells.
     let denied = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     if !denied {
         let gs: Vec<Gid> = groups.iter().map(|g| Gid::from_raw(*g)).collect();
-        nix::unistd::setgroups(&gs)
-            .map_err(|e| SysError::new("setgroups", None, e).args(format!("{groups:?}")))?;
+        match nix::unistd::setgroups(&gs) {
+            Ok(()) => {}
+            // Denied in this user namespace (an unprivileged launcher's): no group to set, so
+            // nothing is lost.
+            Err(Errno::EPERM) if groups.is_empty() => {}
+            Err(e) => {
+                return Err(SysError::new("setgroups", None, e).args(format!("{groups:?}")));
+            }
+        }
     } else if !groups.is_empty() {
         return Err(SysError::new("setgroups", None, Errno::EPERM)
             .args(format!("{groups:?}"))

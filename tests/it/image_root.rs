@@ -446,3 +446,61 @@ fn a_tar_root_is_extracted_once_into_the_store() {
     assert_eq!(tmp, 0, "a half-extracted archive was kept");
     sb.assert_state_empty(&out);
 }
+
+/// A launcher that is not root runs an image: its own store (every file the user's, which
+/// `map_root` makes the container's root), an overlay mounted in the user namespace with
+/// `userxattr`, writes in an upper layer of its own, whiteouts honoured.
+#[test]
+fn a_rootless_launcher_runs_an_image_on_an_overlay() {
+    use std::os::unix::fs::PermissionsExt;
+    need_root(); // to become nobody
+    let s = Scratch::new("imgrootless");
+    let (oci, _) = busybox_images(&s);
+    let sb = Sandbox::new("imgrootless");
+    let home = sb.mkdir("home");
+    let bin = home.join("launch");
+    std::fs::copy(launch_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let st = std::process::Command::new("cp")
+        .args(["-a"])
+        .arg(&oci)
+        .arg(home.join("img"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    sb.write(
+        "home/app.toml",
+        "name = \"imgrootless\"\n[rootfs]\noci = \"img\"\n[process]\ncommand = [\"/bin/sh\", \
+         \"-c\", \"busybox stat -c %u /bin/busybox; test -e /etc/motd || echo motd-gone; \
+         test -e /w && echo LEFTOVER; echo x > /w && busybox stat -c %u /w\"]\n\
+         [namespaces]\nuser = { map_root = true }\n",
+    );
+    sb.mkdir("home/run");
+    let st = std::process::Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&home)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for _ in 0..2 {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .args(["run", "app.toml"])
+            .current_dir(&home)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("XDG_RUNTIME_DIR", home.join("run"))
+            .env("LAUNCH_STORE", home.join("store"))
+            .env("NO_COLOR", "1")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let out = finish(cmd.spawn().unwrap(), "setpriv (nobody) launch run".into());
+        out.expect_code(0);
+        assert_eq!(out.stdout, "0\nmotd-gone\n0\n", "{out}");
+    }
+    // The store is the user's own.
+    let md = std::fs::metadata(home.join("store")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 65534);
+}
