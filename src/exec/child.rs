@@ -242,10 +242,15 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
             lowers,
             upper,
             userxattr,
+            volatile,
         } => {
             // Mounted on the root itself (the state directory): the open root is underneath.
             cache.open = None;
-            crate::sys::overlay::mount(target, lowers, upper.as_ref(), *userxattr)
+            let opts = crate::sys::overlay::Options {
+                userxattr: *userxattr,
+                volatile: *volatile,
+            };
+            crate::sys::overlay::mount(target, lowers, upper.as_ref(), opts)
         }
         AttachLayers { layers } => {
             if layers.len() != cx.layers.len() {

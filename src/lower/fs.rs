@@ -39,6 +39,8 @@ pub(super) struct RootOverlay {
     pub work: PathBuf,
     /// Mounted in a user namespace: overlayfs keeps its attributes as `user.overlay.*`.
     pub userxattr: bool,
+    /// Its upper directory dies with the run (no `persist`): overlayfs need not sync it.
+    pub volatile: bool,
     /// The lowers are store layers seen through idmapped copies (a root launcher whose user
     /// namespace maps ids elsewhere: the store's files carry the host's ids).
     pub idmap: bool,
@@ -51,6 +53,7 @@ pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec
     let r = &spec.root;
     let base = r.persist.clone().unwrap_or_else(|| state.to_path_buf());
     let userxattr = !matches!(spec.namespaces.user, UserNamespace::Host);
+    let volatile = r.persist.is_none();
     let whole = |sources: Vec<PathBuf>, idmap: bool| {
         // Idmapped copies are attached in the state directory, which the container's root may
         // traverse (the store is private to the launcher's user).
@@ -67,6 +70,7 @@ pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec
             upper: base.join("upper"),
             work: base.join("work"),
             userxattr,
+            volatile,
             idmap,
         }]
     };
@@ -113,6 +117,7 @@ pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec
                     upper: at.join("upper"),
                     work: at.join("work"),
                     userxattr,
+                    volatile,
                     idmap: false,
                 }
             })
@@ -128,6 +133,7 @@ fn overlay_action(target: PathBuf, o: &RootOverlay) -> ContainerAction {
         lowers: o.lowers.clone(),
         upper: Some((o.upper.clone(), o.work.clone())),
         userxattr: o.userxattr,
+        volatile: o.volatile,
     }
 }
 

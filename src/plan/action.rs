@@ -282,6 +282,10 @@ pub enum ContainerAction {
         /// a user namespace may write (`trusted.*` needs the host's CAP_SYS_ADMIN).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         userxattr: bool,
+        /// `volatile`: the upper directory dies with the run, so overlayfs need not sync it
+        /// (Linux 5.10+). Never with a `persist` directory.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        volatile: bool,
     },
     /// Attach, over each layer's path (in this mount namespace only), the idmapped copy of it
     /// the launcher made ([`HostAction::IdmapLayers`]), so the overlay's lowers show the
@@ -811,6 +815,7 @@ impl fmt::Display for ContainerAction {
                 lowers,
                 upper,
                 userxattr,
+                volatile,
             } => {
                 f.write_str("fsopen(\"overlay\")")?;
                 for l in lowers {
@@ -821,6 +826,9 @@ impl fmt::Display for ContainerAction {
                 }
                 if *userxattr {
                     f.write_str("; userxattr")?;
+                }
+                if *volatile {
+                    f.write_str("; volatile")?;
                 }
                 write!(f, "; fsmount; move_mount to {:?}", target)
             }

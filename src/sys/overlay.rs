@@ -12,6 +12,15 @@ use nix::errno::Errno;
 
 use crate::error::{SysError, SysResult};
 
+/// Options of an overlay mount beyond its directories.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `userxattr`: attributes as `user.overlay.*` (a mount in a user namespace).
+    pub userxattr: bool,
+    /// `volatile`: no sync of the upper directory (it is thrown away with the run).
+    pub volatile: bool,
+}
+
 /// Mount an overlay on `target`: `lowers` (top first), and `upper` (upper and work directories)
 /// for a writable one. The new mount API first (fsopen, one `lowerdir+` option per layer: no
 /// option string, so no page-size limit on how many layers; Linux 6.8+), else mount(2) with a
@@ -20,9 +29,9 @@ pub fn mount(
     target: &Path,
     lowers: &[PathBuf],
     upper: Option<&(PathBuf, PathBuf)>,
-    userxattr: bool,
+    opts: Options,
 ) -> SysResult<()> {
-    match overlay_fs(target, lowers, upper, userxattr) {
+    match overlay_fs(target, lowers, upper, opts) {
         Err(e) if e.errno() == Errno::EINVAL && e.op == "fsconfig" => {}
         Err(e) if e.errno() == Errno::ENOSYS => {}
         done => return done,
@@ -50,8 +59,11 @@ pub fn mount(
             w.display()
         ));
     }
-    if userxattr {
+    if opts.userxattr {
         data.push_str(",userxattr");
+    }
+    if opts.volatile && upper.is_some() {
+        data.push_str(",volatile");
     }
     if data.len() >= 4096 {
         return Err(SysError::other(
@@ -79,7 +91,7 @@ fn overlay_fs(
     target: &Path,
     lowers: &[PathBuf],
     upper: Option<&(PathBuf, PathBuf)>,
-    userxattr: bool,
+    opts: Options,
 ) -> SysResult<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
@@ -129,7 +141,7 @@ fn overlay_fs(
         set(c"upperdir", u)?;
         set(c"workdir", w)?;
     }
-    if userxattr {
+    let flag = |key: &std::ffi::CStr| -> SysResult<()> {
         const FSCONFIG_SET_FLAG: libc::c_uint = 0;
         // SAFETY: a valid fd and a NUL-terminated key; a flag takes no value.
         let r = unsafe {
@@ -137,7 +149,7 @@ fn overlay_fs(
                 libc::SYS_fsconfig,
                 fs.as_raw_fd(),
                 FSCONFIG_SET_FLAG,
-                c"userxattr".as_ptr(),
+                key.as_ptr(),
                 std::ptr::null::<libc::c_char>(),
                 0,
             )
@@ -145,9 +157,20 @@ fn overlay_fs(
         if r < 0 {
             return Err(
                 SysError::new("fsconfig", Some(target.to_path_buf()), Errno::last())
-                    .args("FSCONFIG_SET_FLAG userxattr"),
+                    .args(format!("FSCONFIG_SET_FLAG {}", key.to_string_lossy())),
             );
         }
+        Ok(())
+    };
+    if opts.userxattr {
+        flag(c"userxattr")?;
+    }
+    // The upper directory lives and dies with the state directory: nothing in it is meant to
+    // outlive a crash, so overlayfs need not sync it. Without `volatile` the unmount when the
+    // container's mount namespace goes syncs the upper filesystem, waiting for a journal
+    // commit of all of it (5-150 ms per exit on an ext4 /run; docs/performance.md).
+    if opts.volatile && upper.is_some() {
+        flag(c"volatile")?;
     }
     // SAFETY: a valid fd; no key or value for this command.
     let r = unsafe {

@@ -49,6 +49,8 @@ fn a_writable_path_root_never_writes_the_directory() {
             .contains(&format!("lowerdir+={:?}", dir.display().to_string())),
         "{out}"
     );
+    // Its upper directory dies with the run: no sync of it.
+    assert!(out.stdout.contains("; volatile"), "{out}");
 }
 
 #[test]
@@ -106,6 +108,9 @@ fn a_persist_directory_keeps_writes_for_the_next_run_and_only_for_it() {
         !dir.join("count").exists(),
         "a write reached the lower directory"
     );
+    // Kept writes are synced: never volatile.
+    let plan = sb.launch(&["plan", m.to_str().unwrap()]);
+    assert!(!plan.stdout.contains("volatile"), "{plan}");
     let mode = fs::metadata(&keep).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the persist directory was made {mode:o}");
 
