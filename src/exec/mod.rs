@@ -112,6 +112,8 @@ struct Run<'p> {
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
 /// the failure after everything was undone.
 pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
+    // Parsing, validation and lowering are done: their code's pages go (docs/performance.md).
+    crate::sys::process::drop_startup_text();
     let id = new_id();
     let plan = plan.instantiate(&id);
     let mut r = Run {
