@@ -117,6 +117,9 @@ pub trait Unpacking {
     fn layer_done(&mut self, _diff_id: &Digest, _info: &LayerInfo) {}
     /// The unpack stopped (an error follows, or the cancel message).
     fn layer_failed(&mut self) {}
+    /// A `tar` root's archive (`size` bytes) starts being extracted into the store; progress
+    /// and the end follow as for a layer.
+    fn archive_start(&mut self, _archive: &std::path::Path, _size: u64) {}
 }
 
 /// An [`Unpacking`] that reports nothing.
@@ -182,5 +185,20 @@ impl Unpacking for UnpackReporter {
 
     fn layer_failed(&mut self) {
         self.line.finish();
+    }
+
+    fn archive_start(&mut self, archive: &std::path::Path, size: u64) {
+        self.line.start(0);
+        self.label = archive.display().to_string();
+        if self.line.tty() {
+            let label = format!("extracting {}", self.label);
+            self.line.draw(&label, 0, size);
+        } else {
+            eprintln!(
+                "extracting {} ({}) into the store",
+                self.label,
+                super::human_size(size)
+            );
+        }
     }
 }

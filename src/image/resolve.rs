@@ -206,7 +206,7 @@ pub fn resolve_with(
         .with_cancel(super::cancel::is_cancelled);
     if let Wanted::Tar(archive, max_bytes) = w {
         let root = store
-            .cached_tar_root(archive, *max_bytes)
+            .cached_tar_root_with(archive, *max_bytes, progress)
             .map_err(|e| (e.to_string(), help_of(&e)))?;
         return Ok(Resolved {
             key: key.to_owned(),

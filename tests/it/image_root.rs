@@ -388,11 +388,14 @@ fn a_tar_root_is_extracted_once_into_the_store() {
     )
     .rootfs("tar = \"root.tar\"")
     .write(&sb);
-    for _ in 0..2 {
+    for first in [true, false] {
         let out = sb.run(&m);
         out.expect_code(0);
         assert_eq!(out.stdout, "ran\n", "{out}");
         sb.assert_state_empty(&out);
+        // Progress when it is extracted, silence when it is not.
+        assert_eq!(out.stderr.contains("extracting "), first, "{out}");
+        assert_eq!(out.stderr.contains("unpacked "), first, "{out}");
     }
     let layers = || {
         std::fs::read_dir(store.join("layers/sha256"))

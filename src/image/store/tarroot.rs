@@ -71,7 +71,18 @@ impl Store {
     /// content written (`[rootfs] max_size`); a layer already in the store that holds more is
     /// refused too.
     pub fn cached_tar_root(&self, archive: &Path, max_bytes: Option<u64>) -> ImageResult<TarRoot> {
-        let root = self.cached_tar_root_unbounded(archive, max_bytes)?;
+        self.cached_tar_root_with(archive, max_bytes, &mut crate::image::progress::Quiet)
+    }
+
+    /// [`Store::cached_tar_root`], reporting an extraction to `progress` (a cached or rehashed
+    /// archive reports nothing).
+    pub fn cached_tar_root_with(
+        &self,
+        archive: &Path,
+        max_bytes: Option<u64>,
+        progress: &mut dyn crate::image::progress::Unpacking,
+    ) -> ImageResult<TarRoot> {
+        let root = self.cached_tar_root_unbounded(archive, max_bytes, progress)?;
         match max_bytes {
             Some(max) if root.layer.info.bytes > max => Err(ImageError::invalid(
                 archive,
@@ -89,6 +100,7 @@ impl Store {
         &self,
         archive: &Path,
         max_bytes: Option<u64>,
+        progress: &mut dyn crate::image::progress::Unpacking,
     ) -> ImageResult<TarRoot> {
         let abs = std::path::absolute(archive)
             .map_err(|e| SysError::io("absolute path", Some(archive.to_path_buf()), &e))?;
@@ -128,13 +140,16 @@ impl Store {
                 }
             }
         }
-        let (tmp, unpacked) = self.extract_tmp(
+        progress.archive_start(&abs, id.size);
+        let mut report = |done| progress.layer_progress(&key, done, id.size);
+        let extracted = self.extract_tmp(
             &abs,
             &format!("tar-{}", key.hex()),
             false,
             max_bytes,
-            &mut |_| {},
-        )?;
+            &mut report,
+        );
+        let (tmp, unpacked) = extracted.inspect_err(|_| progress.layer_failed())?;
         let parse = |s: &str| Digest::parse(s).map_err(|e| SysError::other("sha256", None, e));
         let (digest, diff_id) = match (parse(&unpacked.digest), parse(&unpacked.diff_id)) {
             (Ok(a), Ok(b)) => (a, b),
@@ -163,6 +178,7 @@ impl Store {
             diff_id: diff_id.clone(),
         };
         write_record(&record_path, &record)?;
+        progress.layer_done(&diff_id, &layer.info);
         Ok(TarRoot {
             diff_id,
             digest,
