@@ -7,6 +7,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::common::repo;
 use crate::fixtures::*;
 use crate::store::{Scratch, busybox_images};
 
@@ -191,4 +192,15 @@ fn writable_and_persist_are_refused_where_they_mean_nothing() {
         assert!(out.stderr.contains(code), "{rootfs}: {out}");
     }
     assert!(!sb.dir.join("keep").exists());
+}
+
+/// The example of examples/manifests/images/ that needs no download runs as it says.
+#[test]
+fn the_scratch_host_example_runs() {
+    need_root();
+    let sb = Sandbox::new("wexample");
+    let m = repo().join("examples/manifests/images/scratch-host.toml");
+    let out = sb.launch(&["run", m.to_str().unwrap()]);
+    out.expect_code(0).expect_stdout("changed\n");
+    sb.assert_state_empty(&out);
 }
