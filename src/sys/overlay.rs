@@ -373,16 +373,7 @@ pub fn take_persist_dir(dir: &Path, lowers: &[PathBuf]) -> SysResult<std::fs::Fi
 /// and never chowned. Needs Linux 5.12+ and a filesystem that supports idmapped mounts.
 pub fn idmapped_copy(layer: &Path, userns: &impl AsRawFd) -> SysResult<OwnedFd> {
     use super::mount::{MOUNT_ATTR_IDMAP, MOUNT_ATTR_RDONLY, MountAttrArg};
-    let dir = nix::fcntl::open(
-        layer,
-        nix::fcntl::OFlag::O_PATH
-            | nix::fcntl::OFlag::O_DIRECTORY
-            | nix::fcntl::OFlag::O_NOFOLLOW
-            | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|e| SysError::new("open", Some(layer.to_path_buf()), e).args("O_PATH|O_DIRECTORY"))?;
-    let tree = super::mount::clone_tree(&dir, layer, false)?;
+    let tree = super::mount::clone_tree(&dir_path(layer)?, layer, false)?;
     let arg = MountAttrArg {
         attr_set: MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY,
         attr_clr: 0,
@@ -423,14 +414,20 @@ pub fn idmapped_copy(layer: &Path, userns: &impl AsRawFd) -> SysResult<OwnedFd> 
 /// Attach the detached mount `tree` ([`idmapped_copy`]) on top of `target`, in this mount
 /// namespace.
 pub fn attach(tree: &OwnedFd, target: &Path) -> SysResult<()> {
-    let at = nix::fcntl::open(
-        target,
+    super::mount::move_to(tree, &dir_path(target)?, target)
+}
+
+/// An `O_PATH` descriptor of the directory `dir` (not through a final symlink).
+fn dir_path(dir: &Path) -> SysResult<OwnedFd> {
+    nix::fcntl::open(
+        dir,
         nix::fcntl::OFlag::O_PATH
             | nix::fcntl::OFlag::O_DIRECTORY
             | nix::fcntl::OFlag::O_NOFOLLOW
             | nix::fcntl::OFlag::O_CLOEXEC,
         nix::sys::stat::Mode::empty(),
     )
-    .map_err(|e| SysError::new("open", Some(target.to_path_buf()), e).args("O_PATH|O_DIRECTORY"))?;
-    super::mount::move_to(tree, &at, target)
+    .map_err(|e| {
+        SysError::new("open", Some(dir.to_path_buf()), e).args("O_PATH|O_DIRECTORY|O_NOFOLLOW")
+    })
 }
