@@ -535,3 +535,44 @@ fn allocator_gives_twenty_live_holders_distinct_addresses_and_takes_back_a_dead_
     drop(sleepers);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_bridge_does_not_open_the_host_sides_loopback_to_containers() {
+    as_host("host_localnet_guard");
+}
+
+/// route_localnet on the bridge (needed for ports published on 127.0.0.1) would let a
+/// container reach the host's loopback-only services by routing 127.0.0.0/8 to the bridge
+/// (CVE-2020-8558 in kube-proxy); the guard rule drops that.
+#[test]
+fn host_localnet_guard() {
+    if !child() {
+        return;
+    }
+    link::ensure_bridge(BRIDGE, &Subnet::DEFAULT).unwrap();
+    link::set_route_localnet(BRIDGE).unwrap();
+    let c = container("c", addr(2));
+    // The container (root in its own namespace) sends 127.0.0.2 to the bridge instead of its
+    // own loopback, and accepts replies from it.
+    inside(&c, || {
+        std::fs::write("/proc/sys/net/ipv4/conf/eth0/route_localnet", "1").unwrap();
+        for args in [
+            "route del local 127.0.0.0/8 dev lo table local",
+            "route add 127.0.0.2/32 via 10.88.0.1",
+        ] {
+            let st = Command::new("ip").args(args.split(' ')).status().unwrap();
+            assert!(st.success(), "ip {args}");
+        }
+    });
+    let _server = peer_echo(None, "127.0.0.2:7100", 1);
+    let try_connect = || {
+        inside(&c, || {
+            TcpStream::connect_timeout(&"127.0.0.2:7100".parse().unwrap(), Duration::from_secs(1))
+        })
+    };
+    firewall::add(&rules("c", addr(2), vec![])).unwrap();
+    assert!(try_connect().is_err());
+    // Without launch's rules, the hole is real: this is what the guard closes.
+    firewall::remove("c").unwrap();
+    assert!(try_connect().is_ok());
+}
