@@ -130,7 +130,7 @@ fn index_of(sock: &mut Socket, name: &str, ns: Option<&Netns>) -> SysResult<Opti
 
 fn need_index(sock: &mut Socket, name: &str, ns: Option<&Netns>) -> SysResult<i32> {
     index_of(sock, name, ns)?.ok_or_else(|| {
-        SysError::new("RTM_GETLINK", ns.map(|n| n.path.clone()), Errno::ENODEV)
+        SysError::new("RTM_GETLINK", None, Errno::ENODEV)
             .args(format!("dev {name:?} {}", in_ns(&ns)))
     })
 }
@@ -240,9 +240,9 @@ pub fn create_veth(host_end: &str, peer: &str, ns: &Netns) -> SysResult<()> {
     let what = What {
         op: "RTM_NEWLINK",
         args: format!(
-            "dev {host_end:?} type veth peer {peer:?} in netns {} {}",
-            ns.path.display(),
-            in_ns(&None)
+            "dev {host_end:?} {}, type veth, peer {peer:?} in netns {}",
+            in_ns(&None),
+            ns.path.display()
         ),
     };
     check_name(host_end, what.op, || what.args.clone())?;

@@ -177,8 +177,8 @@ impl Msg {
     }
 }
 
-/// What a failed request is about, for its [`SysError`]: the op (`RTM_NEWLINK`), the arguments
-/// (interface names, kinds, addresses) and the namespace it ran in.
+/// What a failed request is about, for its [`SysError`]: the op (`RTM_NEWLINK`) and the
+/// arguments (interface names, kinds, addresses, and the namespace it ran in).
 pub(crate) struct What<'a> {
     pub op: &'a str,
     pub args: String,
@@ -188,8 +188,6 @@ pub(crate) struct What<'a> {
 pub(crate) struct Socket {
     fd: OwnedFd,
     seq: u32,
-    /// The namespace, for errors: `None` is the caller's own.
-    ns: Option<PathBuf>,
 }
 
 fn ns_err(ns: &Option<PathBuf>, op: &str, e: Errno) -> SysError {
@@ -197,7 +195,8 @@ fn ns_err(ns: &Option<PathBuf>, op: &str, e: Errno) -> SysError {
 }
 
 impl Socket {
-    /// A socket in the calling thread's network namespace; `ns` names it in errors.
+    /// A socket in the calling thread's network namespace; `ns` names it in errors (None: the
+    /// caller's own).
     pub(crate) fn open(ns: Option<PathBuf>) -> SysResult<Socket> {
         let fd = socket(
             AddressFamily::Netlink,
@@ -224,7 +223,7 @@ impl Socket {
                 )
             };
         }
-        Ok(Socket { fd, seq: 0, ns })
+        Ok(Socket { fd, seq: 0 })
     }
 
     /// Send one request and wait for its acknowledgement; returns the data messages that came
@@ -233,7 +232,8 @@ impl Socket {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let req = msg.finish(seq);
-        let err = |e: Errno| ns_err(&self.ns, what.op, e).args(what.args.clone());
+        // The arguments name the namespace already (`in netns …`).
+        let err = |e: Errno| SysError::new(what.op, None, e).args(what.args.clone());
         loop {
             match send(self.fd.as_raw_fd(), &req, MsgFlags::empty()) {
                 Ok(_) => break,
@@ -253,12 +253,10 @@ impl Socket {
             while at + HDR <= n {
                 let len = u32::from_ne_bytes(word(&buf[at..at + 4])) as usize;
                 if len < HDR || at + len > n {
-                    return Err(SysError::other(
-                        what.op,
-                        self.ns.clone(),
-                        "the kernel's reply is cut short",
-                    )
-                    .args(what.args.clone()));
+                    return Err(
+                        SysError::other(what.op, None, "the kernel's reply is cut short")
+                            .args(what.args.clone()),
+                    );
                 }
                 let ty = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
                 let flags = u16::from_ne_bytes([buf[at + 6], buf[at + 7]]);
