@@ -11,6 +11,7 @@ mod image_cancel;
 mod image_root;
 mod limits;
 mod masked_paths;
+mod net_bridge;
 mod oci_export;
 mod oci_import;
 mod oci_roundtrip;

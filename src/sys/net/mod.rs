@@ -1,4 +1,12 @@
-//! Networking inside a new network namespace: bring loopback up.
+//! Networking: loopback inside a new network namespace, and the host side of the bridge mode
+//! (docs/network.md): links, addresses and routes over netlink ([`link`]), the address
+//! allocator ([`alloc`]) and launch's nftables table ([`firewall`]).
+
+pub mod alloc;
+pub mod firewall;
+pub mod link;
+mod netlink;
+pub mod subnet;
 
 use std::os::fd::AsRawFd;
 
