@@ -14,6 +14,7 @@ mod guard;
 mod layer;
 mod meta;
 mod names;
+mod pipe;
 
 pub use extract::extract;
 pub use layer::{HashState, Unpacked, extract_layer, open_guarded, sha256_string, sniff};
