@@ -717,7 +717,7 @@ impl fmt::Display for ContainerAction {
                     write!(f, "; lowerdir+={:?}", l)?;
                 }
                 if let Some((u, w)) = upper {
-                    write!(f, "; upperdir={:?}; workdir={:?}", u, w)?;
+                    write!(f, "; upperdir={:?}; workdir={:?}; volatile", u, w)?;
                 }
                 write!(f, "; fsmount; move_mount to {:?}", target)
             }
