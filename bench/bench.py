@@ -423,6 +423,11 @@ def report(args):
                 worst = med if worst is None else max(worst, med)
         target("`launch plan` ≤ 2 ms whole process (slowest example, median)",
                "%s ms" % fmt(worst, 2), None if worst is None else worst <= 2.0)
+    images = None
+    if args.images_start and args.images_ops and os.path.exists(args.images_ops):
+        images, image_targets = images_section(args.images_start, args.images_ops)
+        for text, m, ok in image_targets:
+            target(text + " (section *Images*)", m, ok)
     w("")
 
     if plan:
@@ -442,6 +447,9 @@ def report(args):
                 fmt(pct(times, 90), 2)))
         w("")
 
+    if images:
+        L.extend(images)
+        w("")
     w("## What each row runs")
     w("")
     import shlex
@@ -903,6 +911,388 @@ def _join_once(base, mode, pause):
     return d / 1e6
 
 
+
+# ---------------------------------------------------------------------------------------------
+# images: OCI layouts made from layer files, and long operations (pulls, unpacks) in rounds
+
+
+def oci_layout(args):
+    """Write an OCI image layout DIR whose image (tag --tag) has the given layer files (tar,
+    tar+gzip or tar+zstd, bottom first), hard-linked into blobs/ (copied across filesystems).
+    Deterministic: the same layers give the same digests."""
+    import hashlib
+    import shutil
+    import subprocess
+
+    def sha_file(path, decompress=None):
+        h = hashlib.sha256()
+        if decompress:
+            p = subprocess.Popen(decompress + [path], stdout=subprocess.PIPE)
+            f = p.stdout
+        else:
+            f = open(path, "rb")
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+        f.close()
+        if decompress and p.wait():
+            raise SystemExit("bench.py: %s failed" % " ".join(decompress + [path]))
+        return "sha256:" + h.hexdigest()
+
+    out = args.out
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp + "/blobs/sha256")
+
+    def put(data=None, path=None):
+        if path is not None:
+            digest = sha_file(path)
+            dst = tmp + "/blobs/sha256/" + digest[7:]
+            try:
+                os.link(path, dst)
+            except OSError:
+                shutil.copyfile(path, dst)
+            return digest, os.path.getsize(path)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        with open(tmp + "/blobs/sha256/" + digest[7:], "wb") as f:
+            f.write(data)
+        return digest, len(data)
+
+    layers, diff_ids = [], []
+    for path in args.layers:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic[:2] == b"\x1f\x8b":
+            media, dec = "application/vnd.oci.image.layer.v1.tar+gzip", ["gzip", "-dc"]
+        elif magic == b"\x28\xb5\x2f\xfd":
+            media, dec = "application/vnd.oci.image.layer.v1.tar+zstd", ["zstd", "-dcq"]
+        else:
+            media, dec = "application/vnd.oci.image.layer.v1.tar", None
+        digest, size = put(path=path)
+        diff_ids.append(sha_file(path, dec) if dec else digest)
+        layers.append({"mediaType": media, "digest": digest, "size": size})
+    config = {
+        "created": "2024-01-01T00:00:00Z", "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                   "Cmd": ["/bin/bash"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "bench/images.sh"} for _ in layers],
+    }
+    cd, cs = put(data=json.dumps(config, sort_keys=True).encode())
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+                "layers": layers}
+    md, ms = put(data=json.dumps(manifest, sort_keys=True).encode())
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+             "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md,
+                            "size": ms, "annotations": {"org.opencontainers.image.ref.name": args.tag},
+                            "platform": {"architecture": "amd64", "os": "linux"}}]}
+    with open(tmp + "/index.json", "w") as f:
+        json.dump(index, f, sort_keys=True)
+    with open(tmp + "/oci-layout", "w") as f:
+        json.dump({"imageLayoutVersion": "1.0.0"}, f)
+    shutil.rmtree(out, ignore_errors=True)
+    os.rename(tmp, out)
+    say("wrote %s: %d layer(s), %.0f MB, manifest %s" % (
+        out, len(layers), sum(l["size"] for l in layers) / 1e6, md))
+
+
+
+def ops(args):
+    """Long operations (pulls, unpacks), interleaved round by round like `measure`: every row
+    gets a fresh scratch directory per round ({dir}), its untimed `setup` commands, a `sync`,
+    then its timed `steps` one after the other (wall time each, CPU and peak RSS from wait4),
+    then its directory removed (mounts beneath it unmounted first). A row whose command fails is
+    reported and dropped."""
+    import shutil
+    import subprocess
+    spec = json.load(open(args.spec))
+    log_fd = os.open(args.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null_fd = os.open("/dev/null", os.O_RDONLY)
+    rows = spec["rows"]
+    res = {r["key"]: {"label": r["label"], "group": r["group"], "steps": r.get("step_names") or
+                      [" ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(st[:3]))
+                       for st in r["steps"]],
+                      "argv": r["steps"], "wall": [], "cpu": [], "maxrss": [], "rss": [], "failed": None}
+           for r in rows}
+    load_before = open("/proc/loadavg").read().split()[:3]
+    t_start = time.time()
+
+    def fill(x, d):
+        return x.replace("{dir}", d)
+
+    def run(argv, env, timed):
+        path = resolve(argv[0])
+        actions = [(os.POSIX_SPAWN_DUP2, null_fd, 0), (os.POSIX_SPAWN_DUP2, log_fd, 1),
+                   (os.POSIX_SPAWN_DUP2, log_fd, 2)]
+        os.write(log_fd, ("bench.py ops: %s\n" % " ".join(argv)).encode())
+        t0 = time.perf_counter_ns()
+        pid = os.posix_spawn(path, argv, env, file_actions=actions)
+        _, status, ru = os.wait4(pid, 0)
+        t1 = time.perf_counter_ns()
+        code = os.waitstatus_to_exitcode(status)
+        if code:
+            raise RuntimeError("exit status %d: %s" % (code, " ".join(argv)))
+        return (t1 - t0) / 1e9, ru.ru_utime + ru.ru_stime, ru.ru_maxrss
+
+    def remove(d):
+        mounts = []
+        for line in open("/proc/self/mountinfo"):
+            mp = line.split()[4].replace("\\040", " ")
+            if mp == d or mp.startswith(d + "/"):
+                mounts.append(mp)
+        for mp in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", mp], stdout=log_fd, stderr=log_fd)
+        shutil.rmtree(d, ignore_errors=True)
+
+    os.makedirs(spec["scratch"], exist_ok=True)
+    alive = [r for r in rows]
+    for rnd in range(args.rounds):
+        for r in rotated(alive, rnd):
+            d = os.path.join(spec["scratch"], "%s-%d" % (r["key"], rnd))
+            remove(d)
+            for x in r.get("extra_dirs", []):
+                remove(x)
+            os.makedirs(d)
+            env = dict(ENV)
+            env.update({k: fill(v, d) for k, v in r.get("env", {}).items()})
+            try:
+                for st in r.get("setup", []):
+                    run([fill(a, d) for a in st], env, False)
+                os.sync()
+                walls, cpus, rss = [], [], []
+                for st in r["steps"]:
+                    w, c, m = run([fill(a, d) for a in st], env, True)
+                    walls.append(w)
+                    cpus.append(c)
+                    rss.append(m)
+                out = res[r["key"]]
+                out["wall"].append(walls)
+                out["cpu"].append(cpus)
+                out["maxrss"].append(rss)
+                if r.get("rss_file"):
+                    with open(fill(r["rss_file"], d)) as f:
+                        out["rss"].append(int(f.read().split()[-1]))
+            except RuntimeError as e:
+                res[r["key"]]["failed"] = str(e)
+                say("FAILED %s: %s (see %s)" % (r["key"], e, args.log))
+            finally:
+                remove(d)
+                for x in r.get("extra_dirs", []):
+                    remove(x)
+        alive = [r for r in alive if not res[r["key"]]["failed"]]
+        say("ops: round %d/%d done" % (rnd + 1, args.rounds))
+    out = {"rows": [r["key"] for r in rows], "results": res, "rounds": args.rounds,
+           "load_before": load_before, "load_after": open("/proc/loadavg").read().split()[:3],
+           "seconds": round(time.time() - t_start, 1), "info": spec.get("info", {})}
+    json.dump(out, open(args.out, "w"), indent=1)
+    say("wrote %s (%.0f s)" % (args.out, out["seconds"]))
+
+
+
+def images_section(start_path, ops_path, partial=None):
+    """The "Images" section of bench/RESULTS.md (bench/images.sh's results), and its targets as
+    (text, measured, met) rows."""
+    start = json.load(open(start_path))
+    ops = json.load(open(ops_path))
+    info = ops["info"]
+    sres = start["results"]
+    st = {k: stats_of(sres[k]) for k in start["commands"]}
+    ores = ops["results"]
+    L, targets = [], []
+    w = L.append
+
+    def med(xs):
+        return statistics.median(xs) if xs else None
+
+    def total(k):
+        r = ores.get(k)
+        if not r or r["failed"] or not r["wall"]:
+            return None
+        return med([sum(x) for x in r["wall"]])
+
+    def step(k, i):
+        r = ores.get(k)
+        if not r or r["failed"] or not r["wall"]:
+            return None
+        return med([x[i] for x in r["wall"]])
+
+    def cpu(k):
+        r = ores.get(k)
+        if not r or r["failed"] or not r["cpu"]:
+            return None
+        return med([sum(x) for x in r["cpu"]])
+
+    mb = lambda b: b / 1e6
+    lay = info["layers"]
+    w("<!-- images: begin (bench/images.sh; spliced in alone by BENCH_ONLY=images) -->")
+    w("## Images (issue 13)")
+    w("")
+    if partial:
+        w("**Partial run**: this section alone was re-run (`BENCH_ONLY=images`) on %s, launch `%s`; "
+          "the sections above are from the full run named at the top." % (partial["date"], partial["launch"]))
+        w("")
+    w("- The image: Debian bookworm `debootstrap --variant=minbase`, %.0f MB in %d entries, one "
+      "layer: %.0f MB as .tar, %.0f MB as .tar.gz (`gzip -n -6`), %.0f MB as .tar.zst (`zstd -3`). "
+      "The large image adds three layers of the same tree under /copy1../copy3: %d layers, %.0f MB "
+      "compressed. Built once and cached in bench/out/images/ (bench/images.sh)." % (
+          mb(info["tree_bytes"]), info["entries"], mb(sum(lay["layout-tar"])), mb(sum(lay["layout-tar-gz"])),
+          mb(sum(lay["layout-tar-zst"])), len(lay["layout-large"]), mb(sum(lay["layout-large"]))))
+    w("- Tools: %s; Debian's docker-registry on loopback (%s), plain http." % (info["tools"], info["registry"]))
+    w("- Load average before the starts: %s; before the pulls and unpacks: %s, after: %s%s." % (
+        " ".join(start["load_before"]), " ".join(ops["load_before"]), " ".join(ops["load_after"]),
+        " — **the machine was busy**: times are inflated and noisy, compare within a table"
+        if max(float(start["load_before"][0]), float(ops["load_before"][0])) > 0.7 else ""))
+    w("")
+
+    # start
+    base = st.get("launch", {})
+    w("### Start of `/bin/true` from a cached image")
+    w("")
+    w("The same namespaces, /proc and minimal /dev as the `launch` row above; the image root is an "
+      "overlayfs of the store's unpacked layers with an upper directory in the container's state "
+      "directory. bench.py measure, interleaved: %d isolated starts each (%.0f ms pause), %d blocks "
+      "of %d back to back; private store (`LAUNCH_STORE`), filled by `launch import oci` before." % (
+          start["settings"]["iso_rounds"], start["settings"]["pause"] * 1000,
+          start["settings"]["b2b_rounds"], start["settings"]["b2b_runs"]))
+    w("")
+    w("| command | isolated ms (p10–p90) | × directory root | back-to-back ms/start | × directory root | peak RSS MiB |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for k in start["commands"]:
+        s = st[k]
+        if sres[k].get("failed"):
+            w("| %s | failed: %s | | | | |" % (sres[k]["label"], sres[k]["failed"]))
+            continue
+        iso, b2b = s.get("iso", {}), s.get("b2b", {})
+        w("| %s | %s (%s–%s) | %s | %s | %s | %s |" % (
+            sres[k]["label"], fmt(iso.get("med"), 2), fmt(iso.get("p10")), fmt(iso.get("p90")),
+            fmt(ratio(iso.get("med"), base.get("iso", {}).get("med")), 2), fmt(b2b.get("per_start"), 2),
+            fmt(ratio(b2b.get("per_start"), base.get("b2b", {}).get("per_start")), 2), fmt(s.get("rss_mib"), 2)))
+    w("")
+    for mode, f, word in (("iso", "med", "isolated"), ("b2b", "per_start", "back-to-back")):
+        a = st.get("launch-image", {}).get(mode, {}).get(f)
+        b = base.get(mode, {}).get(f)
+        r = ratio(a, b)
+        targets.append(("start of the cached ~200 MB image ≤ 1.2× the small directory root (%s)" % word,
+                        "%s ms vs %s ms = %s×" % (fmt(a, 2), fmt(b, 2), fmt(r, 2)), r is not None and r <= 1.2))
+    a = st.get("launch-image-large", {}).get("iso", {}).get("med")
+    b = st.get("launch-image", {}).get("iso", {}).get("med")
+    r = ratio(a, b)
+    targets.append(("start does not grow with the image: the 4× large image ≤ 1.1× the image (isolated)",
+                    "%s ms vs %s ms = %s×" % (fmt(a, 2), fmt(b, 2), fmt(r, 2)), r is not None and r <= 1.1))
+
+    # pull
+    w("### First pull + unpack from a local registry")
+    w("")
+    w("A fresh store (directory) for every round; %d rounds, the rows alternating (bench.py ops); a "
+      "`sync` before each timed command. Medians of the rounds, seconds; CPU: user + system of the "
+      "process tree. launch unpacks on the first `launch plan` of a manifest naming the image "
+      "(`pull = \"never\"`), and syncs the filesystem (`syncfs`) before it trusts a layer; umoci and "
+      "podman were not asked to." % ops["rounds"])
+    w("")
+    w("| command | pull s | unpack s | total s | × skopeo + umoci | CPU s |")
+    w("|---|---:|---:|---:|---:|---:|")
+    ref = total("pull-skopeo")
+    for k in ops["rows"]:
+        r = ores[k]
+        if r["group"] != "pull":
+            continue
+        if r["failed"]:
+            w("| %s | failed: %s | | | | |" % (r["label"], r["failed"]))
+            continue
+        two = len(r["steps"]) == 2
+        w("| %s | %s | %s | %s | %s | %s |" % (
+            r["label"], fmt(step(k, 0), 2) if two else "", fmt(step(k, 1), 2) if two else "",
+            fmt(total(k), 2), fmt(ratio(total(k), ref), 2), fmt(cpu(k), 2)))
+    w("")
+    a = total("pull-launch")
+    rr = ratio(a, ref)
+    targets.append(("first pull + unpack ≤ 1.0× `skopeo copy` + `umoci unpack`",
+                    "%s s vs %s s = %s×%s" % (fmt(a, 2), fmt(ref, 2), fmt(rr, 2),
+                                              "; podman pull %s s" % fmt(total("pull-podman"), 2)
+                                              if total("pull-podman") else ""),
+                    rr is not None and rr <= 1.0))
+
+    # unpack
+    w("### Unpack throughput: .tar, .tar.gz, .tar.zst")
+    w("")
+    w("The same %.0f MB tar. launch: `launch import oci` of a layout whose blob is already in a fresh "
+      "store and whose layer is not (set up untimed by an import, then the layer's directory "
+      "removed): the store's unpack, with the blob's digest and the diff_id computed as it streams "
+      "and `syncfs` at the end, plus a few small JSON reads. GNU tar: `tar -x[z|--zstd]f` into a "
+      "fresh directory (gzip and zstd as its child processes), and `sync -f` after it for the same "
+      "durability. Throughput ratio = tar's time / launch's time (≥ 1: launch at least as fast)." %
+      mb(sum(lay["layout-tar"])))
+    w("")
+    w("| format | launch s | MB/s | CPU s | GNU tar s | CPU s | tar + `sync -f` s | × tar | × tar + sync |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for key, ext in (("tar", ".tar"), ("gz", ".tar.gz"), ("zst", ".tar.zst")):
+        a = total("unpack-launch-" + key)
+        t = step("unpack-tar-" + key, 0)
+        ts = total("unpack-tar-" + key)
+        w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            ext, fmt(a, 2), fmt(mb(sum(lay["layout-tar"])) / a if a else None, 0), fmt(cpu("unpack-launch-" + key), 2),
+            fmt(t, 2), fmt(cpu("unpack-tar-" + key), 2), fmt(ts, 2), fmt(ratio(t, a), 2), fmt(ratio(ts, a), 2)))
+        rr = ratio(t, a)
+        targets.append(("unpack throughput ≥ 1.0× GNU tar, %s" % ext,
+                        "%s s vs tar %s s = %s× (vs tar + sync -f %s s: %s×)" % (
+                            fmt(a, 2), fmt(t, 2), fmt(rr, 2), fmt(ts, 2), fmt(ratio(ts, a), 2)),
+                        rr is not None and rr >= 1.0))
+    w("")
+
+    # rss
+    w("### Peak RSS of a pull")
+    w("")
+    w("`/usr/bin/time -f %%M` around `launch pull` (which execs launch-registry), a fresh store each "
+      "round; medians of %d." % ops["rounds"])
+    w("")
+    w("| image | compressed MB | peak RSS MiB (min–max) | pull s |")
+    w("|---|---:|---:|---:|")
+    rss = {}
+    for k, name in (("rss-small", "layout-tar-gz"), ("rss-large", "layout-large")):
+        r = ores.get(k)
+        if not r or r["failed"] or not r["rss"]:
+            w("| %s | | failed: %s | |" % (r["label"] if r else k, r["failed"] if r else "not run"))
+            continue
+        rss[k] = med(r["rss"]) / 1024
+        w("| %s | %.0f | %.2f (%.2f–%.2f) | %s |" % (r["label"], mb(sum(lay[name])), rss[k],
+                                                    min(r["rss"]) / 1024, max(r["rss"]) / 1024, fmt(total(k), 2)))
+    w("")
+    rr = ratio(rss.get("rss-large"), rss.get("rss-small"))
+    targets.append(("peak RSS of a pull flat as the image grows: the 4× image ≤ 1.1× the image's",
+                    "%s MiB vs %s MiB = %s×" % (fmt(rss.get("rss-large"), 2), fmt(rss.get("rss-small"), 2), fmt(rr, 2)),
+                    rr is not None and rr <= 1.1))
+
+    T = ["### Targets (images)", "", "| target | measured | met? |", "|---|---|:---:|"]
+    for text, m, ok in targets:
+        T.append("| %s | %s | %s |" % (text, m, "yes" if ok else "**no**"))
+    T.append("")
+    # the targets right after the section's introduction
+    at = L.index("### Start of `/bin/true` from a cached image")
+    L[at:at] = T
+    L.append("<!-- images: end -->")
+    return L, targets
+
+
+def images_report(args):
+    """Print the Images section alone, or splice it into an existing RESULTS.md (--into)."""
+    meta = json.load(open(args.meta)) if args.meta else {}
+    partial = {"date": meta.get("date", "?"), "launch": meta.get("launch", "?")} if args.into else None
+    lines, _ = images_section(args.start, args.ops, partial)
+    text = "\n".join(lines) + "\n"
+    if not args.into:
+        sys.stdout.write(text)
+        return
+    old = open(args.into).read() if os.path.exists(args.into) else "# Benchmark results\n\n"
+    b = old.find("<!-- images: begin")
+    e = old.find("<!-- images: end -->")
+    if b >= 0 and e > b:
+        new = old[:b] + text + old[e + len("<!-- images: end -->\n"):]
+    else:
+        at = old.find("## What each row runs")
+        new = old[:at] + text + "\n" + old[at:] if at >= 0 else old.rstrip("\n") + "\n\n" + text
+    open(args.into, "w").write(new)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -921,6 +1311,8 @@ def main():
     r.add_argument("--meta", required=True)
     r.add_argument("--plan")
     r.add_argument("--profile")
+    r.add_argument("--images-start")
+    r.add_argument("--images-ops")
     lp = sub.add_parser("loop")
     lp.add_argument("--n", type=int, default=200)
     lp.add_argument("--pause", type=float, default=0.0)
@@ -942,9 +1334,24 @@ def main():
     cj = sub.add_parser("cgjoin")
     cj.add_argument("--rounds", type=int, default=10)
     cj.add_argument("--pauses", default="0.004,0.02,0.25")
+    op = sub.add_parser("ops")
+    op.add_argument("--spec", required=True)
+    op.add_argument("--out", required=True)
+    op.add_argument("--log", default="/dev/null")
+    op.add_argument("--rounds", type=int, default=3)
+    ir = sub.add_parser("images-report")
+    ir.add_argument("--start", required=True)
+    ir.add_argument("--ops", required=True)
+    ir.add_argument("--meta")
+    ir.add_argument("--into")
+    ol = sub.add_parser("oci-layout")
+    ol.add_argument("--out", required=True)
+    ol.add_argument("--tag", default="1")
+    ol.add_argument("layers", nargs="+")
     args = ap.parse_args()
     {"measure": measure, "report": report, "loop": loop, "stracec": stracec, "phases": phases,
-     "perfsplit": perfsplit, "ablation": ablation, "cgjoin": cgjoin}[args.cmd](args)
+     "perfsplit": perfsplit, "ablation": ablation, "cgjoin": cgjoin, "oci-layout": oci_layout, "ops": ops,
+     "images-report": images_report}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,48 @@
 # `launch plan`/`launch validate` whole-process time and a profile of one `launch run`.
 # Writes bench/RESULTS.md (raw data in bench/out/). Debian 12, as root; takes ~10 minutes.
 #
+# Then bench/images.sh (issue 13): the start of a cached ~200 MB Debian image against the small
+# directory root, its first pull + unpack from a loopback docker-registry against `skopeo copy` +
+# `umoci unpack` and `podman pull`, unpack throughput against GNU tar for .tar, .tar.gz and
+# .tar.zst, and the peak RSS of a pull as the image grows (section "Images" of the report).
+#
 # Knobs (environment): ISO_ROUNDS (isolated starts per command, 40), B2B_ROUNDS (blocks per
 # command, 5), B2B_RUNS (starts per block, 200), RSS_RUNS (5), PROFILE=0 to skip bench/profile.sh,
-# WAIT_QUIET (seconds to wait for a load average below 0.5 before measuring, 120).
+# WAIT_QUIET (seconds to wait for a load average below 0.5 before measuring, 120),
+# BENCH_ONLY=images (only bench/images.sh: its section is replaced in the existing
+# bench/RESULTS.md and marked as a partial run; with ISO_ROUNDS=10 B2B_ROUNDS=2 IMG_ROUNDS=2 it
+# takes ~5 minutes once the image is cached), BENCH_ONLY=main (everything but the images),
+# IMG_ROUNDS (rounds of each pull, unpack and pull-RSS row, 3), BENCH_BUILD=0 (measure the
+# binaries already built instead of running scripts/release.sh and cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 need_root
+ONLY=${BENCH_ONLY:-all}
+case $ONLY in all | main | images) ;; *) echo "bench: BENCH_ONLY is all, main or images, not $ONLY" >&2; exit 2 ;; esac
+ver() { "$@" 2>&1 | head -1; }
+
+if [ "$ONLY" = images ]; then
+    ensure_pkgs /usr/bin/time:time
+    build_launch
+    make_rootfs
+    write_manifests
+    cleanup_leftovers
+    trap 'cleanup_leftovers' EXIT
+    bench/images.sh
+    "$PY" - "$out/images/meta.json" <<PY
+import json, sys
+json.dump({"date": "$(date -u '+%Y-%m-%d %H:%M UTC')",
+           "launch": "$(git describe --always --dirty 2>/dev/null || echo unknown)"}, open(sys.argv[1], "w"))
+PY
+    "$PY" bench/bench.py images-report --start "$out/images/start.json" --ops "$out/images/ops.json" \
+        --meta "$out/images/meta.json" --into bench/RESULTS.md
+    left=$(list_leftovers)
+    [ -z "$left" ] || { echo "bench: WARNING: leftovers:" >&2; echo "$left" >&2; }
+    sed -n '/^### Targets (images)/,/^### Start/p' bench/RESULTS.md | sed '$d'
+    echo "wrote the Images section of bench/RESULTS.md (partial run)"
+    exit 0
+fi
 
 ensure_pkgs crun:crun runc:runc bwrap:bubblewrap hyperfine:hyperfine /usr/bin/time:time \
     strace:strace unshare:util-linux
@@ -113,8 +148,13 @@ if [ "${PROFILE:-1}" != 0 ]; then
     bench/profile.sh
 fi
 
+images=()
+if [ "$ONLY" = all ]; then
+    bench/images.sh
+    images=(--images-start "$out/images/start.json" --images-ops "$out/images/ops.json")
+fi
+
 # Machine and tool versions.
-ver() { "$@" 2>&1 | head -1; }
 MACHINE_CG=$(if [ "$wrap" = 1 ] || [ -d /sys/fs/cgroup/unified ]; then echo "hybrid (v1 controllers + cgroup2 at /sys/fs/cgroup/unified)";
              elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then echo "v2"; else echo "v1"; fi)
 "$PY" - "$out/meta.json" <<PY
@@ -137,7 +177,7 @@ json.dump({
 PY
 
 "$PY" bench/bench.py report --results "$out/results.json" --meta "$out/meta.json" \
-    --plan "$out/plan.json" --profile "$out/profile.md" > bench/RESULTS.md
+    --plan "$out/plan.json" --profile "$out/profile.md" "${images[@]}" > bench/RESULTS.md
 
 cleanup_leftovers
 left=$(list_leftovers)

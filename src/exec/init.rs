@@ -91,7 +91,8 @@ fn start(
     let report = |error| {
         let _ = chan.send(&ToParent::Failed { step, error });
     };
-    // SAFETY: this process is single-threaded (the launcher never starts threads before clone).
+    // SAFETY: this process is single-threaded (the launcher's only thread besides its own, an
+    // archive's reader during extraction, is joined before clone).
     unsafe { process::fork_exec(prepare, argv, env, preserve_fds, report) }
 }
 

@@ -401,7 +401,8 @@ impl Run<'_> {
         };
         // Flush what we buffered so the child does not print it again.
         let _ = std::io::stdout().flush();
-        // SAFETY: the launcher is single-threaded (src/main.rs; it starts no thread).
+        // SAFETY: the launcher is single-threaded (src/main.rs): the one thread it starts, an archive's
+        // reader while a tar root is extracted (sys/tar/pipe.rs), is joined before extraction returns.
         let forked = unsafe { clone3(flags, cgroup_fd.as_ref().map(|f| f.as_raw_fd())) }?;
         // The v2 group's descriptor was only for clone3: neither process keeps it (crun closes
         // it at once too); the child's copy would otherwise live on in init.

@@ -23,7 +23,7 @@ use crate::error::{SysError, SysResult};
 
 use super::decompress::{Decompress, Member};
 use super::guard::Guard;
-use super::layer::Overlay;
+use super::layer::{Hashing, Overlay, SharedHash};
 use super::meta::{Meta, fsetxattr, read_meta, shift_xattr};
 use super::names::normalise;
 use super::{BUF_SIZE, Compression, ExtractOptions, ExtractStats, PATH_MAX};
@@ -148,6 +148,7 @@ pub(super) fn open(archive: &Path, compression: Compression) -> SysResult<Box<dy
         BufReader::with_capacity(BUF_SIZE, file),
         compression,
         archive,
+        None,
     )
 }
 
@@ -172,25 +173,38 @@ pub(super) fn open_file(archive: &Path) -> SysResult<File> {
 }
 
 /// The tar stream of `input`, decompressed, behind the [`Guard`] that bounds what the tar crate
-/// buffers for long names and PAX headers.
-pub(super) fn wrap<R: io::BufRead + 'static>(
+/// buffers for long names and PAX headers. Reading `input`, decompressing it and hashing the
+/// result into `hash` (when given) happen in a thread of their own, ahead of the caller
+/// ([`super::pipe`]): extraction and decompression use two CPUs, as GNU tar and its gzip or zstd
+/// process do.
+pub(super) fn wrap<R: io::BufRead + Send + 'static>(
     input: R,
     compression: Compression,
     archive: &Path,
+    hash: Option<SharedHash>,
 ) -> SysResult<Box<dyn Read>> {
-    Ok(match compression {
-        Compression::None => Box::new(Guard::new(input)),
+    let stream: Box<dyn Read + Send> = match compression {
+        Compression::None => Box::new(input),
         Compression::Gzip | Compression::Zstd => {
             let zstd = compression == Compression::Zstd;
             let first = Member::start(input, zstd).map_err(|e| {
                 SysError::io("read", Some(archive.into()), &e).args("compressed stream header")
             })?;
-            Box::new(Guard::new(Decompress {
+            Box::new(Decompress {
                 zstd,
                 member: Some(first),
-            }))
+            })
         }
-    })
+    };
+    let stream: Box<dyn Read + Send> = match hash {
+        Some(state) => Box::new(Hashing::with(stream, state)),
+        None => stream,
+    };
+    let piped = super::pipe::spawn(stream).map_err(|e| {
+        SysError::io("pthread_create", Some(archive.into()), &e)
+            .args("the thread that reads and decompresses the archive")
+    })?;
+    Ok(Box::new(Guard::new(piped)))
 }
 
 /// Where an entry goes (`name` in the directory `at`), and how errors name it.

@@ -21,13 +21,12 @@
 //! The blob's digest and its uncompressed digest (the diff_id) are computed from the bytes read,
 //! while they stream.
 
-use std::cell::RefCell;
 use std::ffi::{CStr, OsStr};
 use std::io::{self, BufRead, BufReader, Read};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
@@ -193,29 +192,28 @@ pub fn extract_layer_with(
     progress: &mut dyn FnMut(u64),
 ) -> SysResult<Unpacked> {
     let file = open_file(blob)?;
-    let outer = Hashing::new(file);
-    let outer_hash = outer.state.clone();
-    let mut input = BufReader::with_capacity(BUF_SIZE, outer);
+    let outer_hash = SharedHash::default();
+    let mut input = BufReader::with_capacity(BUF_SIZE, Hashing::with(file, outer_hash.clone()));
     let magic = input
         .fill_buf()
         .map_err(|e| SysError::io("read", Some(blob.into()), &e).args("magic bytes"))?;
     let compression = sniff(magic);
-    let tar = wrap(input, compression, blob)?;
     // An uncompressed blob is its own tar stream: one hash gives both digests.
-    let (tar, inner_hash): (Box<dyn Read>, _) = match compression {
-        Compression::None => (tar, outer_hash.clone()),
+    let (inner_hash, extra) = match compression {
+        Compression::None => (outer_hash.clone(), None),
         Compression::Gzip | Compression::Zstd => {
-            let inner = Hashing::new(tar);
-            let state = inner.state.clone();
-            (Box::new(inner), state)
+            let inner = SharedHash::default();
+            (inner.clone(), Some(inner))
         }
     };
+    let tar = wrap(input, compression, blob, extra)?;
     let overlay = whiteouts.then(Overlay::default);
-    // Between entries no read is under way, so the hash state is free to borrow.
-    let mut between = || progress(outer_hash.borrow().len);
+    // The reading thread counts the blob's bytes as it hashes them.
+    let mut between = || progress(outer_hash.len());
     let (stats, overlay) = extract_from(blob, tar, true, dest, opts, overlay, &mut between)?;
-    let (digest, blob_size) = outer_hash.borrow().result();
-    let (diff_id, tar_size) = inner_hash.borrow().result();
+    // `extract_from` dropped the stream, which joined its thread: the hashes are complete.
+    let (digest, blob_size) = outer_hash.result();
+    let (diff_id, tar_size) = inner_hash.result();
     Ok(Unpacked {
         stats,
         whiteouts: overlay.map_or(0, |o| o.whiteouts),
@@ -269,25 +267,49 @@ pub fn sha256_string(bytes: &[u8]) -> String {
     out
 }
 
+/// A [`HashState`] shared between the thread that reads an archive and the caller, who reads
+/// the result once that thread is joined.
+#[derive(Clone, Default)]
+pub(super) struct SharedHash(Arc<Mutex<HashState>>);
+
+impl SharedHash {
+    fn update(&self, bytes: &[u8]) {
+        // A poisoned lock only means a reading thread panicked; the state is a plain hash.
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .update(bytes);
+    }
+
+    fn result(&self) -> (String, u64) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .result()
+    }
+
+    /// The bytes hashed so far.
+    fn len(&self) -> u64 {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len
+    }
+}
+
 /// A reader that hashes what passes through it.
-struct Hashing<R> {
+pub(super) struct Hashing<R> {
     inner: R,
-    state: Rc<RefCell<HashState>>,
+    state: SharedHash,
 }
 
 impl<R> Hashing<R> {
-    fn new(inner: R) -> Hashing<R> {
-        Hashing {
-            inner,
-            state: Rc::default(),
-        }
+    pub(super) fn with(inner: R, state: SharedHash) -> Hashing<R> {
+        Hashing { inner, state }
     }
 }
 
 impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.state.borrow_mut().update(&buf[..n]);
+        self.state.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -301,5 +323,5 @@ pub fn open_guarded(path: &Path) -> SysResult<Box<dyn Read>> {
         .fill_buf()
         .map_err(|e| SysError::io("read", Some(path.into()), &e).args("magic bytes"))?;
     let compression = sniff(magic);
-    wrap(input, compression, path)
+    wrap(input, compression, path, None)
 }

@@ -14,6 +14,7 @@ mod guard;
 mod layer;
 mod meta;
 mod names;
+mod pipe;
 
 pub use extract::extract;
 pub use layer::{
