@@ -303,7 +303,7 @@ impl Run<'_> {
                     )
                     .into());
                 }
-                let hold = crate::image::store::Store::open(store)
+                let hold = crate::image::store::Store::open_existing(store)
                     .and_then(|s| s.hold(&diff_ids, &self.plan.instance))
                     .map_err(|e| {
                         SysError::other("hold layers", Some(store.clone()), e.to_string())

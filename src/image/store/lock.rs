@@ -99,9 +99,19 @@ impl Store {
         })
     }
 
-    /// Record a layer's last use: `used/<hex>`'s mtime, its content the last holder.
+    /// Record a layer's last use: `used/<hex>`'s mtime, its content the last holder. A mark
+    /// less than a minute old is left as it is (`launch images` shows the last use to the
+    /// minute; a start then writes nothing to the store).
     fn touch_used(&self, diff_id: &Digest, holder: &str) -> ImageResult<()> {
         let path = self.root.join("used").join(diff_id.hex());
+        let fresh = std::fs::symlink_metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age < std::time::Duration::from_secs(60));
+        if fresh {
+            return Ok(());
+        }
         let holder: String = holder.chars().take(200).collect();
         std::fs::write(&path, format!("{holder}\n"))
             .map_err(|e| SysError::io("write", Some(path), &e).into())

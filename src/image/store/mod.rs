@@ -83,6 +83,23 @@ impl Store {
         PathBuf::from(home).join(".local/share/launch")
     }
 
+    /// Open the existing store at `root` to use what is in it (a run holding its layers): the
+    /// root must be the caller's and private, as for [`Store::open`], which has already made
+    /// its directories and removed leftovers when the image was resolved.
+    pub fn open_existing(root: &Path) -> ImageResult<Store> {
+        crate::exec::state::check_private_dir(
+            root,
+            "check store root",
+            "since another user could have planted images in it; remove it, or set LAUNCH_STORE \
+             to a directory only you can write",
+        )?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            privileged: nix::unistd::geteuid().is_root(),
+            cancelled: None,
+        })
+    }
+
     /// Open the store at [`Store::default_root`].
     pub fn open_default() -> ImageResult<Store> {
         Store::open(&Store::default_root())
@@ -101,10 +118,14 @@ impl Store {
             "since another user could have planted images in it; remove it, or set LAUNCH_STORE \
              to a directory only you can write",
         )?;
-        for d in DIRS {
-            mkdir(&root.join(d))?;
+        // `tmp` is made last: when it is there, so is the rest (one lookup instead of twenty
+        // calls at every start of an image root).
+        if !root.join("tmp").is_dir() {
+            for d in DIRS {
+                mkdir(&root.join(d))?;
+            }
+            mkdir(&root.join("tmp"))?;
         }
-        mkdir(&root.join("tmp"))?;
         let store = Store {
             root: root.to_path_buf(),
             privileged: nix::unistd::geteuid().is_root(),

@@ -70,6 +70,11 @@ impl Store {
         let path = self.ref_path(&record.reference)?;
         let json = serde_json::to_vec_pretty(record)
             .map_err(|e| SysError::other("serialize", Some(path.clone()), e.to_string()))?;
+        // A name already pointing there stays as it is: no write, no fsync (an OCI layout
+        // directory is imported again at every start of its root; this keeps that a read).
+        if read_bounded(&path, 64 << 10).is_ok_and(|old| old == json) {
+            return Ok(());
+        }
         write_atomic(&path, &json)
     }
 
