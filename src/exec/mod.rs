@@ -318,7 +318,7 @@ impl Run<'_> {
             OverlayDirs { upper, work, owner } => {
                 crate::sys::overlay::make_dirs(upper, work, *owner)
             }
-            IdmapLayers { layers, at } => self.idmap_layers(layers, at),
+            IdmapLayers { layers, .. } => self.idmap_layers(layers),
             ExtractRootfs {
                 archive,
                 compression,
@@ -440,15 +440,7 @@ impl Run<'_> {
 
     /// Send the container process an idmapped copy of each layer, seen through its user
     /// namespace (whose maps are written by now).
-    fn idmap_layers(&self, layers: &[PathBuf], at: &[PathBuf]) -> SysResult<()> {
-        use std::os::unix::fs::DirBuilderExt;
-        for dir in at {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(dir)
-                .map_err(|e| SysError::io("mkdir", Some(dir.clone()), &e).args("0755"))?;
-        }
+    fn idmap_layers(&self, layers: &[PathBuf]) -> SysResult<()> {
         let (Some(pid), Some(chan)) = (self.child, self.chan.as_ref()) else {
             return Err(SysError::other(
                 "idmap layers",

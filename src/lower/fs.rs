@@ -127,6 +127,41 @@ pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec
     }
 }
 
+/// A run's own writes: a tmpfs on the state directory, in the container's mount namespace only
+/// (as `systemd-nspawn --volatile=overlay` does), holding the overlays' upper and work
+/// directories and the mount points of idmapped layers. It goes with the namespace: nothing is
+/// written to, or removed from, the state root's filesystem, and the writes count against the
+/// container's memory limit (the container is in its cgroups by now).
+fn overlay_tmpfs(b: &mut B, root: &Path, state: &Path, overlays: &[RootOverlay]) {
+    b.push(
+        "mount a tmpfs on the state directory for the overlay's writes (gone with the run)",
+        ContainerAction::Mount {
+            source: "tmpfs".into(),
+            target: state.to_path_buf(),
+            fstype: "tmpfs".into(),
+            flags: vec![MountFlag::MS_NOSUID, MountFlag::MS_NODEV],
+            data: Some("mode=0700".into()),
+        },
+    );
+    let mut dirs: Vec<(PathBuf, u32)> = Vec::new();
+    if root != state {
+        dirs.push((root.to_path_buf(), 0o755));
+    }
+    for o in overlays {
+        dirs.push((o.upper.clone(), 0o755));
+        dirs.push((o.work.clone(), 0o700));
+        if o.idmap {
+            dirs.extend(o.lowers.iter().map(|l| (l.clone(), 0o755)));
+        }
+    }
+    for (path, mode) in dirs {
+        b.push(
+            format!("create {} in it", path.display()),
+            ContainerAction::Mkdir { path, mode },
+        );
+    }
+}
+
 fn overlay_action(target: PathBuf, o: &RootOverlay) -> ContainerAction {
     ContainerAction::Overlay {
         target,
@@ -137,15 +172,19 @@ fn overlay_action(target: PathBuf, o: &RootOverlay) -> ContainerAction {
     }
 }
 
-/// The root's mounts, on `root`; `overlays` are [`root_overlays`]'s.
+/// The root's mounts, on `root` (`state` or beneath it); `overlays` are [`root_overlays`]'s.
 pub(super) fn rootfs(
     b: &mut B,
     r: &Spec,
     facts: &HostFacts,
     root: &Path,
+    state: &Path,
     overlays: &[RootOverlay],
 ) {
     let bind = vec![MountFlag::MS_BIND, MountFlag::MS_REC];
+    if !overlays.is_empty() && r.root.persist.is_none() {
+        overlay_tmpfs(b, root, state, overlays);
+    }
     let kept = match &r.root.persist {
         Some(dir) => format!(" (its writes kept in {})", dir.display()),
         None => String::new(),

@@ -144,29 +144,23 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
-    for o in &overlays {
-        b.push(
-            match (&r.root.persist, o.at == Path::new("/")) {
-                (None, true) => "make the overlay's upper and work directories (the container's \
-                                 writes, gone with the state directory)"
-                    .to_string(),
-                (None, false) => format!(
-                    "make the upper and work directories of the overlay on {} (gone with the \
-                     state directory)",
-                    o.at.display()
-                ),
-                (Some(_), _) => format!(
+    // Kept writes live in the persist directory, made and checked here; a run's own writes
+    // live in a tmpfs the container mounts on its state directory (fs::rootfs).
+    if r.root.persist.is_some() {
+        for o in &overlays {
+            b.push(
+                format!(
                     "make the upper and work directories of the overlay on {} unless they exist \
                      (kept)",
                     o.at.display()
                 ),
-            },
-            HostAction::OverlayDirs {
-                upper: o.upper.clone(),
-                work: o.work.clone(),
-                owner,
-            },
-        );
+                HostAction::OverlayDirs {
+                    upper: o.upper.clone(),
+                    work: o.work.clone(),
+                    owner,
+                },
+            );
+        }
     }
     if let RootSource::Tar {
         archive,
@@ -311,7 +305,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             flags: vec![MountFlag::MS_REC, MountFlag::MS_PRIVATE],
         },
     );
-    rootfs(&mut b, r, facts, &root, &overlays);
+    rootfs(&mut b, r, facts, &root, &state, &overlays);
     if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
         minimal_dev(&mut b, &root, user_maps.is_some());
     }

@@ -140,8 +140,8 @@ pub enum HostAction {
     IdmapLayers {
         /// The layers' directories, in the order [`ContainerAction::AttachLayers`] lists them.
         layers: Vec<PathBuf>,
-        /// Where the container attaches each (made here: empty directories in the state
-        /// directory, which the container's root may traverse).
+        /// Where the container attaches each (directories it makes in its tmpfs on the state
+        /// directory).
         at: Vec<PathBuf>,
     },
     /// Extract a rootfs archive into a fresh directory.
@@ -684,15 +684,15 @@ impl fmt::Display for HostAction {
             }
             IdmapLayers { layers, at } => write!(
                 f,
-                "mkdir each of [{}] (0755); for each of [{}]: open_tree(OPEN_TREE_CLONE); \
-                 mount_setattr(MOUNT_ATTR_IDMAP|MOUNT_ATTR_RDONLY, userns of \
-                 /proc/{{pid}}/ns/user); send it to the container",
-                at.iter()
+                "for each of [{}]: open_tree(OPEN_TREE_CLONE); mount_setattr(MOUNT_ATTR_IDMAP|\
+                 MOUNT_ATTR_RDONLY, userns of /proc/{{pid}}/ns/user); send it to the container \
+                 (attached at [{}])",
+                layers
+                    .iter()
                     .map(|l| format!("{l:?}"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                layers
-                    .iter()
+                at.iter()
                     .map(|l| format!("{l:?}"))
                     .collect::<Vec<_>>()
                     .join(", ")
