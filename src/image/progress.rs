@@ -120,6 +120,9 @@ pub trait Unpacking {
     /// A `tar` root's archive (`size` bytes) starts being extracted into the store; progress
     /// and the end follow as for a layer.
     fn archive_start(&mut self, _archive: &std::path::Path, _size: u64) {}
+    /// Slow work is about to start (a pull, an import): the start becomes stoppable then, not
+    /// before (a cached image's start makes no record).
+    fn work_starts(&mut self) {}
 }
 
 /// An [`Unpacking`] that reports nothing.

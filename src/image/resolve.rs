@@ -217,7 +217,7 @@ pub fn resolve_with(
         });
     }
     let manifest = match w {
-        Wanted::Image { reference, pull } => pulled(&store, reference, *pull, platform)?,
+        Wanted::Image { reference, pull } => pulled(&store, reference, *pull, platform, progress)?,
         Wanted::Oci(path) | Wanted::DockerArchive(path) | Wanted::Tar(path, _) => {
             let kind = match w {
                 Wanted::Oci(_) => SourceKind::Oci,
@@ -230,6 +230,7 @@ pub fn resolve_with(
                 select: None,
                 platform: platform.cloned(),
             };
+            progress.work_starts();
             let (imported, _read) = import_cached(&store, kind, path, &opts)
                 .map_err(|e| (e.to_string(), help_of(&e)))?;
             imported.record.digest
@@ -261,6 +262,7 @@ fn pulled(
     reference: &str,
     pull: Pull,
     platform: Option<&Platform>,
+    progress: &mut dyn super::progress::Unpacking,
 ) -> Result<Digest, (String, String)> {
     let r = super::reference::Reference::parse(reference).map_err(|e| {
         (
@@ -273,8 +275,11 @@ fn pulled(
     let name = r.to_string();
     let want = platform.cloned().unwrap_or_else(Platform::host);
     if pull != Pull::Always {
-        let records = store.refs().map_err(|e| (e.to_string(), help_of(&e)))?;
-        let found = records.into_iter().find(|rec| {
+        // One record per name (refs/<escaped name>): read that one, not every name's.
+        let record = store
+            .read_ref(&name)
+            .map_err(|e| (e.to_string(), help_of(&e)))?;
+        let found = record.filter(|rec| {
             rec.reference == name
                 && Platform::parse(&rec.platform).is_ok_and(|p| want.matches(&p))
                 && store.has_blob(&rec.digest)
@@ -292,6 +297,7 @@ fn pulled(
     }
     // The pull itself runs in `launch-registry` (src/cli/registry.rs: the launcher carries no
     // HTTP or TLS code). Its progress and errors go to our stderr; its stdout names the digest.
+    progress.work_starts();
     let helper = crate::cli::registry::helper().map_err(|e| (e, String::new()))?;
     let mut cmd = std::process::Command::new(&helper);
     cmd.arg("pull").arg(&name);
@@ -412,32 +418,27 @@ pub fn for_source(source: &Source, opts: &Options) -> Result<Option<Resolved>, U
     let tar = matches!(w, Wanted::Tar(..));
     let signals = super::cancel::Scope::install();
     let name = m.name.get();
-    let record = match &opts.start_record {
-        Some((root, manifest)) if crate::spec::valid_name(name) => {
-            match crate::exec::starting::Starting::create(root, name, manifest) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    eprintln!(
-                        "launch: warning: `launch stop {name}` cannot cancel this start: {e}"
-                    );
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let mut progress: Box<dyn super::progress::Unpacking> = match opts.progress {
+    let inner: Box<dyn super::progress::Unpacking> = match opts.progress {
         true => Box::new(super::progress::UnpackReporter::stderr()),
         false => Box::new(super::progress::Quiet),
+    };
+    let mut progress = Stoppable {
+        inner,
+        wanted: opts
+            .start_record
+            .clone()
+            .filter(|_| crate::spec::valid_name(name))
+            .map(|(root, manifest)| (root, name.clone(), manifest)),
+        record: None,
     };
     let result = resolve_with(
         &w,
         &key,
         platform.as_ref(),
         &Store::default_root(),
-        progress.as_mut(),
+        &mut progress,
     );
-    drop(record);
+    drop(progress);
     drop(signals);
     if let Some(sig) = super::cancel::requested() {
         return Err(Unresolved::Cancelled(sig));
@@ -462,4 +463,52 @@ pub fn for_source(source: &Source, opts: &Options) -> Result<Option<Resolved>, U
         }
         Unresolved::Problem(Box::new(p))
     })
+}
+
+/// The resolution's progress reporter, which also makes the run stoppable (`launch stop NAME`
+/// finds its start record) once slow work begins: a pull, an import, an unpack or an
+/// extraction. An image already in the store resolves without a record, and without its cost.
+struct Stoppable {
+    inner: Box<dyn super::progress::Unpacking>,
+    /// The state root, the manifest's name and path, until the record is made.
+    wanted: Option<(PathBuf, String, String)>,
+    record: Option<crate::exec::starting::Starting>,
+}
+
+impl Stoppable {
+    fn start(&mut self) {
+        let Some((root, name, manifest)) = self.wanted.take() else {
+            return;
+        };
+        match crate::exec::starting::Starting::create(&root, &name, &manifest) {
+            Ok(r) => self.record = Some(r),
+            Err(e) => {
+                eprintln!("launch: warning: `launch stop {name}` cannot cancel this start: {e}")
+            }
+        }
+    }
+}
+
+impl super::progress::Unpacking for Stoppable {
+    fn layer_start(&mut self, nth: (usize, usize), diff_id: &Digest, size: u64) {
+        self.start();
+        self.inner.layer_start(nth, diff_id, size);
+    }
+    fn layer_progress(&mut self, diff_id: &Digest, done: u64, size: u64) {
+        self.inner.layer_progress(diff_id, done, size);
+    }
+    fn layer_done(&mut self, diff_id: &Digest, info: &super::store::LayerInfo) {
+        self.inner.layer_done(diff_id, info);
+    }
+    fn layer_failed(&mut self) {
+        self.inner.layer_failed();
+    }
+    fn archive_start(&mut self, archive: &Path, size: u64) {
+        self.start();
+        self.inner.archive_start(archive, size);
+    }
+    fn work_starts(&mut self) {
+        self.start();
+        self.inner.work_starts();
+    }
 }
