@@ -87,12 +87,7 @@ impl Store {
     /// root must be the caller's and private, as for [`Store::open`], which has already made
     /// its directories and removed leftovers when the image was resolved.
     pub fn open_existing(root: &Path) -> ImageResult<Store> {
-        crate::exec::state::check_private_dir(
-            root,
-            "check store root",
-            "since another user could have planted images in it; remove it, or set LAUNCH_STORE \
-             to a directory only you can write",
-        )?;
+        check_root(root)?;
         Ok(Store {
             root: root.to_path_buf(),
             privileged: nix::unistd::geteuid().is_root(),
@@ -112,12 +107,7 @@ impl Store {
         if !root.is_dir() {
             mkdir_p(root)?;
         }
-        crate::exec::state::check_private_dir(
-            root,
-            "check store root",
-            "since another user could have planted images in it; remove it, or set LAUNCH_STORE \
-             to a directory only you can write",
-        )?;
+        check_root(root)?;
         // `tmp` is made last: when it is there, so is the rest (one lookup instead of twenty
         // calls at every start of an image root).
         if !root.join("tmp").is_dir() {
@@ -226,6 +216,17 @@ fn mkdir(path: &Path) -> ImageResult<()> {
             .args("0700")
             .into()),
     }
+}
+
+/// The store root is input: a directory of the caller's that no one else can write.
+fn check_root(root: &Path) -> ImageResult<()> {
+    crate::exec::state::check_private_dir(
+        root,
+        "check store root",
+        "since another user could have planted images in it; remove it, or set LAUNCH_STORE to \
+         a directory only you can write",
+    )?;
+    Ok(())
 }
 
 /// `mkdir -p` with 0700 for the directories made.
