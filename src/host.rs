@@ -104,6 +104,47 @@ pub struct HostFacts {
     /// no other.
     #[serde(default = "every_capability")]
     pub capabilities: CapSet,
+    /// What a connected container is told and connected with.
+    #[serde(default)]
+    pub network: NetworkFacts,
+}
+
+/// The host's resolvers and network helpers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkFacts {
+    /// Name servers a container reaches (systemd-resolved's stub resolved; none on loopback).
+    #[serde(default)]
+    pub nameservers: Vec<std::net::IpAddr>,
+    /// Search domains.
+    #[serde(default)]
+    pub search: Vec<String>,
+    /// Where pasta is installed.
+    #[serde(default)]
+    pub pasta: Option<PathBuf>,
+    /// Where slirp4netns is installed.
+    #[serde(default)]
+    pub slirp4netns: Option<PathBuf>,
+    /// /dev/net/tun can be opened by this user (the rootless helpers need it).
+    #[serde(default)]
+    pub tun: bool,
+}
+
+impl NetworkFacts {
+    /// Probe: two small reads and a PATH lookup.
+    pub fn probe() -> NetworkFacts {
+        let (nameservers, search) = crate::sys::net::files::host_resolvers();
+        NetworkFacts {
+            nameservers,
+            search,
+            pasta: find_program("pasta"),
+            slirp4netns: find_program("slirp4netns"),
+            tun: nix::unistd::access(
+                "/dev/net/tun",
+                nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::W_OK,
+            )
+            .is_ok(),
+        }
+    }
 }
 
 fn every_capability() -> CapSet {
@@ -156,6 +197,7 @@ impl HostFacts {
             state_root,
             host_root,
             capabilities,
+            network: _,
         } = self;
         let mut out = Vec::new();
         let mut diff = |what: &str, plan: String, host: String| {
@@ -332,6 +374,19 @@ pub trait Host {
     }
 }
 
+/// The first executable file `name` in `PATH`, /usr/bin or /usr/local/bin.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// The real machine.
 #[derive(Debug, Clone)]
 pub struct RealHost {
@@ -416,6 +471,7 @@ fn probe_facts() -> HostFacts {
         state_root,
         host_root: host_root(real_path_kind),
         capabilities: crate::sys::caps::bounding_now(),
+        network: NetworkFacts::probe(),
     }
 }
 
@@ -602,6 +658,13 @@ impl FakeHost {
             state_root: PathBuf::from("/run/launch"),
             host_root: vec![],
             capabilities: CapSet::ALL,
+            network: NetworkFacts {
+                nameservers: vec![std::net::IpAddr::from([192, 0, 2, 53])],
+                search: vec!["example.internal".into()],
+                pasta: Some(PathBuf::from("/usr/bin/pasta")),
+                slirp4netns: Some(PathBuf::from("/usr/bin/slirp4netns")),
+                tun: true,
+            },
         };
         let mut paths = BTreeMap::new();
         for d in ["/usr", "/etc", "/dev", "/tmp"] {

@@ -120,6 +120,33 @@ fn untrusted(u: &Undo, dir: &Path) -> Result<(), String> {
         }
         // Killed only if it still is the process the launcher recorded (Undo::run checks the
         // start time; without one it kills nothing).
-        Undo::KillProcess { .. } => Ok(()),
+        Undo::KillProcess { .. } | Undo::KillHelper { .. } => Ok(()),
+        // The network's undos touch only what is named after the instance: its lease in the
+        // state root, its rules' tag, its veth.
+        Undo::ReleaseAddress { dir: d, owner, .. } => {
+            if Some(d.as_path()) != dir.parent() || Some(owner.as_str()) != instance(dir) {
+                return Err(format!(
+                    "releases {owner}'s lease in {}, not its own in the state root",
+                    d.display()
+                ));
+            }
+            Ok(())
+        }
+        Undo::RemoveRules { tag } => match Some(tag.as_str()) == instance(dir) {
+            true => Ok(()),
+            false => Err(format!("removes the rules of launch:{tag}, not its own")),
+        },
+        Undo::DeleteLink { name } => {
+            let own = instance(dir).map(crate::sys::net::link::veth_name);
+            match own.as_deref() == Some(name.as_str()) {
+                true => Ok(()),
+                false => Err(format!("deletes link {name}, not its own veth")),
+            }
+        }
     }
+}
+
+/// The instance an instance directory is named after.
+fn instance(dir: &Path) -> Option<&str> {
+    dir.file_name().and_then(|n| n.to_str())
 }

@@ -32,6 +32,36 @@ pub enum Undo {
         #[serde(default)]
         start_time: Option<u64>,
     },
+    /// Give a bridge address back (only the lease of this owner and address).
+    ReleaseAddress {
+        /// The lease file's directory.
+        dir: PathBuf,
+        /// The bridge.
+        bridge: String,
+        /// Its subnet.
+        subnet: crate::spec::Subnet,
+        /// The address.
+        address: std::net::Ipv4Addr,
+        /// The lease's owner: the instance.
+        owner: String,
+    },
+    /// Delete the nftables rules tagged `launch:TAG`.
+    RemoveRules {
+        /// The tag.
+        tag: String,
+    },
+    /// Delete a host link (a veth's host end, which takes its peer).
+    DeleteLink {
+        /// The link.
+        name: String,
+    },
+    /// SIGKILL a network helper (pasta, slirp4netns) that is not the launcher's child.
+    KillHelper {
+        /// Its pid.
+        pid: i32,
+        /// Its start time: only that process is killed.
+        start_time: Option<u64>,
+    },
 }
 
 impl Undo {
@@ -55,6 +85,26 @@ impl Undo {
                 Err(e) => Err(SysError::io("remove_dir_all", Some(path.clone()), &e)),
             },
             Undo::RemoveCgroup { path } => crate::sys::cgroup::destroy(path),
+            Undo::ReleaseAddress {
+                dir,
+                bridge,
+                subnet,
+                address,
+                owner,
+            } => crate::sys::net::alloc::Allocator::new(dir, bridge, *subnet)
+                .release(*address, owner)
+                .map(drop),
+            Undo::RemoveRules { tag } => crate::sys::net::firewall::remove(tag).map(drop),
+            Undo::DeleteLink { name } => crate::sys::net::link::delete_link(name).map(drop),
+            Undo::KillHelper { pid, start_time } => {
+                if start_time.is_some() && *start_time == self::start_time(*pid) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(*pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                Ok(())
+            }
             Undo::KillProcess { pid, start_time } => {
                 // Only the process the launcher recorded: a pid is reused, and a journal without
                 // a start time proves nothing about who holds that pid now.
@@ -80,6 +130,12 @@ impl std::fmt::Display for Undo {
             Undo::RemoveTree { path } => write!(f, "remove {}", path.display()),
             Undo::RemoveCgroup { path } => write!(f, "kill and remove cgroup {}", path.display()),
             Undo::KillProcess { pid, .. } => write!(f, "kill container process {pid}"),
+            Undo::ReleaseAddress {
+                address, bridge, ..
+            } => write!(f, "release address {address} on {bridge}"),
+            Undo::RemoveRules { tag } => write!(f, "delete the nftables rules of launch:{tag}"),
+            Undo::DeleteLink { name } => write!(f, "delete link {name}"),
+            Undo::KillHelper { pid, .. } => write!(f, "kill network helper {pid}"),
         }
     }
 }

@@ -32,7 +32,7 @@ use crate::error::{SysError, SysResult};
 use crate::exit;
 use crate::plan::{Action, HostAction, PID_PLACEHOLDER, Plan, Side, Step};
 use crate::sys::clone::{Forked, clone3};
-use crate::sys::{cgroup, process, pty, tar};
+use crate::sys::{cgroup, net, process, pty, tar};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -107,6 +107,8 @@ struct Run<'p> {
     layers: Option<crate::image::store::Hold>,
     /// The locked `persist` directory, for the run.
     persist: Option<std::fs::File>,
+    /// The container's address on its bridge, once leased.
+    address: Option<std::net::Ipv4Addr>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -127,6 +129,7 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         spawned: None,
         layers: None,
         persist: None,
+        address: None,
         tty: plan
             .spec
             .process
@@ -223,7 +226,52 @@ impl Run<'_> {
                     start_time: journal::start_time(pid),
                 }
             }
+            crate::plan::Undo::ReleaseAddress { dir, bridge } => Undo::ReleaseAddress {
+                dir,
+                bridge,
+                subnet: match action {
+                    HostAction::LeaseAddress { subnet, .. } => *subnet,
+                    _ => crate::spec::Subnet::DEFAULT,
+                },
+                address: self.address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+                owner: self.plan.instance.clone(),
+            },
+            crate::plan::Undo::RemoveRules { tag } => Undo::RemoveRules { tag },
+            crate::plan::Undo::DeleteLink { name } => Undo::DeleteLink { name },
+            // Filled in by the step, which knows the helper's pid.
+            crate::plan::Undo::KillHelper => Undo::KillHelper {
+                pid: 0,
+                start_time: None,
+            },
         })
+    }
+
+    /// Record `action`'s undo in the journal and the unwinding list: before the step acts
+    /// when it can be undone blindly, after it when the undo needs what the step made.
+    fn will_undo(&mut self, action: &HostAction) -> SysResult<()> {
+        if let Some(u) = self.undo_of(action) {
+            self.journal(&u)?;
+            self.undo.push(u);
+        }
+        Ok(())
+    }
+
+    /// The container's leased address, for the steps after the lease.
+    fn leased(&self, what: &str) -> SysResult<std::net::Ipv4Addr> {
+        self.address
+            .ok_or_else(|| SysError::other(what, None, "no address was leased for the container"))
+    }
+
+    /// The container process's network namespace.
+    fn netns(&self) -> SysResult<crate::sys::net::link::Netns> {
+        match self.child {
+            Some(pid) => crate::sys::net::link::Netns::of_pid(pid.as_raw()),
+            None => Err(SysError::other(
+                "open",
+                None,
+                "no container process whose network namespace to connect",
+            )),
+        }
     }
 
     fn host_step(&mut self, action: &HostAction, status: &mut Option<u8>) -> Result<(), StepError> {
@@ -319,6 +367,64 @@ impl Run<'_> {
                 crate::sys::overlay::make_dirs(upper, work, *owner)
             }
             IdmapLayers { layers, .. } => self.idmap_layers(layers),
+            NetBridge { name, subnet } => net::link::ensure_bridge(name, subnet)
+                .and_then(|_| net::link::set_route_localnet(name)),
+            IpForward => net::link::enable_ip_forward().map(drop),
+            LeaseAddress {
+                dir,
+                bridge,
+                subnet,
+                address,
+            } => {
+                let holder = net::alloc::Holder::me().ok_or_else(|| {
+                    SysError::other("lease", None, "cannot read the launcher's start time")
+                })?;
+                let alloc = net::alloc::Allocator::new(dir, bridge, *subnet);
+                // Journaled once it is known: a launcher killed in between leaves a lease
+                // whose holder is dead, which the next allocation takes back.
+                self.address = Some(alloc.allocate(&self.plan.instance, holder, *address)?);
+                self.will_undo(action)?;
+                Ok(())
+            }
+            Firewall {
+                tag,
+                bridge,
+                subnet,
+                ports,
+            } => {
+                let address = self.leased("nft")?;
+                self.will_undo(action)?;
+                net::firewall::add(&net::firewall::ContainerRules {
+                    tag: tag.clone(),
+                    bridge: bridge.clone(),
+                    subnet: *subnet,
+                    address,
+                    ports: ports.clone(),
+                })
+                .map(drop)
+            }
+            NetworkFiles { dir, files } => files.write(dir, self.address),
+            Veth {
+                bridge,
+                host,
+                peer,
+                subnet,
+            } => {
+                let address = self.leased("RTM_NEWLINK")?;
+                let ns = self.netns()?;
+                self.will_undo(action)?;
+                net::link::attach(
+                    &ns,
+                    &net::link::Attachment {
+                        bridge: bridge.clone(),
+                        host: host.clone(),
+                        peer: peer.clone(),
+                        address,
+                        subnet: *subnet,
+                    },
+                )
+            }
+            NetHelper { argv } => self.net_helper(argv),
             ExtractRootfs {
                 archive,
                 compression,
@@ -436,6 +542,25 @@ impl Run<'_> {
                 })
             }
         }
+    }
+
+    /// Start pasta or slirp4netns for the container's network namespace; journal its pid.
+    fn net_helper(&mut self, argv: &[String]) -> SysResult<()> {
+        let pid = self
+            .child
+            .ok_or_else(|| SysError::other("start", None, "no container process to connect"))?;
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.replace(crate::plan::PID_PLACEHOLDER, &pid.to_string()))
+            .collect();
+        let helper = net::helper::start(&argv, &self.plan.state_dir())?;
+        let u = Undo::KillHelper {
+            pid: helper,
+            start_time: journal::start_time(helper),
+        };
+        self.journal(&u)?;
+        self.undo.push(u);
+        Ok(())
     }
 
     /// Send the container process an idmapped copy of each layer, seen through its user

@@ -23,6 +23,7 @@ use crate::spec::{Namespace, RootSource, Spec, UserNamespace};
 pub mod cgroups;
 pub mod devices;
 mod fs;
+mod network;
 pub mod security;
 
 use cgroups::{cgroup_dirs, cgroups};
@@ -57,7 +58,10 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     let extract = matches!(r.root.source, RootSource::Tar { stored: None, .. });
     // So is a writable host root's tmpfs: the upper directories of its overlays stay beside it,
     // reachable by path once it is mounted.
-    let beside = extract || (r.root.writable && matches!(r.root.source, RootSource::Host));
+    // So are the network's files, which the container binds from the state directory.
+    let beside = extract
+        || (r.root.writable && matches!(r.root.source, RootSource::Host))
+        || network::writes_files(r);
     // The user namespace's maps as this host writes them (`map_root` maps the caller's ids).
     let user_maps = match &r.namespaces.user {
         UserNamespace::New(maps) => Some(maps.lines(facts.uid, facts.gid)),
@@ -103,6 +107,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         },
     );
     let into_cgroup = cgroups(&mut b, r, facts, &instance);
+    network::before_spawn(&mut b, r, facts, &state);
     if let Some((store, layers)) = r.root.source.store_layers() {
         b.push(
             match r.root.source {
@@ -257,6 +262,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
+    network::after_spawn(&mut b, r, facts);
     b.push("release the container process", HostAction::Release);
     if !tasks.is_empty() {
         b.push(
@@ -306,6 +312,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         },
     );
     rootfs(&mut b, r, facts, &root, &state, &overlays);
+    network::binds(&mut b, r, &root, &state);
     if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
         minimal_dev(&mut b, &root, user_maps.is_some());
     }

@@ -7,6 +7,7 @@
 
 mod keys;
 mod load;
+mod network;
 mod security;
 mod spanned;
 pub mod units;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 
 pub(crate) use load::first_line;
 pub use load::{Source, parse};
+pub use network::{HostPort, Network, NetworkMode, Port, PortProtocol};
 pub use security::{CapChanges, Capabilities, Security, SecurityProfile, WordOrList};
 pub use spanned::Sp;
 pub use units::Quantity;
@@ -60,6 +62,12 @@ pub struct Manifest {
     /// What the process may do beyond its namespaces. Omitted: the secure defaults.
     #[serde(default)]
     pub security: Option<Sp<Security>>,
+    /// The container's network. Omitted: a network namespace of its own with loopback only.
+    #[serde(default)]
+    pub network: Option<Sp<Network>>,
+    /// Ports published on the host (`bridge`, `pasta` and `slirp` modes), in this order.
+    #[serde(default)]
+    pub ports: Vec<Sp<Port>>,
 }
 
 /// The root filesystem: exactly one of `path`, `tar`, `host`, `image`, `oci` or
@@ -188,7 +196,8 @@ pub struct Namespaces {
     /// Own System V IPC objects and POSIX message queues.
     #[serde(default)]
     pub ipc: Option<Sp<bool>>,
-    /// Own network stack: only loopback, brought up.
+    /// Own network stack (the default): `true` is `[network] mode = "none"`, `false` is
+    /// `mode = "host"`. Prefer `[network]`, which says what the container is connected to.
     #[serde(default)]
     pub net: Option<Sp<bool>>,
     /// Own user ids: `true` maps root to the invoking user; a table gives explicit maps.

@@ -115,6 +115,7 @@ pub fn to_oci(spec: &Spec, facts: &HostFacts) -> Result<oci::Spec, ExportError> 
     out.set_zos(None);
     out.set_uid_mappings(None);
     out.set_gid_mappings(None);
+    network(spec)?;
     out.set_root(Some(root(spec)?));
     out.set_mounts(Some(mounts(spec, facts)?));
     out.set_process(Some(process(spec, &caps)?));
@@ -146,6 +147,32 @@ pub fn warnings(spec: &Spec) -> Vec<String> {
         ));
     }
     w
+}
+
+/// A bundle's network is its namespace alone: an OCI runtime connects nothing to it (CNI or
+/// hooks do, and launch writes none), so only `none` and `host` export.
+fn network(spec: &Spec) -> Result<(), ExportError> {
+    let n = &spec.network;
+    let why = "an OCI runtime gives the container its network namespace and connects nothing to \
+               it (CNI plugins or hooks do): export with `mode = \"none\"` or `\"host\"` and \
+               connect the namespace with the engine that runs the bundle";
+    let key = match n.mode {
+        crate::spec::NetworkMode::Bridge(_)
+        | crate::spec::NetworkMode::Pasta
+        | crate::spec::NetworkMode::Slirp => Some("network.mode"),
+        crate::spec::NetworkMode::None | crate::spec::NetworkMode::Host => None,
+    }
+    .or((!n.ports.is_empty()).then_some("ports"))
+    .or(n.dns.is_some().then_some("network.dns"))
+    .or(n.dns_search.is_some().then_some("network.dns_search"))
+    .or((!n.hosts.is_empty()).then_some("network.hosts"));
+    match key {
+        Some(key) => Err(ExportError::Inexpressible {
+            key,
+            why: why.into(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn root(spec: &Spec) -> Result<oci::Root, ExportError> {

@@ -562,6 +562,17 @@ fn top(cx: &mut Cx, doc: &Node) -> Option<Spec> {
     let uid = proc.as_ref().map(|p| p.user.uid);
     let security = security::check(cx, &doc, &launch, uid);
     let mounts = mounts::check(cx, &doc);
+    // A bundle's network is its namespace: none of its own is the host's; a new or joined one
+    // has loopback only (runc connects nothing; hooks or CNI would, and launch runs no hooks).
+    let network = crate::spec::Network {
+        mode: match l.namespaces.net {
+            crate::spec::Namespace::Host => crate::spec::NetworkMode::Host,
+            crate::spec::Namespace::New | crate::spec::Namespace::Join(_) => {
+                crate::spec::NetworkMode::None
+            }
+        },
+        ..Default::default()
+    };
     Some(Spec {
         name,
         hostname,
@@ -573,6 +584,7 @@ fn top(cx: &mut Cx, doc: &Node) -> Option<Spec> {
         mounts,
         multiple: launch.multiple,
         security,
+        network,
     })
 }
 

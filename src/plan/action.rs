@@ -144,6 +144,69 @@ pub enum HostAction {
         /// directory).
         at: Vec<PathBuf>,
     },
+    /// Make sure bridge `name` exists, has the subnet's first address and is up, and that
+    /// its `route_localnet` is on (ports published on the host's loopback reach containers).
+    /// Kept, like the cgroup parent: shared by every container on it.
+    NetBridge {
+        /// The bridge.
+        name: String,
+        /// Its subnet.
+        subnet: crate::spec::Subnet,
+    },
+    /// `net.ipv4.ip_forward = 1` on the host, because the manifest asks (kept: it is the
+    /// host's setting for every interface).
+    IpForward,
+    /// Lease the container an address on the bridge (the lowest free one, or `address`), in
+    /// `dir`'s lease file under its lock; held by the launcher.
+    LeaseAddress {
+        /// The directory of the lease file (the state root).
+        dir: PathBuf,
+        /// The bridge.
+        bridge: String,
+        /// Its subnet.
+        subnet: crate::spec::Subnet,
+        /// The address asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address: Option<std::net::Ipv4Addr>,
+    },
+    /// The container's masquerade and published ports: rules tagged `launch:TAG` in nftables
+    /// table `inet launch` (made if missing), in one transaction.
+    Firewall {
+        /// The rules' tag: the instance.
+        tag: String,
+        /// The bridge.
+        bridge: String,
+        /// Its subnet.
+        subnet: crate::spec::Subnet,
+        /// The published ports.
+        ports: Vec<crate::spec::Port>,
+    },
+    /// Write the container's /etc/resolv.conf, /etc/hosts and /etc/hostname into `dir` (the
+    /// state directory), which the container binds over its own.
+    NetworkFiles {
+        /// Where.
+        dir: PathBuf,
+        /// The files, as they are written (`{address}`: the container's address).
+        files: crate::sys::net::files::Files,
+    },
+    /// A veth pair: `host` on the bridge and up, `peer` made in the container's network
+    /// namespace with the leased address, up, and a default route via the bridge.
+    Veth {
+        /// The bridge.
+        bridge: String,
+        /// The host's end (at most 15 bytes).
+        host: String,
+        /// The container's end.
+        peer: String,
+        /// The bridge's subnet.
+        subnet: crate::spec::Subnet,
+    },
+    /// Start the helper that connects a rootless container's network namespace (pasta or
+    /// slirp4netns) and wait until it has configured it.
+    NetHelper {
+        /// The helper's argv (`{pid}`: the container process).
+        argv: Vec<String>,
+    },
     /// Extract a rootfs archive into a fresh directory.
     ExtractRootfs {
         /// The archive.
@@ -459,9 +522,19 @@ impl HostAction {
             CgroupCreate { path } => Some(Undo::RemoveCgroup { path: path.clone() }),
             ExtractRootfs { dest, .. } => Some(Undo::RemoveTree { path: dest.clone() }),
             Spawn { .. } => Some(Undo::KillContainer),
+            LeaseAddress { dir, bridge, .. } => Some(Undo::ReleaseAddress {
+                dir: dir.clone(),
+                bridge: bridge.clone(),
+            }),
+            Firewall { tag, .. } => Some(Undo::RemoveRules { tag: tag.clone() }),
+            Veth { host, .. } => Some(Undo::DeleteLink { name: host.clone() }),
+            NetHelper { .. } => Some(Undo::KillHelper),
             // Kept on purpose: shared by every container (like the cgroup parent), or written
             // into something another undo removes (a device program goes with its group).
             Claim { .. }
+            | NetBridge { .. }
+            | IpForward
+            | NetworkFiles { .. }
             | DeviceFilter { .. }
             | DeviceList { .. }
             | DeviceParent { .. }
@@ -496,6 +569,7 @@ impl HostAction {
                 *dest = f(dest);
             }
             HoldLayers { store, .. } => *store = f(store),
+            LeaseAddress { dir, .. } | NetworkFiles { dir, .. } => *dir = f(dir),
             PersistDir { dir, lowers } => {
                 *dir = f(dir);
                 for l in lowers.iter_mut() {
@@ -516,7 +590,52 @@ impl HostAction {
                     *c = f(c);
                 }
             }
-            Claim { .. } | Release | Wait => {}
+            Claim { .. }
+            | NetBridge { .. }
+            | IpForward
+            | Firewall { .. }
+            | Veth { .. }
+            | NetHelper { .. }
+            | Release
+            | Wait => {}
+        }
+    }
+
+    /// Names made from the instance's id, which are not paths: the rules' tag and the veth's
+    /// host end.
+    pub(crate) fn map_names(&mut self, f: &dyn Fn(&str) -> String) {
+        use HostAction::*;
+        match self {
+            Firewall { tag, .. } => *tag = f(tag),
+            Veth { host, .. } => *host = f(host),
+            NetHelper { argv } => {
+                for a in argv.iter_mut() {
+                    *a = f(a);
+                }
+            }
+            Claim { .. }
+            | StateDir { .. }
+            | CgroupParent { .. }
+            | CgroupEnable { .. }
+            | CgroupCreate { .. }
+            | CgroupWrite { .. }
+            | DeviceFilter { .. }
+            | DeviceList { .. }
+            | DeviceParent { .. }
+            | HoldLayers { .. }
+            | PersistDir { .. }
+            | OverlayDirs { .. }
+            | IdmapLayers { .. }
+            | NetBridge { .. }
+            | IpForward
+            | LeaseAddress { .. }
+            | NetworkFiles { .. }
+            | ExtractRootfs { .. }
+            | Spawn { .. }
+            | WriteIdMap { .. }
+            | CgroupOpen { .. }
+            | Release
+            | Wait => {}
         }
     }
 }
@@ -618,6 +737,93 @@ impl fmt::Display for HostAction {
                 }
                 Ok(())
             }
+            NetBridge { name, subnet } => write!(
+                f,
+                "unless it exists: RTM_NEWLINK(dev {name:?} type bridge); then RTM_NEWADDR({}/{} \
+                 dev {name:?}), RTM_NEWLINK(dev {name:?} up); write \
+                 /proc/sys/net/ipv4/conf/{name}/route_localnet \u{2190} \"1\" (kept)",
+                subnet.gateway(),
+                subnet.prefix()
+            ),
+            IpForward => f.write_str("write /proc/sys/net/ipv4/ip_forward \u{2190} \"1\" (kept)"),
+            LeaseAddress {
+                dir,
+                bridge,
+                subnet,
+                address,
+            } => {
+                write!(
+                    f,
+                    "flock({:?}, LOCK_EX); ",
+                    dir.join(format!("{bridge}.lock"))
+                )?;
+                match address {
+                    Some(a) => write!(f, "lease {a} unless a live launcher holds it")?,
+                    None => write!(f, "lease the lowest free address of {subnet}")?,
+                }
+                write!(
+                    f,
+                    " \u{2192} {{address}}, in {:?}",
+                    dir.join(format!("{bridge}.leases"))
+                )
+            }
+            Firewall {
+                tag,
+                bridge,
+                subnet,
+                ports,
+            } => {
+                write!(
+                    f,
+                    "nft -f -: {}",
+                    crate::sys::net::firewall::TABLE_SCRIPT
+                        .replace(['\n', '\t'], " ")
+                        .trim_end()
+                )?;
+                for r in crate::sys::net::firewall::render(tag, bridge, *subnet, "{address}", ports)
+                {
+                    write!(f, "; {r}")?;
+                }
+                Ok(())
+            }
+            NetworkFiles { dir, files } => {
+                let mut first = true;
+                for (name, text) in files.contents(None) {
+                    let text = if name == "hosts" && files.leased {
+                        text.replace("127.0.1.1\t", "{address}\t")
+                    } else {
+                        text
+                    };
+                    if !first {
+                        f.write_str("; ")?;
+                    }
+                    first = false;
+                    write!(f, "write {:?} (0644) \u{2190} {:?}", dir.join(name), text)?;
+                }
+                Ok(())
+            }
+            Veth {
+                bridge,
+                host,
+                peer,
+                subnet,
+            } => write!(
+                f,
+                "RTM_NEWLINK(dev {host:?} type veth, peer {peer:?} in netns /proc/{{pid}}/ns/net); \
+                 RTM_NEWLINK(dev {host:?} master {bridge:?} up); in that netns: RTM_NEWADDR(\
+                 {{address}}/{} dev {peer:?}), RTM_NEWLINK(dev {peer:?} up), RTM_NEWROUTE(default \
+                 via {} dev {peer:?})",
+                subnet.prefix(),
+                subnet.gateway()
+            ),
+            NetHelper { argv } => write!(
+                f,
+                "run {} in the background; wait until it has configured the namespace",
+                argv.iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
             CgroupParent { path } => write!(f, "mkdir -p {:?} (kept)", path),
             CgroupEnable { path, controllers } => {
                 let v: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();

@@ -165,6 +165,11 @@ impl Plan {
                     .collect()
             });
         }
+        for step in &mut plan.steps {
+            if let Action::Host(a) = &mut step.action {
+                a.map_names(&|s: &str| s.replace(ID_PLACEHOLDER, id));
+            }
+        }
         // A step's text is rendered from its (now concrete) action only when it is logged or
         // reported, instead of formatting every step of every run.
         plan

@@ -23,6 +23,25 @@ pub enum Undo {
     },
     /// SIGKILL the container process and reap it.
     KillContainer,
+    /// Give the container's address back to the bridge's lease file.
+    ReleaseAddress {
+        /// The lease file's directory.
+        dir: PathBuf,
+        /// The bridge.
+        bridge: String,
+    },
+    /// Delete the nftables rules tagged `launch:TAG` (by handle; nothing else is touched).
+    RemoveRules {
+        /// The tag.
+        tag: String,
+    },
+    /// Delete a link on the host (a veth's host end takes its peer with it).
+    DeleteLink {
+        /// The link.
+        name: String,
+    },
+    /// SIGKILL the network helper process.
+    KillHelper,
 }
 
 impl fmt::Display for Undo {
@@ -33,6 +52,17 @@ impl fmt::Display for Undo {
                 write!(f, "kill its processes, then rmdir {}", path.display())
             }
             Undo::KillContainer => f.write_str("SIGKILL the container process and reap it"),
+            Undo::ReleaseAddress { dir, bridge } => write!(
+                f,
+                "release the address in {:?}",
+                dir.join(format!("{bridge}.leases"))
+            ),
+            Undo::RemoveRules { tag } => write!(
+                f,
+                "delete the rules commented \"launch:{tag}\" from table inet launch"
+            ),
+            Undo::DeleteLink { name } => write!(f, "delete link {name:?} (and its peer)"),
+            Undo::KillHelper => f.write_str("SIGKILL the network helper"),
         }
     }
 }

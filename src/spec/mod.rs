@@ -11,6 +11,7 @@
 //! host's facts.
 
 mod limits;
+mod network;
 mod security;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use crate::sys::idmap::IdMapLine;
 pub use crate::sys::rlimit::{Rlimit, RlimitResource};
 use crate::sys::tar::Compression;
 pub use limits::{CpuQuota, IoDevice, Limits};
+pub use network::{Bridge, Network, NetworkMode, Port, Protocol, Subnet};
 pub use security::{CapChoice, CapSet, Paths, Seccomp, SeccompProfile, Security};
 
 /// A container, as its author described it.
@@ -48,6 +50,9 @@ pub struct Spec {
     /// Capabilities, no_new_privs, seccomp, masked and read-only paths.
     #[serde(default)]
     pub security: Security,
+    /// What the network namespace is connected to; names and ports.
+    #[serde(default)]
+    pub network: Network,
 }
 
 /// Whether `n` may name a container (its state directory and cgroup): 1 to 64 letters, digits,

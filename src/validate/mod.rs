@@ -11,6 +11,7 @@ mod image;
 mod limits;
 mod mounts;
 mod namespaces;
+mod network;
 mod process;
 mod rootfs;
 mod security;
@@ -49,7 +50,13 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
         host,
     };
     let name = check_name(&mut cx, &m.name);
-    let ns = namespaces::check(&mut cx, m);
+    let mut ns = namespaces::check(&mut cx, m);
+    let network = network::check(&mut cx, m);
+    // The namespace follows the mode; a joined one (OCI bundles) never comes from a manifest.
+    ns.net = match network.mode {
+        crate::spec::NetworkMode::Host => crate::spec::Namespace::Host,
+        _ => crate::spec::Namespace::New,
+    };
     let hostname = check_uts_name(&mut cx, m.hostname.as_ref(), "hostname", &ns);
     let domainname = check_uts_name(&mut cx, m.domainname.as_ref(), "domainname", &ns);
     let root = rootfs::check(&mut cx, &m.rootfs);
@@ -94,6 +101,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
         mounts,
         multiple: flag(m.multiple.as_ref(), false),
         security,
+        network,
     })
 }
 

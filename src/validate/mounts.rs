@@ -93,7 +93,7 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Namespaces) -> Vec<s
                         "a writable sysfs needs a network namespace",
                     )
                     .label("this would let the container change the host's devices and network")
-                    .help("keep sysfs read-only, or set `net = true` under [namespaces]"),
+                    .help("keep sysfs read-only, or give the container a network of its own (any `[network] mode` but \"host\")"),
                 );
             }
             if ns.user != spec::UserNamespace::Host && !ns.net.isolated() {
@@ -105,7 +105,7 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Namespaces) -> Vec<s
                     )
                     .label("the kernel refuses this mount (EPERM)")
                     .help(
-                        "set `net = true` under [namespaces], or bind-mount /sys read-only instead",
+                        "give the container a network of its own (any `[network] mode` but \"host\"), or bind-mount /sys read-only instead",
                     ),
                 );
             }

@@ -461,6 +461,14 @@ fn spec() -> impl Strategy<Value = Spec> {
                 security,
             )| {
                 let uts = namespaces.uts.isolated();
+                // A bundle's network is its namespace: the host's, or one with loopback only.
+                let network = launch::spec::Network {
+                    mode: match namespaces.net {
+                        Namespace::Host => launch::spec::NetworkMode::Host,
+                        _ => launch::spec::NetworkMode::None,
+                    },
+                    ..Default::default()
+                };
                 // setns moves only children into a pid namespace: launch's init is that child.
                 if matches!(namespaces.pid, Namespace::Join(_)) {
                     process.init = true;
@@ -484,6 +492,7 @@ fn spec() -> impl Strategy<Value = Spec> {
                     mounts,
                     multiple,
                     security,
+                    network,
                 }
             },
         )

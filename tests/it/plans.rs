@@ -45,7 +45,7 @@ fn seed_is_the_hand_made_container() {
     assert!(!has("cpu.cfs_period_us"), "{effects:#?}");
     assert!(has("memory.limit_in_bytes\" ← \"268435456\""));
     assert!(has(
-        "clone3(CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS)"
+        "clone3(CLONE_NEWUSER|CLONE_NEWPID|CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWNET)"
     ));
     assert!(has("uid_map\" ← \"0 0 1\\n\""));
     assert!(has(

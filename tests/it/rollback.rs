@@ -115,7 +115,7 @@ fn rejected_id_map_is_rolled_back() {
 }
 
 /// A mount the kernel refuses inside the container: sysfs in a user namespace that does not own
-/// a network namespace (EPERM).
+/// a network namespace (EPERM): the host's network, asked for.
 #[test]
 fn refused_mount_is_rolled_back() {
     need_root();
@@ -124,6 +124,7 @@ fn refused_mount_is_rolled_back() {
         .limits(&cg)
         .tables(
             "[namespaces]\nuser = { map_root = true }\n\
+             [network]\nmode = \"host\"\n\
              [[mounts]]\ntype = \"tmpfs\"\ntarget = \"/sys\"",
         )
         .write(&sb);

@@ -33,7 +33,8 @@ pub const TABLE_SCRIPT: &str = "table inet launch {
 ";
 
 /// A transport protocol of a published port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP.
     Tcp,
@@ -42,7 +43,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    fn nft(self) -> &'static str {
+    /// `tcp` or `udp`, as nft, pasta and `launch ps` spell it.
+    pub fn nft(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -53,7 +55,7 @@ impl Protocol {
 /// A published port: `host_address:host_port` on the host reaches `container_port` in the
 /// container. `host_address` 0.0.0.0 means every address of the host (the `fib daddr type
 /// local` match); an address in 127.0.0.0/8 is reached from the host itself only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Port {
     /// tcp or udp.
     pub protocol: Protocol,
@@ -63,6 +65,20 @@ pub struct Port {
     pub host_port: u16,
     /// The container's port.
     pub container_port: u16,
+}
+
+impl std::fmt::Display for Port {
+    /// `127.0.0.1:8080->80/tcp`, as `docker ps` shows a published port.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}->{}/{}",
+            self.host_address,
+            self.host_port,
+            self.container_port,
+            self.protocol.nft()
+        )
+    }
 }
 
 /// One container's rules.
@@ -100,8 +116,19 @@ fn check_tag(tag: &str) -> SysResult<()> {
 /// [`TABLE_SCRIPT`]). Pure: the plan shows these.
 pub fn rules(c: &ContainerRules) -> SysResult<Vec<String>> {
     check_tag(&c.tag)?;
-    let comment = format!("comment \"launch:{}\"", c.tag);
-    let (a, net, br) = (c.address, c.subnet, &c.bridge);
+    Ok(render(
+        &c.tag,
+        &c.bridge,
+        c.subnet,
+        &c.address.to_string(),
+        &c.ports,
+    ))
+}
+
+/// [`rules`] before the container's address is known: `address` stands for it (the plan
+/// shows `{address}` where the lease goes).
+pub fn render(tag: &str, br: &str, net: Subnet, a: &str, ports: &[Port]) -> Vec<String> {
+    let comment = format!("comment \"launch:{tag}\"");
     let rule = |chain: &str, body: String| format!("add rule {TABLE} {chain} {body} {comment}");
     let mut v = vec![
         rule(
@@ -113,13 +140,13 @@ pub fn rules(c: &ContainerRules) -> SysResult<Vec<String>> {
             format!("ip saddr {a} ip daddr != {net} masquerade"),
         ),
     ];
-    if !c.ports.is_empty() {
+    if !ports.is_empty() {
         v.push(rule(
             "postrouting",
             format!("oifname \"{br}\" ip saddr 127.0.0.0/8 ip daddr {a} masquerade"),
         ));
     }
-    for p in &c.ports {
+    for p in ports {
         let proto = p.protocol.nft();
         let (hp, cp) = (p.host_port, p.container_port);
         let dnat = format!("{proto} dport {hp} dnat ip to {a}:{cp}");
@@ -143,7 +170,7 @@ pub fn rules(c: &ContainerRules) -> SysResult<Vec<String>> {
             ));
         }
     }
-    Ok(v)
+    v
 }
 
 /// Apply [`TABLE_SCRIPT`] and the container's [`rules`] in one nft transaction (all or none).

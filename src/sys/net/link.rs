@@ -218,6 +218,12 @@ pub fn ensure_bridge(name: &str, subnet: &Subnet) -> SysResult<BridgeState> {
     Ok(state)
 }
 
+/// The host end of instance `NAME-ID`'s veth: `vl-ID` (an interface name has at most 15
+/// bytes; the id is what is unique).
+pub fn veth_name(instance: &str) -> String {
+    format!("vl-{}", instance.rsplit('-').next().unwrap_or(instance))
+}
+
 /// One container's end of the bridge: a veth pair, `host` on the bridge, `peer` in the
 /// container's namespace with `address` and a default route via the bridge's address.
 #[derive(Debug, Clone, PartialEq, Eq)]

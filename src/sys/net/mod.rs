@@ -3,7 +3,9 @@
 //! allocator ([`alloc`]) and launch's nftables table ([`firewall`]).
 
 pub mod alloc;
+pub mod files;
 pub mod firewall;
+pub mod helper;
 pub mod link;
 mod netlink;
 pub mod subnet;

@@ -9,7 +9,8 @@ use std::str::FromStr;
 pub const DEFAULT_BRIDGE: &str = "launch0";
 
 /// An IPv4 subnet, `network/prefix` with the host bits zero; prefix 8..=30.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Subnet {
     network: Ipv4Addr,
     prefix: u8,
@@ -68,6 +69,19 @@ fn mask(prefix: u8) -> u32 {
 impl fmt::Display for Subnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl From<Subnet> for String {
+    fn from(s: Subnet) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for Subnet {
+    type Error = String;
+    fn try_from(s: String) -> Result<Subnet, String> {
+        s.parse()
     }
 }
 
