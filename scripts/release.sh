@@ -36,10 +36,11 @@ if [ ! -x "$profdata" ]; then
 fi
 
 # And a C compiler for musl: ring (rustls' crypto, for registry pulls over https) compiles a few
-# C and assembly files; the cc crate picks `musl-gcc` (Debian's musl-tools) for this target.
+# C and assembly files, zstd-sys the bundled libzstd (.tar.zst layers); the cc crate picks
+# `musl-gcc` (Debian's musl-tools) for this target.
 if ! command -v musl-gcc >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        log "apt-get install musl-tools (musl-gcc, for ring)"
+        log "apt-get install musl-tools (musl-gcc, for ring and libzstd)"
         apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends musl-tools >&2
     else

@@ -110,7 +110,7 @@ fn gz(tar: Vec<u8>) -> Blob {
     }
 }
 
-/// zstd through the `zstd` program (ruzstd only decodes).
+/// zstd through the `zstd` program, as image tools make them (with content checksums).
 fn zst(tar: Vec<u8>) -> Blob {
     use std::io::Write;
     let mut child = Command::new("zstd")

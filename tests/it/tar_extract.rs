@@ -623,8 +623,12 @@ fn gzip(tar: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// One zstd frame with its content checksum, as zstd(1) writes it (libzstd's API leaves the
+/// checksum out unless asked).
 fn zstd(tar: &[u8]) -> Vec<u8> {
-    ruzstd::encoding::compress_to_vec(tar, ruzstd::encoding::CompressionLevel::Fastest)
+    let mut c = zstd::bulk::Compressor::new(1).unwrap();
+    c.include_checksum(true).unwrap();
+    c.compress(tar).unwrap()
 }
 
 #[test]
@@ -694,6 +698,9 @@ fn truncated_or_corrupt_compressed_archives_are_errors() {
             "{name}: {err}"
         );
         assert!(err.contains("read"), "{name}: {err}");
+        if name == "c.tar.zst" {
+            assert!(err.contains("zstd") && err.contains("checksum"), "{err}");
+        }
     }
 }
 

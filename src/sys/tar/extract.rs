@@ -21,7 +21,7 @@ use tar::EntryType;
 
 use crate::error::{SysError, SysResult};
 
-use super::decompress::{Decompress, Member};
+use super::decompress::{Corrupt, Decompress};
 use super::guard::Guard;
 use super::layer::{Hashing, Overlay, SharedHash};
 use super::meta::{Meta, fsetxattr, read_meta, shift_xattr};
@@ -131,6 +131,10 @@ pub(super) fn read_error(archive: &Path, e: &io::Error, at: &str) -> SysError {
     {
         return SysError::other("read", Some(archive.into()), b.0.clone()).args(at);
     }
+    // The decompressor's verdict (a checksum mismatch, a corrupt block) quotes nothing either.
+    if let Some(c) = e.get_ref().and_then(|i| i.downcast_ref::<Corrupt>()) {
+        return SysError::other("read", Some(archive.into()), c.0.clone()).args(at);
+    }
     // The parser's own words only where they quote nothing of the file.
     let what = match e.kind() {
         io::ErrorKind::UnexpectedEof => "the archive ends in the middle of an entry",
@@ -187,13 +191,10 @@ pub(super) fn wrap<R: io::BufRead + Send + 'static>(
         Compression::None => Box::new(input),
         Compression::Gzip | Compression::Zstd => {
             let zstd = compression == Compression::Zstd;
-            let first = Member::start(input, zstd).map_err(|e| {
-                SysError::io("read", Some(archive.into()), &e).args("compressed stream header")
-            })?;
-            Box::new(Decompress {
-                zstd,
-                member: Some(first),
-            })
+            Box::new(Decompress::new(input, zstd).map_err(|e| {
+                SysError::other("decompress", Some(archive.into()), e.to_string())
+                    .args("starting the decoder")
+            })?)
         }
     };
     let stream: Box<dyn Read + Send> = match hash {
