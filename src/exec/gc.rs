@@ -24,13 +24,31 @@ pub fn clean(instances: &[state::Instance]) -> Vec<String> {
         if inst.alive {
             continue;
         }
-        let undos = std::fs::File::open(inst.dir.join("journal"))
-            .map(|f| super::journal::read(f).undos)
+        let journal = std::fs::File::open(inst.dir.join("journal"))
+            .map(super::journal::read)
             .unwrap_or_default();
+        let undos = journal.undos;
         if let Some(why) = undos.iter().find_map(|u| untrusted(u, &inst.dir).err()) {
             lines.push(format!(
                 "gc: left {} alone: its journal {why}; remove it by hand once you have looked",
                 inst.dir.display()
+            ));
+            continue;
+        }
+        // Links and rules are undone in the caller's network namespace: from another one they
+        // would be "removed" (nothing of that name here) and forgotten, left for good where
+        // they are. Only once their namespace is gone (with them) is it safe to go on.
+        let elsewhere = journal
+            .netns
+            .filter(|ns| Some(*ns) != super::journal::netns_of("self"));
+        let networked = undos
+            .iter()
+            .any(|u| matches!(u, Undo::RemoveRules { .. } | Undo::DeleteLink { .. }));
+        if let Some(ns) = elsewhere.filter(|ns| networked && super::journal::netns_alive(*ns)) {
+            lines.push(format!(
+                "gc: left {} alone: its links and firewall rules are in network namespace \
+                 net:[{ns}], not this one; run `launch gc` there",
+                inst.instance()
             ));
             continue;
         }

@@ -165,6 +165,13 @@ pub enum Entry {
         /// The manifest.
         starting: String,
     },
+    /// The launcher's network namespace (the inode of its nsfs file), recorded with
+    /// [`Entry::Launcher`]: the links and nftables rules its undos name live there, and `gc`
+    /// run from another network namespace must not count them as removed.
+    Netns {
+        /// The namespace's inode (`net:[INODE]`).
+        netns: u64,
+    },
 }
 
 /// What a journal holds.
@@ -178,6 +185,8 @@ pub struct Contents {
     pub launcher: Option<(i32, u64)>,
     /// A start record's manifest (see [`super::starting`]).
     pub starting: Option<String>,
+    /// The launcher's network namespace (inode), if recorded.
+    pub netns: Option<u64>,
 }
 
 /// Read a journal. A line cut short by a crash, or one this version does not know, is skipped.
@@ -198,6 +207,7 @@ pub fn read(mut f: std::fs::File) -> Contents {
                 start_time,
             } => c.launcher = Some((launcher, start_time)),
             Entry::Starting { starting } => c.starting = Some(starting),
+            Entry::Netns { netns } => c.netns = Some(netns),
         }
     }
     c
@@ -232,6 +242,11 @@ impl Journal {
             launcher: me,
             start_time: start_time(me).unwrap_or(0),
         })?;
+        // The launcher never leaves its network namespace (sys/net/link.rs joins others on
+        // threads only): the one it has now is where its links and rules will be.
+        if let Some(netns) = netns_of("self") {
+            j.append(&Entry::Netns { netns })?;
+        }
         Ok(j)
     }
 
@@ -252,6 +267,33 @@ pub fn start_time(pid: i32) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split(' ').nth(19)?.parse().ok()
+}
+
+/// The inode of `/proc/PID/ns/net` (`PID` may be `self`): which network namespace it is in.
+pub fn netns_of(pid: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+/// Whether network namespace `netns` (an inode) still exists as far as can be seen: a process
+/// is in it, or it is bound somewhere (`ip netns add`, an nsfs mount). One held only by a
+/// file descriptor is not seen.
+pub fn netns_alive(netns: u64) -> bool {
+    let name = format!("net:[{netns}]");
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|m| {
+        m.lines()
+            .any(|l| l.split(' ').nth(3) == Some(name.as_str()))
+    });
+    mounted
+        || std::fs::read_dir("/proc").is_ok_and(|rd| {
+            rd.flatten().any(|e| {
+                let pid = e.file_name();
+                let pid = pid.to_string_lossy();
+                pid.bytes().all(|b| b.is_ascii_digit()) && netns_of(&pid) == Some(netns)
+            })
+        })
 }
 
 /// Give this user rwx on every directory under `dir` that it owns and may not enter (lstat: no

@@ -12,6 +12,7 @@ mod image_root;
 mod limits;
 mod masked_paths;
 mod net_bridge;
+mod network;
 mod oci_export;
 mod oci_import;
 mod oci_roundtrip;

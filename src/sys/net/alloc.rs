@@ -214,25 +214,64 @@ impl Allocator {
         }
     }
 
-    /// Read, change and write back the leases under the lock. The new file replaces the old by
-    /// rename, so a crash leaves one or the other, never half of one.
+    /// Read, change and write back the leases under the lock (nothing is written when nothing
+    /// changed). The new file replaces the old by rename, so a crash leaves one or the other,
+    /// never half of one.
+    ///
+    /// A release must not need free space: on a full state root (no inode or block left for the
+    /// new file) nothing could ever be cleaned up, since the instance directories kept for `gc`
+    /// after a failed release hold the space the release needs. So when the new file cannot be
+    /// written for lack of space and the change only shrinks the file, it is rewritten in
+    /// place instead (one write, then a truncation, still under the lock). A launcher killed
+    /// in between leaves lines of the old file after the new ones: leases it held before,
+    /// which hold an address only while their holder lives.
     fn update<T>(&self, f: impl FnOnce(&mut Vec<Lease>) -> SysResult<T>) -> SysResult<T> {
         let _lock = self.lock()?;
-        let mut leases = self.read()?;
+        let before = self.read()?;
+        let mut leases = before.clone();
         let out = f(&mut leases)?;
+        if leases == before {
+            return Ok(out);
+        }
         let path = self.path();
         let tmp = self.dir.join(format!("{}.leases.tmp", self.bridge));
         let text: String = leases.iter().map(Lease::line).collect();
-        std::fs::File::create(&tmp)
+        let replaced = std::fs::File::create(&tmp)
             .and_then(|mut t| {
                 t.write_all(text.as_bytes())?;
                 t.sync_all()
             })
-            .map_err(|e| SysError::io("write", Some(tmp.clone()), &e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| {
-            SysError::io("rename", Some(tmp.clone()), &e).args(path.display().to_string())
-        })?;
-        Ok(out)
+            .map_err(|e| SysError::io("write", Some(tmp.clone()), &e))
+            .and_then(|()| {
+                std::fs::rename(&tmp, &path).map_err(|e| {
+                    SysError::io("rename", Some(tmp.clone()), &e).args(path.display().to_string())
+                })
+            });
+        match replaced {
+            Ok(()) => Ok(out),
+            Err(e) if matches!(e.errno(), Errno::ENOSPC | Errno::EDQUOT) => {
+                let old_len = std::fs::metadata(&path).map_or(0, |m| m.len());
+                if text.len() as u64 > old_len {
+                    return Err(e);
+                }
+                let _ = std::fs::remove_file(&tmp);
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|mut f| {
+                        f.write_all(text.as_bytes())?;
+                        f.set_len(text.len() as u64)?;
+                        f.sync_all()
+                    })
+                    .map_err(|x| {
+                        SysError::io("write", Some(path.clone()), &x)
+                            .args("in place")
+                            .with_detail(format!("after {e}"))
+                    })?;
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -111,6 +111,16 @@ fn in_ns(ns: &Option<&Netns>) -> String {
 
 /// The index of link `name`, or None when there is no such link.
 fn index_of(sock: &mut Socket, name: &str, ns: Option<&Netns>) -> SysResult<Option<i32>> {
+    Ok(link_of(sock, name, ns)?.map(|(index, _)| index))
+}
+
+/// The index and kind (`IFLA_INFO_KIND`: "bridge", "veth"...; None for a physical device) of
+/// link `name`, or None when there is no such link.
+fn link_of(
+    sock: &mut Socket,
+    name: &str,
+    ns: Option<&Netns>,
+) -> SysResult<Option<(i32, Option<String>)>> {
     let what = What {
         op: "RTM_GETLINK",
         args: format!("dev {name:?} {}", in_ns(&ns)),
@@ -122,7 +132,18 @@ fn index_of(sock: &mut Socket, name: &str, ns: Option<&Netns>) -> SysResult<Opti
         Ok(replies) => Ok(replies
             .iter()
             .find(|(ty, b)| *ty == nl::RTM_NEWLINK && b.len() >= 16)
-            .map(|(_, b)| i32::from_ne_bytes([b[4], b[5], b[6], b[7]]))),
+            .map(|(_, b)| {
+                let index = i32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
+                let kind = nl::attrs(&b[16..])
+                    .find(|(t, _)| *t == nl::IFLA_LINKINFO)
+                    .and_then(|(_, info)| nl::attrs(info).find(|(t, _)| *t == nl::IFLA_INFO_KIND))
+                    .map(|(_, k)| {
+                        String::from_utf8_lossy(k)
+                            .trim_end_matches('\0')
+                            .to_string()
+                    });
+                (index, kind)
+            })),
         Err(e) if e.errno() == Errno::ENODEV => Ok(None),
         Err(e) => Err(e),
     }
@@ -191,8 +212,8 @@ pub fn ensure_bridge(name: &str, subnet: &Subnet) -> SysResult<BridgeState> {
         format!("dev {name:?} type bridge {}", in_ns(&None))
     })?;
     let mut sock = host()?;
-    let (index, state) = match index_of(&mut sock, name, None)? {
-        Some(i) => (i, BridgeState::Existed),
+    let (index, state) = match link_of(&mut sock, name, None)? {
+        Some((i, kind)) => (bridge_only(name, i, kind)?, BridgeState::Existed),
         None => {
             let what = What {
                 op: "RTM_NEWLINK",
@@ -210,12 +231,37 @@ pub fn ensure_bridge(name: &str, subnet: &Subnet) -> SysResult<BridgeState> {
                 Err(e) if e.errno() == Errno::EEXIST => {}
                 Err(e) => return Err(e),
             }
-            (need_index(&mut sock, name, None)?, BridgeState::Created)
+            let (i, kind) = link_of(&mut sock, name, None)?.ok_or_else(|| {
+                SysError::new("RTM_GETLINK", None, Errno::ENODEV)
+                    .args(format!("dev {name:?} {}", in_ns(&None)))
+            })?;
+            (bridge_only(name, i, kind)?, BridgeState::Created)
         }
     };
     add_address(&mut sock, index, name, subnet.gateway(), subnet, None)?;
     set_up(&mut sock, index, name, None)?;
     Ok(state)
+}
+
+/// `index` if the link of that name is a bridge. Any other link (someone's veth, a physical
+/// device) is not launch's to complete: giving it the gateway's address, bringing it up and
+/// turning on its `route_localnet` (all kept) would change an interface launch does not own,
+/// and `route_localnet` on an outside interface lets other machines reach the host's
+/// loopback-only services.
+fn bridge_only(name: &str, index: i32, kind: Option<String>) -> SysResult<i32> {
+    if kind.as_deref() == Some("bridge") {
+        return Ok(index);
+    }
+    let kind = kind.map_or(
+        "a device without a link kind (physical?)".to_string(),
+        |k| format!("kind {k}"),
+    );
+    Err(SysError::new("RTM_NEWLINK", None, Errno::EEXIST)
+        .args(format!("dev {name:?} type bridge {}", in_ns(&None)))
+        .with_detail(format!(
+            "a link of that name exists and is not a bridge ({kind}): launch leaves it alone; \
+             choose another `bridge` name"
+        )))
 }
 
 /// The host end of instance `NAME-ID`'s veth: `vl-ID` (an interface name has at most 15
