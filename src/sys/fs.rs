@@ -144,21 +144,65 @@ impl Root {
         Ok(())
     }
 
-    /// Create an empty file at `rel` unless something is there.
+    /// Create an empty file at `rel` unless something is there. A dangling symlink there is
+    /// followed inside the root and its target created (as runc does for a mount point): a
+    /// root whose /etc/resolv.conf points at ../run/systemd/resolve/stub-resolv.conf gets that
+    /// file, which a bind then covers.
     pub fn touch(&self, rel: &Path) -> SysResult<()> {
-        if self.open_path(rel).is_ok() {
-            return Ok(());
+        let mut rel = rel.to_path_buf();
+        // Symlinks followed at most this often (the kernel's own limit is 40).
+        for _ in 0..8 {
+            if self.open_path(&rel).is_ok() {
+                return Ok(());
+            }
+            let (dir, name) = self.parent(&rel)?;
+            match nix::fcntl::openat(
+                dir.as_fd(),
+                name,
+                OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_WRONLY
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o644),
+            ) {
+                Ok(_) => return Ok(()),
+                Err(Errno::EEXIST) => {}
+                Err(e) => {
+                    return Err(self
+                        .err("openat", &rel, e)
+                        .args("O_CREAT|O_EXCL|O_NOFOLLOW"));
+                }
+            }
+            // Something is there that does not resolve: a dangling symlink (or one created
+            // meanwhile). Its target, taken inside the root.
+            let target = match nix::fcntl::readlinkat(dir.as_fd(), name) {
+                Ok(t) => PathBuf::from(t),
+                Err(Errno::EINVAL) => return Ok(()),
+                Err(e) => return Err(self.err("readlinkat", &rel, e)),
+            };
+            let base = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+            let joined = if target.is_absolute() {
+                target
+            } else {
+                base.join(target)
+            };
+            // `..` stops at the root, as RESOLVE_IN_ROOT resolves it.
+            let mut next = PathBuf::new();
+            for c in joined.components() {
+                match c {
+                    Component::Normal(n) => next.push(n),
+                    Component::ParentDir => {
+                        next.pop();
+                    }
+                    Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+                }
+            }
+            rel = next;
         }
-        let (dir, name) = self.parent(rel)?;
-        match nix::fcntl::openat(
-            dir.as_fd(),
-            name,
-            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        ) {
-            Ok(_) | Err(Errno::EEXIST) => Ok(()),
-            Err(e) => Err(self.err("openat", rel, e).args("O_CREAT|O_EXCL|O_NOFOLLOW")),
-        }
+        Err(self
+            .err("openat", &rel, Errno::ELOOP)
+            .args("following symlinks to make a mount point"))
     }
 
     /// Create the character device `rel` with exactly `mode` (the umask is cleared around the

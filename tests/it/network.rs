@@ -1276,19 +1276,12 @@ fn host_gc_namespace_gone() {
 
 // --- known bugs ---------------------------------------------------------------------------------
 
-/// KNOWN BUG, documented here, not fixed (the code is src/sys/fs.rs `Root::touch` and the
-/// container's Mount step in src/exec/child.rs, outside what this test's commit may change):
-/// a root whose /etc/resolv.conf is a dangling symlink, as on every host using
+/// A root whose /etc/resolv.conf is a dangling symlink, as on every host using
 /// systemd-resolved's stub (`/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`,
-/// Ubuntu's default) with `rootfs host = true` (its /run is not in the container's root),
-/// cannot run in the bridge mode: "create the mount point /etc/resolv.conf" finds the name
-/// taken (O_CREAT|O_EXCL|O_NOFOLLOW: EEXIST, taken as success), then "bind launch's
-/// /etc/resolv.conf" resolves the symlink to nothing and fails with ENOENT. runc and crun
-/// create the symlink's target in the root and mount there. This asserts today's behaviour (the
-/// failure, cleanly rolled back): when it is fixed, make it assert that the container reads
-/// launch's resolv.conf.
+/// Ubuntu's default): the mount point is the symlink's target, made inside the root (as runc
+/// and crun do), and the container reads launch's file through the symlink.
 #[test]
-fn dangling_resolv_conf_symlink_fails_the_bind_known_bug() {
+fn dangling_resolv_conf_symlink_is_followed_inside_the_root() {
     as_host("host_dangling_resolv_conf");
 }
 
@@ -1312,17 +1305,15 @@ fn host_dangling_resolv_conf() {
         .limits(&cg)
         .tables(&bridge("dns = [\"192.0.2.53\"]"))
         .write(&sb);
-    let plan = sb.plan(&m);
     let host = Host::snapshot();
     let out = sb.run(&m);
-    let idx = find_step(&plan, |a| {
-        a["op"] == "mount"
-            && a["target"]
-                .as_str()
-                .is_some_and(|t| t.ends_with("/etc/resolv.conf"))
-    });
-    assert_eq!(failed_step(&out), idx, "{out}");
-    expect_step_failed(&out, &plan, idx, "ENOENT");
+    out.expect_code(0);
+    assert!(out.stdout.contains("nameserver 192.0.2.53\n"), "{out}");
+    // The symlink is the root's own, untouched; its target is an empty mount point.
+    assert_eq!(
+        std::fs::read_link(&conf).unwrap(),
+        Path::new("../run/systemd/resolve/stub-resolv.conf")
+    );
     assert_net_clean(&sb, &host, Some(&cg), &out);
 }
 
