@@ -29,6 +29,14 @@ pub struct Row {
     pub cpu_ns: Option<u64>,
     /// Memory in use (bytes), if it has a memory cgroup.
     pub memory_bytes: Option<u64>,
+    /// Its network mode (`none`, `host`, `bridge`, `pasta`, `slirp`; empty while starting).
+    pub network: String,
+    /// Its address on the bridge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::Ipv4Addr>,
+    /// Its published ports, `127.0.0.1:8080->80/tcp`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
     /// Still starting: its launcher is bringing the image in, there is no container yet (`pid`
     /// is 0). Only present when true.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -58,6 +66,9 @@ fn starting_row(i: &state::Instance, manifest: &str, now: u64) -> Row {
         manifest: manifest.to_owned(),
         cpu_ns: None,
         memory_bytes: None,
+        network: String::new(),
+        address: None,
+        ports: vec![],
         starting: true,
     }
 }
@@ -86,6 +97,9 @@ pub fn rows(root: &Path) -> Vec<Row> {
                 manifest: s.manifest,
                 cpu_ns,
                 memory_bytes,
+                network: s.network.mode.clone(),
+                address: s.network.address,
+                ports: s.network.ports.iter().map(|p| p.to_string()).collect(),
                 starting: false,
             }
         })
@@ -100,8 +114,8 @@ pub fn ps(root: &Path, json: bool) -> u8 {
         serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
     } else {
         let mut out = format!(
-            "{:<24} {:>8} {:>8} {:>10} {:>10}  {}\n",
-            "NAME", "PID", "UPTIME", "CPU", "MEMORY", "MANIFEST"
+            "{:<24} {:>8} {:>8} {:>10} {:>10}  {:<16} {:<24} {}\n",
+            "NAME", "PID", "UPTIME", "CPU", "MEMORY", "NETWORK", "PORTS", "MANIFEST"
         );
         for r in &rows {
             let cpu = r
@@ -112,13 +126,25 @@ pub fn ps(root: &Path, json: bool) -> u8 {
                 true => "starting".to_owned(),
                 false => r.pid.to_string(),
             };
+            // The address where there is one, else the mode.
+            let net = match (&r.address, r.network.as_str()) {
+                (Some(a), _) => a.to_string(),
+                (None, "") => "-".to_owned(),
+                (None, m) => m.to_owned(),
+            };
+            let ports = match r.ports.is_empty() {
+                true => "-".to_owned(),
+                false => r.ports.join(","),
+            };
             out.push_str(&format!(
-                "{:<24} {:>8} {:>8} {:>10} {:>10}  {}\n",
+                "{:<24} {:>8} {:>8} {:>10} {:>10}  {:<16} {:<24} {}\n",
                 r.instance,
                 pid,
                 uptime(r.uptime_seconds),
                 cpu,
                 mem,
+                net,
+                ports,
                 r.manifest
             ));
         }

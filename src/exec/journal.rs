@@ -97,13 +97,11 @@ impl Undo {
             Undo::RemoveRules { tag } => crate::sys::net::firewall::remove(tag).map(drop),
             Undo::DeleteLink { name } => crate::sys::net::link::delete_link(name).map(drop),
             Undo::KillHelper { pid, start_time } => {
-                if start_time.is_some() && *start_time == self::start_time(*pid) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(*pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
+                // Only the process the launcher recorded, as for the container.
+                match start_time {
+                    Some(t) => crate::sys::net::helper::kill(*pid, *t),
+                    None => Ok(()),
                 }
-                Ok(())
             }
             Undo::KillProcess { pid, start_time } => {
                 // Only the process the launcher recorded: a pid is reused, and a journal without

@@ -684,6 +684,11 @@ impl Run<'_> {
             stop: self.plan.spec.process.stop.clone(),
             process: self.plan.spec.process.clone(),
             security: self.plan.spec.security.clone(),
+            network: state::Network {
+                mode: self.plan.spec.network.mode.name().to_owned(),
+                address: self.address,
+                ports: self.plan.spec.network.ports.clone(),
+            },
         }
     }
 

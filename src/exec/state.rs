@@ -41,6 +41,22 @@ pub struct State {
     /// Its confinement (capabilities, no_new_privs, seccomp), which `launch exec` applies too.
     #[serde(default)]
     pub security: crate::spec::Security,
+    /// Its network, as `launch ps` shows it.
+    #[serde(default)]
+    pub network: Network,
+}
+
+/// A running container's network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// The mode (`none`, `host`, `bridge`, `pasta`, `slirp`).
+    pub mode: String,
+    /// Its address on the bridge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::Ipv4Addr>,
+    /// Its published ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<crate::spec::Port>,
 }
 
 /// One instance directory under the state root.

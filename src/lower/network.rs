@@ -184,7 +184,11 @@ pub(super) fn after_spawn(b: &mut B, spec: &Spec, facts: &HostFacts) {
                 program,
                 "--configure".into(),
                 "--mtu=65520".into(),
+                // Not the host's 127.0.0.1 through 10.0.2.2; and a seccomp filter on slirp4netns
+                // itself, as podman runs it. (Not its `--enable-sandbox`: it needs to become gid 0
+                // in the container's user namespace, which fails with maps like `user = true`.)
                 "--disable-host-loopback".into(),
+                "--enable-seccomp".into(),
                 format!("--userns-path={}", pid_ns("user")),
                 "--netns-type=path".into(),
                 pid_ns("net"),

@@ -337,6 +337,18 @@ fn ports(cx: &mut Cx, m: &Manifest, mode: M) -> Vec<Port> {
             );
             continue;
         }
+        if mode == M::Slirp {
+            cx.push(
+                Problem::new(
+                    "launch::network::ports",
+                    p.span(),
+                    "a published port with `mode = \"slirp\"`",
+                )
+                .label("launch publishes ports through pasta, not slirp4netns")
+                .help("use `mode = \"pasta\"` (Debian's `passt`) to publish ports rootless"),
+            );
+            continue;
+        }
         let in_range = |cx: &mut Cx, v: i64, span: std::ops::Range<usize>, what: &str| {
             match u16::try_from(v) {
                 Ok(n) if n > 0 => Some(n),

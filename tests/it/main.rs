@@ -13,6 +13,7 @@ mod limits;
 mod masked_paths;
 mod net_bridge;
 mod network;
+mod network_rootless;
 mod oci_export;
 mod oci_import;
 mod oci_roundtrip;

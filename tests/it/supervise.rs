@@ -1042,7 +1042,9 @@ fn ps_exec_and_stop_a_running_container() {
     let header: Vec<&str> = lines[0].split(' ').collect();
     assert_eq!(
         header,
-        ["NAME", "PID", "UPTIME", "CPU", "MEMORY", "MANIFEST"],
+        [
+            "NAME", "PID", "UPTIME", "CPU", "MEMORY", "NETWORK", "PORTS", "MANIFEST"
+        ],
         "{ps}"
     );
     let row: Vec<&str> = lines[1].split(' ').collect();

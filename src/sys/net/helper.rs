@@ -105,6 +105,46 @@ pub fn start(argv: &[String], state_dir: &Path) -> SysResult<i32> {
     }
 }
 
+/// SIGKILL helper `pid` if it is still the process that started at `start_time`, and wait
+/// (up to 5 s) until it has exited: pasta runs as the init of a pid namespace of its own, whose
+/// end takes a while, and its published ports are free only then. Through a pidfd, so a pid
+/// reused between the check and the kill is never signalled.
+pub fn kill(pid: i32, start_time: u64) -> SysResult<()> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return match nix::errno::Errno::last() {
+            nix::errno::Errno::ESRCH => Ok(()),
+            e => Err(SysError::new("pidfd_open", None, e).args(pid.to_string())),
+        };
+    }
+    // SAFETY: a descriptor pidfd_open just returned, owned from here on.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    if super::alloc::Holder::of_pid(pid).map(|h| h.start_time) != Some(start_time) {
+        return Ok(());
+    }
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&fd);
+    // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            raw,
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return match nix::errno::Errno::last() {
+            nix::errno::Errno::ESRCH => Ok(()),
+            e => Err(SysError::new("pidfd_send_signal", None, e).args(format!("{pid}, SIGKILL"))),
+        };
+    }
+    // A pidfd is readable once its process has exited.
+    let _ = wait_readable(&fd, Duration::from_secs(5));
+    Ok(())
+}
+
 fn wait_readable(fd: &std::os::fd::OwnedFd, within: Duration) -> SysResult<bool> {
     use std::os::fd::AsFd;
     let end = Instant::now() + within;
