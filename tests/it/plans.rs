@@ -187,3 +187,17 @@ fn plans_are_deterministic() {
     let b = plan_for(&src, &hybrid()).unwrap().to_json();
     assert_eq!(a, b);
 }
+
+/// The network examples plan: the bridge as root, pasta as another user (its plan names
+/// pasta's argv).
+#[test]
+fn network_examples_plan() {
+    let dir = common::repo().join("examples/manifests/network");
+    let bridge = plan_for(&source(&dir.join("bridge.toml")), &hybrid()).unwrap();
+    insta::assert_snapshot!("plan-network-bridge", render_text(&bridge));
+    let mut user = hybrid();
+    user.facts.uid = 1000;
+    user.facts.gid = 1000;
+    let pasta = plan_for(&source(&dir.join("pasta.toml")), &user).unwrap();
+    insta::assert_snapshot!("plan-network-pasta", render_text(&pasta));
+}
