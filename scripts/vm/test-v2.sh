@@ -37,7 +37,7 @@ LAUNCH_TEST_BIN=$bin LAUNCH_BIN=$PWD/target/debug/launch \
     VM_PASS_ENV="LAUNCH_TEST_BIN LAUNCH_BIN LAUNCH_TEST_THREADS ${VM_PASS_ENV:-}" \
     VM_MEM=${VM_MEM:-2048} VM_DISK_MB=${VM_DISK_MB:-2048} VM_TIMEOUT=${VM_TIMEOUT:-1500} \
     VM_EXTRA_MODULES="ext4 crc32c_generic veth bridge nf_tables nft_chain_nat nft_masq nft_nat \
-        nft_ct nft_fib_inet nft_fib_ipv4 macvlan ${VM_EXTRA_MODULES:-}" \
+        nft_ct nft_fib_inet nft_fib_ipv4 macvlan tun ${VM_EXTRA_MODULES:-}" \
     scripts/vm/cgroup2-run.sh scripts/vm/guest-tests.sh | tee "$log" || status=$?
 
 if [ "$status" -ne 0 ]; then
