@@ -43,7 +43,7 @@ pub fn clean(instances: &[state::Instance]) -> Vec<String> {
             .filter(|ns| Some(*ns) != super::journal::netns_of("self"));
         let networked = undos
             .iter()
-            .any(|u| matches!(u, Undo::RemoveRules { .. } | Undo::DeleteLink { .. }));
+            .any(|u| matches!(u, Undo::UnpublishPorts { .. } | Undo::DeleteLink { .. }));
         if let Some(ns) = elsewhere.filter(|ns| networked && super::journal::netns_alive(*ns)) {
             lines.push(format!(
                 "gc: left {} alone: its links and firewall rules are in network namespace \
@@ -150,10 +150,10 @@ fn untrusted(u: &Undo, dir: &Path) -> Result<(), String> {
             }
             Ok(())
         }
-        Undo::RemoveRules { tag } => match Some(tag.as_str()) == instance(dir) {
-            true => Ok(()),
-            false => Err(format!("removes the rules of launch:{tag}, not its own")),
-        },
+        // Elements of the port maps, by key: a key is held by one container at a time
+        // (`create element`), and every `launch run` collects dead launchers' instances
+        // before it publishes anything.
+        Undo::UnpublishPorts { .. } => Ok(()),
         Undo::DeleteLink { name } => {
             let own = instance(dir).map(crate::sys::net::link::veth_name);
             match own.as_deref() == Some(name.as_str()) {

@@ -45,10 +45,10 @@ pub enum Undo {
         /// The lease's owner: the instance.
         owner: String,
     },
-    /// Delete the nftables rules tagged `launch:TAG`.
-    RemoveRules {
-        /// The tag.
-        tag: String,
+    /// Take published ports out of the nftables maps.
+    UnpublishPorts {
+        /// The ports.
+        ports: Vec<crate::spec::Port>,
     },
     /// Delete a host link (a veth's host end, which takes its peer).
     DeleteLink {
@@ -94,7 +94,7 @@ impl Undo {
             } => crate::sys::net::alloc::Allocator::new(dir, bridge, *subnet)
                 .release(*address, owner)
                 .map(drop),
-            Undo::RemoveRules { tag } => crate::sys::net::firewall::remove(tag).map(drop),
+            Undo::UnpublishPorts { ports } => crate::sys::net::firewall::unpublish(ports),
             Undo::DeleteLink { name } => crate::sys::net::link::delete_link(name).map(drop),
             Undo::KillHelper { pid, start_time } => {
                 // Only the process the launcher recorded, as for the container.
@@ -131,7 +131,15 @@ impl std::fmt::Display for Undo {
             Undo::ReleaseAddress {
                 address, bridge, ..
             } => write!(f, "release address {address} on {bridge}"),
-            Undo::RemoveRules { tag } => write!(f, "delete the nftables rules of launch:{tag}"),
+            Undo::UnpublishPorts { ports } => write!(
+                f,
+                "unpublish {}",
+                ports
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             Undo::DeleteLink { name } => write!(f, "delete link {name}"),
             Undo::KillHelper { pid, .. } => write!(f, "kill network helper {pid}"),
         }

@@ -236,7 +236,7 @@ impl Run<'_> {
                 address: self.address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
                 owner: self.plan.instance.clone(),
             },
-            crate::plan::Undo::RemoveRules { tag } => Undo::RemoveRules { tag },
+            crate::plan::Undo::UnpublishPorts { ports } => Undo::UnpublishPorts { ports },
             crate::plan::Undo::DeleteLink { name } => Undo::DeleteLink { name },
             // Filled in by the step, which knows the helper's pid.
             crate::plan::Undo::KillHelper => Undo::KillHelper {
@@ -368,7 +368,8 @@ impl Run<'_> {
             }
             IdmapLayers { layers, .. } => self.idmap_layers(layers),
             NetBridge { name, subnet } => net::link::ensure_bridge(name, subnet)
-                .and_then(|_| net::link::set_route_localnet(name)),
+                .and_then(|_| net::link::set_route_localnet(name))
+                .and_then(|()| net::firewall::ensure(name, *subnet).map(drop)),
             IpForward => net::link::enable_ip_forward().map(drop),
             LeaseAddress {
                 dir,
@@ -386,22 +387,14 @@ impl Run<'_> {
                 self.will_undo(action)?;
                 Ok(())
             }
-            Firewall {
-                tag,
-                bridge,
-                subnet,
-                ports,
-            } => {
+            PublishPorts { ports } => {
                 let address = self.leased("nft")?;
+                // Journaled once published: the transaction adds all or nothing, and its undo
+                // removes by key, which must never take a port another container holds (the
+                // reason `create element` failed).
+                net::firewall::publish(ports, address)?;
                 self.will_undo(action)?;
-                net::firewall::add(&net::firewall::ContainerRules {
-                    tag: tag.clone(),
-                    bridge: bridge.clone(),
-                    subnet: *subnet,
-                    address,
-                    ports: ports.clone(),
-                })
-                .map(drop)
+                Ok(())
             }
             NetworkFiles { dir, files } => files.write(dir, self.address),
             Veth {
@@ -711,8 +704,14 @@ impl Run<'_> {
                 },
             }
         };
-        // Reaped: its pid may be reused, so it must never be killed by the unwinding.
-        self.undo.retain(|u| !matches!(u, Undo::KillProcess { .. }));
+        // Reaped: its pid may be reused, so it must never be killed by the unwinding. Its
+        // veth goes with its network namespace, which the kernel tears down (asynchronously)
+        // once the last process in it is gone: deleting the link here would wait for that
+        // teardown's RCU grace periods (~18 ms measured) for nothing. A namespace still held
+        // (a process left without a pid namespace is killed by the unwinding) goes the same
+        // way; `launch gc` still deletes it after a SIGKILLed launcher.
+        self.undo
+            .retain(|u| !matches!(u, Undo::KillProcess { .. } | Undo::DeleteLink { .. }));
         self.child = None;
         signals::set_child(Pid::from_raw(0));
         Ok(status)

@@ -26,7 +26,8 @@ pub(super) fn before_spawn(b: &mut B, spec: &Spec, facts: &HostFacts, state: &Pa
     if let NetworkMode::Bridge(br) = &net.mode {
         b.push(
             format!(
-                "make sure bridge {} ({}) exists and is up (kept, shared by its containers)",
+                "make sure bridge {} ({}) exists and is up, with launch's nftables table and the \
+                 bridge's masquerade (kept, shared by its containers)",
                 br.bridge, br.subnet
             ),
             HostAction::NetBridge {
@@ -52,27 +53,21 @@ pub(super) fn before_spawn(b: &mut B, spec: &Spec, facts: &HostFacts, state: &Pa
                 address: br.address,
             },
         );
-        b.push(
-            if net.ports.is_empty() {
-                "masquerade the container's outbound traffic (nftables table inet launch)"
-                    .to_string()
-            } else {
+        if !net.ports.is_empty() {
+            b.push(
                 format!(
-                    "masquerade the container's outbound traffic and publish {}",
+                    "publish {}",
                     net.ports
                         .iter()
                         .map(|p| p.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
-                )
-            },
-            HostAction::Firewall {
-                tag: format!("{}-{ID_PLACEHOLDER}", spec.name),
-                bridge: br.bridge.clone(),
-                subnet: br.subnet,
-                ports: net.ports.clone(),
-            },
-        );
+                ),
+                HostAction::PublishPorts {
+                    ports: net.ports.clone(),
+                },
+            );
+        }
     }
     if writes_files(spec) {
         let files = Files {

@@ -144,9 +144,10 @@ pub enum HostAction {
         /// directory).
         at: Vec<PathBuf>,
     },
-    /// Make sure bridge `name` exists, has the subnet's first address and is up, and that
-    /// its `route_localnet` is on (ports published on the host's loopback reach containers).
-    /// Kept, like the cgroup parent: shared by every container on it.
+    /// Make sure bridge `name` exists, has the subnet's first address and is up, that its
+    /// `route_localnet` is on (ports published on the host's loopback reach containers), and
+    /// that nftables table `inet launch` and the bridge's rules (masquerade, the loopback
+    /// guard) exist. Kept, like the cgroup parent: shared by every container on it.
     NetBridge {
         /// The bridge.
         name: String,
@@ -169,15 +170,11 @@ pub enum HostAction {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         address: Option<std::net::Ipv4Addr>,
     },
-    /// The container's masquerade and published ports: rules tagged `launch:TAG` in nftables
-    /// table `inet launch` (made if missing), in one transaction.
-    Firewall {
-        /// The rules' tag: the instance.
-        tag: String,
-        /// The bridge.
-        bridge: String,
-        /// Its subnet.
-        subnet: crate::spec::Subnet,
+    /// Publish the container's ports: elements of the port maps of nftables table
+    /// `inet launch` (`create element`, in one transaction: a port another container holds
+    /// fails it), each mapping a host address and port to the leased address and the
+    /// container's port.
+    PublishPorts {
         /// The published ports.
         ports: Vec<crate::spec::Port>,
     },
@@ -526,7 +523,9 @@ impl HostAction {
                 dir: dir.clone(),
                 bridge: bridge.clone(),
             }),
-            Firewall { tag, .. } => Some(Undo::RemoveRules { tag: tag.clone() }),
+            PublishPorts { ports } => Some(Undo::UnpublishPorts {
+                ports: ports.clone(),
+            }),
             Veth { host, .. } => Some(Undo::DeleteLink { name: host.clone() }),
             NetHelper { .. } => Some(Undo::KillHelper),
             // Kept on purpose: shared by every container (like the cgroup parent), or written
@@ -593,7 +592,7 @@ impl HostAction {
             Claim { .. }
             | NetBridge { .. }
             | IpForward
-            | Firewall { .. }
+            | PublishPorts { .. }
             | Veth { .. }
             | NetHelper { .. }
             | Release
@@ -606,7 +605,6 @@ impl HostAction {
     pub(crate) fn map_names(&mut self, f: &dyn Fn(&str) -> String) {
         use HostAction::*;
         match self {
-            Firewall { tag, .. } => *tag = f(tag),
             Veth { host, .. } => *host = f(host),
             NetHelper { argv } => {
                 for a in argv.iter_mut() {
@@ -629,6 +627,7 @@ impl HostAction {
             | NetBridge { .. }
             | IpForward
             | LeaseAddress { .. }
+            | PublishPorts { .. }
             | NetworkFiles { .. }
             | ExtractRootfs { .. }
             | Spawn { .. }
@@ -741,9 +740,19 @@ impl fmt::Display for HostAction {
                 f,
                 "unless it exists: RTM_NEWLINK(dev {name:?} type bridge); then RTM_NEWADDR({}/{} \
                  dev {name:?}), RTM_NEWLINK(dev {name:?} up); write \
-                 /proc/sys/net/ipv4/conf/{name}/route_localnet \u{2190} \"1\" (kept)",
+                 /proc/sys/net/ipv4/conf/{name}/route_localnet \u{2190} \"1\"; unless \
+                 NFT_MSG_GETCHAIN finds chain launch-v2: nft -f -: {}; unless it finds chain \
+                 bridge-{name}: nft -f -: {} (kept)",
                 subnet.gateway(),
-                subnet.prefix()
+                subnet.prefix(),
+                crate::sys::net::firewall::TABLE_SCRIPT
+                    .replace(['\n', '\t'], " ")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                crate::sys::net::firewall::bridge_script(name, *subnet)
+                    .trim_end()
+                    .replace('\n', "; ")
             ),
             IpForward => f.write_str("write /proc/sys/net/ipv4/ip_forward \u{2190} \"1\" (kept)"),
             LeaseAddress {
@@ -767,25 +776,11 @@ impl fmt::Display for HostAction {
                     dir.join(format!("{bridge}.leases"))
                 )
             }
-            Firewall {
-                tag,
-                bridge,
-                subnet,
-                ports,
-            } => {
-                write!(
-                    f,
-                    "nft -f -: {}",
-                    crate::sys::net::firewall::TABLE_SCRIPT
-                        .replace(['\n', '\t'], " ")
-                        .trim_end()
-                )?;
-                for r in crate::sys::net::firewall::render(tag, bridge, *subnet, "{address}", ports)
-                {
-                    write!(f, "; {r}")?;
-                }
-                Ok(())
-            }
+            PublishPorts { ports } => write!(
+                f,
+                "nft -f -: {}",
+                crate::sys::net::firewall::publish_lines(ports, "{address}").join("; ")
+            ),
             NetworkFiles { dir, files } => {
                 let mut first = true;
                 for (name, text) in files.contents(None) {

@@ -30,10 +30,10 @@ pub enum Undo {
         /// The bridge.
         bridge: String,
     },
-    /// Delete the nftables rules tagged `launch:TAG` (by handle; nothing else is touched).
-    RemoveRules {
-        /// The tag.
-        tag: String,
+    /// Take the container's published ports out of the nftables maps (by key).
+    UnpublishPorts {
+        /// The ports.
+        ports: Vec<crate::spec::Port>,
     },
     /// Delete a link on the host (a veth's host end takes its peer with it).
     DeleteLink {
@@ -57,9 +57,10 @@ impl fmt::Display for Undo {
                 "release the address in {:?}",
                 dir.join(format!("{bridge}.leases"))
             ),
-            Undo::RemoveRules { tag } => write!(
+            Undo::UnpublishPorts { ports } => write!(
                 f,
-                "delete the rules commented \"launch:{tag}\" from table inet launch"
+                "nft -f -: {}",
+                crate::sys::net::firewall::unpublish_lines(ports).join("; ")
             ),
             Undo::DeleteLink { name } => write!(f, "delete link {name:?} (and its peer)"),
             Undo::KillHelper => f.write_str("SIGKILL the network helper"),

@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use launch::sys::net::alloc::{Allocator, Holder};
-use launch::sys::net::firewall::{self, ContainerRules, Port, Protocol};
+use launch::sys::net::firewall::{self, Port, Protocol};
 use launch::sys::net::link::{self, Attachment, BridgeState, Netns};
 use launch::sys::net::subnet::Subnet;
 use nix::errno::Errno;
@@ -183,14 +183,9 @@ fn outside() -> Netns {
     ns
 }
 
-fn rules(tag: &str, address: Ipv4Addr, ports: Vec<Port>) -> ContainerRules {
-    ContainerRules {
-        tag: tag.into(),
-        bridge: BRIDGE.into(),
-        subnet: Subnet::DEFAULT,
-        address,
-        ports,
-    }
+/// The table and the bridge's rules, as a bridge-mode start makes them (once).
+fn firewall_for_bridge() -> String {
+    firewall::ensure(BRIDGE, Subnet::DEFAULT).unwrap()
 }
 
 fn addr(last: u8) -> Ipv4Addr {
@@ -274,12 +269,14 @@ fn host_masquerade() {
     let wan = outside();
     // Forwarding in this test's own namespace (per network namespace).
     assert!(!link::enable_ip_forward().unwrap());
-    let applied = firewall::add(&rules("c", addr(2), vec![])).unwrap();
-    assert!(applied.contains("ip saddr 10.88.0.2 ip daddr != 10.88.0.0/16 masquerade"));
+    let applied = firewall_for_bridge();
+    assert!(applied.contains("ip saddr 10.88.0.0/16 ip daddr != 10.88.0.0/16 masquerade"));
+    // Made once: a second start finds it (a netlink lookup) and applies nothing.
+    assert_eq!(firewall_for_bridge(), "");
     let server = peer_echo(Some(&wan), "198.51.100.2:7000", 2);
     assert_eq!(seen_by(Some(&c), "198.51.100.2:7000"), "198.51.100.1");
     // Without the rule the outside sees the container's own address: the rule did it.
-    firewall::remove("c").unwrap();
+    assert!(firewall::delete_table().unwrap());
     assert_eq!(seen_by(Some(&c), "198.51.100.2:7000"), "10.88.0.2");
     server.join().unwrap();
 }
@@ -316,12 +313,20 @@ fn host_published_ports() {
             container_port: 53,
         },
     ];
-    let r = rules("web", addr(5), ports);
-    let applied = firewall::add(&r).unwrap();
-    // The exact text applied is what the plan will show.
-    for rule in firewall::rules(&r).unwrap() {
-        assert!(applied.contains(&rule), "{rule}");
+    firewall_for_bridge();
+    firewall::publish(&ports, addr(5)).unwrap();
+    let table = firewall::list().unwrap().unwrap();
+    for element in [
+        "127.0.0.1 . 8080 : 10.88.0.5 . 80",
+        "198.51.100.1 . 8081 : 10.88.0.5 . 80",
+        "8082 : 10.88.0.5 . 80",
+        "127.0.0.1 . 5353 : 10.88.0.5 . 53",
+    ] {
+        assert!(table.contains(element), "{element}\n{table}");
     }
+    // A port published already is refused, whoever holds it.
+    let again = firewall::publish(&ports[..1], addr(6)).unwrap_err();
+    assert!(again.to_string().contains("File exists"), "{again}");
     let server = peer_echo(Some(&c), "0.0.0.0:80", 6);
     // From the host side's own loopback: masqueraded to the bridge's address.
     assert_eq!(seen_by(None, "127.0.0.1:8080"), "10.88.0.1");
@@ -369,25 +374,28 @@ fn host_removal() {
         host_port,
         container_port: 80,
     };
-    firewall::add(&rules("gone", a1, vec![port(8080)])).unwrap();
-    firewall::add(&rules("stays", a2, vec![port(8081)])).unwrap();
-    let stays_before = firewall::tagged("stays").unwrap();
-    assert_eq!(firewall::tagged("gone").unwrap().len(), 4);
+    firewall_for_bridge();
+    firewall::publish(&[port(8080)], a1).unwrap();
+    firewall::publish(&[port(8081)], a2).unwrap();
+    let before = firewall::list().unwrap().unwrap();
+    assert!(
+        before.contains(&format!("127.0.0.1 . 8080 : {a1} . 80")),
+        "{before}"
+    );
 
-    let removed = firewall::remove("gone").unwrap();
-    assert_eq!(removed.lines().count(), 4, "{removed}");
-    assert!(removed.starts_with("delete rule inet launch "), "{removed}");
+    firewall::unpublish(&[port(8080)]).unwrap();
     assert!(link::delete_link("vl-gone").unwrap());
     assert!(alloc.release(a1, "gone").unwrap());
 
     assert!(!link::link_exists("vl-gone").unwrap());
     assert!(!link::link_exists_in(&gone, "eth0").unwrap());
-    assert!(firewall::tagged("gone").unwrap().is_empty());
     let table = firewall::list().unwrap().unwrap();
-    assert!(!table.contains("launch:gone\""), "{table}");
     assert!(!table.contains(&a1.to_string()), "{table}");
-    // The other container's rules and link, and the kept bridge, are untouched.
-    assert_eq!(firewall::tagged("stays").unwrap(), stays_before);
+    // The other container's port and link, and the kept bridge and rules, are untouched.
+    assert!(
+        table.contains(&format!("127.0.0.1 . 8081 : {a2} . 80")),
+        "{table}"
+    );
     assert!(link::link_exists("vl-stays").unwrap());
     assert_eq!(link::addresses(BRIDGE).unwrap(), [addr(1)]);
     assert!(link::addresses("vl-gone").unwrap().is_empty());
@@ -402,10 +410,10 @@ fn host_removal() {
     );
     // Undoing again finds nothing and succeeds (gc after a partial cleanup).
     assert!(!link::delete_link("vl-gone").unwrap());
-    assert_eq!(firewall::remove("gone").unwrap(), "");
+    firewall::unpublish(&[port(8080)]).unwrap();
     assert!(firewall::delete_table().unwrap());
     assert!(firewall::list().unwrap().is_none());
-    assert_eq!(firewall::remove("stays").unwrap(), "");
+    assert!(!firewall::delete_table().unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -570,9 +578,9 @@ fn host_localnet_guard() {
             TcpStream::connect_timeout(&"127.0.0.2:7100".parse().unwrap(), Duration::from_secs(1))
         })
     };
-    firewall::add(&rules("c", addr(2), vec![])).unwrap();
+    firewall_for_bridge();
     assert!(try_connect().is_err());
     // Without launch's rules, the hole is real: this is what the guard closes.
-    firewall::remove("c").unwrap();
+    assert!(firewall::delete_table().unwrap());
     assert!(try_connect().is_ok());
 }

@@ -151,29 +151,59 @@ fn veths() -> Vec<String> {
         .collect()
 }
 
-/// Every nftables rule of this namespace tagged by launch (`comment "launch:…"`), as listed.
-fn tagged_rules() -> Vec<String> {
-    nft(&["list", "ruleset"], "")
-        .lines()
-        .filter(|l| l.contains("comment \"launch:"))
-        .map(|l| l.trim().to_string())
-        .collect()
-}
-
-/// The rules of one instance: (chain, rule as listed).
-fn rules_of(instance: &str) -> Vec<(String, String)> {
-    let tag = format!("comment \"launch:{instance}\"");
-    let mut chain = String::new();
+/// Every element of launch's port maps in this namespace, as `MAP: KEY : ADDRESS . PORT`.
+fn port_elements() -> Vec<String> {
+    // No table: no elements.
+    let out = Command::new("nft")
+        .args(["list", "table", "inet", "launch"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut v = Vec::new();
-    for l in nft(&["list", "table", "inet", "launch"], "").lines() {
+    let mut map = String::new();
+    let mut inside = false;
+    let mut text = String::new();
+    for l in table.lines() {
         let l = l.trim();
-        if let Some(rest) = l.strip_prefix("chain ") {
-            chain = rest.split_whitespace().next().unwrap_or("").to_string();
-        } else if l.ends_with(&tag) {
-            v.push((chain.clone(), l.to_string()));
+        if let Some(rest) = l.strip_prefix("map ") {
+            map = rest.split_whitespace().next().unwrap_or("").to_string();
+        } else if let Some(rest) = l.strip_prefix("elements = {") {
+            inside = true;
+            text = rest.to_string();
+        } else if inside {
+            text.push(' ');
+            text.push_str(l);
+        }
+        if inside && text.contains('}') {
+            inside = false;
+            for e in text.trim_end_matches('}').split(',') {
+                let e = e.trim();
+                if !e.is_empty() {
+                    v.push(format!("{map}: {e}"));
+                }
+            }
+            text.clear();
         }
     }
     v
+}
+
+/// The port elements that map to `address`.
+fn elements_to(address: &str) -> Vec<String> {
+    port_elements()
+        .into_iter()
+        .filter(|e| e.contains(&format!(": {address} . ")))
+        .collect()
+}
+
+/// The leased address of `instance` in the sandbox's lease file of bridge launch0.
+fn address_of(sb: &Sandbox, instance: &str) -> String {
+    leases(sb, "launch0")
+        .iter()
+        .find(|l| l.ends_with(&format!(" {instance}")))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no lease of {instance}"))
+        .to_string()
 }
 
 /// A sysctl of this network namespace.
@@ -232,11 +262,17 @@ fn assert_net_clean(sb: &Sandbox, host: &Host, cg: Option<&Cgroups>, out: &dyn f
             assert!(left.is_empty(), "leases left on {bridge}: {left:?}\n{out}");
         }
     }
+    // A veth goes with its container's network namespace, which the kernel tears down
+    // asynchronously once the container is gone.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !veths().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert_eq!(veths(), Vec::<String>::new(), "veths left\n{out}");
     assert_eq!(
-        tagged_rules(),
+        port_elements(),
         Vec::<String>::new(),
-        "nftables rules left\n{out}"
+        "published ports left\n{out}"
     );
 }
 
@@ -601,37 +637,27 @@ fn host_published_ports() {
     let refused = inside(&wan, || ask_tcp("198.51.100.1:8080"));
     assert!(refused.is_err(), "{refused:?}");
 
-    // The kernel holds the plan's rules: the same number in each chain, with the leased
-    // address where the plan shows `{address}`.
+    // The kernel holds the plan's elements, with the leased address where the plan shows
+    // `{address}`.
     let instance = instances(&sb).pop().unwrap();
-    let idx = find_step(&plan, |a| a["op"] == "firewall");
+    let address = address_of(&sb, &instance);
+    let idx = find_step(&plan, |a| a["op"] == "publish_ports");
     let effect = plan["steps"][idx]["effect"].as_str().unwrap();
-    let planned: Vec<&str> = effect
+    let planned: Vec<String> = effect
+        .trim_start_matches("nft -f -: ")
         .split("; ")
-        .filter_map(|r| r.strip_prefix("add rule inet launch "))
+        .map(|l| {
+            let (_, rest) = l.split_once(" inet launch ").unwrap();
+            let (map, element) = rest.split_once(' ').unwrap();
+            let element = element.trim_start_matches("{ ").trim_end_matches(" }");
+            format!("{map}: {}", element.replace("{address}", &address))
+        })
         .collect();
-    let mut want: BTreeMap<String, usize> = BTreeMap::new();
-    for r in &planned {
-        assert!(r.ends_with("comment \"launch:web-{id}\""), "{r}");
-        *want
-            .entry(r.split(' ').next().unwrap().to_string())
-            .or_default() += 1;
-    }
-    let live = rules_of(&instance);
-    let mut got: BTreeMap<String, usize> = BTreeMap::new();
-    for (chain, _) in &live {
-        *got.entry(chain.clone()).or_default() += 1;
-    }
-    assert_eq!(got, want, "{live:#?}\nplanned: {planned:#?}");
-    let with_address = |v: &mut dyn Iterator<Item = &str>| {
-        v.filter(|r| r.contains("10.88.0.2") || r.contains("{address}"))
-            .count()
-    };
-    assert_eq!(
-        with_address(&mut live.iter().map(|(_, r)| r.as_str())),
-        with_address(&mut planned.iter().copied()),
-        "{live:#?}"
-    );
+    let mut live = elements_to(&address);
+    live.sort();
+    let mut want = planned.clone();
+    want.sort();
+    assert_eq!(live, want, "planned: {planned:#?}");
 
     let out = run.finish("");
     out.expect_stdout("ready\n");
@@ -836,10 +862,8 @@ fn host_twenty() {
     let mut own: Vec<String> = inst.iter().map(|i| veth_of(i)).collect();
     own.sort();
     assert_eq!(v, own);
-    for i in &inst {
-        // The loopback guard and the masquerade: no ports.
-        assert_eq!(rules_of(i).len(), 2, "{i}: {:#?}", rules_of(i));
-    }
+    // No ports: nothing of theirs in the firewall (the bridge's rules serve them all).
+    assert_eq!(port_elements(), Vec::<String>::new());
 
     let outs: Vec<Out> = std::thread::scope(|s| {
         let hs: Vec<_> = runs
@@ -967,7 +991,7 @@ fn host_rollback_lease() {
         let mut run = Running::start(&sb, &["run", holder.to_str().unwrap()]);
         run.wait_for("ready");
         let held = instances(&sb);
-        let (lease, rules) = (leases(&sb, net), tagged_rules());
+        let (lease, rules) = (leases(&sb, net), port_elements());
         assert_eq!(lease.len(), 1, "{lease:?}");
 
         let m = marked(&sb, "rb", "echo RAN")
@@ -991,7 +1015,7 @@ fn host_rollback_lease() {
         assert_eq!(instances(&sb), held, "{out}");
         assert_eq!(leases(&sb, net), lease, "{out}");
         assert_eq!(veths(), [veth_of(&held[0])], "{out}");
-        assert_eq!(tagged_rules(), rules, "{out}");
+        assert_eq!(port_elements(), rules, "{out}");
 
         let out = run.finish("\n");
         out.expect_stdout("ready\n");
@@ -999,9 +1023,9 @@ fn host_rollback_lease() {
     }
 }
 
-/// The firewall step refused by the kernel: `table inet launch` already has a `prerouting`
-/// chain of another type (filter), so the transaction that declares it as nat fails (nft:
-/// Operation not supported) and adds nothing. The table that was there stays as it was.
+/// The firewall's part of the bridge step refused by the kernel: `table inet launch` already
+/// has a `prerouting` chain of another type (filter), so the transaction that declares it as
+/// nat fails and adds nothing. The table that was there stays as it was.
 #[test]
 fn refused_firewall_step_is_rolled_back() {
     as_host("host_rollback_firewall");
@@ -1027,10 +1051,62 @@ fn host_rollback_firewall() {
     let host = Host::snapshot();
     let out = sb.run(&m);
     // The kernel words it "Operation not supported" (6.18) or "File exists" (6.1).
-    expect_failed_at(&out, &plan, "firewall", "Could not process rule");
+    expect_failed_at(&out, &plan, "net_bridge", "Could not process rule");
     assert!(!out.stdout.contains("RAN"), "{out}");
     assert_net_clean(&sb, &host, Some(&cg), &out);
     assert_eq!(nft(&["list", "table", "inet", "launch"], ""), table);
+}
+
+/// Publishing refused: the host port is published already (here by hand, as another
+/// container's would be), so `create element` fails with "File exists" after the lease, and
+/// the element that was there stays.
+#[test]
+fn refused_publish_step_is_rolled_back() {
+    as_host("host_rollback_publish");
+}
+
+#[test]
+fn host_rollback_publish() {
+    if !child() {
+        return;
+    }
+    let (sb, cg) = (Sandbox::new("net-rb-publish"), Cgroups::new());
+    let m = marked(&sb, "rb", "echo RAN")
+        .limits(&cg)
+        .tables(&bridge(""))
+        .tables(&ports(&[("8080", 80, "tcp")]))
+        .write(&sb);
+    let plan = sb.plan(&m);
+    launch::sys::net::firewall::ensure("launch0", Subnet::DEFAULT).unwrap();
+    nft(
+        &[
+            "add",
+            "element",
+            "inet",
+            "launch",
+            "tcp_local",
+            "{ 127.0.0.1 . 8080 : 10.88.0.9 . 80 }",
+        ],
+        "",
+    );
+    let held = port_elements();
+    let host = Host::snapshot();
+    let out = sb.run(&m);
+    expect_failed_at(&out, &plan, "publish_ports", "File exists");
+    assert!(!out.stdout.contains("RAN"), "{out}");
+    assert_eq!(port_elements(), held, "{out}");
+    nft(
+        &[
+            "delete",
+            "element",
+            "inet",
+            "launch",
+            "tcp_local",
+            "{ 127.0.0.1 . 8080 }",
+        ],
+        "",
+    );
+    assert_net_clean(&sb, &host, Some(&cg), &out);
 }
 
 /// The veth step refused by the kernel: the bridge has 7 levels of devices stacked on it
@@ -1170,7 +1246,8 @@ fn host_gc_after_sigkill() {
     let netns = Netns::open(Path::new(&format!("/proc/{pid}/ns/net"))).unwrap();
     let vl = veth_of(&instance);
     assert_eq!(veths(), std::slice::from_ref(&vl));
-    assert_eq!(rules_of(&instance).len(), 4, "{:#?}", rules_of(&instance));
+    let address = address_of(&sb, &instance);
+    assert_eq!(elements_to(&address).len(), 1, "{:#?}", port_elements());
     let lease = leases(&sb, "launch0");
     assert_eq!(lease.len(), 1);
     assert!(lease[0].ends_with(&format!(" {instance}")), "{lease:?}");
@@ -1182,9 +1259,9 @@ fn host_gc_after_sigkill() {
         processes_gone(&sb.dir.display().to_string(), Duration::from_secs(2)),
         "the container outlived its launcher\n{out}"
     );
-    // Left for gc: the rules, the lease (its holder is dead), the veth (its namespace is
-    // held here), the instance directory.
-    assert_eq!(rules_of(&instance).len(), 4, "{out}");
+    // Left for gc: the published port, the lease (its holder is dead), the veth (its
+    // namespace is held here), the instance directory.
+    assert_eq!(elements_to(&address).len(), 1, "{out}");
     assert_eq!(leases(&sb, "launch0"), lease, "{out}");
     assert_eq!(veths(), std::slice::from_ref(&vl), "{out}");
     assert_eq!(instances(&sb), std::slice::from_ref(&instance), "{out}");
@@ -1204,7 +1281,7 @@ fn host_gc_after_sigkill() {
         elsewhere.stdout.contains(&format!("left {instance} alone")),
         "{elsewhere}"
     );
-    assert_eq!(rules_of(&instance).len(), 4, "{elsewhere}");
+    assert_eq!(elements_to(&address).len(), 1, "{elsewhere}");
     assert_eq!(leases(&sb, "launch0"), lease, "{elsewhere}");
     assert_eq!(veths(), std::slice::from_ref(&vl), "{elsewhere}");
     assert_eq!(
@@ -1355,7 +1432,7 @@ fn plan_shows_the_rules_and_the_veth() {
                 "net_bridge",
                 "ip_forward",
                 "lease_address",
-                "firewall",
+                "publish_ports",
                 "network_files",
                 "veth",
             ]

@@ -1,36 +1,121 @@
 //! The bridge mode's firewall: nftables table `inet launch`, launch's own, through the `nft` tool
-//! (docs/network.md says why not netlink nf_tables). Rules are added and removed per container:
-//! each carries the comment `launch:TAG`, and removal deletes by handle only the rules with its
-//! tag, so no other rule, ours or anyone's, is touched.
+//! (docs/network.md says why not netlink nf_tables rules). Nothing is added per container but
+//! the elements of its published ports: the table's rules are made once per host network
+//! namespace, a bridge's once per bridge, and each container's ports are elements of the
+//! table's maps (`create element`, so a port another container holds is refused), removed by
+//! key at its end. Whether the table and a bridge's rules exist is asked over netlink (a
+//! marker chain each), so a start runs no `nft` unless it publishes ports.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use super::netlink::{self as nl, Msg, Socket, What};
 use super::subnet::Subnet;
 use crate::error::{SysError, SysResult};
 
 /// The table: family and name, as nft spells them.
 pub const TABLE: &str = "inet launch";
 
-/// The table and its base chains. Loading it again changes nothing (a `table { chain }` block
-/// adds what is missing), so every container's script starts with it.
+/// The chain whose presence says the table below is complete (made in its transaction).
+const TABLE_MARKER: &str = "launch-v2";
+
+/// The table: the published ports' maps, the base chains and the rules that look ports up in
+/// the maps. Made once, in one transaction with its marker chain.
 ///
 /// - `prerouting`/`output` (nat, -100): DNAT of published ports, from outside and from the host
 ///   itself (the output hook is where the host's own connections to a published port, loopback
-///   included, are rewritten);
-/// - `postrouting` (nat, 100): masquerade of the containers' outbound traffic, and of the
-///   connections DNAT'd from the host's loopback or from another container (hairpin);
-/// - `guard` (filter, prerouting 0): drops traffic from the bridge to 127.0.0.0/8 that is not
-///   the reply of a DNAT'd connection, the hole `route_localnet` would open otherwise.
+///   included, are rewritten). `*_any` maps ports published on every address (`fib daddr type
+///   local`), `*_addr` ports on one host address (both hooks), `*_local` ports on a loopback
+///   address (output only: nothing from outside reaches them);
+/// - `postrouting` (nat, 100) and `guard` (filter, prerouting 0): the bridges' rules
+///   ([`bridge_script`]).
 pub const TABLE_SCRIPT: &str = "table inet launch {
-\tchain prerouting { type nat hook prerouting priority -100; policy accept; }
-\tchain output { type nat hook output priority -100; policy accept; }
+\tmap tcp_any { type inet_service : ipv4_addr . inet_service; }
+\tmap udp_any { type inet_service : ipv4_addr . inet_service; }
+\tmap tcp_addr { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+\tmap udp_addr { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+\tmap tcp_local { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+\tmap udp_local { type ipv4_addr . inet_service : ipv4_addr . inet_service; }
+\tchain prerouting {
+\t\ttype nat hook prerouting priority -100; policy accept;
+\t\tfib daddr type local dnat ip to tcp dport map @tcp_any
+\t\tfib daddr type local dnat ip to udp dport map @udp_any
+\t\tdnat ip to ip daddr . tcp dport map @tcp_addr
+\t\tdnat ip to ip daddr . udp dport map @udp_addr
+\t}
+\tchain output {
+\t\ttype nat hook output priority -100; policy accept;
+\t\tfib daddr type local dnat ip to tcp dport map @tcp_any
+\t\tfib daddr type local dnat ip to udp dport map @udp_any
+\t\tdnat ip to ip daddr . tcp dport map @tcp_addr
+\t\tdnat ip to ip daddr . udp dport map @udp_addr
+\t\tdnat ip to ip daddr . tcp dport map @tcp_local
+\t\tdnat ip to ip daddr . udp dport map @udp_local
+\t}
 \tchain postrouting { type nat hook postrouting priority 100; policy accept; }
 \tchain guard { type filter hook prerouting priority 0; policy accept; }
+\tchain launch-v2 { }
 }
 ";
+
+/// One bridge's rules, made once with its marker chain `bridge-NAME`:
+///
+/// - masquerade of its containers' traffic to anything outside the subnet;
+/// - masquerade of connections from the host's loopback to a container (DNAT'd published
+///   ports; with `route_localnet` on the bridge, the container sees the bridge's address);
+/// - hairpin: a container reaching another (or itself) through a published port on a host
+///   address is masqueraded, so the reply comes back the way the request went;
+/// - the guard: traffic from the bridge to 127.0.0.0/8 that is not a DNAT'd connection's is
+///   dropped, the hole `route_localnet` would open otherwise (CVE-2020-8558).
+pub fn bridge_script(bridge: &str, net: Subnet) -> String {
+    let c = format!("comment \"launch-bridge:{bridge}\"");
+    format!(
+        "add chain {TABLE} bridge-{bridge}\n\
+         add rule {TABLE} postrouting ip saddr {net} ip daddr != {net} masquerade {c}\n\
+         add rule {TABLE} postrouting oifname \"{bridge}\" ip saddr 127.0.0.0/8 masquerade {c}\n\
+         add rule {TABLE} postrouting oifname \"{bridge}\" ip saddr {net} ct status dnat masquerade {c}\n\
+         add rule {TABLE} guard iifname \"{bridge}\" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop {c}\n"
+    )
+}
+
+/// Whether chain `name` exists in the table (NFT_MSG_GETCHAIN; no table is no chain).
+fn chain_exists(name: &str) -> SysResult<bool> {
+    let what = What {
+        op: "NFT_MSG_GETCHAIN",
+        args: format!("table {TABLE}, chain {name:?}"),
+    };
+    let msg = Msg::new(nl::NFT_MSG_GETCHAIN, 0)
+        .nfgen(nl::NFPROTO_INET)
+        .attr_str(nl::NFTA_CHAIN_TABLE, "launch")
+        .attr_str(nl::NFTA_CHAIN_NAME, name);
+    match Socket::open_netfilter()?.request(msg, &what) {
+        Ok(_) => Ok(true),
+        Err(e) if e.errno() == nix::errno::Errno::ENOENT => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Make sure the table and bridge `bridge`'s rules exist; what was missing is made in one
+/// `nft` transaction. Returns the script applied (empty: nothing was missing).
+pub fn ensure(bridge: &str, net: Subnet) -> SysResult<String> {
+    let mut script = String::new();
+    if !chain_exists(TABLE_MARKER)? {
+        script.push_str(TABLE_SCRIPT);
+    }
+    if !chain_exists(&format!("bridge-{bridge}"))? {
+        script.push_str(&bridge_script(bridge, net));
+    }
+    if !script.is_empty() {
+        nft(
+            &["-f", "-"],
+            Some(&script),
+            &format!("-f - (table, bridge {bridge})"),
+        )?;
+    }
+    Ok(script)
+}
 
 /// A transport protocol of a published port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -81,161 +166,74 @@ impl std::fmt::Display for Port {
     }
 }
 
-/// One container's rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerRules {
-    /// What names its rules: the comment is `launch:TAG`. Letters, digits, `-`, `_`, `.`, `:`.
-    pub tag: String,
-    /// The bridge it is on.
-    pub bridge: String,
-    /// The bridge's subnet.
-    pub subnet: Subnet,
-    /// Its address.
-    pub address: Ipv4Addr,
-    /// Its published ports.
-    pub ports: Vec<Port>,
-}
-
-fn check_tag(tag: &str) -> SysResult<()> {
-    let ok = !tag.is_empty()
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c));
-    if ok {
-        Ok(())
+/// The map a published port goes in, and its key, as nft writes them.
+fn element_key(p: &Port) -> (String, String) {
+    let proto = p.protocol.nft();
+    let h = p.host_address;
+    if h.is_unspecified() {
+        (format!("{proto}_any"), p.host_port.to_string())
+    } else if h.is_loopback() {
+        (format!("{proto}_local"), format!("{h} . {}", p.host_port))
     } else {
-        Err(SysError::other(
-            "nft",
-            None,
-            format!("rule tag {tag:?}: only letters, digits, '-', '_', '.' and ':'"),
-        ))
+        (format!("{proto}_addr"), format!("{h} . {}", p.host_port))
     }
 }
 
-/// The `add rule` commands for one container, exactly as [`add`] applies them (after
-/// [`TABLE_SCRIPT`]). Pure: the plan shows these.
-pub fn rules(c: &ContainerRules) -> SysResult<Vec<String>> {
-    check_tag(&c.tag)?;
-    Ok(render(
-        &c.tag,
-        &c.bridge,
-        c.subnet,
-        &c.address.to_string(),
-        &c.ports,
-    ))
-}
-
-/// [`rules`] before the container's address is known: `address` stands for it (the plan
-/// shows `{address}` where the lease goes).
-pub fn render(tag: &str, br: &str, net: Subnet, a: &str, ports: &[Port]) -> Vec<String> {
-    let comment = format!("comment \"launch:{tag}\"");
-    let rule = |chain: &str, body: String| format!("add rule {TABLE} {chain} {body} {comment}");
-    let mut v = vec![
-        rule(
-            "guard",
-            format!("iifname \"{br}\" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop"),
-        ),
-        rule(
-            "postrouting",
-            format!("ip saddr {a} ip daddr != {net} masquerade"),
-        ),
-    ];
-    if !ports.is_empty() {
-        v.push(rule(
-            "postrouting",
-            format!("oifname \"{br}\" ip saddr 127.0.0.0/8 ip daddr {a} masquerade"),
-        ));
-    }
-    for p in ports {
-        let proto = p.protocol.nft();
-        let (hp, cp) = (p.host_port, p.container_port);
-        let dnat = format!("{proto} dport {hp} dnat ip to {a}:{cp}");
-        let h = p.host_address;
-        if h.is_unspecified() {
-            let m = format!("fib daddr type local {dnat}");
-            v.push(rule("prerouting", m.clone()));
-            v.push(rule("output", m));
-        } else if h.is_loopback() {
-            v.push(rule("output", format!("ip daddr {h} {dnat}")));
-        } else {
-            v.push(rule("prerouting", format!("ip daddr {h} {dnat}")));
-            v.push(rule("output", format!("ip daddr {h} {dnat}")));
-        }
-        if !h.is_loopback() {
-            // Hairpin: another container on the bridge reaching this one through the host's
-            // address would get the reply straight from this one's address; masquerade it.
-            v.push(rule(
-                "postrouting",
-                format!("ip saddr {net} ip daddr {a} {proto} dport {cp} ct status dnat masquerade"),
-            ));
-        }
-    }
-    v
-}
-
-/// Apply [`TABLE_SCRIPT`] and the container's [`rules`] in one nft transaction (all or none).
-/// Returns the script applied.
-pub fn add(c: &ContainerRules) -> SysResult<String> {
-    let mut script = TABLE_SCRIPT.to_string();
-    for r in rules(c)? {
-        script.push_str(&r);
-        script.push('\n');
-    }
-    nft(
-        &["-f", "-"],
-        Some(&script),
-        &format!("-f - (rules of launch:{})", c.tag),
-    )?;
-    Ok(script)
-}
-
-/// The rules tagged `launch:TAG` in the table: (chain, handle, rule text as nft lists it).
-pub fn tagged(tag: &str) -> SysResult<Vec<(String, u64, String)>> {
-    check_tag(tag)?;
-    let want = format!("comment \"launch:{tag}\"");
-    let Some(listing) = list()? else {
-        return Ok(Vec::new());
-    };
-    // `nft -a list table` ends each rule with `# handle N`; chains open with `chain NAME {`.
-    let mut out = Vec::new();
-    let mut chain = String::new();
-    for line in listing.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("chain ") {
-            chain = rest
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            continue;
-        }
-        let Some((rule, handle)) = line.rsplit_once(" # handle ") else {
-            continue;
-        };
-        if !rule.ends_with(&want) {
-            continue;
-        }
-        if let Ok(h) = handle.trim().parse() {
-            out.push((chain.clone(), h, rule.to_string()));
-        }
-    }
-    Ok(out)
-}
-
-/// Delete the rules tagged `launch:TAG` (one transaction). Returns the script applied: empty
-/// when there was nothing to delete (already removed, or no table), which is success.
-pub fn remove(tag: &str) -> SysResult<String> {
-    let script: String = tagged(tag)?
+/// The `create element` lines that publish `ports` to `address` (a container's; the plan
+/// shows `{address}`). Pure: the plan shows these.
+pub fn publish_lines(ports: &[Port], address: &str) -> Vec<String> {
+    ports
         .iter()
-        .map(|(chain, handle, _)| format!("delete rule {TABLE} {chain} handle {handle}\n"))
+        .map(|p| {
+            let (map, key) = element_key(p);
+            format!(
+                "create element {TABLE} {map} {{ {key} : {address} . {} }}",
+                p.container_port
+            )
+        })
+        .collect()
+}
+
+/// The `delete element` lines that take `ports` back.
+pub fn unpublish_lines(ports: &[Port]) -> Vec<String> {
+    ports
+        .iter()
+        .map(|p| {
+            let (map, key) = element_key(p);
+            format!("delete element {TABLE} {map} {{ {key} }}")
+        })
+        .collect()
+}
+
+/// Publish `ports` to `address` in one transaction: all or none. A port another container
+/// holds fails it ("File exists").
+pub fn publish(ports: &[Port], address: Ipv4Addr) -> SysResult<()> {
+    let script: String = publish_lines(ports, &address.to_string())
+        .into_iter()
+        .map(|l| l + "\n")
         .collect();
-    if !script.is_empty() {
-        nft(
-            &["-f", "-"],
-            Some(&script),
-            &format!("-f - (delete launch:{tag})"),
-        )?;
+    nft(&["-f", "-"], Some(&script), "-f - (publish ports)").map(drop)
+}
+
+/// Take `ports` back; those already gone count as taken back.
+pub fn unpublish(ports: &[Port]) -> SysResult<()> {
+    let lines = unpublish_lines(ports);
+    let all: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if nft(&["-f", "-"], Some(&all), "-f - (unpublish ports)").is_ok() {
+        return Ok(());
     }
-    Ok(script)
+    // One missing element fails the whole transaction: each on its own, missing ones skipped.
+    for l in lines {
+        if let Err(e) = nft(&["-f", "-"], Some(&format!("{l}\n")), &l) {
+            let gone = e.detail.as_deref().is_some_and(|d| {
+                d.contains("No such file or directory") || d.contains("does not exist")
+            });
+            if !gone {
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Delete the whole table. False when there was none.
@@ -314,49 +312,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rules_for_a_container_with_ports() {
-        let c = ContainerRules {
-            tag: "web".into(),
-            bridge: "launch0".into(),
-            subnet: Subnet::DEFAULT,
-            address: Ipv4Addr::new(10, 88, 0, 5),
-            ports: vec![
-                Port {
-                    protocol: Protocol::Tcp,
-                    host_address: Ipv4Addr::LOCALHOST,
-                    host_port: 8080,
-                    container_port: 80,
-                },
-                Port {
-                    protocol: Protocol::Udp,
-                    host_address: Ipv4Addr::UNSPECIFIED,
-                    host_port: 5353,
-                    container_port: 53,
-                },
-            ],
+    fn ports_are_elements_of_the_map_of_their_kind() {
+        let port = |protocol, host_address, host_port, container_port| Port {
+            protocol,
+            host_address,
+            host_port,
+            container_port,
         };
-        let r = rules(&c).unwrap().join("\n");
+        let ports = [
+            port(Protocol::Tcp, Ipv4Addr::LOCALHOST, 8080, 80),
+            port(Protocol::Udp, Ipv4Addr::UNSPECIFIED, 5353, 53),
+            port(Protocol::Tcp, Ipv4Addr::new(192, 0, 2, 10), 8443, 443),
+        ];
         assert_eq!(
-            r,
-            r#"add rule inet launch guard iifname "launch0" ip daddr 127.0.0.0/8 ct status & dnat == 0 drop comment "launch:web"
-add rule inet launch postrouting ip saddr 10.88.0.5 ip daddr != 10.88.0.0/16 masquerade comment "launch:web"
-add rule inet launch postrouting oifname "launch0" ip saddr 127.0.0.0/8 ip daddr 10.88.0.5 masquerade comment "launch:web"
-add rule inet launch output ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 10.88.0.5:80 comment "launch:web"
-add rule inet launch prerouting fib daddr type local udp dport 5353 dnat ip to 10.88.0.5:53 comment "launch:web"
-add rule inet launch output fib daddr type local udp dport 5353 dnat ip to 10.88.0.5:53 comment "launch:web"
-add rule inet launch postrouting ip saddr 10.88.0.0/16 ip daddr 10.88.0.5 udp dport 53 ct status dnat masquerade comment "launch:web""#
+            publish_lines(&ports, "10.88.0.5"),
+            [
+                "create element inet launch tcp_local { 127.0.0.1 . 8080 : 10.88.0.5 . 80 }",
+                "create element inet launch udp_any { 5353 : 10.88.0.5 . 53 }",
+                "create element inet launch tcp_addr { 192.0.2.10 . 8443 : 10.88.0.5 . 443 }",
+            ]
+        );
+        assert_eq!(
+            unpublish_lines(&ports),
+            [
+                "delete element inet launch tcp_local { 127.0.0.1 . 8080 }",
+                "delete element inet launch udp_any { 5353 }",
+                "delete element inet launch tcp_addr { 192.0.2.10 . 8443 }",
+            ]
         );
     }
 
     #[test]
-    fn a_tag_cannot_escape_the_comment() {
-        let c = ContainerRules {
-            tag: "x\" drop".into(),
-            bridge: "launch0".into(),
-            subnet: Subnet::DEFAULT,
-            address: Ipv4Addr::new(10, 88, 0, 5),
-            ports: vec![],
-        };
-        assert!(rules(&c).is_err());
+    fn a_bridges_rules_name_its_subnet_and_carry_its_marker() {
+        let s = bridge_script("launch0", Subnet::DEFAULT);
+        assert!(
+            s.starts_with("add chain inet launch bridge-launch0\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains("ip saddr 10.88.0.0/16 ip daddr != 10.88.0.0/16 masquerade"),
+            "{s}"
+        );
+        assert_eq!(
+            s.matches("comment \"launch-bridge:launch0\"").count(),
+            4,
+            "{s}"
+        );
     }
 }

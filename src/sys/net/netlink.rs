@@ -36,6 +36,12 @@ pub(crate) const RTM_NEWADDR: u16 = 20;
 pub(crate) const RTM_GETADDR: u16 = 22;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
 
+/// nf_tables: (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETCHAIN, the `inet` family, and the
+/// chain attributes a lookup names.
+pub(crate) const NFT_MSG_GETCHAIN: u16 = (10 << 8) | 4;
+pub(crate) const NFPROTO_INET: u8 = 1;
+pub(crate) const NFTA_CHAIN_TABLE: u16 = 1;
+pub(crate) const NFTA_CHAIN_NAME: u16 = 3;
 pub(crate) const IFLA_IFNAME: u16 = 3;
 pub(crate) const IFLA_MASTER: u16 = 10;
 pub(crate) const IFLA_LINKINFO: u16 = 18;
@@ -90,6 +96,12 @@ impl Msg {
         self.buf.extend_from_slice(&index.to_ne_bytes());
         self.buf.extend_from_slice(&flags.to_ne_bytes());
         self.buf.extend_from_slice(&change.to_ne_bytes());
+    }
+
+    /// struct nfgenmsg: nf_tables family, version 0, resource id 0.
+    pub(crate) fn nfgen(mut self, family: u8) -> Msg {
+        self.buf.extend_from_slice(&[family, 0, 0, 0]);
+        self
     }
 
     /// struct ifaddrmsg for IPv4.
@@ -198,13 +210,22 @@ impl Socket {
     /// A socket in the calling thread's network namespace; `ns` names it in errors (None: the
     /// caller's own).
     pub(crate) fn open(ns: Option<PathBuf>) -> SysResult<Socket> {
+        Socket::open_protocol(ns, SockProtocol::NetlinkRoute, "NETLINK_ROUTE")
+    }
+
+    /// A NETLINK_NETFILTER socket in the caller's network namespace (nf_tables queries).
+    pub(crate) fn open_netfilter() -> SysResult<Socket> {
+        Socket::open_protocol(None, SockProtocol::NetlinkNetFilter, "NETLINK_NETFILTER")
+    }
+
+    fn open_protocol(ns: Option<PathBuf>, protocol: SockProtocol, name: &str) -> SysResult<Socket> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
             SockFlag::SOCK_CLOEXEC,
-            SockProtocol::NetlinkRoute,
+            protocol,
         )
-        .map_err(|e| ns_err(&ns, "socket", e).args("AF_NETLINK, SOCK_RAW, NETLINK_ROUTE"))?;
+        .map_err(|e| ns_err(&ns, "socket", e).args(format!("AF_NETLINK, SOCK_RAW, {name}")))?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, 0))
             .map_err(|e| ns_err(&ns, "bind", e).args("AF_NETLINK"))?;
         // Extended acks: the kernel's own words for a refusal ("Unknown device type"), capped
