@@ -107,6 +107,14 @@ pub struct HostFacts {
     /// What a connected container is told and connected with.
     #[serde(default)]
     pub network: NetworkFacts,
+    /// The memory (NUMA) nodes online, as /sys/devices/system/node/online lists them
+    /// (`0`, `0-1`); `None` when the kernel does not say.
+    #[serde(default)]
+    pub numa_nodes: Option<String>,
+    /// `fs.nr_open`: the most file descriptors a process may have open (the ceiling of
+    /// RLIMIT_NOFILE); `None` when unreadable.
+    #[serde(default)]
+    pub nr_open: Option<u64>,
 }
 
 /// The host's resolvers and network helpers.
@@ -198,6 +206,8 @@ impl HostFacts {
             host_root,
             capabilities,
             network: _,
+            numa_nodes: _,
+            nr_open: _,
         } = self;
         let mut out = Vec::new();
         let mut diff = |what: &str, plan: String, host: String| {
@@ -472,6 +482,8 @@ fn probe_facts() -> HostFacts {
         host_root: host_root(real_path_kind),
         capabilities: crate::sys::caps::bounding_now(),
         network: NetworkFacts::probe(),
+        numa_nodes: read_trim("/sys/devices/system/node/online"),
+        nr_open: read_trim("/proc/sys/fs/nr_open").and_then(|v| v.parse().ok()),
     }
 }
 
@@ -665,6 +677,8 @@ impl FakeHost {
                 slirp4netns: Some(PathBuf::from("/usr/bin/slirp4netns")),
                 tun: true,
             },
+            numa_nodes: Some("0".into()),
+            nr_open: Some(1_048_576),
         };
         let mut paths = BTreeMap::new();
         for d in ["/usr", "/etc", "/dev", "/tmp"] {

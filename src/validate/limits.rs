@@ -117,7 +117,30 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, 
         out.cpuset_cpus = b.at(LimitKey::CpusetCpus, c.span(), v);
     }
     if let Some(m) = &l.cpuset_mems {
-        let v = cpu_list(b.cx, m, None);
+        let v = cpu_list(b.cx, m, None).filter(|list| {
+            // Nodes this host has: a node it lacks is refused by the kernel (EINVAL on
+            // cpuset.mems) at run time.
+            let online = b.cx.host.facts().numa_nodes.clone();
+            let Some(online) = online else { return true };
+            let have = expand_list(&online);
+            let missing: Vec<u32> = expand_list(list)
+                .into_iter()
+                .filter(|n| !have.contains(n))
+                .collect();
+            if missing.is_empty() {
+                return true;
+            }
+            b.cx.push(
+                Problem::new(
+                    "launch::limits::cpuset",
+                    m.span(),
+                    format!("`{}` names a memory node this host lacks", m.get()),
+                )
+                .label(format!("this host's memory nodes are {online}"))
+                .help(format!("use nodes from {online}")),
+            );
+            false
+        });
         out.cpuset_mems = b.at(LimitKey::CpusetMems, m.span(), v);
     }
     if let Some(m) = &l.memory {
@@ -279,6 +302,19 @@ fn check_parent(cx: &mut Cx, p: &Sp<String>) -> PathBuf {
     path.to_path_buf()
 }
 
+/// The numbers a list like `0-2,4` names (up to 4096 of them: a list is a host's CPUs or
+/// nodes).
+fn expand_list(s: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(a), Ok(b)) = (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+            out.extend((a..=b).take(4096));
+        }
+    }
+    out
+}
+
 /// Check a cpuset list like `0-2,4`; `max` bounds the CPU numbers.
 fn cpu_list(cx: &mut Cx, v: &Sp<String>, max: Option<u32>) -> Option<String> {
     let parse = |s: &str| -> Option<Vec<u32>> {
@@ -395,6 +431,30 @@ fn rlimit(cx: &mut Cx, k: &Sp<String>, v: &Sp<Rlimit>) -> Option<spec::Rlimit> {
             .help("the kernel requires soft <= hard"),
         );
         return None;
+    }
+    // RLIMIT_NOFILE above fs.nr_open: setrlimit fails with EPERM even for root.
+    if resource == spec::RlimitResource::RLIMIT_NOFILE {
+        let nr_open = cx.host.facts().nr_open;
+        // `None` is unlimited: above any ceiling.
+        let highest = match (soft, hard) {
+            (Some(s), Some(h)) => s.max(h),
+            _ => u64::MAX,
+        };
+        if let Some(max) = nr_open.filter(|m| highest > *m) {
+            cx.push(
+                Problem::new(
+                    "launch::limits::rlimit_value",
+                    v.span(),
+                    format!("`nofile` above this host's fs.nr_open ({max})"),
+                )
+                .label(format!("at most {max} files can be open per process here"))
+                .help(format!(
+                    "lower it to {max} or less (\"unlimited\" is above it too), or raise the \
+                     sysctl fs.nr_open"
+                )),
+            );
+            return None;
+        }
     }
     Some(spec::Rlimit {
         resource,

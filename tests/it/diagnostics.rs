@@ -165,3 +165,30 @@ fn json_diagnostics_carry_line_and_column() {
     assert_eq!(d["label"], "did you mean `hostname`?");
     insta::assert_snapshot!("diag-json-unknown_key", render_json(&src, &problems));
 }
+
+/// Validation knows the host: a memory node it lacks and a `nofile` above its `fs.nr_open`
+/// are diagnostics with the host's own numbers, not step failures at run time.
+#[test]
+fn host_limits_are_checked_before_running() {
+    let text = "name = \"h\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                [limits]\ncpuset_mems = \"0-1\"\n[limits.rlimits]\nnofile = \"unlimited\"\n";
+    let src = launch::manifest::Source::from_text("h.toml", std::path::Path::new("/"), text);
+    let mut host = hybrid();
+    host.facts.numa_nodes = Some("0".into());
+    host.facts.nr_open = Some(1_048_576);
+    let problems = plan_for(&src, &host).unwrap_err();
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        messages.contains(&"`0-1` names a memory node this host lacks"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&"`nofile` above this host's fs.nr_open (1048576)"),
+        "{messages:?}"
+    );
+    // Within what the host has: accepted.
+    host.facts.numa_nodes = Some("0-1".into());
+    let ok = text.replace("\"unlimited\"", "{ soft = 1024, hard = 1048576 }");
+    let src = launch::manifest::Source::from_text("h.toml", std::path::Path::new("/"), &ok);
+    assert!(plan_for(&src, &host).is_ok());
+}
