@@ -40,6 +40,10 @@ pub struct CgroupFacts {
     /// The v1 cpuset root's `cpuset.cpus` and `cpuset.mems`: a new v1 cpuset group starts empty and
     /// must be given both before a task can join it.
     pub cpuset_root: Option<(String, String)>,
+    /// v1: the blkio hierarchy has `blkio.weight` (only an I/O scheduler with proportional
+    /// weights, CFQ, makes it; mq-deadline and none do not). v2: always (io.weight).
+    #[serde(default = "yes")]
+    pub io_weight: bool,
 }
 
 impl CgroupFacts {
@@ -502,6 +506,10 @@ pub fn state_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(format!("/tmp/launch-{uid}")))
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Undo mountinfo's octal escapes (`\040` for a space).
 fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -585,6 +593,13 @@ pub fn probe_cgroups(mountinfo: &str) -> CgroupFacts {
         let mems = std::fs::read_to_string(m.join("cpuset.mems")).ok()?;
         Some((cpus.trim().to_owned(), mems.trim().to_owned()))
     });
+    let io_weight = match layout {
+        CgroupLayout::V2 => true,
+        CgroupLayout::V1 | CgroupLayout::Hybrid => v1
+            .get("blkio")
+            .is_some_and(|m: &PathBuf| m.join("blkio.weight").exists()),
+        CgroupLayout::None => false,
+    };
     CgroupFacts {
         layout,
         v2_root,
@@ -592,6 +607,7 @@ pub fn probe_cgroups(mountinfo: &str) -> CgroupFacts {
         v1,
         memory_swap,
         cpuset_root,
+        io_weight,
     }
 }
 
@@ -666,6 +682,8 @@ impl FakeHost {
                 v1,
                 memory_swap: false,
                 cpuset_root: Some(("0-1".into(), "0".into())),
+                // mq-deadline, as here: no blkio.weight.
+                io_weight: false,
             },
             state_root: PathBuf::from("/run/launch"),
             host_root: vec![],
@@ -717,6 +735,7 @@ impl FakeHost {
             v1: BTreeMap::new(),
             memory_swap: true,
             cpuset_root: None,
+            io_weight: true,
         };
         h
     }

@@ -225,7 +225,20 @@ fn spell(l: &Limits, facts: &HostFacts) -> (Vec<Write>, Vec<Gap>) {
         w(LimitKey::Pids, "pids", "pids.max", p.to_string());
     }
     if let Some(weight) = l.io_weight {
-        if v2 {
+        if !v2 && !cg.io_weight {
+            unsupported.push(Gap {
+                key: LimitKey::IoWeight,
+                code: "launch::limits::controller_missing",
+                message: "this host has no proportional I/O weights".into(),
+                label: "no blkio.weight: the disks' I/O scheduler (mq-deadline, none) has no \
+                        weights"
+                    .into(),
+                help: "remove io_weight, or use a scheduler with weights (bfq: \
+                       `echo bfq > /sys/block/DEV/queue/scheduler`); `io` rate limits work \
+                       with any"
+                    .into(),
+            });
+        } else if v2 {
             w(
                 LimitKey::IoWeight,
                 "io",

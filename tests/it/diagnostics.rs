@@ -191,4 +191,16 @@ fn host_limits_are_checked_before_running() {
     let ok = text.replace("\"unlimited\"", "{ soft = 1024, hard = 1048576 }");
     let src = launch::manifest::Source::from_text("h.toml", std::path::Path::new("/"), &ok);
     assert!(plan_for(&src, &host).is_ok());
+    // io_weight on v1 without blkio.weight (mq-deadline, as on the development machine).
+    let text = "name = \"h\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                [limits]\nio_weight = 300\n";
+    let src = launch::manifest::Source::from_text("h.toml", std::path::Path::new("/"), text);
+    let problems = plan_for(&src, &host).unwrap_err();
+    assert_eq!(problems[0].code, "launch::limits::controller_missing");
+    assert_eq!(
+        problems[0].message,
+        "this host has no proportional I/O weights"
+    );
+    host.facts.cgroup.io_weight = true;
+    assert!(plan_for(&src, &host).is_ok());
 }

@@ -356,8 +356,11 @@ fn weights_and_memory_high_are_unified_on_v2_only() {
         "{r:#}"
     );
 
+    // A v1 host whose I/O scheduler has weights (CFQ): blkio.weight exists.
+    let mut cfq = hybrid();
+    cfq.facts.cgroup.io_weight = true;
     let text = format!("{MINIMAL}[limits]\ncpu_weight = 200\nio_weight = 300\n");
-    let c = config(&spec_on(&text, &hybrid()), &hybrid());
+    let c = config(&spec_on(&text, &cfq), &cfq);
     let r = &c["linux"]["resources"];
     assert_eq!(
         r["cpu"]["shares"],
