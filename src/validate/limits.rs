@@ -242,23 +242,42 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, 
 
 fn io_device(b: &mut L, dev: &Sp<crate::manifest::IoLimit>) -> Option<IoDevice> {
     let d = &dev.device;
+    // What is wrong with the name, in words: a missing path is not "not a block device".
+    let mut why = None;
     let number = if let Some((maj, min)) = d.split_once(':') {
         maj.parse::<u32>().ok().zip(min.parse::<u32>().ok())
     } else {
         match b.cx.host.path_kind(Path::new(d.get().as_str())) {
             Some(PathKind::BlockDevice(maj, min)) => Some((maj, min)),
-            _ => None,
+            None => {
+                why = Some("no such file on this host");
+                None
+            }
+            Some(_) => {
+                why = Some("it exists, but is not a block device");
+                None
+            }
         }
     };
     let Some((major, minor)) = number else {
-        b.cx.push(
-            Problem::new(
-                "launch::limits::io_device",
-                d.span(),
+        let (message, label) = match why {
+            Some("no such file on this host") => (
+                format!("`{}` does not exist", d.get()),
+                "no such device on this host".to_string(),
+            ),
+            Some(w) => (
                 format!("`{}` is not a block device", d.get()),
-            )
-            .label("expected a block device path or \"MAJOR:MINOR\"")
-            .help("name a disk, e.g. \"/dev/vda\" or \"254:0\" (see `lsblk -o NAME,MAJ:MIN`)"),
+                w.to_string(),
+            ),
+            None => (
+                format!("`{}` is not a block device", d.get()),
+                "expected a block device path or \"MAJOR:MINOR\"".to_string(),
+            ),
+        };
+        b.cx.push(
+            Problem::new("launch::limits::io_device", d.span(), message)
+                .label(label)
+                .help("name a disk, e.g. \"/dev/vda\" or \"254:0\" (see `lsblk -o NAME,MAJ:MIN`)"),
         );
         return None;
     };

@@ -203,4 +203,26 @@ fn host_limits_are_checked_before_running() {
     );
     host.facts.cgroup.io_weight = true;
     assert!(plan_for(&src, &host).is_ok());
+    // An I/O limit's device: missing, or there but not a block device, each said as it is.
+    for (device, message, label) in [
+        (
+            "/dev/sdz9",
+            "`/dev/sdz9` does not exist",
+            "no such device on this host",
+        ),
+        (
+            "/tmp",
+            "`/tmp` is not a block device",
+            "it exists, but is not a block device",
+        ),
+    ] {
+        let text = format!(
+            "name = \"h\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+             [[limits.io]]\ndevice = \"{device}\"\nread_bps = \"1MiB\"\n"
+        );
+        let src = launch::manifest::Source::from_text("h.toml", std::path::Path::new("/"), &text);
+        let problems = plan_for(&src, &host).unwrap_err();
+        assert_eq!(problems[0].message, message);
+        assert_eq!(problems[0].label, label);
+    }
 }
