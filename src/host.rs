@@ -339,6 +339,17 @@ pub trait Host {
         }
         Ok(text)
     }
+    /// Whether `rel` is a directory inside the directory root `root` (symlinks resolved inside
+    /// it); `None` when that cannot be said.
+    fn dir_in_root(&self, root: &Path, rel: &Path) -> Option<bool> {
+        let r = crate::sys::fs::Root::open(root).ok()?;
+        Some(match r.open_path(rel) {
+            Ok(fd) => nix::sys::stat::fstat(&fd)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+            Err(e) if e.errno() == nix::errno::Errno::ENOENT => false,
+            Err(_) => return None,
+        })
+    }
     /// The image a manifest's root names, resolved before validation (pulled or imported, and
     /// unpacked): `key` is [`crate::image::resolve::key`] of the manifest's value.
     fn image(&self, _key: &str) -> Option<&crate::image::resolve::Resolved> {
@@ -645,6 +656,11 @@ impl Host for FakeHost {
             .iter()
             .map(|n| self.files.get(&base.join(n)).cloned())
             .collect())
+    }
+    fn dir_in_root(&self, root: &Path, rel: &Path) -> Option<bool> {
+        // Only roots whose insides the fake host lists are known.
+        let inside = self.paths.keys().any(|p| p != root && p.starts_with(root));
+        inside.then(|| matches!(self.paths.get(&root.join(rel)), Some(PathKind::Dir)))
     }
     fn read_text(&self, path: &Path, max: u64) -> Result<String, String> {
         let bytes = self

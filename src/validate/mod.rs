@@ -85,6 +85,7 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
     let mut process = process::check(&mut cx, &merged, &ns, hostname.as_deref(), &root, rlimits);
     process.from_image = from_image;
     let mounts = mounts::check(&mut cx, &m.mounts, &ns);
+    process::cwd_exists(&mut cx, &merged, &process.cwd, &root, &mounts);
     let security = security::check(&mut cx, m.security.as_ref());
     if !cx.problems.is_empty() {
         cx.problems.sort_by_key(|p| (p.span.start, p.span.end));

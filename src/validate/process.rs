@@ -1,7 +1,7 @@
 //! `[process]`: argv, environment, working directory, ids.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Cx, container_path};
 use crate::diag::Problem;
@@ -233,4 +233,35 @@ pub(crate) fn check(
         },
         from_image: Vec::new(),
     }
+}
+
+/// The working directory must exist in a directory root used in place (runc and crun fail the
+/// chdir at run time; a writable or image root's overlay, or a mount there, may provide it).
+pub(super) fn cwd_exists(
+    cx: &mut Cx,
+    p: &Process,
+    cwd: &Path,
+    root: &crate::spec::Root,
+    mounts: &[crate::spec::Mount],
+) {
+    let crate::spec::RootSource::Path { path } = &root.source else {
+        return;
+    };
+    if root.writable || cwd == Path::new("/") || mounts.iter().any(|m| cwd.starts_with(&m.target)) {
+        return;
+    }
+    let rel = cwd.strip_prefix("/").unwrap_or(cwd);
+    if cx.host.dir_in_root(path, rel) != Some(false) {
+        return;
+    }
+    let Some(c) = &p.cwd else { return };
+    cx.push(
+        Problem::new(
+            "launch::process::cwd",
+            c.span(),
+            format!("{} is not a directory in the root", cwd.display()),
+        )
+        .label(format!("not found in {}", path.display()))
+        .help("create it in the root directory, mount something there, or choose another `cwd`"),
+    );
 }

@@ -225,4 +225,20 @@ fn host_limits_are_checked_before_running() {
         assert_eq!(problems[0].message, message);
         assert_eq!(problems[0].label, label);
     }
+    // A working directory the directory root lacks (and no mount provides).
+    use launch::host::PathKind;
+    let host = hybrid()
+        .with_path("/r", PathKind::Dir)
+        .with_path("/r/bin", PathKind::Dir);
+    let text = "name = \"h\"\n[rootfs]\npath = \"/r\"\n[process]\ncommand = [\"/bin/true\"]\n\
+                cwd = \"/srv/app\"\n";
+    let src = launch::manifest::Source::from_text("h.toml", std::path::Path::new("/"), text);
+    let problems = plan_for(&src, &host).unwrap_err();
+    assert_eq!(problems[0].code, "launch::process::cwd");
+    assert_eq!(
+        problems[0].message,
+        "/srv/app is not a directory in the root"
+    );
+    let host = host.with_path("/r/srv/app", PathKind::Dir);
+    assert!(plan_for(&src, &host).is_ok());
 }
