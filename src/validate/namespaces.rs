@@ -74,6 +74,49 @@ pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Namespaces {
         }
         maps
     });
+    // Without root, namespaces other than the user namespace need one (the kernel checks
+    // CAP_SYS_ADMIN in the user namespace that will own them), and an unprivileged launcher may
+    // map only its own ids (newuidmap is not used).
+    if facts.uid != 0 {
+        if user.is_none() {
+            let span = if whole.is_empty() {
+                m.name.span()
+            } else {
+                whole.clone()
+            };
+            cx.push(
+                Problem::new(
+                    "launch::namespaces::privilege",
+                    span,
+                    format!(
+                        "creating namespaces needs root or a user namespace (you are uid {})",
+                        facts.uid
+                    ),
+                )
+                .label("pid, mount, uts, ipc and network namespaces are made for this container")
+                .help("add `user = true` under [namespaces] (root inside is you), or run launch as root"),
+            );
+        }
+        if let (Some(IdMaps::Explicit { uid, gid }), Some(u)) = (&user, n.user.as_ref()) {
+            let own = |lines: &[IdMapLine], id: u32| {
+                lines.len() == 1 && lines[0].outside == id && lines[0].count == 1
+            };
+            if !own(uid, facts.uid) || !own(gid, facts.gid) {
+                cx.push(
+                    Problem::new(
+                        "launch::idmap::unprivileged",
+                        u.span(),
+                        "without root, a user namespace can map only your own ids",
+                    )
+                    .label(format!(
+                        "one line each, `outside = {}` (uid) and `{}` (gid), `count = 1`",
+                        facts.uid, facts.gid
+                    ))
+                    .help("use `user = true` (root inside is you), or run launch as root for other maps"),
+                );
+            }
+        }
+    }
     let ns = |on: bool| if on { Namespace::New } else { Namespace::Host };
     Namespaces {
         pid: ns(flag(n.pid.as_ref(), true)),

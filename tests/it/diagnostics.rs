@@ -77,13 +77,16 @@ fn every_invalid_example_is_reported_as_promised() {
         .difference(&seen)
         // Not reproducible here: an unreadable manifest, a CPU without syscall tables, an
         // archive that fails to extract into the real store before validation (tested in
-        // tests/it/image_root.rs), and the bridge asked for without root (this host is root;
-        // tested in tests/it/network.rs).
+        // tests/it/image_root.rs), the bridge asked for without root, and namespaces or maps
+        // an unprivileged launcher cannot get (this host is root; tested in
+        // tests/it/network.rs and below).
         .filter(|c| {
             ![
                 "launch::manifest::read",
                 "launch::rootfs::extract",
                 "launch::network::rootless",
+                "launch::namespaces::privilege",
+                "launch::idmap::unprivileged",
                 "launch::security::seccomp_unsupported",
                 "launch::security::devices_unsupported",
             ]
@@ -241,4 +244,33 @@ fn host_limits_are_checked_before_running() {
     );
     let host = host.with_path("/r/srv/app", PathKind::Dir);
     assert!(plan_for(&src, &host).is_ok());
+}
+
+/// Without root, namespaces need a user namespace, and explicit maps may only map the
+/// caller's own ids: diagnostics before the run, not clone3's or uid_map's EPERM.
+#[test]
+fn unprivileged_namespaces_and_maps_are_checked() {
+    let mut user = hybrid();
+    user.facts.uid = 1000;
+    user.facts.gid = 1000;
+    let base = "name = \"u\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n";
+    let src = launch::manifest::Source::from_text("u.toml", std::path::Path::new("/"), base);
+    let problems = plan_for(&src, &user).unwrap_err();
+    assert_eq!(problems[0].code, "launch::namespaces::privilege");
+    assert!(problems[0].help.as_deref().unwrap().contains("user = true"));
+    let with_user = format!("{base}[namespaces]\nuser = true\n");
+    let src = launch::manifest::Source::from_text("u.toml", std::path::Path::new("/"), &with_user);
+    assert!(plan_for(&src, &user).is_ok());
+    let maps = format!(
+        "{base}[namespaces]\nuser = {{ uid_map = [{{ inside = 0, outside = 100000, count = 65536 }}], \
+         gid_map = [{{ inside = 0, outside = 100000, count = 65536 }}] }}\n"
+    );
+    let src = launch::manifest::Source::from_text("u.toml", std::path::Path::new("/"), &maps);
+    let problems = plan_for(&src, &user).unwrap_err();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.code == "launch::idmap::unprivileged"),
+        "{problems:?}"
+    );
 }
