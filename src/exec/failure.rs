@@ -23,6 +23,8 @@ pub struct Failure {
     pub exit_code: u8,
     /// The signal that cancelled start-up, if that is why the run stopped.
     pub cancelled: Option<i32>,
+    /// Run-time values for the planned text's placeholders (`{pid}`, `{address}`), once known.
+    pub values: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Display for Failure {
@@ -44,7 +46,11 @@ impl std::fmt::Display for Failure {
                 "launch: error: step {}/{} ({side}) failed: {}",
                 self.step.0, self.step.1, self.planned.summary
             )?;
-            writeln!(f, "  planned: {}", self.planned.effect())?;
+            let mut planned = self.planned.effect();
+            for (k, v) in &self.values {
+                planned = planned.replace(k, v);
+            }
+            writeln!(f, "  planned: {planned}")?;
             writeln!(f, "  cause:   {}", self.error)?;
         }
         write!(
@@ -67,6 +73,7 @@ pub(super) fn failure(
     undone: usize,
     undo_errors: Vec<(Undo, SysError)>,
     cancelled: Option<i32>,
+    values: Vec<(&'static str, String)>,
 ) -> Failure {
     // Rendered afresh: the instantiated plan's texts are the template's (see Plan::instantiate).
     let planned = plan.steps.get(at).map_or_else(
@@ -88,6 +95,7 @@ pub(super) fn failure(
         undo_errors,
         exit_code,
         cancelled,
+        values,
     }
 }
 

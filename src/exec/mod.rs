@@ -169,6 +169,14 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
             } else {
                 signals::cancelled()
             };
+            // The planned text's placeholders, as this run filled them.
+            let mut values = Vec::new();
+            if let Some(pid) = r.spawned {
+                values.push((PID_PLACEHOLDER, pid.to_string()));
+            }
+            if let Some(a) = r.address {
+                values.push(("{address}", a.to_string()));
+            }
             let (undone, undo_errors) = r.unwind();
             return Err(Box::new(failure(
                 &plan,
@@ -177,6 +185,7 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
                 undone,
                 undo_errors,
                 cancelled,
+                values,
             )));
         }
     }

@@ -812,11 +812,12 @@ pub fn contains_template(hay: &str, template: &str) -> bool {
         Lit(&'a str),
         Id,
         Pid,
+        Address,
     }
     let mut toks = Vec::new();
     let mut rest = template;
     while !rest.is_empty() {
-        let next = [("{id}", 0), ("{pid}", 1)]
+        let next = [("{id}", 0), ("{pid}", 1), ("{address}", 2)]
             .iter()
             .filter_map(|(p, k)| rest.find(p).map(|i| (i, *p, *k)))
             .min();
@@ -825,7 +826,11 @@ pub fn contains_template(hay: &str, template: &str) -> bool {
                 if i > 0 {
                     toks.push(Tok::Lit(&rest[..i]));
                 }
-                toks.push(if k == 0 { Tok::Id } else { Tok::Pid });
+                toks.push(match k {
+                    0 => Tok::Id,
+                    1 => Tok::Pid,
+                    _ => Tok::Address,
+                });
                 rest = &rest[i + p.len()..];
             }
             None => {
@@ -847,6 +852,15 @@ pub fn contains_template(hay: &str, template: &str) -> bool {
             Tok::Pid => {
                 let n = s.bytes().take_while(u8::is_ascii_digit).count();
                 (n > 0 && at(&s[n..], more)) || s.strip_prefix("{pid}").is_some_and(|r| at(r, more))
+            }
+            // An IPv4 address, as the run leased it.
+            Tok::Address => {
+                let n = s
+                    .bytes()
+                    .take_while(|b| b.is_ascii_digit() || *b == b'.')
+                    .count();
+                (n >= 7 && at(&s[n..], more))
+                    || s.strip_prefix("{address}").is_some_and(|r| at(r, more))
             }
         }
     }
