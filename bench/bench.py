@@ -1622,16 +1622,19 @@ def network_section(start_path, bulk_path, meta_path, partial=None):
         w("- " + n)
     loads = []
     if start:
-        loads.append("before the starts %s, after %s" % (" ".join(start["load_before"]), " ".join(start["load_after"])))
+        loads.append("before the starts %s, after them %s" % (" ".join(start["load_before"]), " ".join(start["load_after"])))
     if bulkd:
         ls = [float(x) for x in bulkd.get("loads", [])]
-        loads.append("during the transfers %s–%s (1-minute, sampled each round)" % (
-            fmt(min(ls), 2), fmt(max(ls), 2)) if ls else "")
-    busy = (start and float(start["load_before"][0]) > 0.7) or (bulkd and float(bulkd["load_before"][0]) > 0.7)
-    w("- Load average: %s%s." % ("; ".join(x for x in loads if x),
-                               " — **the machine was busy** (another engineer's builds and tests): "
-                               "absolute times are inflated; compare within a table (the compared "
-                               "commands alternate within every round)" if busy else ""))
+        loads.append("during the transfers %s–%s (1-minute, sampled each round; the transfers keep "
+                     "both CPUs busy themselves)" % (fmt(min(ls), 2), fmt(max(ls), 2)) if ls else "")
+    # Only the figure before the starts tells whether something else ran: the bench's own back-to-back
+    # blocks and transfers raise the later ones.
+    busy = start and float(start["load_before"][0]) > 0.7
+    w("- Load average (1/5/15 min): %s%s. The compared commands alternate within every round, so "
+      "load hits both sides of a ratio." % ("; ".join(x for x in loads if x),
+                                          " — **the machine was busy before the run** (other work on its 2 "
+                                          "CPUs): absolute times are inflated, compare within a table"
+                                          if busy else ""))
     w("")
 
     # --- start ---

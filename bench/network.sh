@@ -199,7 +199,8 @@ stop_worlds() {
             [ "$ns" = "$w" ] && { kill -KILL "${p#/proc/}" 2>/dev/null || true; }
         done
     done
-    for p in "${UNSHARE_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    # (braces: the shell's own "Killed" notice for A's unshare goes to /dev/null too)
+    { for p in "${UNSHARE_PIDS[@]}"; do wait "$p" || true; done; } 2>/dev/null
     WORLD_INITS=() UNSHARE_PIDS=() WORLD_NETNS=()
 }
 finish() {
