@@ -20,6 +20,9 @@ dropped from the rest of the run.
   bench.py measure --spec SPEC.json --out RESULTS.json [--iso-rounds N] [--b2b-rounds R]
                    [--b2b-runs B] [--rss-runs K] [--warmup W] [--pause S]
   bench.py report  --results RESULTS.json [--plan PLAN.json] [--profile PROFILE.md] --meta META.json
+  (and the helpers of bench/profile.sh, bench/images.sh and bench/network.sh: loop, stracec,
+  phases, perfsplit, ablation, cgjoin, ops, oci-layout, images-report, bulk, stamps, nettrace,
+  network-report; `bench.py CMD --help`)
 
 SPEC.json: {"commands": [{"key": ..., "label": ..., "argv": [...], "rss_argv": [...]?}]}
 "{id}" in an argv becomes a fresh id per start (container names must be unique); "{rss}" in
@@ -428,6 +431,11 @@ def report(args):
         images, image_targets = images_section(args.images_start, args.images_ops)
         for text, m, ok in image_targets:
             target(text + " (section *Images*)", m, ok)
+    network = None
+    if args.network_meta and os.path.exists(args.network_meta):
+        network, net_targets = network_section(args.network_start, args.network_bulk, args.network_meta)
+        for text, m, ok in net_targets:
+            target(text + " (section *Network*)", m, ok)
     w("")
 
     if plan:
@@ -450,7 +458,12 @@ def report(args):
     if images:
         L.extend(images)
         w("")
+    if network:
+        L.extend(network)
+        w("")
     w("## What each row runs")
+    w("")
+    w(NETNS_NOTE)
     w("")
     import shlex
     for k in keys:
@@ -461,6 +474,19 @@ def report(args):
         w(open(args.profile).read().rstrip())
         w("")
     sys.stdout.write("\n".join(L) + "\n")
+
+
+# Part of "What each row runs": the network isolation of the start rows, equal for every tool.
+NETNS_NOTE = (
+    "Network isolation is the same in every container row: a network namespace of its own with "
+    "only `lo`, brought up — launch by `[namespaces] net = true` in bench/lib.sh's manifests, "
+    "which since 32dc743 (`[network]`, whose default is now `mode = \"none\"`) plans exactly the "
+    "same steps as before (`launch plan` of true.toml is the same from 8a76d78 and 90819ad: "
+    "CLONE_NEWNET, then `ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)`); crun and runc by `network` in "
+    "the bundles' namespaces (both bring `lo` up); bubblewrap by `--unshare-all` (which includes "
+    "`--unshare-net` and brings `lo` up). The floor (`unshare -n`) leaves `lo` down, as it always "
+    "did. So 32dc743 needed no change here and the rows stay comparable with earlier runs; "
+    "`mode = \"bridge\"` and podman are compared in the section *Network*.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1293,6 +1319,567 @@ def images_report(args):
     open(args.into, "w").write(new)
 
 
+# ---------------------------------------------------------------------------------------------
+# network (bench/network.sh, issue 14): bulk TCP transfers, `launch -v` step times, a traced
+# bridge start, and the "Network" section of bench/RESULTS.md
+
+
+def bulk(args):
+    """Bulk TCP transfers, interleaved round by round: the servers (sinks: plain processes or
+    containers running `tcpbulk sink`) start first and say "ready"; then every round runs each
+    row's client (`tcpbulk send`, which prints one JSON line) once, the rows' order rotated
+    every round; one warm-up round is not recorded. Servers exit by themselves after the number
+    of transfers they were told to expect (they are killed after a timeout otherwise)."""
+    import select
+    import subprocess
+    spec = json.load(open(args.spec))
+    rows, servers = spec["rows"], spec["servers"]
+    logdir = os.path.dirname(os.path.abspath(args.out))
+    res = {r["key"]: {"label": r["label"], "group": r["group"], "server": r["server"],
+                      "client": r["client"], "seconds": [], "gbps": [], "send_user": [], "send_sys": [],
+                      "sink_user": [], "sink_sys": [], "failed": None} for r in rows}
+    srv_state = {}
+    load_before = open("/proc/loadavg").read().split()[:3]
+    loads = []
+    t_start = time.time()
+    for s in servers:
+        err = open(os.path.join(logdir, "bulk-server-%s.log" % s["key"]), "wb")
+        p = subprocess.Popen(s["argv"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=err, env=ENV)
+        line, deadline = b"", time.time() + 60
+        while time.time() < deadline and p.poll() is None and not line.endswith(b"\n"):
+            r, _, _ = select.select([p.stdout], [], [], 0.2)
+            if r:
+                c = os.read(p.stdout.fileno(), 1)
+                if not c:
+                    break
+                line += c
+        ok = line.strip() == b"ready"
+        srv_state[s["key"]] = {"proc": p, "err": err.name, "failed": None if ok else
+                               "no \"ready\" (%s): %s" % (line.decode(errors="replace").strip() or
+                                                          "exit %s" % p.poll(),
+                                                          _tail(err.name))}
+        if ok and s.get("post"):
+            # a set-up step once the server runs ({pid}: the server process's pid)
+            q = subprocess.run([a.replace("{pid}", str(p.pid)) for a in s["post"]], capture_output=True,
+                               text=True, env=ENV)
+            if q.returncode:
+                srv_state[s["key"]]["failed"] = "its set-up failed: %s" % (q.stdout + q.stderr).strip()
+        say("bulk: server %s %s" % (s["key"], "ready" if ok else "FAILED: " + srv_state[s["key"]]["failed"]))
+    for r in rows:
+        f = srv_state[r["server"]]["failed"]
+        if f:
+            res[r["key"]]["failed"] = "its server: " + f
+    alive = [r for r in rows if not res[r["key"]]["failed"]]
+    say("bulk: %d rows, %d bytes per transfer, %d rounds after a warm-up round" % (
+        len(alive), spec["bytes"], args.rounds))
+    for rnd in range(args.rounds + 1):
+        loads.append(open("/proc/loadavg").read().split()[0])
+        for r in rotated([x for x in alive if not res[x["key"]]["failed"]], rnd):
+            argv = [a.replace("{bytes}", str(spec["bytes"])) for a in r["client"]]
+            try:
+                p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                   timeout=args.timeout, env=ENV)
+            except subprocess.TimeoutExpired:
+                res[r["key"]]["failed"] = "no end after %d s: %s" % (args.timeout, " ".join(argv))
+                continue
+            if p.returncode:
+                res[r["key"]]["failed"] = "exit %d: %s: %s" % (p.returncode, " ".join(argv), p.stderr.strip())
+                continue
+            m = json.loads(p.stdout.strip().splitlines()[-1])
+            if rnd == 0:
+                continue
+            d = res[r["key"]]
+            d["seconds"].append(m["seconds"])
+            d["gbps"].append(m["bytes"] / m["seconds"] / 1e9)
+            for k, v in (("send_user", "user"), ("send_sys", "sys"), ("sink_user", "sink_user"),
+                         ("sink_sys", "sink_sys")):
+                d[k].append(m[v])
+        say("bulk: round %d/%d done%s" % (rnd, args.rounds, " (warm-up)" if rnd == 0 else ""))
+    loads.append(open("/proc/loadavg").read().split()[0])
+    for key, st in srv_state.items():
+        p = st["proc"]
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            say("bulk: server %s still runs: SIGTERM" % key)
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p.returncode and not st["failed"]:
+            st["exit"] = p.returncode
+    for k, d in res.items():
+        if d["failed"]:
+            say("bulk: FAILED %s: %s" % (k, d["failed"]))
+    out = {"rows": [r["key"] for r in rows], "results": res, "bytes": spec["bytes"],
+           "rounds": args.rounds, "servers": {s["key"]: {"argv": s["argv"], "post": s.get("post"), "exit": srv_state[s["key"]].get("exit"),
+                                                         "failed": srv_state[s["key"]]["failed"]}
+                                              for s in servers},
+           "load_before": load_before, "load_after": open("/proc/loadavg").read().split()[:3],
+           "loads": loads, "seconds": round(time.time() - t_start, 1), "info": spec.get("info", {})}
+    json.dump(out, open(args.out, "w"), indent=1)
+    say("wrote %s (%.0f s)" % (args.out, out["seconds"]))
+
+
+def _tail(path, n=400):
+    try:
+        return open(path, errors="replace").read()[-n:].strip().replace("\n", " / ")
+    except OSError:
+        return ""
+
+
+def stamps(args):
+    """`launch -v run …` N times (each after a pause): every line it writes to stderr is stamped
+    as it arrives (ms since the spawn), and so is its exit. -v prints a step's line as the step
+    begins, so the gap to the next line is that step's time (plus the logging)."""
+    import subprocess
+    if args.argv and args.argv[0] == "--":
+        args.argv = args.argv[1:]
+    runs = []
+    for _ in range(args.runs):
+        time.sleep(args.pause)
+        t0 = time.perf_counter_ns()
+        p = subprocess.Popen(args.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=ENV)
+        lines = []
+        for raw in p.stderr:
+            lines.append(((time.perf_counter_ns() - t0) / 1e6, raw.decode(errors="replace").rstrip("\n")))
+        p.wait()
+        lines.append(((time.perf_counter_ns() - t0) / 1e6, "exit %d" % p.returncode))
+        if p.returncode:
+            raise SystemExit("bench.py stamps: %s failed:\n%s" % (" ".join(args.argv),
+                                                                 "\n".join(l for _, l in lines)))
+        runs.append(lines)
+    json.dump({"argv": args.argv, "runs": runs}, open(args.out, "w"), indent=1)
+
+
+def nettrace(args):
+    """Timings of the network work in traced bridge starts (`strace --seccomp-bpf -f -tt -T -e
+    trace=clone,clone3,execve,wait4,sendto,recvfrom,sendmsg,close,exit_group`): each `nft`
+    process (spawn to reaped) and its slowest close(2), the veth's creation (RTM_NEWLINK with
+    a peer) and deletion (RTM_DELLINK) on the launcher's netlink socket, and the time from the
+    container's exit to the launcher's. Medians over the traces, JSON."""
+    import re
+    line_re = re.compile(r"^(\d+)\s+(\d+):(\d+):(\d+\.\d+)\s+(.*)$")
+    per = []
+    for path in args.traces:
+        evs = []
+        for line in open(path):
+            m = line_re.match(line.rstrip("\n"))
+            if not m:
+                continue
+            t = int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4))
+            evs.append((int(m.group(1)), t, m.group(5)))
+        if not evs:
+            continue
+        launcher = evs[0][0]
+        def dur(body):
+            m = re.search(r"<([\d.]+)>\s*$", body)
+            return float(m.group(1)) if m else 0.0
+        # nft children: processes that exec'd nft (the PATH search tries several directories)
+        nft = {}
+        for pid, t, body in evs:
+            if pid != launcher and pid not in nft and body.startswith("execve(") and '/nft"' in body:
+                argv = re.search(r"\[(.*?)\]", body)
+                nft[pid] = {"argv": argv.group(1).replace('"', "").replace(",", "") if argv else "nft"}
+        for pid, v in nft.items():
+            mine = [(t, b) for p2, t, b in evs if p2 == pid]
+            v["start"] = mine[0][0]
+            ends = [t for t, b in mine if b.startswith("+++")]
+            v["end"] = ends[0] if ends else mine[-1][0]
+            v["close"] = max([dur(b) for t, b in mine if b.startswith("close(")] or [0.0])
+            # reaped by the launcher: its wait4 returns
+            reap = [t for p2, t, b in evs if p2 == launcher and
+                    (b.startswith("wait4(%d," % pid) or b.startswith("<... wait4 resumed>")) and "= %d" % pid in b]
+            if reap:
+                v["end"] = max(v["end"], reap[0])
+        net = {}
+        pending = None
+        for pid, t, body in evs:
+            if pid != launcher:
+                continue
+            if body.startswith("sendto(") and "RTM_NEWLINK" in body and "NLM_F_EXCL" in body:
+                pending = ("veth_create", t)
+            elif body.startswith("sendto(") and "RTM_DELLINK" in body:
+                pending = ("veth_delete", t)
+            elif body.startswith("recvfrom(") and pending:
+                net[pending[0]] = (t + dur(body) - pending[1]) * 1000
+                pending = None
+        exits = [(p, t) for p, t, b in evs if b.startswith("+++ exited")]
+        # the container process: the launcher's clone3 child
+        child = None
+        for pid, t, body in evs:
+            if pid == launcher and body.startswith("clone3(") and "CLONE_NEWNET" in body:
+                m = re.search(r"= (\d+)", body)
+                child = int(m.group(1)) if m else None
+        c_exit = [t for p, t in exits if p == child]
+        l_exit = [t for p, t in exits if p == launcher]
+        row = {"total": ((l_exit[0] if l_exit else evs[-1][1]) - evs[0][1]) * 1000,
+               "after_container": (l_exit[0] - c_exit[0]) * 1000 if c_exit and l_exit else None,
+               "nft": [{"argv": v["argv"], "ms": (v["end"] - v["start"]) * 1000, "close_ms": v["close"] * 1000}
+                       for _, v in sorted(nft.items(), key=lambda kv: kv[1]["start"])]}
+        row.update(net)
+        per.append(row)
+    med = statistics.median
+    out = {"runs": len(per), "total": med([r["total"] for r in per]),
+           "after_container": med([r["after_container"] for r in per if r["after_container"] is not None] or [float("nan")])}
+    for k in ("veth_create", "veth_delete"):
+        v = [r[k] for r in per if k in r]
+        out[k] = med(v) if v else None
+    n = min(len(r["nft"]) for r in per) if per else 0
+    out["nft"] = [{"argv": per[0]["nft"][i]["argv"], "ms": med([r["nft"][i]["ms"] for r in per]),
+                   "close_ms": med([r["nft"][i]["close_ms"] for r in per])} for i in range(n)]
+    json.dump(out, open(args.out, "w"), indent=1)
+
+
+def _stamp_steps(path):
+    """{normalised step: median ms} of a `bench.py stamps` file, in the order of its first run,
+    and the number of runs. Times: from the step's line to the next line (the first row: from
+    the spawn to the first line; the last step's row runs until launch's exit)."""
+    import re
+    data = json.load(open(path))
+    per = []
+    for run in data["runs"]:
+        names, times = ["start of `launch` until its first step (exec, manifest, host probe, plan)"], [0.0]
+        for t, line in run:
+            m = re.match(r"launch: step \d+/\d+ (\w+): (.*)", line)
+            if m:
+                text = m.group(2)
+                text = re.sub(r"lbench-[\w-]*?-[0-9a-f]{8}\b", "NAME", text)
+                text = re.sub(r"/proc/\d+/", "/proc/PID/", text)
+                text = re.sub(r"P_PID, \d+", "P_PID, PID", text)
+                text = re.sub(r"vl-[0-9a-f]{8}", "vl-ID", text)
+                text = re.sub(r"devices-[0-9a-f]{12}", "devices-HASH", text)
+                names.append("%s: %s" % (m.group(1), text))
+                times.append(t)
+            elif line.startswith("exit "):
+                times.append(t)
+        dur = [b - a for a, b in zip(times, times[1:])]
+        per.append(list(zip(names, dur)))
+    out = {}
+    for i, (name, _) in enumerate(per[0]):
+        out[name] = statistics.median([r[i][1] for r in per if i < len(r)])
+    return out, len(per)
+
+
+def _stamp_rows(bridge_path, none_path, floor=0.2, width=110):
+    b, n = _stamp_steps(bridge_path)
+    o, _ = _stamp_steps(none_path) if none_path and os.path.exists(none_path) else ({}, 0)
+    rows, small_b, small_o, k = [], 0.0, 0.0, 0
+    names = list(b) + [x for x in o if x not in b]
+    last_b, last_o = list(b)[-1], (list(o)[-1] if o else None)
+    for name in names:
+        bv, ov = b.get(name), o.get(name)
+        if name == last_b or name == last_o:
+            continue
+        if max(bv or 0, ov or 0) < floor:
+            small_b += bv or 0
+            small_o += ov or 0
+            k += 1
+            continue
+        short = name if len(name) <= width else name[:width] + "…"
+        rows.append((short.replace("|", "\\|").replace("`", "'"), bv, ov))
+    rows.append(("the %d other steps, each under %.1f ms" % (k, floor), small_b, small_o))
+    rows.append(("the last step (`waitid`: /bin/true runs and exits) until launch exits: the teardown",
+                 b[last_b], o.get(last_o) if last_o else None))
+    rows.append(("**total** (spawn to exit)", sum(b.values()), sum(o.values()) if o else None))
+    return rows, n
+
+
+def network_section(start_path, bulk_path, meta_path, partial=None):
+    """The "Network" section of bench/RESULTS.md (bench/network.sh's results) and its targets as
+    (text, measured, met) rows."""
+    start = json.load(open(start_path)) if start_path and os.path.exists(start_path) else None
+    bulkd = json.load(open(bulk_path)) if bulk_path and os.path.exists(bulk_path) else None
+    meta = json.load(open(meta_path)) if meta_path and os.path.exists(meta_path) else {}
+    root = meta.get("root", "")
+    L, targets = [], []
+    w = L.append
+    med = statistics.median
+    w("<!-- network: begin (bench/network.sh; spliced in alone by BENCH_ONLY=network) -->")
+    w("## Network (issue 14)")
+    w("")
+    if partial:
+        w("**Partial run**: this section alone was re-run (`BENCH_ONLY=network`) on %s, launch `%s`; "
+          "the sections above are from the full run named at the top." % (partial["date"], partial["launch"]))
+        w("")
+    w("- Where: nothing runs in the machine's own network namespace. bench/network.sh makes three "
+      "namespaces of its own with `unshare` (each with a private mount namespace): **A** for launch "
+      "as root (its bridge `launch0`, veths and `table inet launch` live and die there), **B** for "
+      "podman as root (its CNI bridge `cni-podman0` and iptables-nft rules; private tmpfs over /run, "
+      "/tmp, /var/tmp and /var/lib/cni, so podman's run state, netns files and IPAM leases stay "
+      "there too; its storage in `bench/out/network/podman-root`), and **C** for the rootless rows "
+      "(a private /dev/net/tun of mode 0666, this machine's being 0600; a veth to a further "
+      "namespace and a default route, which pasta needs to start). A and B have the same subnet "
+      "by default (10.88.0.0/16), hence two. Host-side checks before and after: %s." % (
+          meta.get("host_check", "not recorded")))
+    if meta.get("tools"):
+        w("- Tools: %s." % "; ".join(meta["tools"]))
+    for n in meta.get("notes", []):
+        w("- " + n)
+    loads = []
+    if start:
+        loads.append("before the starts %s, after them %s" % (" ".join(start["load_before"]), " ".join(start["load_after"])))
+    if bulkd:
+        ls = [float(x) for x in bulkd.get("loads", [])]
+        loads.append("during the transfers %s–%s (1-minute, sampled each round; the transfers keep "
+                     "both CPUs busy themselves)" % (fmt(min(ls), 2), fmt(max(ls), 2)) if ls else "")
+    # Only the figure before the starts tells whether something else ran: the bench's own back-to-back
+    # blocks and transfers raise the later ones.
+    busy = start and float(start["load_before"][0]) > 0.7
+    w("- Load average (1/5/15 min): %s%s. The compared commands alternate within every round, so "
+      "load hits both sides of a ratio." % ("; ".join(x for x in loads if x),
+                                          " — **the machine was busy before the run** (other work on its 2 "
+                                          "CPUs): absolute times are inflated, compare within a table"
+                                          if busy else ""))
+    w("")
+
+    # --- start ---
+    st = {}
+    shift = {}
+    if start:
+        sres = start["results"]
+        st = {k: stats_of(sres[k]) for k in start["commands"]}
+        w_ = st.get("podman-wrapper", {})
+        t_ = st.get("true", {})
+        for mode, f in (("iso", "med"), ("b2b", "per_start")):
+            if w_.get(mode) and t_.get(mode):
+                shift[mode] = w_[mode][f] - t_[mode][f]
+        for k in start["commands"]:
+            if k.startswith("podman") and k != "podman-wrapper":
+                for mode in ("iso", "b2b"):
+                    for f in ("med", "p10", "p90", "per_start"):
+                        if f in st[k].get(mode, {}):
+                            st[k][mode][f] -= shift.get(mode, 0.0)
+
+    def g(k, mode):
+        return st.get(k, {}).get(mode, {}).get("med" if mode == "iso" else "per_start")
+
+    for mode, word in (("iso", "isolated"), ("b2b", "back-to-back")):
+        a, b = g("launch-bridge", mode), g("launch-none", mode)
+        r = ratio(a, b)
+        targets.append(("start with `mode = \"bridge\"` ≤ 1.5× the same with `mode = \"none\"` (%s)" % word,
+                        "%s ms vs %s ms = %s×" % (fmt(a, 2), fmt(b, 2), fmt(r, 2)),
+                        None if r is None else r <= 1.5))
+    for mode, word in (("iso", "isolated"), ("b2b", "back-to-back")):
+        a, b = g("launch-bridge", mode), g("podman-bridge", mode)
+        r = ratio(a, b)
+        why = start["results"].get("podman-bridge", {}).get("failed") if start else None
+        targets.append(("start with `mode = \"bridge\"` ≤ 0.5× `podman run --network bridge` (%s)" % word,
+                        ("%s ms vs %s ms = %s×" % (fmt(a, 2), fmt(b, 2), fmt(r, 2))) if r is not None
+                        else "podman: %s" % (why or meta.get("podman_missing", "not measured")),
+                        None if r is None else r <= 0.5))
+
+    # --- bulk ---
+    bres = bulkd["results"] if bulkd else {}
+
+    def gb(k):
+        d = bres.get(k)
+        return med(d["gbps"]) if d and d["gbps"] and not d["failed"] else None
+
+    def per_round(k1, k2):
+        """The median of the ratios within each round (both rows ran in every round)."""
+        d1, d2 = bres.get(k1), bres.get(k2)
+        if not d1 or not d2 or d1["failed"] or d2["failed"] or len(d1["gbps"]) != len(d2["gbps"]):
+            return ""
+        return "; per round: median %s×" % fmt(med([x / y for x, y in zip(d1["gbps"], d2["gbps"])]), 2)
+
+    a, b = gb("launch-bridge-port"), gb("lo-root")
+    r = ratio(a, b)
+    targets.append(("bulk TCP through a published port (`bridge`, root) ≥ 0.9× plain loopback",
+                    "%s GB/s vs %s GB/s = %s×%s" % (fmt(a, 2), fmt(b, 2), fmt(r, 2),
+                                                    per_round("launch-bridge-port", "lo-root")),
+                    None if r is None else r >= 0.9))
+    a, b = gb("launch-pasta"), gb("podman-rl")
+    r = ratio(a, b)
+    why = bres.get("podman-rl", {}).get("failed") if bres else None
+    targets.append(("bulk TCP through a published port, rootless: launch (`pasta`) ≥ podman's rootless "
+                    "port forwarding (rootlessport)",
+                    ("%s GB/s vs %s GB/s = %s×%s" % (fmt(a, 2), fmt(b, 2), fmt(r, 2),
+                                                     per_round("launch-pasta", "podman-rl"))) if r is not None
+                    else "launch %s GB/s; podman: %s" % (fmt(a, 2), why or meta.get("podman_missing", "not measured")),
+                    None if r is None else r >= 1.0))
+
+    T = ["### Targets (network)", "", "| target | measured | met? |", "|---|---|:---:|"]
+    for text, m, ok in targets:
+        T.append("| %s | %s | %s |" % (text, m, "–" if ok is None else ("yes" if ok else "**no**")))
+    T.append("")
+    L.extend(T)
+
+    if start:
+        sres = start["results"]
+        w("### Start-to-exit of `/bin/true`: `mode = \"bridge\"` against `mode = \"none\"` and podman")
+        w("")
+        w("The same manifest but for `[network]` (pid, mount, uts, ipc and net namespaces, "
+          "pivot_root, /proc, minimal /dev; no limits), the same rootfs (a copy for podman, which "
+          "writes /etc/mtab into it), run from namespace A; podman from B through `nsenter -t PID "
+          "-m -n -p`, whose own cost (row *nsenter alone* minus *plain /bin/true*: %s ms isolated, "
+          "%s ms back-to-back) **is subtracted from the podman rows**. bench.py measure, the rows "
+          "alternating: %d isolated starts each (%.0f ms pause), %d blocks of %d back to back; peak "
+          "RSS of %d runs. A bridge start leases an address, adds its nftables rules (one `nft` "
+          "process), creates the veth, and after the exit deletes the veth, lists the table and "
+          "deletes its rules (two more `nft` processes); the bridge itself is made by the first "
+          "start and kept." % (
+              fmt(shift.get("iso"), 2), fmt(shift.get("b2b"), 2), start["settings"]["iso_rounds"],
+              start["settings"]["pause"] * 1000, start["settings"]["b2b_rounds"],
+              start["settings"]["b2b_runs"], start["settings"]["rss_runs"]))
+        w("")
+        w("| command | isolated ms (p10–p90) | × none | × podman | back-to-back ms/start | × none | × podman | CPU ms | peak RSS MiB |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for k in start["commands"]:
+            s = st[k]
+            if sres[k].get("failed"):
+                w("| %s | failed: `%s` | | | | | | | |" % (sres[k]["label"], sres[k]["failed"]))
+                continue
+            iso, b2b = s.get("iso", {}), s.get("b2b", {})
+            w("| %s | %s (%s–%s) | %s | %s | %s | %s | %s | %s | %s |" % (
+                sres[k]["label"], fmt(iso.get("med"), 2), fmt(iso.get("p10")), fmt(iso.get("p90")),
+                fmt(ratio(iso.get("med"), g("launch-none", "iso")), 2),
+                fmt(ratio(iso.get("med"), g("podman-bridge", "iso")), 2),
+                fmt(b2b.get("per_start"), 2),
+                fmt(ratio(b2b.get("per_start"), g("launch-none", "b2b")), 2),
+                fmt(ratio(b2b.get("per_start"), g("podman-bridge", "b2b")), 2),
+                fmt(s.get("cpu_ms")), fmt(s.get("rss_mib"), 2)))
+        w("")
+        w("CPU ms: user + system of the command's process tree as wait4 reports it (podman's conmon "
+          "and the container are not its children: they are missing from podman's figure).")
+        w("")
+
+    # --- where a bridge start goes ---
+    sb = {}
+    sp = meta.get("stamps") or {}
+    if sp.get("bridge") and os.path.exists(sp["bridge"]):
+        sb["rows"], sb["runs"] = _stamp_rows(sp["bridge"], sp.get("none"))
+    tr = json.load(open(meta["trace"])) if meta.get("trace") and os.path.exists(meta["trace"]) else None
+    if sb or tr:
+        w("### Where a bridge start goes")
+        w("")
+    if sb:
+        w("`launch -v run`, its stderr lines stamped as they arrive (bench.py stamps; a step's line is "
+          "written as it begins, so the gap to the next line is that step, plus the logging), %d runs "
+          "each after a 300 ms pause, medians; steps under 0.2 ms are summed in the last rows." % sb.get("runs", 0))
+        w("")
+        w("| step | `bridge` ms | `none` ms |")
+        w("|---|---:|---:|")
+        for name, b_ms, n_ms in sb.get("rows", []):
+            w("| %s | %s | %s |" % (name, fmt(b_ms, 2), fmt(n_ms, 2) if n_ms is not None else ""))
+        w("")
+    if tr:
+        nft = tr.get("nft", [])
+        w("Traced (`strace --seccomp-bpf`, which stops only at the traced calls: clone, execve, "
+          "wait4, netlink send/receive, close, exit; %d runs, medians; times somewhat inflated): a "
+          "bridge start takes %s ms, of which %s ms after the container's exit. %s The veth: "
+          "created in %s ms, deleted (RTM_DELLINK) in %s ms." % (
+              tr["runs"], fmt(tr.get("total"), 1), fmt(tr.get("after_container"), 1),
+              " ".join("`%s` (%s): %s ms from spawn to reaped, of which %s ms in its slowest close(2)." % (
+                  n["argv"], _nft_role(i, n["argv"]), fmt(n["ms"], 1), fmt(n["close_ms"], 1))
+                  for i, n in enumerate(nft)),
+              fmt(tr.get("veth_create"), 1), fmt(tr.get("veth_delete"), 1)))
+        w("")
+
+    # --- bulk ---
+    if bulkd:
+        w("### Bulk TCP throughput")
+        w("")
+        w("%s MiB per transfer by `tcpbulk send` (bench/tcpbulk.c, static, plain blocking "
+          "write(2) of 1 MiB buffers) from the host side's 127.0.0.1 to `tcpbulk sink` (read(2) "
+          "into 1 MiB) in the container or, for the loopback rows, a plain process; time from "
+          "connect to the sink's byte count received. %d rounds after a warm-up round, all rows in "
+          "every round, their order rotated; medians (GB = 10⁹ bytes). CPU: user + system seconds of "
+          "the sender and of the sink per transfer. Their user time is next to nothing: the system "
+          "time is the kernel's copies and TCP work (on loopback the receive path runs in the "
+          "sender's context too), which any program pays, so the tool is not what limits a row; "
+          "plain loopback is the ceiling." % (fmt(bulkd["bytes"] / 2**20, 0), bulkd["rounds"]))
+        w("")
+        w("| path | GB/s (min–max) | × loopback | s per transfer | sender CPU s (user + sys) | sink CPU s (user + sys) |")
+        w("|---|---:|---:|---:|---:|---:|")
+        base = {"root": gb("lo-root"), "rootless": gb("lo-rl")}
+        for k in bulkd["rows"]:
+            d = bres[k]
+            if d["failed"]:
+                w("| %s | failed: %s | | | | |" % (d["label"], d["failed"].replace("|", "\\|")))
+                continue
+            w("| %s | %s (%s–%s) | %s | %s | %s + %s | %s + %s |" % (
+                d["label"], fmt(med(d["gbps"]), 2), fmt(min(d["gbps"]), 2), fmt(max(d["gbps"]), 2),
+                fmt(ratio(med(d["gbps"]), base.get(d["group"])), 2), fmt(med(d["seconds"]), 3),
+                fmt(med(d["send_user"]), 2), fmt(med(d["send_sys"]), 2),
+                fmt(med(d["sink_user"]), 2), fmt(med(d["sink_sys"]), 2)))
+        w("")
+
+    # --- what each row runs ---
+    w("### What each network row runs")
+    w("")
+    w("‹A›, ‹B›, ‹C›: the pid of the first process of namespace A, B or C.")
+    w("")
+    def strip(a):
+        a = a.replace(root + "/", "") if root else a
+        for name, pid in meta.get("worlds", {}).items():
+            a = re.sub(r"nsenter -t %s " % pid, "nsenter -t ‹%s› " % name, a)
+        return a
+    import shlex
+    if start:
+        for k in start["commands"]:
+            w("- %s: `%s`" % (start["results"][k]["label"], strip(shlex.join(start["results"][k]["argv"]))))
+    if bulkd:
+        for k, s in bulkd["servers"].items():
+            w("- server `%s`: `%s`%s" % (k, strip(shlex.join(s["argv"])), (", then `%s`" % strip(s["post"][-1]))
+                                        if s.get("post") else ""))
+        for k in bulkd["rows"]:
+            d = bres[k]
+            w("- %s: `%s` (server `%s`)" % (d["label"], strip(shlex.join(d["client"])), d["server"]))
+    for name in meta.get("manifests", []):
+        w("")
+        w("`%s`:" % name["path"])
+        w("")
+        w("```toml")
+        w(name["text"].rstrip())
+        w("```")
+    w("")
+    w("<!-- network: end -->")
+    return L, targets
+
+
+def _nft_role(i, argv):
+    if " list " in " %s " % argv:
+        return "lists the table, for the handles of the container's rules"
+    return "adds the container's rules" if i == 0 else "deletes them by handle"
+
+
+def splice_section(path, name, text, before="## What each row runs"):
+    """Replace the `<!-- NAME: begin … -->` … `<!-- NAME: end -->` block of PATH with TEXT, or
+    insert TEXT before the heading `before` (at the end when there is none)."""
+    old = open(path).read() if os.path.exists(path) else "# Benchmark results\n\n"
+    b = old.find("<!-- %s: begin" % name)
+    end = "<!-- %s: end -->" % name
+    e = old.find(end)
+    if b >= 0 and e > b:
+        new = old[:b] + text + old[e + len(end) + 1:]
+    else:
+        at = old.find(before)
+        new = old[:at] + text + "\n" + old[at:] if at >= 0 else old.rstrip("\n") + "\n\n" + text
+    open(path, "w").write(new)
+
+
+def network_report(args):
+    """Print the Network section alone, or splice it into an existing RESULTS.md (--into)."""
+    meta = json.load(open(args.meta)) if args.meta else {}
+    partial = {"date": meta.get("date", "?"), "launch": meta.get("launch", "?")} if args.into else None
+    lines, _ = network_section(args.start, args.bulk, args.meta, partial)
+    text = "\n".join(lines) + "\n"
+    if not args.into:
+        sys.stdout.write(text)
+        return
+    splice_section(args.into, "network", text)
+    # The start rows' network isolation (a full run writes it; say it in a partial run too).
+    old = open(args.into).read()
+    head = "## What each row runs\n\n"
+    if NETNS_NOTE not in old and head in old:
+        open(args.into, "w").write(old.replace(head, head + NETNS_NOTE + "\n\n", 1))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -1313,6 +1900,9 @@ def main():
     r.add_argument("--profile")
     r.add_argument("--images-start")
     r.add_argument("--images-ops")
+    r.add_argument("--network-start")
+    r.add_argument("--network-bulk")
+    r.add_argument("--network-meta")
     lp = sub.add_parser("loop")
     lp.add_argument("--n", type=int, default=200)
     lp.add_argument("--pause", type=float, default=0.0)
@@ -1344,6 +1934,24 @@ def main():
     ir.add_argument("--ops", required=True)
     ir.add_argument("--meta")
     ir.add_argument("--into")
+    bk = sub.add_parser("bulk")
+    bk.add_argument("--spec", required=True)
+    bk.add_argument("--out", required=True)
+    bk.add_argument("--rounds", type=int, default=7)
+    bk.add_argument("--timeout", type=int, default=300)
+    sp = sub.add_parser("stamps")
+    sp.add_argument("--runs", type=int, default=5)
+    sp.add_argument("--pause", type=float, default=0.3)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("argv", nargs=argparse.REMAINDER)
+    nt = sub.add_parser("nettrace")
+    nt.add_argument("--out", required=True)
+    nt.add_argument("traces", nargs="+")
+    nr = sub.add_parser("network-report")
+    nr.add_argument("--start")
+    nr.add_argument("--bulk")
+    nr.add_argument("--meta")
+    nr.add_argument("--into")
     ol = sub.add_parser("oci-layout")
     ol.add_argument("--out", required=True)
     ol.add_argument("--tag", default="1")
@@ -1351,7 +1959,8 @@ def main():
     args = ap.parse_args()
     {"measure": measure, "report": report, "loop": loop, "stracec": stracec, "phases": phases,
      "perfsplit": perfsplit, "ablation": ablation, "cgjoin": cgjoin, "oci-layout": oci_layout, "ops": ops,
-     "images-report": images_report}[args.cmd](args)
+     "images-report": images_report, "bulk": bulk, "stamps": stamps, "nettrace": nettrace,
+     "network-report": network_report}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,12 @@ make_rootfs() {
 
 # launch manifests: pid, mount, uts, ipc (the defaults) + net; pivot_root; /proc; minimal /dev.
 # Names start with "lbench" so a cleanup can tell our leftovers from anyone else's.
+# The network: `net = true` is a network namespace of its own with `lo` up, which is what crun,
+# runc (`network` in write_bundles' namespaces) and `bwrap --unshare-all` give too (the floor's
+# `unshare -n` leaves `lo` down). Since 32dc743 it is the same plan as `[network] mode = "none"`,
+# the new default; keep it written, so these rows measure what earlier runs measured (a
+# manifest without it meant the host's network before 32dc743). bench/network.sh compares the
+# other modes.
 write_manifests() {
     cat > "$out/true.toml" <<'TOML'
 name = "lbench"
@@ -149,7 +155,10 @@ cleanup_leftovers() {
 # Print leftovers (nothing is printed when clean).
 list_leftovers() {
     ls -d /run/crun/lbench-* /run/runc/lbench-* /run/launch/lbench-* "$LAUNCH_STATE_ROOT" \
-        /run/lbench-podman "$out/images/store" "$out/images/scratch" 2>/dev/null || true
+        /run/lbench-podman "$out/images/store" "$out/images/scratch" "$out"/network/podman-*root \
+        "$out"/network/rootfs-podman* 2>/dev/null || true
     find /sys/fs/cgroup -mindepth 1 -type d -name 'lbench*' 2>/dev/null || true
     grep lbench /proc/self/mountinfo || true
+    # bench/network.sh's namespaces and whatever ran in them name its directory.
+    ps -eo pid=,args= | awk -v d="$ROOT/$out/network" 'index($0, d) && !/awk -v d=/' || true
 }

@@ -9,20 +9,27 @@
 # `umoci unpack` and `podman pull`, unpack throughput against GNU tar for .tar, .tar.gz and
 # .tar.zst, and the peak RSS of a pull as the image grows (section "Images" of the report).
 #
+# Then bench/network.sh (issue 14), in network namespaces of its own: a start with
+# `[network] mode = "bridge"` against `mode = "none"` and `podman run --network bridge`, and bulk
+# TCP throughput through a published port against loopback (root: bridge; rootless: pasta
+# against podman's port forwarding) (section "Network" of the report).
+#
 # Knobs (environment): ISO_ROUNDS (isolated starts per command, 40), B2B_ROUNDS (blocks per
 # command, 5), B2B_RUNS (starts per block, 200), RSS_RUNS (5), PROFILE=0 to skip bench/profile.sh,
 # WAIT_QUIET (seconds to wait for a load average below 0.5 before measuring, 120),
 # BENCH_ONLY=images (only bench/images.sh: its section is replaced in the existing
 # bench/RESULTS.md and marked as a partial run; with ISO_ROUNDS=10 B2B_ROUNDS=2 IMG_ROUNDS=2 it
-# takes ~5 minutes once the image is cached), BENCH_ONLY=main (everything but the images),
-# IMG_ROUNDS (rounds of each pull, unpack and pull-RSS row, 3), BENCH_BUILD=0 (measure the
-# binaries already built instead of running scripts/release.sh and cargo build --release).
+# takes ~5 minutes once the image is cached), BENCH_ONLY=network (only bench/network.sh, its
+# section replaced likewise; ~5 minutes), BENCH_ONLY=main (everything but the images and the
+# network), IMG_ROUNDS (rounds of each pull, unpack and pull-RSS row, 3), NET_* (see
+# bench/network.sh), BENCH_BUILD=0 (measure the binaries already built instead of running
+# scripts/release.sh and cargo build --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 need_root
 ONLY=${BENCH_ONLY:-all}
-case $ONLY in all | main | images) ;; *) echo "bench: BENCH_ONLY is all, main or images, not $ONLY" >&2; exit 2 ;; esac
+case $ONLY in all | main | images | network) ;; *) echo "bench: BENCH_ONLY is all, main, images or network, not $ONLY" >&2; exit 2 ;; esac
 ver() { "$@" 2>&1 | head -1; }
 
 if [ "$ONLY" = images ]; then
@@ -44,6 +51,22 @@ PY
     [ -z "$left" ] || { echo "bench: WARNING: leftovers:" >&2; echo "$left" >&2; }
     sed -n '/^### Targets (images)/,/^### Start/p' bench/RESULTS.md | sed '$d'
     echo "wrote the Images section of bench/RESULTS.md (partial run)"
+    exit 0
+fi
+
+if [ "$ONLY" = network ]; then
+    ensure_pkgs /usr/bin/time:time
+    build_launch
+    make_rootfs
+    cleanup_leftovers
+    trap 'cleanup_leftovers' EXIT
+    bench/network.sh
+    "$PY" bench/bench.py network-report --start "$out/network/start.json" --bulk "$out/network/bulk.json" \
+        --meta "$out/network/meta.json" --into bench/RESULTS.md
+    left=$(list_leftovers)
+    [ -z "$left" ] || { echo "bench: WARNING: leftovers:" >&2; echo "$left" >&2; }
+    sed -n '/^### Targets (network)/,/^### Start-to-exit of `\/bin\/true`: /p' bench/RESULTS.md | sed '$d'
+    echo "wrote the Network section of bench/RESULTS.md (partial run)"
     exit 0
 fi
 
@@ -149,9 +172,13 @@ if [ "${PROFILE:-1}" != 0 ]; then
 fi
 
 images=()
+network=()
 if [ "$ONLY" = all ]; then
     bench/images.sh
     images=(--images-start "$out/images/start.json" --images-ops "$out/images/ops.json")
+    bench/network.sh
+    network=(--network-start "$out/network/start.json" --network-bulk "$out/network/bulk.json"
+        --network-meta "$out/network/meta.json")
 fi
 
 # Machine and tool versions.
@@ -177,7 +204,7 @@ json.dump({
 PY
 
 "$PY" bench/bench.py report --results "$out/results.json" --meta "$out/meta.json" \
-    --plan "$out/plan.json" --profile "$out/profile.md" "${images[@]}" > bench/RESULTS.md
+    --plan "$out/plan.json" --profile "$out/profile.md" "${images[@]}" "${network[@]}" > bench/RESULTS.md
 
 cleanup_leftovers
 left=$(list_leftovers)
