@@ -74,3 +74,29 @@ pub fn hybrid() -> FakeHost {
 pub fn v2() -> FakeHost {
     host(FakeHost::v2())
 }
+
+/// A new network namespace, held by an fd (a thread unshares, opens its own, and ends).
+pub fn new_ns(label: &str) -> launch::sys::net::link::Netns {
+    let fd: std::os::fd::OwnedFd = std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        std::fs::File::open("/proc/thread-self/ns/net")
+            .unwrap()
+            .into()
+    })
+    .join()
+    .unwrap();
+    launch::sys::net::link::Netns::from_fd(fd, label)
+}
+
+/// Run `f` on a thread inside `ns` (sockets it opens stay in `ns`).
+pub fn inside<T: Send>(ns: &launch::sys::net::link::Netns, f: impl FnOnce() -> T + Send) -> T {
+    use std::os::fd::AsFd;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            nix::sched::setns(ns.fd().as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    })
+}

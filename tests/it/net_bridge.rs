@@ -9,7 +9,6 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
@@ -20,6 +19,8 @@ use launch::sys::net::link::{self, Attachment, BridgeState, Netns};
 use launch::sys::net::subnet::Subnet;
 use nix::errno::Errno;
 use nix::sched::CloneFlags;
+
+use crate::common::{inside, new_ns};
 
 const CHILD_ENV: &str = "LAUNCH_NET_HOST_CHILD";
 const BRIDGE: &str = "launch0";
@@ -57,31 +58,6 @@ fn child() -> bool {
         launch::sys::net::loopback_up().unwrap();
     }
     yes
-}
-
-/// A new network namespace, held by an fd (a thread unshares, opens its own, and ends).
-fn new_ns(label: &str) -> Netns {
-    let fd: OwnedFd = std::thread::spawn(|| {
-        nix::sched::unshare(CloneFlags::CLONE_NEWNET).unwrap();
-        std::fs::File::open("/proc/thread-self/ns/net")
-            .unwrap()
-            .into()
-    })
-    .join()
-    .unwrap();
-    Netns::from_fd(fd, label)
-}
-
-/// Run `f` on a thread inside `ns` (sockets it opens stay in `ns`).
-fn inside<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(ns.fd().as_fd(), CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
-    })
 }
 
 /// A TCP server on `addr` (in `ns`, or here) that answers each connection with the peer

@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -28,6 +27,7 @@ use nix::mount::{MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 
+use crate::common::{inside, new_ns};
 use crate::fixtures::*;
 
 const CHILD_ENV: &str = "LAUNCH_NETWORK_HOST_CHILD";
@@ -274,31 +274,6 @@ fn assert_net_clean(sb: &Sandbox, host: &Host, cg: Option<&Cgroups>, out: &dyn f
         Vec::<String>::new(),
         "published ports left\n{out}"
     );
-}
-
-/// A new network namespace, held by an fd (a thread unshares, opens its own, and ends).
-fn new_ns(label: &str) -> Netns {
-    let fd: OwnedFd = std::thread::spawn(|| {
-        nix::sched::unshare(CloneFlags::CLONE_NEWNET).unwrap();
-        std::fs::File::open("/proc/thread-self/ns/net")
-            .unwrap()
-            .into()
-    })
-    .join()
-    .unwrap();
-    Netns::from_fd(fd, label)
-}
-
-/// Run `f` on a thread inside `ns` (sockets it opens stay in `ns`).
-fn inside<T: Send>(ns: &Netns, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            nix::sched::setns(ns.fd().as_fd(), CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
-    })
 }
 
 /// The "outside": a namespace behind bridge `up0` (198.51.100.1/24 is the host side's
