@@ -62,10 +62,17 @@ pub struct Report {
 }
 
 impl Report {
-    /// Bind `problem` to `source` for rendering.
-    pub fn new(source: &Source, problem: Problem) -> Self {
-        let named = NamedSource::new(source.display_name.clone(), source.text.clone())
-            .with_language("toml");
+    /// Bind `problem` to the file of `source` it points into, for rendering: miette is given
+    /// that file alone, with the span made relative to it.
+    pub fn new(source: &Source, mut problem: Problem) -> Self {
+        let file = source.file_at(problem.span.start);
+        let base = file.range.start;
+        problem.span = problem.span.start - base..problem.span.end.max(base) - base;
+        let mut named =
+            NamedSource::new(file.display_name.clone(), source.file_text(file).to_owned());
+        if file.kind == crate::manifest::FileKind::Manifest {
+            named = named.with_language("toml");
+        }
         Report {
             source: Arc::new(named),
             problem,
@@ -151,6 +158,8 @@ pub struct JsonProblem<'a> {
     pub code: &'a str,
     /// Always `error` today.
     pub severity: &'static str,
+    /// The file the span points into: the manifest, a manifest it extends or an env file.
+    pub file: &'a str,
     /// What is wrong.
     pub message: &'a str,
     /// Text under the span.
@@ -165,7 +174,7 @@ pub struct JsonProblem<'a> {
     pub end_line: usize,
     /// 1-based column of the span's end (exclusive).
     pub end_column: usize,
-    /// Byte offset of the span's start.
+    /// Byte offset of the span's start in `file`.
     pub offset: usize,
     /// Byte length of the span.
     pub length: usize,
@@ -187,11 +196,16 @@ pub fn render_json(source: &Source, problems: &[Problem]) -> String {
     let diagnostics = problems
         .iter()
         .map(|p| {
-            let (line, column) = line_col(&source.text, p.span.start);
-            let (end_line, end_column) = line_col(&source.text, p.span.end);
+            let file = source.file_at(p.span.start);
+            let text = source.file_text(file);
+            let base = file.range.start;
+            let (start, end) = (p.span.start - base, p.span.end.max(p.span.start) - base);
+            let (line, column) = line_col(text, start);
+            let (end_line, end_column) = line_col(text, end);
             JsonProblem {
                 code: p.code,
                 severity: "error",
+                file: &file.display_name,
                 message: &p.message,
                 label: &p.label,
                 help: p.help.as_deref(),
@@ -199,8 +213,8 @@ pub fn render_json(source: &Source, problems: &[Problem]) -> String {
                 column,
                 end_line,
                 end_column,
-                offset: p.span.start,
-                length: p.span.len(),
+                offset: start,
+                length: end - start,
             }
         })
         .collect();

@@ -53,6 +53,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also show which file (and line) wrote each value: the manifest, a file it extends,
+        /// or an env file.
+        #[arg(long, conflicts_with = "bundle")]
+        explain: bool,
     },
     /// Check MANIFEST and report every problem (exit 0 if valid, 2 if not).
     Validate {

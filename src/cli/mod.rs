@@ -110,14 +110,18 @@ pub fn run(cli: Cli) -> u8 {
             manifest,
             bundle,
             format,
+            explain,
         } => match Input::from_args(manifest, bundle)
             .ok_or(exit::INVALID)
             .and_then(|input| load(&input, color, format, false))
         {
-            Ok((_, plan)) => {
-                let out = match format {
-                    Format::Text => render_text(&plan),
-                    Format::Json => plan.to_json(),
+            Ok((source, plan)) => {
+                let origins = explain.then(|| crate::manifest::origins(&source));
+                let out = match (format, origins) {
+                    (Format::Text, None) => render_text(&plan),
+                    (Format::Text, Some(o)) => render_text(&plan) + &render_origins(&o),
+                    (Format::Json, None) => plan.to_json(),
+                    (Format::Json, Some(o)) => plan_json_with_origins(&plan, &o),
                 };
                 print(&out)
             }
@@ -366,6 +370,32 @@ fn read_plan(path: &Path) -> Result<Plan, u8> {
             Err(exit::INVALID)
         }
     }
+}
+
+/// `launch plan --explain`: where each value of the manifest was written.
+fn render_origins(origins: &[crate::manifest::Origin]) -> String {
+    let width = origins
+        .iter()
+        .map(|o| o.key.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("\nwhere each value came from:\n");
+    for o in origins {
+        let pad = width - o.key.chars().count();
+        out.push_str(&format!("  {}{}  {}\n", o.key, " ".repeat(pad), o.place));
+    }
+    out
+}
+
+/// The JSON plan with an `origins` array beside its fields (`run --plan` ignores it).
+fn plan_json_with_origins(plan: &Plan, origins: &[crate::manifest::Origin]) -> String {
+    let Ok(mut v) = serde_json::to_value(plan) else {
+        return plan.to_json();
+    };
+    if let (Some(map), Ok(o)) = (v.as_object_mut(), serde_json::to_value(origins)) {
+        map.insert("origins".into(), o);
+    }
+    serde_json::to_string_pretty(&v).unwrap_or_else(|_| plan.to_json()) + "\n"
 }
 
 /// Parse and validate `source` against `host`.

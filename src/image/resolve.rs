@@ -103,7 +103,7 @@ pub struct Want {
 
 /// The image source `r` names; `None` when `r` names no image, more than one source, or a
 /// `pull` or `platform` validation refuses (it says why; nothing is resolved for it).
-pub fn wanted(r: &Rootfs, dir: &Path) -> Option<Want> {
+pub fn wanted(r: &Rootfs, source: &Source) -> Option<Want> {
     let given: Vec<(&str, &Sp<String>)> = [
         r.image.as_ref().map(|v| ("image", v)),
         r.oci.as_ref().map(|v| ("oci", v)),
@@ -127,6 +127,8 @@ pub fn wanted(r: &Rootfs, dir: &Path) -> Option<Want> {
         (Some(p), "image") => Pull::parse(p.get())?,
         (Some(_), _) => return None,
     };
+    // Relative to the file that wrote the value (a manifest it extends may have).
+    let dir = source.dir_at(&v.span());
     let w = match *kind {
         "image" => Wanted::Image {
             reference: v.get().clone(),
@@ -147,9 +149,10 @@ pub fn wanted(r: &Rootfs, dir: &Path) -> Option<Want> {
 /// (whose ids the store's owners are not: that run extracts the archive into its state
 /// directory with shifted owners, as before). `None` also when validation will refuse the
 /// root (no such file, an unknown suffix, a bad `max_size`): it says why.
-fn wanted_tar(m: &crate::manifest::Manifest, dir: &Path) -> Option<Want> {
+fn wanted_tar(m: &crate::manifest::Manifest, source: &Source) -> Option<Want> {
     let r = m.rootfs.get();
     let t = r.tar.as_ref()?;
+    let dir = source.dir_at(&t.span());
     let others = r.path.is_some()
         || r.image.is_some()
         || r.oci.is_some()
@@ -411,7 +414,7 @@ pub fn for_source(source: &Source, opts: &Options) -> Result<Option<Resolved>, U
         key,
         span,
         platform,
-    }) = wanted(m.rootfs.get(), &source.dir).or_else(|| wanted_tar(&m, &source.dir))
+    }) = wanted(m.rootfs.get(), source).or_else(|| wanted_tar(&m, source))
     else {
         return Ok(None);
     };

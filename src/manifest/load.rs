@@ -1,67 +1,56 @@
-//! Reading a manifest file and turning TOML/serde errors into [`Problem`]s.
-
-use std::path::{Path, PathBuf};
+//! Parsing a manifest's text (and what it extends) and turning TOML/serde errors into
+//! [`Problem`]s.
 
 use serde::Deserialize;
+use toml::Spanned;
+use toml::de::DeTable;
 
 use super::Manifest;
 use super::keys::{UnknownKey, take_unknown_keys};
+use super::source::Source;
 use crate::diag::{Problem, did_you_mean};
-
-/// A manifest's text and where it came from.
-#[derive(Debug, Clone)]
-pub struct Source {
-    /// The path as given on the command line (shown in diagnostics and plans).
-    pub display_name: String,
-    /// Absolute folder of the manifest: relative paths in it resolve against this.
-    pub dir: PathBuf,
-    /// The text.
-    pub text: String,
-}
-
-impl Source {
-    /// Read a manifest file.
-    pub fn read(path: &Path) -> std::io::Result<Source> {
-        let text = std::fs::read_to_string(path)?;
-        let abs = std::path::absolute(path)?;
-        let dir = abs
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/"));
-        Ok(Source {
-            display_name: path.display().to_string(),
-            dir,
-            text,
-        })
-    }
-
-    /// A manifest given as text (tests, stdin); relative paths resolve against `dir`.
-    pub fn from_text(display_name: &str, dir: &Path, text: &str) -> Source {
-        Source {
-            display_name: display_name.to_owned(),
-            dir: dir.to_path_buf(),
-            text: text.to_owned(),
-        }
-    }
-}
 
 /// Parse the manifest's text into typed values. A syntax error stops at the first one (the parser
 /// cannot go on past it). Shape errors: every unknown key at once, plus serde's first other
 /// error, if any (it stops there); everything after that is checked by validation.
 pub fn parse(source: &Source) -> Result<Manifest, Vec<Problem>> {
-    let de = toml::de::Deserializer::parse(&source.text)
-        .map_err(|e| vec![syntax_problem(source, &e)])?;
+    if source.is_composed() || !source.problems.is_empty() {
+        return parse_composed(source);
+    }
+    let text = source.file_text(&source.files[0]);
+    let de = toml::de::Deserializer::parse(text).map_err(|e| vec![syntax_problem(&e)])?;
     let first = match Manifest::deserialize(de) {
         Ok(m) => return Ok(m),
         Err(e) => e,
     };
     // Only a manifest serde refused is walked again: the valid ones, every run, pay one parse.
-    let Ok(mut doc) = toml::de::DeTable::parse(&source.text) else {
+    let Ok(doc) = DeTable::parse(text) else {
         return Err(vec![shape_problem(source, &first)]);
     };
+    Err(shape_problems(source, doc, first))
+}
+
+/// A manifest with `extends` (or whose files could not all be read): the files merged into one
+/// tree first, then read like one file.
+fn parse_composed(source: &Source) -> Result<Manifest, Vec<Problem>> {
+    let texts = super::compose::texts(source);
+    let doc = super::compose::compose(source, &texts)?;
+    let first = match Manifest::deserialize(toml::de::Deserializer::from(doc.clone())) {
+        Ok(m) => return Ok(m),
+        Err(e) => e,
+    };
+    Err(shape_problems(source, doc, first))
+}
+
+/// Every unknown key at once, plus serde's first other error, if any.
+fn shape_problems(
+    source: &Source,
+    mut doc: Spanned<DeTable<'_>>,
+    first: toml::de::Error,
+) -> Vec<Problem> {
     let unknown = take_unknown_keys(&mut doc);
     if unknown.is_empty() {
-        return Err(vec![shape_problem(source, &first)]);
+        return vec![shape_problem(source, &first)];
     }
     let mut problems: Vec<Problem> = unknown
         .iter()
@@ -75,7 +64,7 @@ pub fn parse(source: &Source) -> Result<Manifest, Vec<Problem>> {
         }
     }
     problems.sort_by_key(|p| (p.span.start, p.span.end));
-    Err(problems)
+    problems
 }
 
 /// `comand = [...]` makes `command` missing: that is the misspelling's doing, and its "did you
@@ -112,7 +101,7 @@ fn unknown_key(field: &str, allowed: &[&str], span: std::ops::Range<usize>) -> P
     }
 }
 
-fn syntax_problem(source: &Source, e: &toml::de::Error) -> Problem {
+pub(super) fn syntax_problem(e: &toml::de::Error) -> Problem {
     let span = e.span().unwrap_or(0..0);
     let msg = e.message().trim();
     let first = msg.lines().next().unwrap_or("invalid TOML");
@@ -121,12 +110,8 @@ fn syntax_problem(source: &Source, e: &toml::de::Error) -> Problem {
         span,
         format!("invalid TOML: {first}"),
     )
-    .label(label_for(source, first))
+    .label(first.to_owned())
     .help("fix the TOML syntax here; the format is described at https://toml.io")
-}
-
-fn label_for(_source: &Source, msg: &str) -> String {
-    msg.to_owned()
 }
 
 /// The names between backticks in a serde message, in order.
@@ -266,6 +251,8 @@ pub(crate) fn first_line(text: &str, span: std::ops::Range<usize>) -> std::ops::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::path::Path;
 
     fn src(t: &str) -> Source {
         Source::from_text("t.toml", Path::new("/tmp"), t)

@@ -5,10 +5,13 @@
 //! [`crate::plan::Plan`]. Every field is documented here because the same text becomes the JSON
 //! Schema's descriptions, which editors show on hover.
 
+mod compose;
+pub mod dotenv;
 mod keys;
 mod load;
 mod network;
 mod security;
+mod source;
 mod spanned;
 pub mod units;
 
@@ -16,10 +19,12 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use compose::{Origin, origins};
 pub(crate) use load::first_line;
-pub use load::{Source, parse};
+pub use load::parse;
 pub use network::{HostPort, Network, NetworkMode, Port, PortProtocol};
 pub use security::{CapChanges, Capabilities, Security, SecurityProfile, WordOrList};
+pub use source::{FileKind, MAX_FILE, Source, SourceFile};
 pub use spanned::Sp;
 pub use units::Quantity;
 
@@ -32,6 +37,15 @@ pub struct Manifest {
     /// Path or URL of this schema; accepted and ignored (editors use it).
     #[serde(rename = "$schema", default)]
     pub schema: Option<String>,
+    /// A manifest this one is based on, relative to this file (docs/environments.md): its
+    /// tables merge key by key under this file's, `[[mounts]]` and `[[ports]]` append, every
+    /// other value is replaced. That file may extend another.
+    #[serde(default)]
+    pub extends: Option<Sp<String>>,
+    /// Keys the extended manifests set that this one removes, as dotted paths
+    /// (`process.env.DEBUG`, `limits.memory`, `mounts`). Applied before this file's own keys.
+    #[serde(default)]
+    pub unset: Option<Vec<Sp<String>>>,
     /// Name of the container: names its state directory and cgroup. Letters, digits, `-`, `_`, `.`.
     pub name: Sp<String>,
     /// Hostname inside the container (needs a UTS namespace).
@@ -145,6 +159,10 @@ pub struct Process {
     /// Environment variables, on top of the defaults (PATH, HOME, TERM, HOSTNAME).
     #[serde(default)]
     pub env: BTreeMap<Sp<String>, Sp<String>>,
+    /// Files of `NAME=value` lines (dotenv format) whose variables the process gets, in order,
+    /// relative to the manifest that names them. `env` wins over them; they win over the image.
+    #[serde(default)]
+    pub env_file: Option<Sp<Vec<Sp<String>>>>,
     /// Working directory inside the container (absolute). Default `/`.
     #[serde(default)]
     pub cwd: Option<Sp<String>>,

@@ -36,11 +36,11 @@ pub fn read_bundle(dir: &Path) -> std::io::Result<Source> {
     let file = dir.join("config.json");
     let text = std::fs::read_to_string(&file)?;
     let abs = std::path::absolute(dir)?;
-    Ok(Source {
-        display_name: file.display().to_string(),
-        dir: crate::validate::normalize(&abs),
-        text,
-    })
+    Ok(Source::from_text(
+        &file.display().to_string(),
+        &crate::validate::normalize(&abs),
+        &text,
+    ))
 }
 
 /// A bundle's config.json (in `source`, whose `dir` is the bundle) → its Spec, or every problem.

@@ -28,7 +28,7 @@ pub(crate) fn process(cx: &mut Cx, m: &Manifest) -> (Sp<Process>, Vec<String>) {
         let p = match &m.process {
             Some(p) => p.clone(),
             None => {
-                let at = crate::manifest::first_line(&cx.text, 0..0);
+                let at = crate::manifest::first_line(&cx.source.text, 0..0);
                 cx.push(missing(
                     at,
                     "process",
@@ -39,7 +39,7 @@ pub(crate) fn process(cx: &mut Cx, m: &Manifest) -> (Sp<Process>, Vec<String>) {
             }
         };
         if m.process.is_some() && p.command.is_none() {
-            let at = crate::manifest::first_line(&cx.text, p.span());
+            let at = crate::manifest::first_line(&cx.source.text, p.span());
             cx.push(missing(
                 at,
                 "command",
@@ -113,7 +113,7 @@ fn image_of(cx: &Cx, m: &Manifest) -> Option<(ImageConfig, Range<usize>)> {
     ]
     .into_iter()
     .find_map(|(k, v)| v.as_ref().map(|v| (k, v)))?;
-    let key = crate::image::resolve::key(kind, v.get(), &cx.dir);
+    let key = crate::image::resolve::key(kind, v.get(), cx.dir_at(v));
     let resolved = cx.host.image(&key)?;
     Some((resolved.config.clone(), v.span()))
 }

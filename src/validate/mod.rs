@@ -7,6 +7,7 @@
 //! how it is done on this host is [`crate::lower`]'s business.
 
 mod accounts;
+mod envfile;
 mod image;
 mod limits;
 mod mounts;
@@ -45,10 +46,10 @@ pub fn spec(source: &Source, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
 pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, Vec<Problem>> {
     let mut cx = Cx {
         problems: Vec::new(),
-        dir: source.dir.clone(),
-        text: source.text.clone(),
+        source: source.clone(),
         host,
     };
+    let m = &*envfile::apply(&mut cx, m);
     let name = check_name(&mut cx, &m.name);
     let mut ns = namespaces::check(&mut cx, m);
     let network = network::check(&mut cx, m);
@@ -109,9 +110,9 @@ pub fn validate(source: &Source, m: &Manifest, host: &dyn Host) -> Result<Spec, 
 /// Validation context: where problems go, and what relative paths resolve against.
 pub(crate) struct Cx<'h> {
     problems: Vec<Problem>,
-    dir: PathBuf,
-    /// The manifest's text, to name lines in messages.
-    text: String,
+    /// The manifest and its files: relative paths resolve against the folder of the file that
+    /// wrote them, and messages name lines of the right file.
+    source: Source,
     host: &'h dyn Host,
 }
 
@@ -120,14 +121,19 @@ impl Cx<'_> {
         self.problems.push(p);
     }
 
-    /// A path from the manifest, resolved against the manifest's folder.
-    fn resolve(&self, p: &str) -> PathBuf {
-        let path = Path::new(p);
+    /// A path from the manifest, resolved against the folder of the file that wrote it.
+    fn resolve(&self, p: &Sp<String>) -> PathBuf {
+        let path = Path::new(p.get());
         if path.is_absolute() {
             path.to_path_buf()
         } else {
-            normalize(&self.dir.join(path))
+            normalize(&self.dir_at(p).join(path))
         }
+    }
+
+    /// The folder relative paths in the value `p` resolve against.
+    fn dir_at<T>(&self, p: &Sp<T>) -> &Path {
+        self.source.dir_at(&p.span())
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::{Cx, container_path};
-use crate::diag::{Problem, line_col};
+use crate::diag::Problem;
 use crate::host::PathKind;
 use crate::manifest::units::{self, human_size};
 use crate::manifest::{Mount, MountKind, Sp};
@@ -35,8 +35,8 @@ pub(crate) fn check(cx: &mut Cx, mounts: &[Sp<Mount>], ns: &Namespaces) -> Vec<s
                     format!("{} is mounted twice", target.display()),
                 )
                 .label(format!(
-                    "already a mount target on line {}",
-                    line_col(&cx.text, *first).0
+                    "already a mount target on {}",
+                    cx.source.place_from(*first, m.target.span().start)
                 ))
                 .help("remove one of the two mounts, or give them different targets"),
             );

@@ -196,7 +196,7 @@ fn check_source(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
         // per-run extraction (crate::image::resolve::wanted_tar).
         let stored = cx
             .host
-            .image(&crate::image::resolve::key("tar", t.get(), &cx.dir))
+            .image(&crate::image::resolve::key("tar", t.get(), cx.dir_at(t)))
             .and_then(|img| {
                 Some(crate::spec::StoredTar {
                     store: img.store.clone(),
@@ -223,7 +223,7 @@ fn check_source(cx: &mut Cx, r: &Sp<Rootfs>) -> Root {
         if !image_options(cx, r, kind) {
             return empty;
         }
-        let key = crate::image::resolve::key(kind, v.get(), &cx.dir);
+        let key = crate::image::resolve::key(kind, v.get(), cx.dir_at(v));
         let Some(img) = cx.host.image(&key) else {
             cx.push(
                 Problem::new(

@@ -255,7 +255,7 @@ fn devices(cx: &mut Cx, v: &Sp<WordOrList>) -> Vec<DeviceRule> {
 /// Read, parse and resolve a profile file; its mistakes are problems at the manifest's key,
 /// naming the file's line and column.
 fn profile_file(cx: &mut Cx, v: &Sp<String>, caps: Option<CapChoice>) -> Option<seccomp::Profile> {
-    let path = cx.resolve(v.get());
+    let path = cx.resolve(v);
     let text = match cx.host.read_text(&path, MAX_PROFILE) {
         Ok(t) => t,
         Err(why) => {

@@ -27,11 +27,12 @@ pub fn manifests(dir: &str) -> Vec<PathBuf> {
 /// A manifest from the repo as a Source placed under [`VIRTUAL_REPO`].
 pub fn source(path: &Path) -> Source {
     let rel = path.strip_prefix(repo()).unwrap();
-    let dir = Path::new(VIRTUAL_REPO).join(rel.parent().unwrap());
-    Source::from_text(
+    // What it extends and its env files are read from the repo.
+    Source::with_files(
         &rel.display().to_string(),
-        &dir,
+        &Path::new(VIRTUAL_REPO).join(rel),
         &std::fs::read_to_string(path).unwrap(),
+        &|p: &Path| std::fs::read_to_string(repo().join(p.strip_prefix(VIRTUAL_REPO).unwrap_or(p))),
     )
 }
 
