@@ -22,6 +22,7 @@ pub mod exec;
 pub mod exit;
 pub mod host;
 pub mod image;
+pub mod lock;
 pub mod lower;
 pub mod manifest;
 pub mod oci;

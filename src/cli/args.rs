@@ -41,6 +41,10 @@ pub enum Command {
         /// At exit, print CPU time, peak memory and peak pids from the container's cgroups.
         #[arg(long)]
         stats: bool,
+        /// Refuse to run unless launch.lock beside the manifest has an entry for it that every
+        /// input matches (without it, an entry is checked when there is one).
+        #[arg(long, conflicts_with_all = ["plan", "bundle"])]
+        locked: bool,
     },
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
@@ -147,6 +151,20 @@ pub enum Command {
         /// Read the password from standard input (its first line).
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Record the digests of what MANIFEST names in launch.lock beside it (docs/environments.md).
+    ///
+    /// The files it extends, its env files, its tar archive, its image and layers. An entry that
+    /// exists and differs is left as it is unless --update is given.
+    Lock {
+        /// The manifest.
+        manifest: PathBuf,
+        /// Replace the manifest's entry when its inputs changed.
+        #[arg(long, conflicts_with = "check")]
+        update: bool,
+        /// Write nothing: exit 0 when the lock is up to date, 2 (naming each change) when not.
+        #[arg(long)]
+        check: bool,
     },
     /// Print the manifest's JSON Schema (draft-07).
     Schema,

@@ -9,6 +9,7 @@ use clap::Parser;
 pub use args::{Cli, Color, Command, ExportFormat, Format, ImportSource, Shell};
 
 mod images;
+mod lock;
 pub mod registry;
 
 /// The command-line definition (clap derive). build.rs includes the same file to generate the
@@ -86,6 +87,7 @@ pub fn run(cli: Cli) -> u8 {
             plan,
             bundle,
             stats,
+            locked,
         } => {
             let plan = match (plan, Input::from_args(manifest, bundle)) {
                 (Some(file), _) => match read_plan(&file) {
@@ -93,7 +95,14 @@ pub fn run(cli: Cli) -> u8 {
                     Err(code) => return code,
                 },
                 (None, Some(input)) => match load(&input, color, Format::Text, true) {
-                    Ok((_, p)) => p,
+                    Ok((source, p)) => {
+                        if let Input::Manifest(path) = &input
+                            && let Err(code) = lock::verify(path, &source, &p, locked, color)
+                        {
+                            return code;
+                        }
+                        p
+                    }
                     Err(code) => return code,
                 },
                 (None, None) => return exit::INVALID,
@@ -177,6 +186,11 @@ pub fn run(cli: Cli) -> u8 {
         },
         // The registry client is a binary of its own (src/bin/launch-registry.rs).
         Command::Pull { .. } | Command::Login { .. } => registry::delegate(),
+        Command::Lock {
+            manifest,
+            update,
+            check,
+        } => lock::command(&manifest, update, check, color),
         Command::Schema => print(crate::schema::json_schema()),
         Command::Completions { shell } => write_out(match shell {
             Shell::Bash => &generated::BASH,

@@ -484,6 +484,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         host: facts.clone(),
         spec: r.clone(),
         steps: b.steps,
+        inputs: Vec::new(),
     }
 }
 

@@ -45,6 +45,9 @@ pub struct SourceFile {
     pub kind: FileKind,
     /// For a manifest: the index of the file it extends, if it extends one.
     pub extends: Option<usize>,
+    /// The value that brought this file in (an `extends` or an `env_file` entry), in
+    /// [`Source::text`]; `None` for the manifest itself.
+    pub named_at: Option<Range<usize>>,
 }
 
 /// A manifest's text and where it came from.
@@ -107,6 +110,7 @@ impl Source {
                 range: 0..text.len(),
                 kind: FileKind::Manifest,
                 extends: None,
+                named_at: None,
             }],
             text: combined,
             problems: Vec::new(),
@@ -277,7 +281,7 @@ impl Source {
         }
         match read(&path) {
             Ok(text) => {
-                let idx = self.push_file(display, Some(path), text, FileKind::Manifest);
+                let idx = self.push_file(display, Some(path), text, FileKind::Manifest, span);
                 self.files[from].extends = Some(idx);
             }
             Err(e) => self.problems.push(
@@ -295,7 +299,7 @@ impl Source {
     fn add_env_file(
         &mut self,
         from: usize,
-        _span: Range<usize>,
+        span: Range<usize>,
         written: &str,
         read: &dyn Fn(&Path) -> std::io::Result<String>,
     ) {
@@ -305,7 +309,7 @@ impl Source {
         }
         match read(&path) {
             Ok(text) => {
-                self.push_file(display, Some(path), text, FileKind::Env);
+                self.push_file(display, Some(path), text, FileKind::Env, span);
             }
             Err(e) => self.unread.push((path, e.to_string())),
         }
@@ -330,6 +334,7 @@ impl Source {
         path: Option<PathBuf>,
         text: String,
         kind: FileKind,
+        named_at: Range<usize>,
     ) -> usize {
         let start = self.text.len();
         self.text.push_str(&text);
@@ -347,6 +352,7 @@ impl Source {
             range: start..end,
             kind,
             extends: None,
+            named_at: Some(named_at),
         });
         self.files.len() - 1
     }

@@ -47,6 +47,10 @@ pub struct Plan {
     pub spec: Spec,
     /// The steps, in execution order.
     pub steps: Vec<Step>,
+    /// What the manifest named besides itself, with digests (docs/environments.md): the files
+    /// it extends, its env files, its archive or image. A reviewed plan pins them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<crate::lock::Input>,
 }
 
 /// Where a step runs.

@@ -95,6 +95,21 @@ pub fn render_text(plan: &Plan) -> String {
             t.layer
         );
     }
+    for (n, i) in plan
+        .inputs
+        .iter()
+        .filter(|i| matches!(i.kind.as_str(), "extends" | "env_file"))
+        .enumerate()
+    {
+        let _ = writeln!(
+            out,
+            "{} {} {} ({})",
+            if n == 0 { "inputs:" } else { "       " },
+            i.kind,
+            i.name,
+            i.digest.as_deref().unwrap_or("not hashed")
+        );
+    }
     if !plan.spec.process.from_image.is_empty() {
         let _ = writeln!(
             out,

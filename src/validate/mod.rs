@@ -28,12 +28,13 @@ use crate::spec::{Spec, UserNamespace};
 
 /// Parse and validate a manifest, and lower it into this host's plan.
 pub fn plan(source: &Source, host: &dyn Host) -> Result<Plan, Vec<Problem>> {
-    let spec = spec(source, host)?;
-    Ok(crate::lower::lower(
-        &spec,
-        host.facts(),
-        &source.display_name,
-    ))
+    let manifest = crate::manifest::parse(source)?;
+    let spec = validate(source, &manifest, host)?;
+    let mut plan = crate::lower::lower(&spec, host.facts(), &source.display_name);
+    // Without hashing archives: that is `launch lock`'s and a locked run's cost. Nothing else
+    // here can fail.
+    plan.inputs = crate::lock::inputs(source, &manifest, &spec, false).unwrap_or_default();
+    Ok(plan)
 }
 
 /// Parse and validate a manifest into its Spec.

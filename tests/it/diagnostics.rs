@@ -79,11 +79,14 @@ fn every_invalid_example_is_reported_as_promised() {
         // archive that fails to extract into the real store before validation (tested in
         // tests/it/image_root.rs), the bridge asked for without root, and namespaces or maps
         // an unprivileged launcher cannot get (this host is root; tested in
-        // tests/it/network.rs and below), a chain of more than 64 files (src/manifest/compose.rs).
+        // tests/it/network.rs and below), a chain of more than 64 files (src/manifest/compose.rs), and a lock's drift
+        // or absence (tests/it/environments.rs).
         .filter(|c| {
             ![
                 "launch::manifest::read",
                 "launch::extends::depth",
+                "launch::lock::drift",
+                "launch::lock::missing",
                 "launch::rootfs::extract",
                 "launch::network::rootless",
                 "launch::namespaces::privilege",

@@ -1,0 +1,293 @@
+//! Version-controlled environments, for real: `extends` and env files run as merged, problems
+//! point into the file that has them, `plan --explain` names each value's file, and
+//! `launch.lock` catches drift of each kind of input (a base, an env file, a tar archive, an
+//! image) before anything runs.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::common::repo;
+use crate::fixtures::*;
+use crate::store::{Scratch, busybox_images};
+
+const BASE: &str = r#"name = "base"
+hostname = "base-host"
+
+[rootfs]
+host = true
+
+[process]
+command = ["/bin/sh", "-c", "echo \"$GREETING/$WHO/${DEBUG:-none}\"; hostname; grep -cE ' /tmp | /run/extra ' /proc/self/mountinfo"]
+env = { DEBUG = "1", WHO = "base" }
+
+[limits]
+memory = "256M"
+pids = 64
+
+[[mounts]]
+type = "proc"
+target = "/proc"
+
+[[mounts]]
+type = "tmpfs"
+target = "/tmp"
+"#;
+
+const APP: &str = r#"extends = "../base.toml"
+unset = ["process.env.DEBUG", "limits.pids"]
+name = "app"
+
+[process]
+env_file = ["app.env"]
+
+[[mounts]]
+type = "tmpfs"
+target = "/run/extra"
+"#;
+
+/// A sandbox with base.toml, app/app.toml and app/app.env.
+fn composed(tag: &str) -> (Sandbox, std::path::PathBuf) {
+    let sb = Sandbox::new(tag);
+    sb.write("base.toml", BASE);
+    sb.write(
+        "app/app.env",
+        "# for app.toml\nGREETING=hello\nWHO=from-file\n",
+    );
+    let app = sb.write("app/app.toml", APP);
+    (sb, app)
+}
+
+#[test]
+fn a_composed_manifest_runs_as_merged() {
+    need_root();
+    let (sb, _) = composed("env-run");
+    let out = sb.launch(&["run", "app/app.toml"]);
+    out.expect_code(0);
+    // WHO: the base's process.env wins over the env file; DEBUG was unset; both tmpfs mounts.
+    assert_eq!(out.lines(), ["hello/base/none", "base-host", "2"], "{out}");
+    sb.assert_state_empty(&out);
+}
+
+#[test]
+fn plan_explain_names_the_file_of_each_value() {
+    let (sb, _) = composed("env-explain");
+    let out = sb.launch(&["plan", "--explain", "app/app.toml"]);
+    out.expect_code(0);
+    let (plan, origins) = out
+        .stdout
+        .split_once("\nwhere each value came from:\n")
+        .unwrap_or_else(|| panic!("no origins section\n{out}"));
+    insta::assert_snapshot!("explain-origins", origins);
+    // The header names the files with their digests.
+    let digest =
+        |p: &str| launch::image::Digest::of(&fs::read(sb.dir.join(p)).unwrap()).to_string();
+    assert!(
+        plan.contains(&format!(
+            "inputs: env_file app.env ({})",
+            digest("app/app.env")
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "        extends ../base.toml ({})",
+            digest("base.toml")
+        )),
+        "{plan}"
+    );
+    // The JSON plan carries them, and the origins with --explain.
+    let json = sb.launch(&["plan", "--format", "json", "--explain", "app/app.toml"]);
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 2, "{json}");
+    assert!(
+        v["origins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["key"] == "process.env.GREETING" && o["place"] == "app/app.env:2"),
+        "{json}"
+    );
+}
+
+#[test]
+fn problems_point_into_the_file_that_has_them() {
+    let (sb, app) = composed("env-diag");
+    sb.write(
+        "base.toml",
+        BASE.replace("pids = 64", "pids = 64\nmemroy = \"1G\""),
+    );
+    sb.write("app/app.env", "GREETING=hello\n2BAD=x\n");
+    let out = sb.launch(&["validate", "app/app.toml"]);
+    out.expect_code(2);
+    insta::assert_snapshot!("diag-in-base", out.stderr);
+    // Fixed in the base, the env file's problem is next.
+    sb.write("base.toml", BASE);
+    let out = sb.launch(&["validate", "--format", "json", app.to_str().unwrap()]);
+    out.expect_code(2);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "launch::env_file::name", "{out}");
+    assert!(
+        d["file"].as_str().unwrap().ends_with("app/app.env"),
+        "{out}"
+    );
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(2), Some(1))
+    );
+}
+
+/// Write the lock, then change `file` (relative to the sandbox): a run refuses with a drift
+/// diagnostic naming `input`; `lock --check` agrees; `lock --update` records it and the run
+/// goes on.
+fn drift_is_caught(sb: &Sandbox, manifest: &str, input: &str, change: &dyn Fn()) {
+    let lock = |args: &[&str]| {
+        let mut a = vec!["lock"];
+        a.extend_from_slice(args);
+        a.push(manifest);
+        sb.launch(&a)
+    };
+    lock(&[]).expect_code(0);
+    lock(&["--check"]).expect_code(0);
+    sb.launch(&["run", "--locked", manifest]).expect_code(0);
+    change();
+    let out = sb.launch(&["run", manifest]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("launch::lock::drift")
+            && out
+                .stderr
+                .contains(&format!("{input} changed since it was locked")),
+        "{out}"
+    );
+    sb.assert_state_empty(&out);
+    lock(&["--check"]).expect_code(2);
+    // Without --update, a changed entry is left as it was.
+    let kept = lock(&[]);
+    kept.expect_code(2);
+    assert!(kept.stderr.contains("was left as it is"), "{kept}");
+    lock(&["--update"]).expect_code(0);
+    sb.launch(&["run", manifest]).expect_code(0);
+}
+
+#[test]
+fn the_lock_catches_a_changed_base_and_env_file() {
+    need_root();
+    let (sb, _) = composed("lock-files");
+    let base = sb.dir.join("base.toml");
+    drift_is_caught(&sb, "app/app.toml", "extends ../base.toml", &|| {
+        fs::write(
+            &base,
+            BASE.replace("memory = \"256M\"", "memory = \"300M\""),
+        )
+        .unwrap();
+    });
+    let env = sb.dir.join("app/app.env");
+    drift_is_caught(&sb, "app/app.toml", "env_file app.env", &|| {
+        fs::write(&env, "GREETING=changed\n").unwrap();
+    });
+    let lock = fs::read_to_string(sb.dir.join("app/launch.lock")).unwrap();
+    assert!(lock.contains("manifest = \"app.toml\""), "{lock}");
+}
+
+#[test]
+fn the_lock_catches_a_changed_archive() {
+    need_root();
+    let sb = Sandbox::new("lock-tar");
+    let tar = sb.dir.join("root.tar");
+    fs::copy(rootfs_tar(), &tar).unwrap();
+    sb.write(
+        "app.toml",
+        "name = \"tarred\"\n[rootfs]\ntar = \"root.tar\"\n[process]\ncommand = [\"/bin/true\"]\n",
+    );
+    sb.write("extra/note", "appended\n");
+    drift_is_caught(&sb, "app.toml", "tar root.tar", &|| {
+        let st = Command::new("tar")
+            .args([
+                "-rf",
+                tar.to_str().unwrap(),
+                "-C",
+                sb.dir.join("extra").to_str().unwrap(),
+                "note",
+            ])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    });
+}
+
+#[test]
+fn the_lock_catches_a_changed_image() {
+    need_root();
+    let sb = Sandbox::new("lock-image");
+    let s = Scratch::new("lock-image");
+    let (oci, _) = busybox_images(&s);
+    let img = sb.dir.join("img");
+    let st = Command::new("cp")
+        .args(["-a", oci.to_str().unwrap(), img.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    sb.write(
+        "app.toml",
+        "name = \"imaged\"\n[rootfs]\noci = \"img\"\n[process]\ncommand = [\"/bin/sh\", \"-c\", \"true\"]\n",
+    );
+    drift_is_caught(&sb, "app.toml", "image img", &|| {
+        let out = Command::new("umoci")
+            .args([
+                "config",
+                "--image",
+                &format!("{}:latest", img.display()),
+                "--config.env",
+                "NEW=1",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let lock = fs::read_to_string(sb.dir.join("launch.lock")).unwrap();
+    assert!(lock.contains("kind = \"layer\""), "{lock}");
+}
+
+#[test]
+fn locked_refuses_a_manifest_without_an_entry() {
+    let sb = Sandbox::new("lock-missing");
+    let m =
+        sb.manifest("name = \"x\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n");
+    let out = sb.launch(&["run", "--locked", m.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("launch::lock::missing"), "{out}");
+    // A lock file that is not one is an error naming it, not a panic.
+    sb.write("launch.lock", "version = 1\n[[lock]]\nmanifest = 3\n");
+    let out = sb.launch(&["run", m.to_str().unwrap()]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("launch.lock:3:12: not a lock file"),
+        "{out}"
+    );
+}
+
+/// docs/environments.md's repository: both variants run, and their committed lock is current.
+#[test]
+fn the_environments_example_runs_and_its_lock_is_current() {
+    need_root();
+    let sb = Sandbox::new("env-example");
+    let dir = repo().join("examples/environments");
+    for (m, want) in [
+        ("dev.toml", "hello from greeter-dev (mode=dev, log=debug)"),
+        ("ci.toml", "hi from greeter (mode=ci, log=warn)"),
+    ] {
+        let path = dir.join(m);
+        let path = path.to_str().unwrap();
+        sb.launch(&["lock", "--check", path]).expect_code(0);
+        let out = sb.launch(&["run", "--locked", path]);
+        out.expect_code(0);
+        assert_eq!(out.lines(), [want], "{out}");
+    }
+    assert!(Path::new(&dir.join("launch.lock")).exists());
+}
