@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod devices;
 mod diagnostics;
+mod doctor;
 mod fixtures;
 mod fuzz;
 mod image_cancel;
