@@ -74,6 +74,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Check what this host and user can run: each capability launch relies on, with a fix.
+    ///
+    /// With MANIFEST: whether it can run here (exit 0) or not (exit 1), and why. Without: the
+    /// same for each kind of container the examples show. docs/doctor.md lists the checks.
+    Doctor {
+        /// The manifest to check for (default: every example kind).
+        manifest: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// List the running containers, with their CPU time and memory.
     Ps {
         /// Output format.

@@ -8,6 +8,7 @@ use clap::Parser;
 
 pub use args::{Cli, Color, Command, ExportFormat, Format, ImportSource, Shell};
 
+mod doctor;
 mod images;
 mod lock;
 pub mod registry;
@@ -154,6 +155,7 @@ pub fn run(cli: Cli) -> u8 {
             },
             Err(code) => code,
         },
+        Command::Doctor { manifest, format } => doctor::doctor(manifest.as_deref(), format, color),
         Command::Ps { format } => {
             crate::ctl::ps(&crate::host::state_root(), format == Format::Json)
         }
@@ -234,64 +236,10 @@ fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source
             dir.join("config.json"),
         ),
     };
-    let path = path.as_path();
-    let source = match read {
-        Ok(s) => s,
-        Err(e) => {
-            let text = format!(
-                "error[launch::manifest::read]: cannot read {}: {e}\n",
-                path.display()
-            );
-            match format {
-                Format::Text => eprint!("{text}"),
-                Format::Json => {
-                    let src = Source::from_text(&path.display().to_string(), Path::new("/"), "");
-                    let p = Problem::new(
-                        "launch::manifest::read",
-                        0..0,
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                    .help("check the path and its permissions");
-                    let _ = print(&diag::render_json(&src, &[p]));
-                }
-            }
-            return Err(exit::INVALID);
-        }
-    };
+    let source = read_source(read, &path, format)?;
     let mut host = RealHost::probe();
-    // An image root is pulled or imported (and unpacked) before validation, which then sees it
-    // pinned by digest.
     if let Input::Manifest(manifest) = input {
-        use crate::image::resolve::{Options, Unresolved, for_source};
-        let opts = Options {
-            start_record: run.then(|| (crate::host::state_root(), manifest.display().to_string())),
-            progress: true,
-        };
-        match for_source(&source, &opts) {
-            Ok(Some(image)) => host = host.with_image(image),
-            Ok(None) => {}
-            Err(Unresolved::Cancelled(sig)) => {
-                eprintln!(
-                    "launch: start-up cancelled by {} while the root was brought into the store \
-                     (an image pulled or unpacked, an archive extracted): what was half written is \
-                     removed (a partial download is kept, to resume)",
-                    crate::image::cancel::name(sig)
-                );
-                return Err((128 + sig) as u8);
-            }
-            Err(Unresolved::Problem(problem)) => {
-                let problem = *problem;
-                match format {
-                    Format::Text => {
-                        eprint!("{}", diag::render_text(&source, &[problem], color, 100))
-                    }
-                    Format::Json => {
-                        let _ = print(&diag::render_json(&source, &[problem]));
-                    }
-                }
-                return Err(exit::INVALID);
-            }
-        }
+        host = resolve_root(host, &source, manifest, color, format, run)?;
     }
     let planned = match input {
         Input::Manifest(_) => plan_for(&source, &host),
@@ -300,17 +248,82 @@ fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source
     planned
         .map(|plan| (source.clone(), plan))
         .map_err(|problems| {
-            match format {
-                Format::Text => {
-                    let width = 100;
-                    eprint!("{}", diag::render_text(&source, &problems, color, width));
-                }
-                Format::Json => {
-                    let _ = print(&diag::render_json(&source, &problems));
-                }
-            }
+            report_problems(&source, problems, color, format);
             exit::INVALID
         })
+}
+
+/// A manifest (or config.json) as read, or the `launch::manifest::read` diagnostic printed
+/// and the exit code.
+fn read_source<E: std::fmt::Display>(
+    read: Result<Source, E>,
+    path: &Path,
+    format: Format,
+) -> Result<Source, u8> {
+    read.map_err(|e| {
+        match format {
+            Format::Text => eprintln!(
+                "error[launch::manifest::read]: cannot read {}: {e}",
+                path.display()
+            ),
+            Format::Json => {
+                let src = Source::from_text(&path.display().to_string(), Path::new("/"), "");
+                let p = Problem::new(
+                    "launch::manifest::read",
+                    0..0,
+                    format!("cannot read {}: {e}", path.display()),
+                )
+                .help("check the path and its permissions");
+                let _ = print(&diag::render_json(&src, &[p]));
+            }
+        }
+        exit::INVALID
+    })
+}
+
+/// Bring an image or tar root into the store (pulled, imported or unpacked) before validation,
+/// which then sees it pinned by digest; on failure print the diagnostic and return the exit code.
+/// `run`: record the resolution in the state root, for `launch stop`.
+fn resolve_root(
+    host: RealHost,
+    source: &Source,
+    manifest: &Path,
+    color: bool,
+    format: Format,
+    run: bool,
+) -> Result<RealHost, u8> {
+    use crate::image::resolve::{Options, Unresolved, for_source};
+    let opts = Options {
+        start_record: run.then(|| (crate::host::state_root(), manifest.display().to_string())),
+        progress: true,
+    };
+    match for_source(source, &opts) {
+        Ok(Some(image)) => Ok(host.with_image(image)),
+        Ok(None) => Ok(host),
+        Err(Unresolved::Cancelled(sig)) => {
+            eprintln!(
+                "launch: start-up cancelled by {} while the root was brought into the store \
+                 (an image pulled or unpacked, an archive extracted): what was half written is \
+                 removed (a partial download is kept, to resume)",
+                crate::image::cancel::name(sig)
+            );
+            Err((128 + sig) as u8)
+        }
+        Err(Unresolved::Problem(problem)) => {
+            report_problems(source, vec![*problem], color, format);
+            Err(exit::INVALID)
+        }
+    }
+}
+
+/// Print validation's problems: text on stderr, or JSON on stdout.
+fn report_problems(source: &Source, problems: Vec<Problem>, color: bool, format: Format) {
+    match format {
+        Format::Text => eprint!("{}", diag::render_text(source, &problems, color, 100)),
+        Format::Json => {
+            let _ = print(&diag::render_json(source, &problems));
+        }
+    }
 }
 
 /// `launch export oci`: the plan carries the validated Spec and the facts it was lowered with.

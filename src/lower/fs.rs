@@ -75,15 +75,7 @@ pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec
         }]
     };
     if let Some((store, layers)) = r.source.store_layers() {
-        let idmap = facts.uid == 0
-            && match &spec.namespaces.user {
-                UserNamespace::Host => false,
-                UserNamespace::Join(_) => true,
-                UserNamespace::New(maps) => {
-                    let (uid, gid) = maps.lines(facts.uid, facts.gid);
-                    !uid.iter().chain(&gid).all(|l| l.inside == l.outside)
-                }
-            };
+        let idmap = idmapped_lowers(spec, facts);
         return whole(
             layers
                 .iter()
@@ -125,6 +117,22 @@ pub(super) fn root_overlays(spec: &Spec, facts: &HostFacts, state: &Path) -> Vec
         (RootSource::Path { .. } | RootSource::Host, false)
         | (RootSource::Tar { .. } | RootSource::Image { .. }, _) => Vec::new(),
     }
+}
+
+/// Whether the root's store layers are seen through idmapped mounts (mount_setattr(2),
+/// Linux 5.12): a root launcher whose user namespace maps ids other than themselves (the store's
+/// files belong to the host's ids). `launch doctor` asks the same question.
+pub(crate) fn idmapped_lowers(spec: &Spec, facts: &HostFacts) -> bool {
+    spec.root.source.store_layers().is_some()
+        && facts.uid == 0
+        && match &spec.namespaces.user {
+            UserNamespace::Host => false,
+            UserNamespace::Join(_) => true,
+            UserNamespace::New(maps) => {
+                let (uid, gid) = maps.lines(facts.uid, facts.gid);
+                !uid.iter().chain(&gid).all(|l| l.inside == l.outside)
+            }
+        }
 }
 
 /// A run's own writes: a tmpfs on the state directory, in the container's mount namespace only

@@ -28,6 +28,7 @@ pub mod security;
 
 use cgroups::{cgroup_dirs, cgroups};
 pub(crate) use fs::DEV_NODES;
+pub(crate) use fs::idmapped_lowers;
 use fs::{minimal_dev, mount, rootfs};
 
 struct B {

@@ -5,6 +5,7 @@ mod cli;
 mod common;
 mod devices;
 mod diagnostics;
+mod doctor;
 mod environments;
 mod fixtures;
 mod fuzz;
