@@ -44,7 +44,30 @@ pub struct CgroupFacts {
     /// weights, CFQ, makes it; mq-deadline and none do not). v2: always (io.weight).
     #[serde(default = "yes")]
     pub io_weight: bool,
+    /// A non-root launcher on pure v2: its own cgroup, which a delegation (systemd's
+    /// `Delegate=yes`) may have given it. `None` for root and on other layouts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own: Option<OwnCgroup>,
 }
+
+/// The launcher's own v2 cgroup (`0::` in /proc/self/cgroup), as a non-root launcher finds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnCgroup {
+    /// Its directory under the cgroup2 mount.
+    pub dir: PathBuf,
+    /// The directory, its `cgroup.procs` and `cgroup.subtree_control` belong to this user
+    /// (a delegated subtree: the user may create groups in it and move processes).
+    pub delegated: bool,
+    /// Its `cgroup.controllers`: what it can give its children.
+    pub controllers: Vec<String>,
+    /// Processes in it other than the launcher (`cgroup.procs`): with any, the group cannot
+    /// give its children controllers (the "no internal processes" rule).
+    pub others: usize,
+}
+
+/// The leaf of a delegated cgroup a non-root launcher moves itself into, so that the group can
+/// give controllers to the containers' groups beside it.
+pub const LAUNCHER_LEAF: &str = "launchers";
 
 impl CgroupFacts {
     /// Can `controller` be used to apply limits on this host?
@@ -119,6 +142,88 @@ pub struct HostFacts {
     /// RLIMIT_NOFILE); `None` when unreadable.
     #[serde(default)]
     pub nr_open: Option<u64>,
+    /// A non-root launcher's subordinate ids and the helpers that map them.
+    #[serde(default, skip_serializing_if = "SubIds::is_empty")]
+    pub subids: SubIds,
+}
+
+/// One range of /etc/subuid or /etc/subgid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRange {
+    /// The first id.
+    pub start: u64,
+    /// How many.
+    pub count: u64,
+}
+
+impl IdRange {
+    /// Whether `[start, start + count)` lies inside this range.
+    pub fn holds(&self, start: u64, count: u64) -> bool {
+        start >= self.start && start + count <= self.start + self.count
+    }
+}
+
+/// The caller's subordinate ids (/etc/subuid and /etc/subgid, by user name and by uid, as
+/// shadow-utils reads them) and where newuidmap(1) and newgidmap(1) are. Empty for root.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubIds {
+    /// The caller's name in /etc/passwd.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Its ranges in /etc/subuid.
+    #[serde(default)]
+    pub uid: Vec<IdRange>,
+    /// Its ranges in /etc/subgid.
+    #[serde(default)]
+    pub gid: Vec<IdRange>,
+    /// newuidmap(1), by absolute path.
+    #[serde(default)]
+    pub newuidmap: Option<PathBuf>,
+    /// newgidmap(1), by absolute path.
+    #[serde(default)]
+    pub newgidmap: Option<PathBuf>,
+}
+
+impl SubIds {
+    fn is_empty(&self) -> bool {
+        *self == SubIds::default()
+    }
+
+    /// Read them for `uid` from the texts of /etc/passwd, /etc/subuid and /etc/subgid.
+    pub fn parse(uid: u32, passwd: &str, subuid: &str, subgid: &str) -> SubIds {
+        let user = user_name(passwd, uid);
+        SubIds {
+            uid: sub_ranges(subuid, user.as_deref(), uid),
+            gid: sub_ranges(subgid, user.as_deref(), uid),
+            user,
+            newuidmap: None,
+            newgidmap: None,
+        }
+    }
+}
+
+/// The name of `uid` in the text of /etc/passwd.
+pub fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        let id: u32 = f.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_owned())
+    })
+}
+
+/// The ranges of /etc/subuid or /etc/subgid (`name:start:count`) that belong to `name` or `uid`.
+pub fn sub_ranges(text: &str, name: Option<&str>, uid: u32) -> Vec<IdRange> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.trim().split(':');
+            let who = f.next()?;
+            let start = f.next()?.parse().ok()?;
+            let count = f.next()?.parse().ok()?;
+            let mine = Some(who) == name || who.parse::<u32>() == Ok(uid);
+            (mine && count > 0).then_some(IdRange { start, count })
+        })
+        .collect()
 }
 
 /// The host's resolvers and network helpers.
@@ -212,6 +317,7 @@ impl HostFacts {
             network: _,
             numa_nodes: _,
             nr_open: _,
+            subids,
         } = self;
         let mut out = Vec::new();
         let mut diff = |what: &str, plan: String, host: String| {
@@ -269,6 +375,27 @@ impl HostFacts {
             "root cpuset",
             format!("{:?}", cgroup.cpuset_root),
             format!("{:?}", c.cpuset_root),
+        );
+        diff(
+            "subordinate ids and helpers",
+            format!("{subids:?}"),
+            format!("{:?}", here.subids),
+        );
+        diff(
+            "the launcher's own cgroup",
+            format!(
+                "{:?}",
+                cgroup
+                    .own
+                    .as_ref()
+                    .map(|o| (&o.dir, o.delegated, &o.controllers))
+            ),
+            format!(
+                "{:?}",
+                c.own
+                    .as_ref()
+                    .map(|o| (&o.dir, o.delegated, &o.controllers))
+            ),
         );
         diff(
             "state root",
@@ -484,6 +611,21 @@ fn probe_facts() -> HostFacts {
     let gid = nix::unistd::getgid().as_raw();
     let user_namespaces = read_trim("/proc/sys/user/max_user_namespaces").is_some_and(|v| v != "0");
     let state_root = state_root();
+    let mut cgroup =
+        probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    let mut subids = SubIds::default();
+    if uid != 0 {
+        cgroup.own = probe_own_cgroup(&cgroup, uid);
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        subids = SubIds::parse(
+            uid,
+            &read("/etc/passwd"),
+            &read("/etc/subuid"),
+            &read("/etc/subgid"),
+        );
+        subids.newuidmap = find_program("newuidmap");
+        subids.newgidmap = find_program("newgidmap");
+    }
     HostFacts {
         kernel,
         cpus,
@@ -492,14 +634,46 @@ fn probe_facts() -> HostFacts {
         user_namespaces,
         cgroup_namespace: Path::new("/proc/self/ns/cgroup").exists(),
         time_namespace: Path::new("/proc/self/ns/time").exists(),
-        cgroup: probe_cgroups(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()),
+        cgroup,
         state_root,
         host_root: host_root(real_path_kind),
         capabilities: crate::sys::caps::bounding_now(),
         network: NetworkFacts::probe(),
         numa_nodes: read_trim("/sys/devices/system/node/online"),
         nr_open: read_trim("/proc/sys/fs/nr_open").and_then(|v| v.parse().ok()),
+        subids,
     }
+}
+
+/// A non-root launcher's own v2 cgroup, on a pure v2 host.
+fn probe_own_cgroup(cg: &CgroupFacts, uid: u32) -> Option<OwnCgroup> {
+    use std::os::unix::fs::MetadataExt;
+    if cg.layout != CgroupLayout::V2 {
+        return None;
+    }
+    let root = cg.v2_root.as_ref()?;
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = root.join(path.trim_start_matches('/'));
+    let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.uid() == uid);
+    let delegated = owned(&dir)
+        && owned(&dir.join("cgroup.procs"))
+        && owned(&dir.join("cgroup.subtree_control"));
+    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers"))
+        .map(|s| s.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let me = std::process::id().to_string();
+    let others = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.trim() != me && !l.trim().is_empty())
+        .count();
+    Some(OwnCgroup {
+        dir,
+        delegated,
+        controllers,
+        others,
+    })
 }
 
 /// Where per-container state lives: `$LAUNCH_STATE_ROOT`, else `/run/launch` for root,
@@ -619,6 +793,7 @@ pub fn probe_cgroups(mountinfo: &str) -> CgroupFacts {
         memory_swap,
         cpuset_root,
         io_weight,
+        own: None,
     }
 }
 
@@ -700,6 +875,7 @@ impl FakeHost {
                 cpuset_root: Some(("0-1".into(), "0".into())),
                 // mq-deadline, as here: no blkio.weight.
                 io_weight: false,
+                own: None,
             },
             state_root: PathBuf::from("/run/launch"),
             host_root: vec![],
@@ -713,6 +889,7 @@ impl FakeHost {
             },
             numa_nodes: Some("0".into()),
             nr_open: Some(1_048_576),
+            subids: SubIds::default(),
         };
         let mut paths = BTreeMap::new();
         for d in ["/usr", "/etc", "/dev", "/tmp"] {
@@ -752,8 +929,43 @@ impl FakeHost {
             memory_swap: true,
             cpuset_root: None,
             io_weight: true,
+            own: None,
         };
         h
+    }
+
+    /// The same host as `alice` (uid and gid 1000) with 65536 subordinate ids from 100000 in
+    /// /etc/subuid and /etc/subgid, and newuidmap and newgidmap in /usr/bin.
+    pub fn rootless(mut self) -> FakeHost {
+        let f = &mut self.facts;
+        f.uid = 1000;
+        f.gid = 1000;
+        f.state_root = PathBuf::from("/run/user/1000/launch");
+        let range = IdRange {
+            start: 100_000,
+            count: 65_536,
+        };
+        f.subids = SubIds {
+            user: Some("alice".into()),
+            uid: vec![range],
+            gid: vec![range],
+            newuidmap: Some(PathBuf::from("/usr/bin/newuidmap")),
+            newgidmap: Some(PathBuf::from("/usr/bin/newgidmap")),
+        };
+        self
+    }
+
+    /// The same host with the launcher in `dir` under the cgroup2 root, delegated to the
+    /// caller with `controllers` (systemd-run --user --scope -p Delegate=yes).
+    pub fn delegated(mut self, dir: &str, controllers: &[&str]) -> FakeHost {
+        let root = self.facts.cgroup.v2_root.clone().unwrap_or_default();
+        self.facts.cgroup.own = Some(OwnCgroup {
+            dir: root.join(dir),
+            delegated: true,
+            controllers: controllers.iter().map(|c| c.to_string()).collect(),
+            others: 0,
+        });
+        self
     }
 
     /// Declare that a path exists.

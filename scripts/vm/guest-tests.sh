@@ -22,6 +22,13 @@ mount -t tmpfs -o mode=755 tmpfs "$rw/repo"
 mkdir -p "$rw/repo/upper" "$rw/repo/work"
 mount -t overlay -o "lowerdir=$LAUNCH_REPO,upperdir=$rw/repo/upper,workdir=$rw/repo/work" \
     overlay "$LAUNCH_REPO"
+# - /etc, through an overlay with its upper layer in a tmpfs: tests/it/rootless.rs makes a test
+#   user (useradd, userdel) and gives it lines in /etc/subuid and /etc/subgid, in this guest's
+#   /etc only; the host's stays as it is.
+mkdir -p "$rw/etc/upper" "$rw/etc/work"
+mount -t tmpfs -o mode=755 tmpfs "$rw/etc"
+mkdir -p "$rw/etc/upper" "$rw/etc/work"
+mount -t overlay -o "lowerdir=/etc,upperdir=$rw/etc/upper,workdir=$rw/etc/work" overlay /etc
 mkfs.ext4 -q -F -E nodiscard /dev/vda
 mount -t ext4 /dev/vda "$rw/tmp"
 chmod 1777 "$rw/tmp"

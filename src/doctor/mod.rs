@@ -83,13 +83,7 @@ pub struct UsernsFacts {
 }
 
 /// One line of /etc/subuid or /etc/subgid for this user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct IdRange {
-    /// The first id.
-    pub start: u64,
-    /// How many.
-    pub count: u64,
-}
+pub use crate::host::IdRange;
 
 /// A setuid helper (newuidmap, newgidmap).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -546,7 +540,27 @@ pub fn permissive(facts: &HostFacts, uid: u32) -> HostFacts {
         memory_swap: true,
         cpuset_root: None,
         io_weight: true,
+        // A non-root user's own cgroup, delegated with every controller.
+        own: (uid != 0).then(|| crate::host::OwnCgroup {
+            dir: PathBuf::from(format!(
+                "/sys/fs/cgroup/user.slice/user-{uid}.slice/user@{uid}.service/launch.scope"
+            )),
+            delegated: true,
+            controllers: CONTROLLERS.iter().map(|c| c.to_string()).collect(),
+            others: 0,
+        }),
     };
+    // Every id subordinate, and the helpers that map them.
+    if uid != 0 {
+        let all = crate::host::IdRange {
+            start: 0,
+            count: u32::MAX as u64,
+        };
+        f.subids.uid = vec![all];
+        f.subids.gid = vec![all];
+        f.subids.newuidmap = Some(PathBuf::from("/usr/bin/newuidmap"));
+        f.subids.newgidmap = Some(PathBuf::from("/usr/bin/newgidmap"));
+    }
     f.capabilities = crate::sys::caps::CapSet::ALL;
     f.network.pasta = Some(f.network.pasta.unwrap_or_else(|| "/usr/bin/pasta".into()));
     f.network.slirp4netns = Some(

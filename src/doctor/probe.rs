@@ -3,9 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    DirState, DoctorFacts, Helper, IdRange, Overlay, OwnCgroup, SeccompFacts, UsernsFacts,
-};
+use super::{DirState, DoctorFacts, Helper, Overlay, OwnCgroup, SeccompFacts, UsernsFacts};
 use crate::host::HostFacts;
 
 /// Probe this host for the calling user. `host` is [`crate::host::RealHost::probe`]'s facts.
@@ -49,15 +47,7 @@ fn read_num(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// The name of `uid` in the text of /etc/passwd.
-pub fn user_name(passwd: &str, uid: u32) -> Option<String> {
-    passwd.lines().find_map(|l| {
-        let mut f = l.split(':');
-        let name = f.next()?;
-        let id: u32 = f.nth(1)?.parse().ok()?;
-        (id == uid).then(|| name.to_owned())
-    })
-}
+pub use crate::host::{sub_ranges, user_name};
 
 /// `ID` and `ID_LIKE` of /etc/os-release's text.
 pub fn distro(os_release: &str) -> Vec<String> {
@@ -68,20 +58,6 @@ pub fn distro(os_release: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// The ranges of /etc/subuid or /etc/subgid (`name:start:count`) that belong to `name` or `uid`.
-pub fn sub_ranges(text: &str, name: Option<&str>, uid: u32) -> Vec<IdRange> {
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.trim().split(':');
-            let who = f.next()?;
-            let start = f.next()?.parse().ok()?;
-            let count = f.next()?.parse().ok()?;
-            let mine = Some(who) == name || who.parse::<u32>() == Ok(uid);
-            (mine && count > 0).then_some(IdRange { start, count })
-        })
-        .collect()
 }
 
 /// The first id past every range in the given /etc/subuid and /etc/subgid texts, at least
@@ -268,6 +244,7 @@ pub fn dir_state(dir: &Path, euid: u32) -> DirState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::IdRange;
 
     #[test]
     fn passwd_subids_and_os_release() {

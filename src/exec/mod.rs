@@ -476,6 +476,15 @@ impl Run<'_> {
                     )),
                 }
             }
+            IdMapHelper { argv } => match self.child {
+                Some(pid) => crate::sys::idmap::run_helper(argv, pid),
+                None => Err(SysError::other(
+                    "run",
+                    argv.first().map(PathBuf::from),
+                    "no container process to map ids for",
+                )),
+            },
+            CgroupLeaf { path } => cgroup::enter_leaf(path),
             CgroupOpen { path } => {
                 self.cgroup_fds.push(cgroup::open_tasks(path)?);
                 Ok(())

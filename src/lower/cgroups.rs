@@ -95,7 +95,24 @@ fn spell(l: &Limits, facts: &HostFacts) -> (Vec<Write>, Vec<Gap>) {
     // Limits this layout has no file for at all (the closure below holds `gaps`).
     let mut unsupported: Vec<Gap> = Vec::new();
     let mut w = |key: LimitKey, controller: &'static str, file: &'static str, value: String| {
-        if cg.has(controller) {
+        let rootless = cg
+            .has(controller)
+            .then(|| rootless_block(facts, controller))
+            .flatten();
+        if let Some((label, help)) = rootless {
+            if !gaps.iter().any(|g| g.key == key) {
+                gaps.push(Gap {
+                    key,
+                    code: "launch::limits::rootless",
+                    message: format!(
+                        "without root, this host cannot apply this limit (uid {})",
+                        facts.uid
+                    ),
+                    label,
+                    help,
+                });
+            }
+        } else if cg.has(controller) {
             writes.push(Write {
                 key,
                 controller,
@@ -279,6 +296,84 @@ fn spell(l: &Limits, facts: &HostFacts) -> (Vec<Write>, Vec<Gap>) {
     (writes, gaps)
 }
 
+/// How a non-root launcher gets limits: a scope of its own that systemd delegates to it.
+pub const DELEGATE_SCOPE: &str = "systemd-run --user --scope -p Delegate=yes launch run APP.toml";
+
+/// Why a non-root launcher cannot use `controller` on this host, if it cannot: (what is
+/// wrong, how to get it). `None` for root. A non-root launcher's groups go in the cgroup v2
+/// subtree delegated to it (its own cgroup, owned by it: systemd's `Delegate=yes`).
+pub fn rootless_block(facts: &HostFacts, controller: &str) -> Option<(String, String)> {
+    if facts.uid == 0 {
+        return None;
+    }
+    let cg = &facts.cgroup;
+    let scope = format!("run launch in a scope delegated to you: {DELEGATE_SCOPE}");
+    if cg.layout != CgroupLayout::V2 {
+        return Some((
+            format!(
+                "cgroup {} belongs to root and cannot be delegated to a user",
+                match cg.layout {
+                    CgroupLayout::None => "(none is mounted)",
+                    _ => "v1",
+                }
+            ),
+            "run launch as root (sudo launch run APP.toml), or boot with cgroup v2 alone \
+             (systemd.unified_cgroup_hierarchy=1 on the kernel command line) and run launch in \
+             a scope delegated to you: systemd-run --user --scope -p Delegate=yes launch run \
+             APP.toml"
+                .into(),
+        ));
+    }
+    let Some(own) = &cg.own else {
+        return Some((
+            "launch's own cgroup is unknown (no `0::` line in /proc/self/cgroup)".into(),
+            scope,
+        ));
+    };
+    if !own.delegated {
+        return Some((
+            format!(
+                "your cgroup {} is not delegated to you (it, its cgroup.procs and \
+                 cgroup.subtree_control are not owned by uid {})",
+                own.dir.display(),
+                facts.uid
+            ),
+            format!("{scope} (or run launch as root)"),
+        ));
+    }
+    if own.others > 0 {
+        return Some((
+            format!(
+                "your delegated cgroup {} holds {} other process{}: a group with processes \
+                 cannot give its children controllers",
+                own.dir.display(),
+                own.others,
+                if own.others == 1 { "" } else { "es" }
+            ),
+            format!("run launch in a scope of its own: {DELEGATE_SCOPE}"),
+        ));
+    }
+    if !own.controllers.iter().any(|c| c == controller) {
+        return Some((
+            format!(
+                "the `{controller}` controller is not delegated to you (your cgroup {} has: {})",
+                own.dir.display(),
+                if own.controllers.is_empty() {
+                    "none".to_string()
+                } else {
+                    own.controllers.join(" ")
+                }
+            ),
+            "systemd delegates only memory and pids to users by default: put \
+             `[Service]` and `Delegate=cpu cpuset io memory pids` in \
+             /etc/systemd/system/user@.service.d/delegate.conf, run `systemctl daemon-reload`, \
+             and log in again"
+                .into(),
+        ));
+    }
+    None
+}
+
 /// What this host cannot apply of `l` (validation reports each at its key).
 pub fn gaps(l: &Limits, facts: &HostFacts) -> Vec<Gap> {
     spell(l, facts).1
@@ -394,7 +489,26 @@ pub(super) fn cgroups(
     }
     let parent_rel = &spec.limits.parent;
     if facts.cgroup.layout == CgroupLayout::V2 {
-        let base = facts.cgroup.v2_root.clone().unwrap_or_default();
+        // A non-root launcher's groups go in its delegated cgroup (validation refused the
+        // limits otherwise), which it first leaves for a leaf of it.
+        let delegated = facts
+            .cgroup
+            .own
+            .as_ref()
+            .filter(|_| facts.uid != 0)
+            .map(|o| o.dir.clone());
+        let base = delegated
+            .clone()
+            .unwrap_or_else(|| facts.cgroup.v2_root.clone().unwrap_or_default());
+        if let Some(dir) = &delegated {
+            b.push(
+                "move launch into a leaf of its delegated cgroup (a group holding processes \
+                 cannot give its children controllers)",
+                HostAction::CgroupLeaf {
+                    path: dir.join(crate::host::LAUNCHER_LEAF),
+                },
+            );
+        }
         let mut controllers: Vec<String> = Vec::new();
         for w in &writes {
             if !controllers.iter().any(|x| x == w.controller) {
@@ -406,7 +520,11 @@ pub(super) fn cgroups(
         let mut dir = base.clone();
         if !controllers.is_empty() {
             b.push(
-                "let children of the cgroup root use the controllers",
+                if delegated.is_some() {
+                    "let children of the delegated cgroup use the controllers"
+                } else {
+                    "let children of the cgroup root use the controllers"
+                },
                 HostAction::CgroupEnable {
                     path: dir.join("cgroup.subtree_control"),
                     controllers: controllers.clone(),

@@ -48,6 +48,161 @@ pub fn layer_root(store: &Path, diff_id: &str) -> PathBuf {
     store.join("layers/sha256").join(hex).join("root")
 }
 
+/// The uid and gid maps this host writes for a new user namespace. `map_root` maps the
+/// container's root to the caller; for a non-root caller with subordinate ids (/etc/subuid,
+/// /etc/subgid) and newuidmap/newgidmap, ids from 1 on go to those ranges in order, as podman
+/// maps them (so a container has the full range of ids its files and users need).
+pub fn user_maps(
+    maps: &crate::spec::IdMaps,
+    facts: &HostFacts,
+) -> (Vec<crate::plan::IdMapLine>, Vec<crate::plan::IdMapLine>) {
+    let (mut uid, mut gid) = maps.lines(facts.uid, facts.gid);
+    let sub = &facts.subids;
+    if matches!(maps, crate::spec::IdMaps::MapRoot)
+        && facts.uid != 0
+        && sub.newuidmap.is_some()
+        && sub.newgidmap.is_some()
+        && !sub.uid.is_empty()
+        && !sub.gid.is_empty()
+    {
+        let extend = |lines: &mut Vec<crate::plan::IdMapLine>, ranges: &[crate::host::IdRange]| {
+            let mut inside: u64 = 1;
+            for r in ranges.iter().take(MAX_SUB_LINES) {
+                // Ids are 32 bits, and 4294967295 is no id.
+                let count = r
+                    .count
+                    .min((u32::MAX as u64).saturating_sub(inside))
+                    .min((u32::MAX as u64).saturating_sub(r.start));
+                if count == 0 {
+                    break;
+                }
+                lines.push(crate::plan::IdMapLine {
+                    inside: inside as u32,
+                    outside: r.start as u32,
+                    count: count as u32,
+                });
+                inside += count;
+            }
+        };
+        extend(&mut uid, &sub.uid);
+        extend(&mut gid, &sub.gid);
+    }
+    (uid, gid)
+}
+
+/// At most this many subordinate ranges are mapped (with the caller's own line: the kernel's
+/// 340).
+const MAX_SUB_LINES: usize = 339;
+
+/// Whether a non-root caller needs newuidmap/newgidmap for `lines`: anything but its own `id`
+/// alone, which it may write itself.
+pub fn needs_helper(lines: &[crate::plan::IdMapLine], id: u32) -> bool {
+    !(lines.len() == 1 && lines[0].outside == id && lines[0].count == 1)
+}
+
+/// The id map steps. Root writes /proc/{pid}/uid_map and gid_map itself; a non-root caller
+/// writes its own id alone itself (after denying setgroups, as the kernel requires), and
+/// anything more through the setuid helpers newuidmap and newgidmap, which check the ranges
+/// against /etc/subuid and /etc/subgid (and set setgroups themselves).
+fn id_maps(
+    b: &mut B,
+    facts: &HostFacts,
+    uid_map: &[crate::plan::IdMapLine],
+    gid_map: &[crate::plan::IdMapLine],
+) {
+    let proc = PathBuf::from(format!("/proc/{PID_PLACEHOLDER}"));
+    let lines = |ls: &[crate::plan::IdMapLine]| {
+        ls.iter()
+            .map(|l| format!("{} {} {}\n", l.inside, l.outside, l.count))
+            .collect::<String>()
+    };
+    let helper_argv = |program: &Option<PathBuf>, name: &str, ls: &[crate::plan::IdMapLine]| {
+        let mut argv = vec![
+            program
+                .as_ref()
+                .map_or_else(|| format!("/usr/bin/{name}"), |p| p.display().to_string()),
+            PID_PLACEHOLDER.to_string(),
+        ];
+        for l in ls {
+            argv.extend([l.inside, l.outside, l.count].map(|n| n.to_string()));
+        }
+        argv
+    };
+    let rootless = facts.uid != 0;
+    let sub_words = |ls: &[crate::plan::IdMapLine], own: u32| {
+        ls.iter()
+            .filter(|l| !(l.outside == own && l.count == 1))
+            .map(|l| {
+                format!(
+                    "{}-{} \u{2192} {}-{}",
+                    l.inside,
+                    l.inside as u64 + l.count as u64 - 1,
+                    l.outside,
+                    l.outside as u64 + l.count as u64 - 1
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let gid_helper = rootless && needs_helper(gid_map, facts.gid);
+    // The kernel requires it before a gid_map written without privilege over the parent
+    // namespace (newgidmap decides it itself: never "deny" before it).
+    if rootless && !gid_helper {
+        b.push(
+            "deny setgroups (required before an unprivileged gid_map)",
+            HostAction::WriteIdMap {
+                path: proc.join("setgroups"),
+                value: "deny".into(),
+            },
+        );
+    }
+    if rootless && needs_helper(uid_map, facts.uid) {
+        b.push(
+            format!(
+                "map user ids with newuidmap (subordinate ids from /etc/subuid: {})",
+                sub_words(uid_map, facts.uid)
+            ),
+            HostAction::IdMapHelper {
+                argv: helper_argv(&facts.subids.newuidmap, "newuidmap", uid_map),
+            },
+        );
+    } else {
+        // `map_root` maps the caller: run by root, the container's root is the host's root.
+        let root_is_root = crate::sys::idmap::host_id(uid_map, 0) == Some(0);
+        b.push(
+            if root_is_root {
+                "map user ids (the container's root is the host's root: give explicit maps to isolate ids)"
+            } else {
+                "map user ids"
+            },
+            HostAction::WriteIdMap {
+                path: proc.join("uid_map"),
+                value: lines(uid_map),
+            },
+        );
+    }
+    if gid_helper {
+        b.push(
+            format!(
+                "map group ids with newgidmap (subordinate ids from /etc/subgid: {}; it sets \
+                 setgroups itself)",
+                sub_words(gid_map, facts.gid)
+            ),
+            HostAction::IdMapHelper {
+                argv: helper_argv(&facts.subids.newgidmap, "newgidmap", gid_map),
+            },
+        );
+    } else {
+        b.push(
+            "map group ids",
+            HostAction::WriteIdMap {
+                path: proc.join("gid_map"),
+                value: lines(gid_map),
+            },
+        );
+    }
+}
+
 /// The plan that runs `spec` on the host `facts` describe. `manifest` names where the Spec came
 /// from, for the plan's header.
 pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
@@ -65,7 +220,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         || network::writes_files(r);
     // The user namespace's maps as this host writes them (`map_root` maps the caller's ids).
     let user_maps = match &r.namespaces.user {
-        UserNamespace::New(maps) => Some(maps.lines(facts.uid, facts.gid)),
+        UserNamespace::New(maps) => Some(user_maps(maps, facts)),
         UserNamespace::Host | UserNamespace::Join(_) => None,
     };
     // The container's root, as a host user other than the launcher's, must traverse the state
@@ -215,43 +370,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     }
     spawn(&mut b, r, into_cgroup.clone());
     if let Some((uid_map, gid_map)) = &user_maps {
-        let proc = PathBuf::from(format!("/proc/{PID_PLACEHOLDER}"));
-        let lines = |ls: &[crate::plan::IdMapLine]| {
-            ls.iter()
-                .map(|l| format!("{} {} {}\n", l.inside, l.outside, l.count))
-                .collect::<String>()
-        };
-        // The kernel requires it before a gid_map written without privilege over the parent
-        // namespace.
-        if facts.uid != 0 {
-            b.push(
-                "deny setgroups (required before an unprivileged gid_map)",
-                HostAction::WriteIdMap {
-                    path: proc.join("setgroups"),
-                    value: "deny".into(),
-                },
-            );
-        }
-        // `map_root` maps the caller: run by root, the container's root is the host's root.
-        let root_is_root = crate::sys::idmap::host_id(uid_map, 0) == Some(0);
-        b.push(
-            if root_is_root {
-                "map user ids (the container's root is the host's root: give explicit maps to isolate ids)"
-            } else {
-                "map user ids"
-            },
-            HostAction::WriteIdMap {
-                path: proc.join("uid_map"),
-                value: lines(uid_map),
-            },
-        );
-        b.push(
-            "map group ids",
-            HostAction::WriteIdMap {
-                path: proc.join("gid_map"),
-                value: lines(gid_map),
-            },
-        );
+        id_maps(&mut b, facts, uid_map, gid_map);
     }
     if let Some(o) = overlays.iter().find(|o| o.idmap) {
         b.push(

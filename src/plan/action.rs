@@ -239,6 +239,19 @@ pub enum HostAction {
         /// The exact text written.
         value: String,
     },
+    /// A non-root launcher maps ids beyond its own through a setuid helper: `newuidmap PID
+    /// inside outside count ...` or `newgidmap ...`, which checks each range against
+    /// /etc/subuid or /etc/subgid and writes the map (and, for gids, setgroups).
+    IdMapHelper {
+        /// The helper's argv, absolute path first (`{pid}`: the container process).
+        argv: Vec<String>,
+    },
+    /// A non-root launcher in a delegated cgroup moves itself into this leaf of it (made if
+    /// missing, kept): a group with processes cannot give its children controllers.
+    CgroupLeaf {
+        /// The leaf (`<delegated group>/launchers`).
+        path: PathBuf,
+    },
     /// Open a v1 group's `tasks` file for the container process, which inherits the descriptor
     /// and moves itself with [`Action::CgroupEnter`].
     CgroupOpen {
@@ -545,6 +558,8 @@ impl HostAction {
             | CgroupEnable { .. }
             | CgroupWrite { .. }
             | WriteIdMap { .. }
+            | IdMapHelper { .. }
+            | CgroupLeaf { .. }
             | CgroupOpen { .. }
             | Release
             | Wait => None,
@@ -561,6 +576,7 @@ impl HostAction {
             | CgroupWrite { path, .. }
             | WriteIdMap { path, .. }
             | CgroupOpen { path }
+            | CgroupLeaf { path }
             | DeviceParent { path, .. } => *path = f(path),
             DeviceFilter { cgroup, .. } | DeviceList { cgroup, .. } => *cgroup = f(cgroup),
             ExtractRootfs { archive, dest, .. } => {
@@ -595,6 +611,7 @@ impl HostAction {
             | PublishPorts { .. }
             | Veth { .. }
             | NetHelper { .. }
+            | IdMapHelper { .. }
             | Release
             | Wait => {}
         }
@@ -632,6 +649,8 @@ impl HostAction {
             | ExtractRootfs { .. }
             | Spawn { .. }
             | WriteIdMap { .. }
+            | IdMapHelper { .. }
+            | CgroupLeaf { .. }
             | CgroupOpen { .. }
             | Release
             | Wait => {}
@@ -820,6 +839,20 @@ impl fmt::Display for HostAction {
                     .join(" ")
             ),
             CgroupParent { path } => write!(f, "mkdir -p {:?} (kept)", path),
+            IdMapHelper { argv } => write!(
+                f,
+                "run {} and wait for it to succeed",
+                argv.iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            CgroupLeaf { path } => write!(
+                f,
+                "mkdir -p {:?} (kept); write {:?} \u{2190} \"0\" (launch moves itself)",
+                path,
+                path.join("cgroup.procs")
+            ),
             CgroupEnable { path, controllers } => {
                 let v: Vec<String> = controllers.iter().map(|c| format!("+{c}")).collect();
                 write!(

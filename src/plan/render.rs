@@ -49,6 +49,45 @@ pub fn render_text(plan: &Plan) -> String {
         h.kernel, h.cpus, h.uid, h.gid
     );
     let _ = writeln!(out, "      cgroups {cgroups}");
+    if h.uid != 0 {
+        let sub = &h.subids;
+        let ranges = |r: &[crate::host::IdRange]| {
+            if r.is_empty() {
+                "none".to_string()
+            } else {
+                r.iter()
+                    .map(|r| format!("{}-{}", r.start, r.start + r.count - 1))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
+        };
+        let helper = |p: &Option<std::path::PathBuf>| {
+            p.as_ref()
+                .map_or("missing".to_string(), |p| p.display().to_string())
+        };
+        let _ = writeln!(
+            out,
+            "      subordinate ids: uid {}, gid {}; newuidmap {}, newgidmap {}",
+            ranges(&sub.uid),
+            ranges(&sub.gid),
+            helper(&sub.newuidmap),
+            helper(&sub.newgidmap)
+        );
+        if let Some(own) = &cg.own {
+            let _ = writeln!(
+                out,
+                "      own cgroup {} ({}; controllers: {}; {} other processes)",
+                own.dir.display(),
+                if own.delegated {
+                    "delegated to this user"
+                } else {
+                    "not delegated"
+                },
+                own.controllers.join(" "),
+                own.others
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "      namespaces: user {}, cgroup {}, time {}",

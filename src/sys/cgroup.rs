@@ -62,6 +62,22 @@ pub fn create_parent(path: &Path) -> SysResult<()> {
         .map_err(|e| SysError::io("mkdir -p", Some(path.to_path_buf()), &e))
 }
 
+/// Move this process (the launcher) into the leaf `path` of its delegated cgroup, made if
+/// missing: a group that holds processes cannot give its children controllers.
+pub fn enter_leaf(path: &Path) -> SysResult<()> {
+    create_parent(path)?;
+    write(&path.join("cgroup.procs"), "0").map_err(|mut e| {
+        if e.errno() == Errno::EACCES || e.errno() == Errno::EPERM {
+            e.detail = Some(
+                "the launcher's cgroup is not delegated to this user (systemd-run --user --scope \
+                 -p Delegate=yes launch run APP.toml)"
+                    .into(),
+            );
+        }
+        e
+    })
+}
+
 /// Enable controllers in a v2 `cgroup.subtree_control`, only those not yet enabled (so a
 /// controller already delegated by the system is not written again).
 pub fn enable(subtree_control: &Path, controllers: &[String]) -> SysResult<()> {

@@ -84,3 +84,52 @@ pub fn write(pid: nix::unistd::Pid, file: &str, value: &str) -> crate::error::Sy
         crate::error::SysError::io("write", Some(path.clone()), &e).args(format!("{value:?}"))
     })
 }
+
+/// Run newuidmap or newgidmap: `argv` with `{pid}` replaced by the container process. Fails
+/// naming the program, its argv, and what it said on stderr.
+pub fn run_helper(argv: &[String], pid: nix::unistd::Pid) -> crate::error::SysResult<()> {
+    use crate::error::SysError;
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| a.replace(crate::plan::PID_PLACEHOLDER, &pid.to_string()))
+        .collect();
+    let Some((program, args)) = argv.split_first() else {
+        return Err(SysError::other("run", None, "an empty id map helper argv"));
+    };
+    let shown = argv
+        .iter()
+        .map(|a| format!("{a:?}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let path = std::path::PathBuf::from(program);
+    let out = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| SysError::io("execve", Some(path.clone()), &e).args(shown.clone()))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = path
+        .file_name()
+        .map_or_else(|| program.clone(), |n| n.to_string_lossy().into_owned());
+    let file = if name.contains("gid") {
+        "/etc/subgid"
+    } else {
+        "/etc/subuid"
+    };
+    Err(SysError::other(
+        "run",
+        Some(path),
+        format!(
+            "{name} {}: {}; it checks each range against {file} and must be setuid root \
+             (Debian's `uidmap` package)",
+            out.status,
+            stderr.trim()
+        ),
+    )
+    .args(shown))
+}

@@ -76,7 +76,7 @@ pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Namespaces {
     });
     // Without root, namespaces other than the user namespace need one (the kernel checks
     // CAP_SYS_ADMIN in the user namespace that will own them), and an unprivileged launcher may
-    // map only its own ids (newuidmap is not used).
+    // map its own ids and, through newuidmap/newgidmap, its subordinate ids.
     if facts.uid != 0 {
         if user.is_none() {
             let span = if whole.is_empty() {
@@ -98,23 +98,7 @@ pub(crate) fn check(cx: &mut Cx, m: &Manifest) -> Namespaces {
             );
         }
         if let (Some(IdMaps::Explicit { uid, gid }), Some(u)) = (&user, n.user.as_ref()) {
-            let own = |lines: &[IdMapLine], id: u32| {
-                lines.len() == 1 && lines[0].outside == id && lines[0].count == 1
-            };
-            if !own(uid, facts.uid) || !own(gid, facts.gid) {
-                cx.push(
-                    Problem::new(
-                        "launch::idmap::unprivileged",
-                        u.span(),
-                        "without root, a user namespace can map only your own ids",
-                    )
-                    .label(format!(
-                        "one line each, `outside = {}` (uid) and `{}` (gid), `count = 1`",
-                        facts.uid, facts.gid
-                    ))
-                    .help("use `user = true` (root inside is you), or run launch as root for other maps"),
-                );
-            }
+            unprivileged_maps(cx, u.span(), uid, gid);
         }
     }
     let ns = |on: bool| if on { Namespace::New } else { Namespace::Host };
@@ -254,4 +238,103 @@ fn map_lines(cx: &mut Cx, m: &Sp<Vec<Sp<IdMapEntry>>>, what: &str) -> Vec<IdMapL
 
 fn end_of(start: u32, count: u32) -> u64 {
     start as u64 + count as u64
+}
+
+/// A non-root launcher's explicit maps: each range must be its own id alone or lie inside one
+/// of its subordinate ranges (/etc/subuid, /etc/subgid), and those need newuidmap/newgidmap.
+fn unprivileged_maps(
+    cx: &mut Cx,
+    span: std::ops::Range<usize>,
+    uid: &[IdMapLine],
+    gid: &[IdMapLine],
+) {
+    let facts = cx.host.facts().clone();
+    let sub = &facts.subids;
+    let who = sub.user.clone().unwrap_or_else(|| facts.uid.to_string());
+    let outside = |lines: &[IdMapLine], own: u32, ranges: &[crate::host::IdRange]| {
+        lines
+            .iter()
+            .filter(|l| {
+                let own_id = l.outside == own && l.count == 1;
+                let sub = ranges
+                    .iter()
+                    .any(|r| r.holds(l.outside as u64, l.count as u64));
+                !(own_id || sub)
+            })
+            .map(|l| format!("{}-{}", l.outside, l.outside as u64 + l.count as u64 - 1))
+            .collect::<Vec<_>>()
+    };
+    let shown = |ranges: &[crate::host::IdRange]| {
+        if ranges.is_empty() {
+            "none".to_string()
+        } else {
+            ranges
+                .iter()
+                .map(|r| format!("{}-{}", r.start, r.start + r.count - 1))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let (bad_u, bad_g) = (
+        outside(uid, facts.uid, &sub.uid),
+        outside(gid, facts.gid, &sub.gid),
+    );
+    if !bad_u.is_empty() || !bad_g.is_empty() {
+        let mut what = Vec::new();
+        if !bad_u.is_empty() {
+            what.push(format!(
+                "uids {} are not yours (uid {}; /etc/subuid gives you {})",
+                bad_u.join(", "),
+                facts.uid,
+                shown(&sub.uid)
+            ));
+        }
+        if !bad_g.is_empty() {
+            what.push(format!(
+                "gids {} are not yours (gid {}; /etc/subgid gives you {})",
+                bad_g.join(", "),
+                facts.gid,
+                shown(&sub.gid)
+            ));
+        }
+        cx.push(
+            Problem::new(
+                "launch::idmap::unprivileged",
+                span,
+                "without root, a user namespace can map only your own id and your subordinate ids",
+            )
+            .label(what.join("; "))
+            .help(format!(
+                "map ranges inside your lines of /etc/subuid and /etc/subgid, or have a range \
+                 no other user has added to both (as root, e.g. `usermod --add-subuids \
+                 100000-165535 --add-subgids 100000-165535 {who}`; `launch doctor` names a \
+                 free one); `user = true` maps root to you and 1-65536 to your subordinate ids \
+                 when you have them; or run launch as root"
+            )),
+        );
+        return;
+    }
+    let helper = |lines: &[IdMapLine], own: u32| crate::lower::needs_helper(lines, own);
+    let mut missing = Vec::new();
+    if helper(uid, facts.uid) && sub.newuidmap.is_none() {
+        missing.push("newuidmap");
+    }
+    if helper(gid, facts.gid) && sub.newgidmap.is_none() {
+        missing.push("newgidmap");
+    }
+    if !missing.is_empty() {
+        cx.push(
+            Problem::new(
+                "launch::idmap::newuidmap",
+                span,
+                format!("{} not found", missing.join(" and ")),
+            )
+            .label("mapping subordinate ids without root goes through the setuid helpers")
+            .help(
+                "install them: `apt-get install uidmap` (Debian, Ubuntu), `dnf install \
+                 shadow-utils` (Fedora), `apk add shadow-uidmap` (Alpine); or map only your own \
+                 id",
+            ),
+        );
+    }
 }

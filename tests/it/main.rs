@@ -22,6 +22,7 @@ mod oci_roundtrip;
 mod plans;
 mod registry;
 mod rollback;
+mod rootless;
 mod run;
 mod schema;
 mod seccomp;
