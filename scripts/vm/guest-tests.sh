@@ -25,7 +25,7 @@ mount -t overlay -o "lowerdir=$LAUNCH_REPO,upperdir=$rw/repo/upper,workdir=$rw/r
 # - /etc, through an overlay with its upper layer in a tmpfs: tests/it/rootless.rs makes a test
 #   user (useradd, userdel) and gives it lines in /etc/subuid and /etc/subgid, in this guest's
 #   /etc only; the host's stays as it is.
-mkdir -p "$rw/etc/upper" "$rw/etc/work"
+mkdir -p "$rw/etc"
 mount -t tmpfs -o mode=755 tmpfs "$rw/etc"
 mkdir -p "$rw/etc/upper" "$rw/etc/work"
 mount -t overlay -o "lowerdir=/etc,upperdir=$rw/etc/upper,workdir=$rw/etc/work" overlay /etc
@@ -42,9 +42,11 @@ cd "$LAUNCH_REPO"
 # Only tmux's own check prints the path it needs; say it here too.
 command -v tmux >/dev/null || echo "guest: WARNING: no tmux on the host; the terminal tests will fail" >&2
 t0=$(up)
-echo "guest: running $("$LAUNCH_TEST_BIN" --list --format terse | grep -c ': test$') tests"
+# LAUNCH_TEST_FILTER (test-v2.sh passes it on): only the tests whose names contain it.
+filter=${LAUNCH_TEST_FILTER:-}
+echo "guest: running $("$LAUNCH_TEST_BIN" --list --format terse $filter | grep -c ': test$') tests"
 status=0
-"$LAUNCH_TEST_BIN" ${LAUNCH_TEST_THREADS:+--test-threads="$LAUNCH_TEST_THREADS"} || status=$?
+"$LAUNCH_TEST_BIN" ${LAUNCH_TEST_THREADS:+--test-threads="$LAUNCH_TEST_THREADS"} $filter || status=$?
 echo "guest: the test binary exited with status $status after $(awk "BEGIN{print $(up) - $t0}") s"
 
 echo "guest: hello"

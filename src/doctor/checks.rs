@@ -279,7 +279,8 @@ fn subuid(f: &DoctorFacts) -> Check {
     }
     let total = |r: &[super::IdRange]| r.iter().map(|r| r.count).sum::<u64>();
     let (u, g) = (total(&f.subuid), total(&f.subgid));
-    let note = "(launch maps only your own id without root: it does not call newuidmap yet)";
+    let note = "(`user = true` maps root to you and 1-65536 to them through newuidmap; \
+                without them, your own id alone)";
     if u >= 65536 && g >= 65536 {
         return c(
             Verdict::Ok,
@@ -476,31 +477,65 @@ fn delegation(f: &DoctorFacts) -> Check {
              GRUB_CMDLINE_LINUX of /etc/default/grub, update-grub, reboot) for a delegated subtree",
         ),
         CgroupLayout::V2 => {
-            let root = cg.v2_root.as_deref().unwrap_or(Path::new("/sys/fs/cgroup"));
-            let mine = match &f.own_cgroup {
-                Some(o) if o.writable && !o.controllers.is_empty() => format!(
-                    "your cgroup {} is delegated to you (controllers: {})",
-                    o.path,
-                    o.controllers.join(" ")
-                ),
-                Some(o) if o.writable => format!(
-                    "your cgroup {} is yours but has no controllers to give its children",
-                    o.path
-                ),
-                Some(o) => format!("your cgroup {} is not delegated to you", o.path),
-                None => "this process has no cgroup v2 path in /proc/self/cgroup".into(),
+            let scope = crate::lower::cgroups::DELEGATE_SCOPE;
+            let Some(own) = &cg.own else {
+                return c(
+                    Verdict::Fail,
+                    "this process has no cgroup v2 path in /proc/self/cgroup".into(),
+                )
+                .fix(scope)
+                .fix(as_root);
             };
-            c(
-                Verdict::Fail,
-                format!(
-                    "{mine}; launch creates a container's group under {}/launch and moves it \
-                     there, which needs write access to {}/cgroup.procs: root only (launch does \
-                     not use a delegated subtree yet)",
-                    root.display(),
-                    root.display()
-                ),
-            )
-            .fix(as_root)
+            let dir = own.dir.display();
+            if !own.delegated {
+                return c(
+                    Verdict::Fail,
+                    format!(
+                        "your cgroup {dir} is not delegated to you (it, its cgroup.procs and \
+                         cgroup.subtree_control are not yours): launch makes a non-root user's \
+                         groups only in a subtree delegated to it"
+                    ),
+                )
+                .fix(scope)
+                .fix(as_root);
+            }
+            if own.others > 0 {
+                return c(
+                    Verdict::Fail,
+                    format!(
+                        "your cgroup {dir} is delegated to you but holds {} other process(es): \
+                         a cgroup with processes cannot give its children controllers",
+                        own.others
+                    ),
+                )
+                .fix(scope);
+            }
+            let missing: Vec<&str> = super::CONTROLLERS
+                .iter()
+                .copied()
+                .filter(|c| !own.controllers.iter().any(|o| o == c))
+                .collect();
+            let detail = format!(
+                "your cgroup {dir} is delegated to you (controllers: {}): launch moves itself \
+                 into {dir}/launchers and makes the containers' groups under {dir}/launch",
+                own.controllers.join(" ")
+            );
+            if missing.is_empty() {
+                c(Verdict::Ok, detail)
+            } else {
+                c(
+                    Verdict::Ok,
+                    format!(
+                        "{detail}; not delegated: {} (limits on them are refused)",
+                        missing.join(" ")
+                    ),
+                )
+                .fix(
+                    "printf '[Service]\\nDelegate=cpu cpuset io memory pids\\n' > \
+                     /etc/systemd/system/user@.service.d/delegate.conf (mkdir -p its directory \
+                     first); systemctl daemon-reload; log in again",
+                )
+            }
         }
     }
 }

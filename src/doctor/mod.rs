@@ -45,8 +45,6 @@ pub struct DoctorFacts {
     pub newuidmap: Option<Helper>,
     /// newgidmap(1).
     pub newgidmap: Option<Helper>,
-    /// This process's cgroup on the v2 hierarchy (`0::` in /proc/self/cgroup), if any.
-    pub own_cgroup: Option<OwnCgroup>,
     /// overlayfs: registered in /proc/filesystems, or a module that loads on first mount.
     pub overlay: Overlay,
     /// mount_setattr(2) (idmapped mounts): `None` when it exists, else the errno it returned.
@@ -94,20 +92,6 @@ pub struct Helper {
     pub setuid_root: bool,
     /// Has file capabilities (`security.capability`), as Fedora ships them.
     pub file_caps: bool,
-}
-
-/// The caller's own v2 cgroup.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnCgroup {
-    /// Its path in the hierarchy (`/user.slice/user-1000.slice/session-2.scope`).
-    pub path: String,
-    /// Its directory under the cgroup2 mount.
-    pub dir: PathBuf,
-    /// This user may create groups in it and move processes (its directory and cgroup.procs
-    /// are writable).
-    pub writable: bool,
-    /// Its `cgroup.controllers`: what its children can be given.
-    pub controllers: Vec<String>,
 }
 
 /// Whether overlayfs can be mounted.
@@ -210,8 +194,8 @@ pub struct Needs {
     pub host_ids: bool,
     /// A new user namespace.
     pub user_namespace: bool,
-    /// A user namespace that maps ids other than the caller's own (root only: launch does
-    /// not call newuidmap).
+    /// A user namespace that maps ids other than the caller's own (root, or a user's
+    /// subordinate ids through newuidmap).
     pub other_ids: bool,
     /// The cgroup controllers its limits write (v2 names: `cpu`, `io`).
     pub controllers: Vec<&'static str>,
@@ -300,11 +284,12 @@ impl Needs {
                 ids.push(id);
             }
         };
-        need(
-            !root && (self.host_ids || self.other_ids || bridge),
-            "privilege",
-        );
+        need(!root && (self.host_ids || bridge), "privilege");
         need(self.user_namespace, "userns");
+        // Without root, ids beyond the caller's own are its subordinate ids, mapped by the
+        // setuid helpers.
+        need(!root && self.other_ids, "subuid");
+        need(!root && self.other_ids, "newuidmap");
         need(!self.controllers.is_empty(), "cgroup.layout");
         for c in CONTROLLERS {
             need(self.controllers.contains(c), checks::controller_id(c));

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{DirState, DoctorFacts, Helper, Overlay, OwnCgroup, SeccompFacts, UsernsFacts};
+use super::{DirState, DoctorFacts, Helper, Overlay, SeccompFacts, UsernsFacts};
 use crate::host::HostFacts;
 
 /// Probe this host for the calling user. `host` is [`crate::host::RealHost::probe`]'s facts.
@@ -30,7 +30,6 @@ pub fn probe(host: HostFacts) -> DoctorFacts {
         user,
         newuidmap: helper("newuidmap"),
         newgidmap: helper("newgidmap"),
-        own_cgroup: own_cgroup(&host),
         overlay: overlay(&host.kernel),
         mount_setattr: mount_setattr(),
         seccomp: seccomp(),
@@ -134,26 +133,6 @@ fn has_xattr(path: &Path, name: &str) -> bool {
     };
     // SAFETY: both are NUL-terminated strings; a NULL buffer of size 0 asks for the size only.
     unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), std::ptr::null_mut(), 0) > 0 }
-}
-
-/// The `0::PATH` line of /proc/self/cgroup, under the cgroup2 mount.
-fn own_cgroup(host: &HostFacts) -> Option<OwnCgroup> {
-    let root = host.cgroup.v2_root.as_ref()?;
-    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = text.lines().find_map(|l| l.strip_prefix("0::"))?.to_owned();
-    let dir = root.join(path.trim_start_matches('/'));
-    let rw = nix::unistd::AccessFlags::W_OK;
-    let writable = nix::unistd::access(&dir, rw).is_ok()
-        && nix::unistd::access(&dir.join("cgroup.procs"), rw).is_ok();
-    let controllers = std::fs::read_to_string(dir.join("cgroup.controllers"))
-        .map(|s| s.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
-    Some(OwnCgroup {
-        path,
-        dir,
-        writable,
-        controllers,
-    })
 }
 
 fn overlay(kernel: &str) -> Overlay {

@@ -24,7 +24,6 @@ fn root_hybrid() -> DoctorFacts {
         subid_free: 100_000,
         newuidmap: None,
         newgidmap: None,
-        own_cgroup: None,
         overlay: Overlay::Registered,
         mount_setattr: None,
         seccomp: SeccompFacts {
@@ -82,11 +81,11 @@ fn alice_v2_delegated() -> DoctorFacts {
     f.newuidmap = Some(helper("newuidmap"));
     f.newgidmap = Some(helper("newgidmap"));
     let path = "/user.slice/user-1000.slice/user@1000.service/app.slice/launch.scope";
-    f.own_cgroup = Some(OwnCgroup {
-        path: path.into(),
+    f.host.cgroup.own = Some(crate::host::OwnCgroup {
         dir: PathBuf::from(format!("/sys/fs/cgroup{path}")),
-        writable: true,
+        delegated: true,
         controllers: ["cpu", "io", "memory", "pids"].map(String::from).to_vec(),
+        others: 0,
     });
     f
 }
@@ -106,7 +105,7 @@ fn bob_apparmor() -> DoctorFacts {
     f.distro = vec!["ubuntu".into(), "debian".into()];
     f.userns.apparmor_restrict = Some(1);
     f.userns.apparmor_label = Some("unconfined".into());
-    f.own_cgroup = None;
+    f.host.cgroup.own = None;
     f
 }
 
@@ -210,12 +209,32 @@ fn a_user_on_v2_with_a_delegated_subtree() {
     assert_eq!(get(&c, "newuidmap").verdict, Verdict::Ok);
     assert_eq!(get(&c, "cgroup.layout").verdict, Verdict::Ok);
     let d = get(&c, "cgroup.delegation");
-    // Delegated, but launch does not create its groups there yet: say so, and what works.
+    // Delegated: launch makes its groups there; cpuset is not delegated, and the fix says how.
     assert!(
         d.detail
-            .contains("is delegated to you (controllers: cpu io memory pids)")
+            .contains("is delegated to you (controllers: cpu io memory pids)"),
+        "{}",
+        d.detail
     );
+    assert!(d.detail.contains("not delegated: cpuset"), "{}", d.detail);
+    assert_eq!(d.verdict, Verdict::Ok);
+    assert!(d.fix[0].contains("Delegate=cpu cpuset io memory pids"));
+    let mut shared = f.clone();
+    if let Some(o) = shared.host.cgroup.own.as_mut() {
+        o.others = 1;
+    }
+    let c = checks(&shared);
+    let d = get(&c, "cgroup.delegation");
     assert_eq!(d.verdict, Verdict::Fail);
+    assert!(d.fix[0].contains("systemd-run --user --scope -p Delegate=yes"));
+    let mut ssh = f.clone();
+    if let Some(o) = ssh.host.cgroup.own.as_mut() {
+        o.delegated = false;
+    }
+    let c = checks(&ssh);
+    let d = get(&c, "cgroup.delegation");
+    assert_eq!(d.verdict, Verdict::Fail);
+    assert!(d.detail.contains("is not delegated to you"), "{}", d.detail);
     let r = Report::new(&f, None);
     insta::assert_snapshot!("doctor-user-v2-delegated", render_text(&r));
 }

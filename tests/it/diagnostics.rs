@@ -78,8 +78,8 @@ fn every_invalid_example_is_reported_as_promised() {
         // Not reproducible here: an unreadable manifest, a CPU without syscall tables, an
         // archive that fails to extract into the real store before validation (tested in
         // tests/it/image_root.rs), the bridge asked for without root, and namespaces or maps
-        // an unprivileged launcher cannot get (this host is root; tested in
-        // tests/it/network.rs and below), a chain of more than 64 files (src/manifest/compose.rs), and a lock's drift
+        // an unprivileged launcher cannot get, nor its helpers, nor its limits (this host is
+        // root; tested in tests/it/network.rs, tests/it/rootless.rs and below), a chain of more than 64 files (src/manifest/compose.rs), and a lock's drift
         // or absence (tests/it/environments.rs).
         .filter(|c| {
             ![
@@ -91,6 +91,8 @@ fn every_invalid_example_is_reported_as_promised() {
                 "launch::network::rootless",
                 "launch::namespaces::privilege",
                 "launch::idmap::unprivileged",
+                "launch::idmap::newuidmap",
+                "launch::limits::rootless",
                 "launch::security::seccomp_unsupported",
                 "launch::security::devices_unsupported",
             ]

@@ -290,11 +290,15 @@ impl TestUser {
         let _g = USERS.lock().unwrap_or_else(|e| e.into_inner());
         let name = format!("lrl{tag}{}", std::process::id() % 100_000);
         let _ = sh("userdel", &["-r", &name]);
-        // No automatic subordinate ids: this test writes (and removes) its own line.
+        // No automatic subordinate ids: this test writes (and removes) its own line. No home
+        // and no lastlog entry (the v2 guest's /home and /var are read-only).
         let out = sh(
             "useradd",
             &[
-                "-m",
+                "-l",
+                "-M",
+                "-d",
+                "/nonexistent",
                 "-K",
                 "SUB_UID_COUNT=0",
                 "-K",
