@@ -133,3 +133,32 @@ pub fn run_helper(argv: &[String], pid: nix::unistd::Pid) -> crate::error::SysRe
     )
     .args(shown))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A helper that fails is reported with its program, its argv (the pid filled in) and
+    /// what it said.
+    #[test]
+    fn a_failing_helper_names_program_argv_and_stderr() {
+        let argv: Vec<String> = [
+            "/bin/sh",
+            "-c",
+            "echo 'newuidmap: uid range [1-65537) -> [100000-165537) not allowed' >&2; exit 1",
+            "{pid}",
+        ]
+        .map(String::from)
+        .to_vec();
+        let e = run_helper(&argv, nix::unistd::Pid::from_raw(4242)).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("/bin/sh"), "{text}");
+        assert!(text.contains("\"4242\""), "{text}");
+        assert!(text.contains("not allowed"), "{text}");
+        assert!(text.contains("exit status: 1"), "{text}");
+        let missing = ["/nonexistent/newuidmap".to_string()];
+        let e = run_helper(&missing, nix::unistd::Pid::from_raw(1)).unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/newuidmap"), "{e}");
+        assert!(run_helper(&["/bin/true".to_string()], nix::unistd::Pid::from_raw(1)).is_ok());
+    }
+}
