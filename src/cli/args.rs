@@ -177,6 +177,22 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Show what changes between A and B: in the Spec (what the container is) and in the plan
+    /// (what will be done to this host).
+    ///
+    /// Each side is a manifest, a plan saved with `launch plan --format json`, or a manifest at
+    /// a git revision (`HEAD:app.toml`; `./` or `../` paths are relative to the current
+    /// directory, others to the repository's top, as git reads them). Exit 0: no difference; 1:
+    /// differences; 2: a side cannot be read or is invalid.
+    Diff {
+        /// The old side.
+        a: String,
+        /// The new side.
+        b: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Print the manifest's JSON Schema (draft-07).
     Schema,
     /// Print a shell completion script.

@@ -8,6 +8,7 @@ use clap::Parser;
 
 pub use args::{Cli, Color, Command, ExportFormat, Format, ImportSource, Shell};
 
+mod diff;
 mod doctor;
 mod images;
 mod lock;
@@ -188,6 +189,7 @@ pub fn run(cli: Cli) -> u8 {
         },
         // The registry client is a binary of its own (src/bin/launch-registry.rs).
         Command::Pull { .. } | Command::Login { .. } => registry::delegate(),
+        Command::Diff { a, b, format } => diff::command(&a, &b, format, color),
         Command::Lock {
             manifest,
             update,
@@ -251,6 +253,23 @@ fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source
             report_problems(&source, problems, color, format);
             exit::INVALID
         })
+}
+
+/// Plan a manifest already read (a git revision's, for `launch diff`) against the real host, as
+/// [`load`] does: its root brought into the store first.
+fn load_source(source: Source, manifest: &Path, color: bool) -> Result<Plan, u8> {
+    let host = resolve_root(
+        RealHost::probe(),
+        &source,
+        manifest,
+        color,
+        Format::Text,
+        false,
+    )?;
+    plan_for(&source, &host).map_err(|problems| {
+        report_problems(&source, problems, color, Format::Text);
+        exit::INVALID
+    })
 }
 
 /// A manifest (or config.json) as read, or the `launch::manifest::read` diagnostic printed
