@@ -169,14 +169,14 @@ fn check_uts_name(
     ns: &crate::spec::Namespaces,
 ) -> Option<String> {
     let v = v?;
-    if !crate::spec::valid_uts_name(v.get()) {
+    if let Some(why) = crate::spec::uts_name_error(v.get()) {
         cx.push(
             Problem::new(
                 "launch::hostname::invalid",
                 v.span(),
-                format!("`{}` is not a valid {key}", v.get()),
+                format!("`{}` is not a valid {key}: {why}", v.get()),
             )
-            .label("letters, digits and `-` in dot-separated labels, at most 64 characters")
+            .label(crate::spec::UTS_NAME_RULE)
             .help(format!("write a {key} like `builder-1` or `db.example`")),
         );
     }
