@@ -221,8 +221,26 @@ fn container_path(cx: &mut Cx, p: &Sp<String>, code: &'static str, what: &str) -
     normalize(path)
 }
 
-/// A size (`"512MiB"`, `"1G"`, bytes), or a problem at it.
+/// A size (`"512MiB"`, `"1G"`, `"1Gi"`, bytes), or a problem at it.
 fn size(cx: &mut Cx, q: &Sp<crate::manifest::Quantity>) -> Option<u64> {
+    if crate::manifest::units::is_unlimited(q.get()) {
+        cx.push(
+            Problem::new(
+                "launch::units::size",
+                q.span(),
+                format!(
+                    "invalid size {}: \"no limit\" is not a value this key takes",
+                    q.get()
+                ),
+            )
+            .label("expected a size like \"512MiB\" or \"1Gi\"")
+            .help(
+                "only `memory`, `memory_swap` and `memory_high` take \"max\" (no limit); \
+                 here, write a size",
+            ),
+        );
+        return None;
+    }
     crate::manifest::units::parse_size(q.get())
         .map_err(|e| {
             cx.push(
@@ -233,7 +251,8 @@ fn size(cx: &mut Cx, q: &Sp<crate::manifest::Quantity>) -> Option<u64> {
                 )
                 .label("expected a size like \"512MiB\" or \"1G\"")
                 .help(
-                    "write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same)",
+                    "write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T and Ki, Mi, \
+                     Gi, Ti mean the same)",
                 ),
             )
         })
