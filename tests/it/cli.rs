@@ -99,4 +99,12 @@ fn help_and_usage_errors() {
     );
     let bad = launch(&["plan", "--format", "yaml", "x.toml"]);
     assert_eq!(bad.status.code(), Some(2));
+    // A misspelt subcommand is a usage error with a suggestion, not a missing manifest.
+    let typo = launch(&["rnu", "examples/manifests/hello.toml"]);
+    assert_eq!(typo.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        err.contains("unrecognized subcommand 'rnu'") && err.contains("'run'"),
+        "{err}"
+    );
 }
