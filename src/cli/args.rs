@@ -84,8 +84,9 @@ pub enum Command {
     Exec {
         /// The container's name or instance.
         name: String,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (after `--`, or right after NAME: everything from the
+        /// command on is its own, `-l` included).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// Clean up what launchers that no longer exist left behind.

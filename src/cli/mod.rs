@@ -464,6 +464,48 @@ mod tests {
         assert_eq!(words(&["launch", "--help"]), ["launch", "--help"]);
     }
 
+    /// `launch exec NAME CMD ARGS...` with or without `--`; the command's own options stay its.
+    #[test]
+    fn exec_takes_the_command_with_or_without_a_double_dash() {
+        use clap::Parser;
+        let exec = |v: &[&str]| match super::Cli::try_parse_from(v).map(|c| c.command) {
+            Ok(super::Command::Exec { name, command }) => Ok((name, command)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        let want = |c: &[&str]| Ok(("web".to_string(), c.iter().map(|s| s.to_string()).collect()));
+        assert_eq!(
+            exec(&["launch", "exec", "web", "ls", "-l"]),
+            want(&["ls", "-l"])
+        );
+        assert_eq!(
+            exec(&["launch", "exec", "web", "--", "ls", "-l"]),
+            want(&["ls", "-l"])
+        );
+        assert_eq!(
+            exec(&["launch", "exec", "web", "sh", "-c", "echo -v --color"]),
+            want(&["sh", "-c", "echo -v --color"])
+        );
+        // Options after the command are the command's, even launch's own global ones.
+        assert_eq!(
+            exec(&["launch", "exec", "web", "ls", "-v", "--color", "never"]),
+            want(&["ls", "-v", "--color", "never"])
+        );
+        // A command that starts with `-` still needs `--`; after it, everything is verbatim.
+        assert_eq!(
+            exec(&["launch", "exec", "web", "--", "--", "x"]),
+            want(&["--", "x"])
+        );
+        assert_eq!(
+            exec(&["launch", "-v", "exec", "web", "--", "-x"]),
+            want(&["-x"])
+        );
+        assert_eq!(
+            exec(&["launch", "exec", "web"]),
+            Err(clap::error::ErrorKind::MissingRequiredArgument)
+        );
+    }
+
     #[test]
     fn a_misspelt_subcommand_is_left_for_clap_to_suggest() {
         assert_eq!(

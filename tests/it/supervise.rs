@@ -1060,6 +1060,9 @@ fn ps_exec_and_stop_a_running_container() {
         sb.launch(&["exec", who, "--", "hostname"])
             .expect_stdout("psbox\n");
     }
+    // without `--`: the command's own options stay its own
+    sb.launch(&["exec", &instance, "ls", "-d", "/proc/1"])
+        .expect_stdout("/proc/1\n");
     let out = sb.launch(&[
         "exec",
         &name,
