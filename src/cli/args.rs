@@ -44,7 +44,7 @@ pub enum Command {
     },
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
-        /// The manifest.
+        /// The manifest (`-`: standard input).
         #[arg(required_unless_present = "bundle")]
         manifest: Option<PathBuf>,
         /// Plan the OCI runtime bundle in DIR (its config.json) instead of a manifest.
@@ -56,7 +56,7 @@ pub enum Command {
     },
     /// Check MANIFEST and report every problem (exit 0 if valid, 2 if not).
     Validate {
-        /// The manifest.
+        /// The manifest (`-`: standard input).
         #[arg(required_unless_present = "bundle")]
         manifest: Option<PathBuf>,
         /// Check the OCI runtime bundle in DIR (its config.json) instead of a manifest.

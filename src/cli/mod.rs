@@ -252,6 +252,10 @@ impl Input {
 /// root's resolution is recorded in the state root, for `launch stop`).
 fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source, Plan), u8> {
     let (read, path) = match input {
+        Input::Manifest(p) if p.as_os_str() == "-" => (
+            Source::read_stdin(),
+            std::path::PathBuf::from(crate::manifest::STDIN_NAME),
+        ),
         Input::Manifest(p) => (Source::read(p), p.clone()),
         Input::Bundle(dir) => (
             crate::oci::import::read_bundle(dir),

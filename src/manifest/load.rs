@@ -19,9 +19,15 @@ pub struct Source {
     pub text: String,
 }
 
+/// The name a manifest read from standard input goes by in diagnostics and plans.
+pub const STDIN_NAME: &str = "<stdin>";
+
 impl Source {
-    /// Read a manifest file.
+    /// Read a manifest file; `-` is standard input ([`Source::read_stdin`]).
     pub fn read(path: &Path) -> std::io::Result<Source> {
+        if path == Path::new("-") {
+            return Source::read_stdin();
+        }
         let text = std::fs::read_to_string(path)?;
         let abs = std::path::absolute(path)?;
         let dir = abs
@@ -33,6 +39,18 @@ impl Source {
             dir,
             text,
         })
+    }
+
+    /// The manifest on standard input (`launch validate -`): named `<stdin>`, relative paths
+    /// resolve against the current directory.
+    pub fn read_stdin() -> std::io::Result<Source> {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)?;
+        Ok(Source::from_text(
+            STDIN_NAME,
+            &std::env::current_dir()?,
+            &text,
+        ))
     }
 
     /// A manifest given as text (tests, stdin); relative paths resolve against `dir`.

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 pub(crate) use load::first_line;
-pub use load::{Source, parse};
+pub use load::{STDIN_NAME, Source, parse};
 pub use network::{HostPort, Network, NetworkMode, Port, PortProtocol};
 pub use security::{CapChanges, Capabilities, Security, SecurityProfile, WordOrList};
 pub use spanned::Sp;
