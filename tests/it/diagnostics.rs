@@ -308,3 +308,22 @@ fn kubernetes_and_cgroup_units() {
             .contains("only `memory`")
     );
 }
+
+/// On a line with multi-byte characters before the problem, the text's `file:line:column` and the
+/// JSON's line and column are the same (characters, not bytes).
+#[test]
+fn text_and_json_columns_agree_on_non_ascii_lines() {
+    let text = "name = \"u\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                env = { \"Grüße_ñ\" = \"é\", \"A=B\" = \"y\" }\n";
+    let src = launch::manifest::Source::from_text("u.toml", std::path::Path::new("/"), text);
+    let problems = plan_for(&src, &hybrid()).unwrap_err();
+    let json: serde_json::Value = serde_json::from_str(&render_json(&src, &problems)).unwrap();
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "launch::process::env_name");
+    let rendered = render_text(&src, &problems, false, 80);
+    let at = format!("[u.toml:{}:{}]", d["line"], d["column"]);
+    assert!(rendered.contains(&at), "{at} not in\n{rendered}");
+    // `env = { "Grüße_ñ" = "é", ` is 25 characters (29 bytes): miette alone said column 30.
+    assert_eq!(d["column"], 26);
+    insta::assert_snapshot!("diag-non-ascii-column", rendered);
+}
