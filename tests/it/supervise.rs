@@ -678,6 +678,17 @@ fn stop_kills_what_ignores_the_stop_signal_after_the_timeout() {
             "{label}: processes left after stop: {left:?}\n{stop}\n{out}"
         );
         assert_eq!(out.code(), Some(137), "{label}: not SIGKILLed\n{out}");
+        // It says what it sent, how long it waits, and when it escalates.
+        let said: Vec<&str> = stop.stderr.lines().collect();
+        assert!(
+            said.len() == 2
+                && said[0].starts_with("stopping stopkill-")
+                && said[0].contains(": sent SIGTERM to ")
+                && said[0].ends_with(", waiting up to 1s before SIGKILL")
+                && said[1]
+                    .contains(": still running after 1s: sending SIGKILL to all its processes"),
+            "{label}: {stop}"
+        );
         host.assert_clean(&sb, Some(&cg), &out);
     }
 }
@@ -708,6 +719,14 @@ fn stop_sends_the_stop_signal() {
     );
     assert_eq!(out.code(), Some(5), "{out}");
     assert_eq!(out.stdout, "READY\ngot USR1\n", "{out}");
+    let said = stop.stderr.trim_end();
+    assert!(
+        said.starts_with("stopping stopsig-")
+            && said.contains(": sent SIGUSR1 to ")
+            && said.ends_with(", waiting up to 30s before SIGKILL")
+            && !said.contains('\n'),
+        "{stop}"
+    );
     sb.assert_state_empty(&out);
 }
 
