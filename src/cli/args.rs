@@ -71,6 +71,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Only the running containers' names and instances, one a line (for shell completion).
+        #[arg(long, hide = true, conflicts_with = "format")]
+        names: bool,
     },
     /// Stop a running container: its stop signal, then SIGKILL after its stop_timeout.
     Stop {

@@ -183,7 +183,8 @@ pub fn run(cli: Cli) -> u8 {
             },
             Err(code) => code,
         },
-        Command::Ps { format } => {
+        Command::Ps { names: true, .. } => crate::ctl::ps::names(&crate::host::state_root()),
+        Command::Ps { format, .. } => {
             crate::ctl::ps(&crate::host::state_root(), format == Format::Json)
         }
         Command::Stop { name, timeout } => {

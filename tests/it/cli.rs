@@ -83,6 +83,23 @@ fn completions_and_man_page() {
             "{shell}"
         );
     }
+    // NAME of stop and exec: the running containers, from `launch ps --names` (bash is run for
+    // real in supervise::ps_exec_and_stop_a_running_container).
+    for (shell, needle) in [
+        ("bash", "if _launch_running \"$1\"; then"),
+        ("zsh", "or one instance (`NAME-<id>`):_launch_running'"),
+        ("zsh", "name or instance:_launch_running'"),
+        (
+            "fish",
+            "-n \"__fish_launch_wants_name\" -f -a \"(launch ps --names 2>/dev/null)\"",
+        ),
+    ] {
+        let out = launch(&["completions", shell]);
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(needle), "{shell}: no {needle}");
+    }
+    let names = launch(&["ps", "--names"]);
+    assert_eq!(names.status.code(), Some(0));
     let man = launch(&["man"]);
     assert!(String::from_utf8_lossy(&man.stdout).starts_with(".ie \\n(.g .ds Aq"));
 }

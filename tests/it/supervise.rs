@@ -1074,6 +1074,58 @@ fn ps_exec_and_stop_a_running_container() {
         "{ps}"
     );
 
+    // completion: bash offers the running containers for NAME of stop and exec, and only there
+    let script = sb.launch(&["completions", "bash"]);
+    script.expect_code(0);
+    let script_file = sb.write("launch.bash", &script.stdout);
+    let complete = |words: &[&str]| -> Vec<String> {
+        let cword = words.len() - 1;
+        // As bash calls it: COMP_WORDS[0] and $1 are the command as typed (here, its path).
+        let quoted: Vec<String> = std::iter::once("\"$0\"".to_string())
+            .chain(words[1..].iter().map(|w| format!("'{w}'")))
+            .collect();
+        let prev = if cword > 0 { words[cword - 1] } else { "" };
+        let script = format!(
+            "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_launch \"$0\" '{}' '{prev}'\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script_file.display(),
+            quoted.join(" "),
+            words[cword],
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .arg(crate::fixtures::launch_bin())
+            .env("LAUNCH_STATE_ROOT", &sb.state)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}\n{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    for words in [
+        vec!["launch", "stop", ""],
+        vec!["launch", "--color", "never", "stop", "--timeout", "2s", ""],
+        vec!["launch", "exec", &name[..3]],
+    ] {
+        let offered = complete(&words);
+        assert!(
+            offered.contains(&name) && offered.contains(&instance),
+            "{words:?}: {offered:?}"
+        );
+    }
+    // Not NAME: the command of exec, the value of --timeout, an option.
+    for words in [
+        vec!["launch", "exec", name.as_str(), ""],
+        vec!["launch", "stop", "--timeout", ""],
+        vec!["launch", "stop", "--"],
+    ] {
+        let offered = complete(&words);
+        assert!(!offered.contains(&name), "{words:?}: {offered:?}");
+    }
+
     // exec, by the manifest's name and by the instance's
     for who in [name.as_str(), instance.as_str()] {
         sb.launch(&["exec", who, "--", "hostname"])
