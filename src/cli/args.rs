@@ -48,7 +48,7 @@ pub enum Command {
     },
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
-        /// The manifest.
+        /// The manifest (`-`: standard input).
         #[arg(required_unless_present = "bundle")]
         manifest: Option<PathBuf>,
         /// Plan the OCI runtime bundle in DIR (its config.json) instead of a manifest.
@@ -64,7 +64,7 @@ pub enum Command {
     },
     /// Check MANIFEST and report every problem (exit 0 if valid, 2 if not).
     Validate {
-        /// The manifest.
+        /// The manifest (`-`: standard input).
         #[arg(required_unless_present = "bundle")]
         manifest: Option<PathBuf>,
         /// Check the OCI runtime bundle in DIR (its config.json) instead of a manifest.
@@ -90,6 +90,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Only the running containers' names and instances, one a line (for shell completion).
+        #[arg(long, hide = true, conflicts_with = "format")]
+        names: bool,
     },
     /// Stop a running container: its stop signal, then SIGKILL after its stop_timeout.
     Stop {
@@ -103,8 +106,9 @@ pub enum Command {
     Exec {
         /// The container's name or instance.
         name: String,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (after `--`, or right after NAME: everything from the
+        /// command on is its own, `-l` included).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// Clean up what launchers that no longer exist left behind.
