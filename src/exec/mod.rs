@@ -109,6 +109,8 @@ struct Run<'p> {
     persist: Option<std::fs::File>,
     /// The container's address on its bridge, once leased.
     address: Option<std::net::Ipv4Addr>,
+    /// The bridge's interface index, once made sure of (the veth goes on it without a lookup).
+    bridge_index: Option<i32>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -130,6 +132,7 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         layers: None,
         persist: None,
         address: None,
+        bridge_index: None,
         tty: plan
             .spec
             .process
@@ -376,9 +379,12 @@ impl Run<'_> {
                 crate::sys::overlay::make_dirs(upper, work, *owner)
             }
             IdmapLayers { layers, .. } => self.idmap_layers(layers),
-            NetBridge { name, subnet } => net::link::ensure_bridge(name, subnet)
-                .and_then(|_| net::link::set_route_localnet(name))
-                .and_then(|()| net::firewall::ensure(name, *subnet).map(drop)),
+            NetBridge { name, subnet } => {
+                let (index, _) = net::link::ensure_bridge_index(name, subnet)?;
+                self.bridge_index = Some(index);
+                net::link::set_route_localnet(name)?;
+                net::firewall::ensure(name, *subnet).map(drop)
+            }
             IpForward => net::link::enable_ip_forward().map(drop),
             LeaseAddress {
                 dir,
@@ -424,6 +430,7 @@ impl Run<'_> {
                         address,
                         subnet: *subnet,
                     },
+                    self.bridge_index,
                 )
             }
             NetHelper { argv } => self.net_helper(argv),

@@ -134,6 +134,7 @@ fn container(name: &str, address: Ipv4Addr) -> Netns {
             address,
             subnet: Subnet::DEFAULT,
         },
+        None,
     )
     .unwrap();
     ns
@@ -154,6 +155,7 @@ fn outside() -> Netns {
             address: Ipv4Addr::new(198, 51, 100, 2),
             subnet: net,
         },
+        None,
     )
     .unwrap();
     ns
@@ -411,7 +413,7 @@ fn host_failures() {
         address: addr(2),
         subnet: Subnet::DEFAULT,
     };
-    let e = link::attach(&ns, &a).unwrap_err();
+    let e = link::attach(&ns, &a, None).unwrap_err();
     assert_eq!(e.errno(), Errno::ENODEV);
     assert_eq!(
         e.to_string(),
@@ -423,7 +425,7 @@ fn host_failures() {
 
     link::ensure_bridge(BRIDGE, &Subnet::DEFAULT).unwrap();
     let c = container("x", addr(2));
-    let e = link::create_veth("vl-x", "eth1", &c).unwrap_err();
+    let e = link::create_veth("vl-x", "eth1", &c, None).unwrap_err();
     assert_eq!(e.errno(), Errno::EEXIST);
     assert_eq!(
         e.to_string(),
