@@ -27,7 +27,7 @@ fn plan_of_hello_on_this_host() {
     assert!(text.contains("execve(\"/bin/sh\""));
     let out = launch(&["plan", "--format", "json", "examples/manifests/hello.toml"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["format"], 2);
+    assert_eq!(v["format"], launch::plan::PLAN_FORMAT);
     assert_eq!(v["name"], "hello");
 }
 
