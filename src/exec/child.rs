@@ -189,7 +189,11 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
                 )),
                 Err(e) => Err(e),
             },
-            None => Err(SysError::other("recvmsg", None, "no channel to the launcher")),
+            None => Err(SysError::other(
+                "recvmsg",
+                None,
+                "no channel to the launcher",
+            )),
         },
         Propagation { target, flags } => mount::mount(None, target, target, None, flags, None),
         Mkdir { path, mode } => match beneath(root, path) {

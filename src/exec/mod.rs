@@ -303,10 +303,7 @@ impl Run<'_> {
                 return self.send_release();
             }
             NetworkReady => {
-                let sent = self
-                    .chan
-                    .as_ref()
-                    .map(|c| c.send(&ToChild::Network));
+                let sent = self.chan.as_ref().map(|c| c.send(&ToChild::Network));
                 // A container process that failed meanwhile closed the channel: its own report
                 // of what failed comes in below.
                 if let Some(Err(e)) = sent

@@ -190,6 +190,18 @@ fn host_container_reaches_the_host_side() {
         BridgeState::Existed
     );
     assert_eq!(link::addresses(BRIDGE).unwrap(), [addr(1)]);
+    // A kept bridge whose address and state were taken away gets them back.
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["addr", "flush", "dev", BRIDGE]);
+    ip(&["link", "set", BRIDGE, "down"]);
+    assert_eq!(
+        link::ensure_bridge(BRIDGE, &Subnet::DEFAULT).unwrap(),
+        BridgeState::Existed
+    );
+    assert_eq!(link::addresses(BRIDGE).unwrap(), [addr(1)]);
     let c = container("c1", addr(2));
     assert!(link::link_exists("vl-c1").unwrap());
     assert!(link::link_exists_in(&c, "eth0").unwrap());

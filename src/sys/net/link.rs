@@ -226,7 +226,11 @@ pub fn ensure_bridge_index(name: &str, subnet: &Subnet) -> SysResult<(i32, Bridg
     })?;
     let mut sock = host()?;
     let (index, up, state) = match link_of(&mut sock, name, None)? {
-        Some(l) => (bridge_only(name, l.index, l.kind)?, l.up, BridgeState::Existed),
+        Some(l) => (
+            bridge_only(name, l.index, l.kind)?,
+            l.up,
+            BridgeState::Existed,
+        ),
         None => {
             let what = What {
                 op: "RTM_NEWLINK",
@@ -248,10 +252,21 @@ pub fn ensure_bridge_index(name: &str, subnet: &Subnet) -> SysResult<(i32, Bridg
                 SysError::new("RTM_GETLINK", None, Errno::ENODEV)
                     .args(format!("dev {name:?} {}", in_ns(&None)))
             })?;
-            (bridge_only(name, l.index, l.kind)?, l.up, BridgeState::Created)
+            (
+                bridge_only(name, l.index, l.kind)?,
+                l.up,
+                BridgeState::Created,
+            )
         }
     };
-    add_address(&mut sock, index, name, subnet.gateway(), subnet, None)?;
+    // A kept bridge normally has its address and is up: then nothing is written (an address
+    // dump needs no rtnl lock on recent kernels; a write always takes it).
+    let gw = subnet.gateway();
+    if state == BridgeState::Created
+        || !addresses_of(&mut sock, index, name)?.contains(&(gw, subnet.prefix()))
+    {
+        add_address(&mut sock, index, name, gw, subnet, None)?;
+    }
     if !up {
         set_up(&mut sock, index, name, None)?;
     }
@@ -405,6 +420,14 @@ pub fn addresses(name: &str) -> SysResult<Vec<Ipv4Addr>> {
     let Some(index) = index_of(&mut sock, name, None)? else {
         return Ok(Vec::new());
     };
+    Ok(addresses_of(&mut sock, index, name)?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// The IPv4 addresses, with their prefix lengths, on the host link at `index`.
+fn addresses_of(sock: &mut Socket, index: i32, name: &str) -> SysResult<Vec<(Ipv4Addr, u8)>> {
     let what = What {
         op: "RTM_GETADDR",
         args: format!("dev {name:?} {}", in_ns(&None)),
@@ -418,9 +441,10 @@ pub fn addresses(name: &str) -> SysResult<Vec<Ipv4Addr>> {
         if u32::from_ne_bytes([body[4], body[5], body[6], body[7]]) != index as u32 {
             continue;
         }
+        let prefix = body[1];
         for (t, v) in nl::attrs(&body[8..]) {
             if t == nl::IFA_LOCAL && v.len() == 4 {
-                out.push(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
+                out.push((Ipv4Addr::new(v[0], v[1], v[2], v[3]), prefix));
             }
         }
     }
