@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use miette::{
     Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode,
+    SpanContents,
 };
 use serde::Serialize;
 
@@ -57,8 +58,67 @@ impl Problem {
 /// A problem bound to the manifest text it points into: what miette renders.
 #[derive(Debug)]
 pub struct Report {
-    source: Arc<NamedSource<String>>,
+    source: Arc<CharColumns>,
     problem: Problem,
+}
+
+/// The manifest as miette reads it, but with the `file:line:column` heading's column counted in
+/// characters, as the JSON output ([`line_col`]) and editors count it: miette counts bytes, so
+/// on a line with `é` before the span the two disagreed.
+#[derive(Debug)]
+struct CharColumns(NamedSource<String>);
+
+impl SourceCode for CharColumns {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self
+            .0
+            .read_span(span, context_lines_before, context_lines_after)?;
+        // Only a read without lines before the span has a column (the heading's); with context
+        // lines miette starts at a line's beginning, column 0.
+        if context_lines_before != 0 {
+            return Ok(inner);
+        }
+        let (_, column) = line_col(self.0.inner(), span.offset());
+        Ok(Box::new(CharColumn {
+            inner,
+            column: column - 1,
+        }))
+    }
+}
+
+/// What miette read, with the column replaced.
+struct CharColumn<'a> {
+    inner: Box<dyn SpanContents<'a> + 'a>,
+    column: usize,
+}
+
+impl<'a> SpanContents<'a> for CharColumn<'a> {
+    fn data(&self) -> &'a [u8] {
+        self.inner.data()
+    }
+    fn span(&self) -> &miette::SourceSpan {
+        self.inner.span()
+    }
+    fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+    fn line(&self) -> usize {
+        self.inner.line()
+    }
+    fn column(&self) -> usize {
+        self.column
+    }
+    fn line_count(&self) -> usize {
+        self.inner.line_count()
+    }
+    fn language(&self) -> Option<&str> {
+        self.inner.language()
+    }
 }
 
 impl Report {
@@ -74,7 +134,7 @@ impl Report {
             named = named.with_language("toml");
         }
         Report {
-            source: Arc::new(named),
+            source: Arc::new(CharColumns(named)),
             problem,
         }
     }

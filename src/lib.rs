@@ -17,6 +17,7 @@ macro_rules! cold_text {
 pub mod cli;
 pub mod ctl;
 pub mod diag;
+pub mod diff;
 pub mod doctor;
 pub mod error;
 pub mod exec;

@@ -34,8 +34,9 @@ pub const LOCK_VERSION: u32 = 1;
 /// A lock file is small; one larger than this is not ours.
 const MAX_LOCK: u64 = 4 << 20;
 
-/// One input of a manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One input of a manifest. Two inputs are equal when kind, name and digest are: `at` is where a
+/// diagnostic points, not part of the input (a plan read back from JSON has none).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Input {
     /// `extends`, `env_file`, `tar`, `image` or `layer`.
     pub kind: String,
@@ -49,6 +50,14 @@ pub struct Input {
     #[serde(skip)]
     pub at: Range<usize>,
 }
+
+impl PartialEq for Input {
+    fn eq(&self, other: &Input) -> bool {
+        (&self.kind, &self.name, &self.digest) == (&other.kind, &other.name, &other.digest)
+    }
+}
+
+impl Eq for Input {}
 
 /// A manifest's entry in a lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,7 +48,7 @@ pub enum Command {
     },
     /// Print the plan a run of MANIFEST would execute, step by step.
     Plan {
-        /// The manifest.
+        /// The manifest (`-`: standard input).
         #[arg(required_unless_present = "bundle")]
         manifest: Option<PathBuf>,
         /// Plan the OCI runtime bundle in DIR (its config.json) instead of a manifest.
@@ -64,7 +64,7 @@ pub enum Command {
     },
     /// Check MANIFEST and report every problem (exit 0 if valid, 2 if not).
     Validate {
-        /// The manifest.
+        /// The manifest (`-`: standard input).
         #[arg(required_unless_present = "bundle")]
         manifest: Option<PathBuf>,
         /// Check the OCI runtime bundle in DIR (its config.json) instead of a manifest.
@@ -90,6 +90,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Only the running containers' names and instances, one a line (for shell completion).
+        #[arg(long, hide = true, conflicts_with = "format")]
+        names: bool,
     },
     /// Stop a running container: its stop signal, then SIGKILL after its stop_timeout.
     Stop {
@@ -103,8 +106,9 @@ pub enum Command {
     Exec {
         /// The container's name or instance.
         name: String,
-        /// The command and its arguments.
-        #[arg(last = true, required = true)]
+        /// The command and its arguments (after `--`, or right after NAME: everything from the
+        /// command on is its own, `-l` included).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
     /// Clean up what launchers that no longer exist left behind.
@@ -176,6 +180,22 @@ pub enum Command {
         /// Write nothing: exit 0 when the lock is up to date, 2 (naming each change) when not.
         #[arg(long)]
         check: bool,
+    },
+    /// Show what changes between A and B: in the Spec (what the container is) and in the plan
+    /// (what will be done to this host).
+    ///
+    /// Each side is a manifest, a plan saved with `launch plan --format json`, or a manifest at
+    /// a git revision (`HEAD:app.toml`; `./` or `../` paths are relative to the current
+    /// directory, others to the repository's top, as git reads them). Exit 0: no difference; 1:
+    /// differences; 2: a side cannot be read or is invalid.
+    Diff {
+        /// The old side.
+        a: String,
+        /// The new side.
+        b: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
     },
     /// Print the manifest's JSON Schema (draft-07).
     Schema,

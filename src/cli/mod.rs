@@ -8,6 +8,7 @@ use clap::Parser;
 
 pub use args::{Cli, Color, Command, ExportFormat, Format, ImportSource, Shell};
 
+mod diff;
 mod doctor;
 mod images;
 mod lock;
@@ -40,12 +41,15 @@ mod generated {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(with_default_command(std::env::args_os().collect()));
+    let cli = Cli::try_parse_from(with_default_command(std::env::args_os().collect()))
+        .unwrap_or_else(|e| with_suggestion(e).exit());
     ExitCode::from(run(cli))
 }
 
 /// `launch app.toml` means `launch run app.toml`: insert `run` when the first argument that is
-/// not an option is not a subcommand.
+/// not an option is not a subcommand. A word that is no file but close to a subcommand's name
+/// (`launch rnu`) is left for clap, which refuses it with the suggestion (exit 2), rather than
+/// read as a manifest that does not exist.
 fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
     // The first word that is neither an option nor the value of `--color`.
     let mut i = 1;
@@ -62,11 +66,50 @@ fn with_default_command(mut args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsSt
     if let Some(word) = args.get(i).map(|w| w.to_string_lossy().into_owned()) {
         // The derived lookup: no need to build the whole clap Command twice.
         let known = word == "help" || <Command as clap::Subcommand>::has_subcommand(&word);
-        if !known {
+        if !known && (Path::new(&args[i]).exists() || !close_to_a_subcommand(&word)) {
             args.insert(i, "run".into());
         }
     }
     args
+}
+
+/// Whether `word` looks like a misspelt subcommand name (`rnu`, `valdiate`).
+fn close_to_a_subcommand(word: &str) -> bool {
+    subcommand_like(word).is_some()
+}
+
+/// The subcommand `word` is a misspelling of: one edit (a swap of two neighbours counts as one)
+/// from a name, two for longer words, or close by [`diag::did_you_mean`]. clap's own suggestion
+/// (Jaro above 0.7) misses short swaps like `rnu`.
+fn subcommand_like(word: &str) -> Option<String> {
+    let cli = <Cli as clap::CommandFactory>::command();
+    let names: Vec<&str> = cli
+        .get_subcommands()
+        .filter(|c| !c.is_hide_set())
+        .map(|c| c.get_name())
+        .collect();
+    let most = if word.chars().count() >= 6 { 2 } else { 1 };
+    names
+        .iter()
+        .map(|n| (strsim::osa_distance(word, n), *n))
+        .filter(|(d, _)| *d <= most)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+        .or_else(|| diag::did_you_mean(word, names.iter().copied()))
+        .map(str::to_owned)
+}
+
+/// clap's refusal of an unknown subcommand, with our suggestion when clap has none.
+fn with_suggestion(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidSubcommand
+        && e.get(ContextKind::SuggestedSubcommand).is_none()
+        && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidSubcommand)
+        && let Some(name) = subcommand_like(word)
+    {
+        e.insert(ContextKind::SuggestedSubcommand, ContextValue::String(name));
+    }
+    e
 }
 
 pub(crate) fn use_color(c: Color) -> bool {
@@ -156,7 +199,8 @@ pub fn run(cli: Cli) -> u8 {
             Err(code) => code,
         },
         Command::Doctor { manifest, format } => doctor::doctor(manifest.as_deref(), format, color),
-        Command::Ps { format } => {
+        Command::Ps { names: true, .. } => crate::ctl::ps::names(&crate::host::state_root()),
+        Command::Ps { format, .. } => {
             crate::ctl::ps(&crate::host::state_root(), format == Format::Json)
         }
         Command::Stop { name, timeout } => {
@@ -188,6 +232,7 @@ pub fn run(cli: Cli) -> u8 {
         },
         // The registry client is a binary of its own (src/bin/launch-registry.rs).
         Command::Pull { .. } | Command::Login { .. } => registry::delegate(),
+        Command::Diff { a, b, format } => diff::command(&a, &b, format, color),
         Command::Lock {
             manifest,
             update,
@@ -230,6 +275,10 @@ impl Input {
 /// root's resolution is recorded in the state root, for `launch stop`).
 fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source, Plan), u8> {
     let (read, path) = match input {
+        Input::Manifest(p) if p.as_os_str() == "-" => (
+            Source::read_stdin(),
+            std::path::PathBuf::from(crate::manifest::STDIN_NAME),
+        ),
         Input::Manifest(p) => (Source::read(p), p.clone()),
         Input::Bundle(dir) => (
             crate::oci::import::read_bundle(dir),
@@ -251,6 +300,23 @@ fn load(input: &Input, color: bool, format: Format, run: bool) -> Result<(Source
             report_problems(&source, problems, color, format);
             exit::INVALID
         })
+}
+
+/// Plan a manifest already read (a git revision's, for `launch diff`) against the real host, as
+/// [`load`] does: its root brought into the store first.
+fn load_source(source: Source, manifest: &Path, color: bool) -> Result<Plan, u8> {
+    let host = resolve_root(
+        RealHost::probe(),
+        &source,
+        manifest,
+        color,
+        Format::Text,
+        false,
+    )?;
+    plan_for(&source, &host).map_err(|problems| {
+        report_problems(&source, problems, color, Format::Text);
+        exit::INVALID
+    })
 }
 
 /// A manifest (or config.json) as read, or the `launch::manifest::read` diagnostic printed
@@ -477,5 +543,72 @@ mod tests {
             ["launch", "plan", "a.toml"]
         );
         assert_eq!(words(&["launch", "--help"]), ["launch", "--help"]);
+    }
+
+    /// `launch exec NAME CMD ARGS...` with or without `--`; the command's own options stay its.
+    #[test]
+    fn exec_takes_the_command_with_or_without_a_double_dash() {
+        use clap::Parser;
+        let exec = |v: &[&str]| match super::Cli::try_parse_from(v).map(|c| c.command) {
+            Ok(super::Command::Exec { name, command }) => Ok((name, command)),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        let want = |c: &[&str]| Ok(("web".to_string(), c.iter().map(|s| s.to_string()).collect()));
+        assert_eq!(
+            exec(&["launch", "exec", "web", "ls", "-l"]),
+            want(&["ls", "-l"])
+        );
+        assert_eq!(
+            exec(&["launch", "exec", "web", "--", "ls", "-l"]),
+            want(&["ls", "-l"])
+        );
+        assert_eq!(
+            exec(&["launch", "exec", "web", "sh", "-c", "echo -v --color"]),
+            want(&["sh", "-c", "echo -v --color"])
+        );
+        // Options after the command are the command's, even launch's own global ones.
+        assert_eq!(
+            exec(&["launch", "exec", "web", "ls", "-v", "--color", "never"]),
+            want(&["ls", "-v", "--color", "never"])
+        );
+        // A command that starts with `-` still needs `--`; after it, everything is verbatim.
+        assert_eq!(
+            exec(&["launch", "exec", "web", "--", "--", "x"]),
+            want(&["--", "x"])
+        );
+        assert_eq!(
+            exec(&["launch", "-v", "exec", "web", "--", "-x"]),
+            want(&["-x"])
+        );
+        assert_eq!(
+            exec(&["launch", "exec", "web"]),
+            Err(clap::error::ErrorKind::MissingRequiredArgument)
+        );
+    }
+
+    #[test]
+    fn a_misspelt_subcommand_is_left_for_clap_to_suggest() {
+        assert_eq!(
+            words(&["launch", "rnu", "a.toml"]),
+            ["launch", "rnu", "a.toml"]
+        );
+        assert_eq!(words(&["launch", "valdiate"]), ["launch", "valdiate"]);
+        assert_eq!(super::subcommand_like("rnu").as_deref(), Some("run"));
+        assert_eq!(super::subcommand_like("exce").as_deref(), Some("exec"));
+        assert_eq!(super::subcommand_like("web"), None);
+        // Not close to any: a manifest.
+        assert_eq!(
+            words(&["launch", "web.toml"]),
+            ["launch", "run", "web.toml"]
+        );
+        // A file of that name is a manifest, however close its name.
+        let dir = std::env::temp_dir().join(format!("launch-rnu-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("rnu");
+        std::fs::write(&file, "").unwrap();
+        let f = file.to_string_lossy().into_owned();
+        assert_eq!(words(&["launch", &f]), ["launch", "run", f.as_str()]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

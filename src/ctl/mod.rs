@@ -2,7 +2,7 @@
 //! through the state root (see [`crate::exec::state`]).
 
 mod enter;
-mod ps;
+pub(crate) mod ps;
 mod stop;
 
 pub use enter::exec;

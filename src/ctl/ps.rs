@@ -107,6 +107,25 @@ pub fn rows(root: &Path) -> Vec<Row> {
         .collect()
 }
 
+/// `launch ps --names`: each running container's manifest name, then each instance, one a line,
+/// sorted (what `launch stop` and `launch exec` take as NAME). The completion scripts call it;
+/// it reads no cgroup, to answer at once.
+pub fn names(root: &Path) -> u8 {
+    let live: Vec<state::Instance> = state::list(root).into_iter().filter(|i| i.alive).collect();
+    let names: std::collections::BTreeSet<String> = live.iter().map(|i| i.name()).collect();
+    let instances: std::collections::BTreeSet<String> = live.iter().map(|i| i.instance()).collect();
+    let mut out = String::new();
+    for n in names.iter().chain(&instances) {
+        out.push_str(n);
+        out.push('\n');
+    }
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes()) {
+        Ok(()) => exit::OK,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
+        Err(_) => exit::LAUNCHER,
+    }
+}
+
 /// `launch ps [--format json]`.
 pub fn ps(root: &Path, json: bool) -> u8 {
     let rows = rows(root);

@@ -9,6 +9,21 @@ use nix::unistd::Pid;
 use crate::exec::state::{self, Instance};
 use crate::exit;
 
+/// How long a launcher gets to clean up after its container was killed.
+const CLEANUP_WAIT: Duration = Duration::from_secs(5);
+
+/// `10s`, `1.5s`, `500ms`: as `--timeout` and `stop_timeout` are written.
+fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
+    }
+}
+
 fn wait_gone(dir: &Path, until: Instant) -> bool {
     while Instant::now() < until {
         if !dir.exists() {
@@ -48,28 +63,46 @@ fn stop_one(root: &Path, inst: &Instance, timeout: Option<Duration>) -> Result<(
     // once the container runs it passes the signal to the container's main process. Any other
     // stop signal goes to the container directly.
     let forwarded = crate::exec::signals::FORWARDED.contains(&(sig as i32));
-    match (launcher(inst), pid) {
+    let name = inst.instance();
+    // Say what was sent to whom, and what happens next: a stop that waits 10 s is otherwise
+    // indistinguishable from a hung one.
+    let sent = match (launcher(inst), pid) {
         (Some(l), _) if forwarded => {
             let _ = kill(l, sig);
+            format!(
+                "sent {} to its launcher (pid {l}), which passes it to the container",
+                sig.as_str()
+            )
         }
         (_, Some(p)) => {
             let _ = kill(p, sig);
+            format!("sent {} to the container (pid {p})", sig.as_str())
         }
         (Some(l), None) => {
             // Still starting, with a signal launch does not forward: cancel with SIGTERM.
             let _ = kill(l, Signal::SIGTERM);
+            format!("still starting: sent SIGTERM to its launcher (pid {l}) to cancel the start")
         }
         (None, None) => {
             return Err(format!(
-                "{} has neither a live launcher nor a container process",
-                inst.instance()
+                "{name} has neither a live launcher nor a container process"
             ));
         }
-    }
+    };
+    eprintln!(
+        "stopping {name}: {sent}, waiting up to {} before SIGKILL",
+        human_duration(grace)
+    );
     if wait_gone(&inst.dir, Instant::now() + grace) {
         return Ok(());
     }
     // Past the grace period: kill everything in the container. Its launcher then cleans up.
+    eprintln!(
+        "stopping {name}: still running after {}: sending SIGKILL to all its processes, \
+         then waiting up to {} for its launcher to clean up",
+        human_duration(grace),
+        human_duration(CLEANUP_WAIT)
+    );
     if let Some(st) = &inst.state {
         for g in &st.cgroups {
             crate::sys::cgroup::kill_all(g);
@@ -78,11 +111,14 @@ fn stop_one(root: &Path, inst: &Instance, timeout: Option<Duration>) -> Result<(
     if let Some(p) = pid {
         let _ = kill(p, Signal::SIGKILL);
     }
-    if wait_gone(&inst.dir, Instant::now() + Duration::from_secs(5)) {
+    if wait_gone(&inst.dir, Instant::now() + CLEANUP_WAIT) {
         return Ok(());
     }
     // The launcher did not clean up: if it is gone, gc does it.
     if !state::journal_locked(&inst.dir.join("journal")) {
+        eprintln!(
+            "stopping {name}: its launcher is gone: cleaning up what it left (as `launch gc`)"
+        );
         let _lock = state::lock_root(root).map_err(|e| e.to_string())?;
         crate::exec::gc::collect(root);
         return Ok(());
@@ -111,4 +147,18 @@ pub fn stop(root: &Path, name: &str, timeout: Option<Duration>) -> u8 {
         }
     }
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_as_written() {
+        assert_eq!(human_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(human_duration(Duration::ZERO), "0s");
+    }
 }

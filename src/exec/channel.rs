@@ -23,6 +23,8 @@ pub enum ToChild {
     Layer,
     /// The host side is ready: go on with the container steps.
     Release,
+    /// The container's network is connected: go on past ContainerAction::AwaitNetwork.
+    Network,
 }
 
 /// Container → launcher.

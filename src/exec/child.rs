@@ -178,6 +178,23 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
         Setns { path, kind } => ns::join(path, *kind),
         SessionKeyring => process::new_session_keyring(),
         LoopbackUp => net::loopback_up(),
+        AwaitNetwork => match &cx.chan {
+            Some(chan) => match chan.recv_with::<ToChild>() {
+                Ok(Some((ToChild::Network, _))) => Ok(()),
+                Ok(_) => Err(SysError::other(
+                    "recvmsg",
+                    None,
+                    "the launcher did not connect the network (the channel closed or said \
+                     something else)",
+                )),
+                Err(e) => Err(e),
+            },
+            None => Err(SysError::other(
+                "recvmsg",
+                None,
+                "no channel to the launcher",
+            )),
+        },
         Propagation { target, flags } => mount::mount(None, target, target, None, flags, None),
         Mkdir { path, mode } => match beneath(root, path) {
             Some(rel) => cache.get()?.mkdir_all(rel, *mode),

@@ -109,6 +109,10 @@ struct Run<'p> {
     persist: Option<std::fs::File>,
     /// The container's address on its bridge, once leased.
     address: Option<std::net::Ipv4Addr>,
+    /// The bridge's interface index, once made sure of (the veth goes on it without a lookup).
+    bridge_index: Option<i32>,
+    /// The container's network namespace, opened before its release (for `Veth`).
+    net_ns: Option<crate::sys::net::link::Netns>,
 }
 
 /// Execute `plan`. Returns the exit code launch should exit with (the container's status), or
@@ -130,6 +134,8 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         layers: None,
         persist: None,
         address: None,
+        bridge_index: None,
+        net_ns: None,
         tty: plan
             .spec
             .process
@@ -286,7 +292,27 @@ impl Run<'_> {
     fn host_step(&mut self, action: &HostAction, status: &mut Option<u8>) -> Result<(), StepError> {
         use HostAction::*;
         match action {
-            Release => return self.release(),
+            Release => {
+                self.send_release()?;
+                return self.await_start();
+            }
+            // The network is connected while the container process sets itself up: open its
+            // namespace first (after the release it is not dumpable, and only root may open it).
+            ReleaseUntilNetwork => {
+                self.net_ns = Some(self.netns()?);
+                return self.send_release();
+            }
+            NetworkReady => {
+                let sent = self.chan.as_ref().map(|c| c.send(&ToChild::Network));
+                // A container process that failed meanwhile closed the channel: its own report
+                // of what failed comes in below.
+                if let Some(Err(e)) = sent
+                    && e.errno() != nix::errno::Errno::EPIPE
+                {
+                    return Err(StepError::from(e));
+                }
+                return self.await_start();
+            }
             Wait => {
                 *status = Some(self.wait()?);
                 return Ok(());
@@ -376,9 +402,12 @@ impl Run<'_> {
                 crate::sys::overlay::make_dirs(upper, work, *owner)
             }
             IdmapLayers { layers, .. } => self.idmap_layers(layers),
-            NetBridge { name, subnet } => net::link::ensure_bridge(name, subnet)
-                .and_then(|_| net::link::set_route_localnet(name))
-                .and_then(|()| net::firewall::ensure(name, *subnet).map(drop)),
+            NetBridge { name, subnet } => {
+                let (index, _) = net::link::ensure_bridge_index(name, subnet)?;
+                self.bridge_index = Some(index);
+                net::link::set_route_localnet(name)?;
+                net::firewall::ensure(name, *subnet).map(drop)
+            }
             IpForward => net::link::enable_ip_forward().map(drop),
             LeaseAddress {
                 dir,
@@ -413,7 +442,10 @@ impl Run<'_> {
                 subnet,
             } => {
                 let address = self.leased("RTM_NEWLINK")?;
-                let ns = self.netns()?;
+                let ns = match self.net_ns.take() {
+                    Some(ns) => ns,
+                    None => self.netns()?,
+                };
                 self.will_undo(action)?;
                 net::link::attach(
                     &ns,
@@ -424,6 +456,7 @@ impl Run<'_> {
                         address,
                         subnet: *subnet,
                     },
+                    self.bridge_index,
                 )
             }
             NetHelper { argv } => self.net_helper(argv),
@@ -596,12 +629,22 @@ impl Run<'_> {
 
     /// Let the child go on, then wait for its verdict: a failed step, or end-of-file because its
     /// end of the channel closed on execve (the command runs). On the way, a terminal's master.
-    fn release(&mut self) -> Result<(), StepError> {
+    /// Send the go-ahead to the container process.
+    fn send_release(&mut self) -> Result<(), StepError> {
         let chan = self
             .chan
             .as_ref()
             .ok_or_else(|| SysError::other("release", None, "no container process"))?;
         chan.send(&ToChild::Release)?;
+        Ok(())
+    }
+
+    /// Wait until the container process runs its command (or reports what failed).
+    fn await_start(&mut self) -> Result<(), StepError> {
+        let chan = self
+            .chan
+            .as_ref()
+            .ok_or_else(|| SysError::other("release", None, "no container process"))?;
         loop {
             // A signal interrupts the wait. A cancel before the container's execve (nothing to
             // read yet) kills it and undoes everything; one that finds the execve done already

@@ -383,7 +383,7 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         );
     }
     network::after_spawn(&mut b, r, facts);
-    b.push("release the container process", HostAction::Release);
+    network::release(&mut b, r);
     if !tasks.is_empty() {
         b.push(
             "enter the cgroups, before anything else runs",
@@ -500,6 +500,12 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         "give the process a terminal, if the run uses one",
         ContainerAction::Terminal,
     );
+    if network::connected_during_setup(r) {
+        b.push(
+            "wait for the launcher to connect the network (it did so while the root was set up)",
+            ContainerAction::AwaitNetwork,
+        );
+    }
     let p = &r.process;
     for l in &p.rlimits {
         b.push(

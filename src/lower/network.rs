@@ -102,24 +102,51 @@ pub(super) fn before_spawn(b: &mut B, spec: &Spec, facts: &HostFacts, state: &Pa
     }
 }
 
-/// Host steps once the container process exists (after its id maps).
+/// Whether the container's network is connected while it sets itself up (a bridge): then
+/// [`release`] releases it early and [`ContainerAction::AwaitNetwork`] holds it before its
+/// command.
+pub(super) fn connected_during_setup(spec: &Spec) -> bool {
+    matches!(spec.network.mode, NetworkMode::Bridge(_))
+}
+
+/// The release of the container process, and for a bridge the connection made meanwhile: the
+/// veth's creation and configuration (rtnl requests that wait on the kernel's lock, which a
+/// previous container's namespace teardown may hold) overlap the container's mounts.
+pub(super) fn release(b: &mut B, spec: &Spec) {
+    let NetworkMode::Bridge(br) = &spec.network.mode else {
+        b.push("release the container process", HostAction::Release);
+        return;
+    };
+    b.push(
+        "release the container process to set itself up; it waits for its network before its \
+         command",
+        HostAction::ReleaseUntilNetwork,
+    );
+    b.push(
+        format!(
+            "meanwhile, connect the container to {}: a veth pair, eth0 inside with the leased \
+             address and a default route",
+            br.bridge
+        ),
+        HostAction::Veth {
+            bridge: br.bridge.clone(),
+            host: crate::sys::net::link::veth_name(&format!("{}-{ID_PLACEHOLDER}", spec.name)),
+            peer: "eth0".into(),
+            subnet: br.subnet,
+        },
+    );
+    b.push(
+        "tell the container process its network is connected; wait for its command to start",
+        HostAction::NetworkReady,
+    );
+}
+
+/// Host steps once the container process exists (after its id maps), before its release.
 pub(super) fn after_spawn(b: &mut B, spec: &Spec, facts: &HostFacts) {
     let net = &spec.network;
     let pid_ns = |kind: &str| format!("/proc/{PID_PLACEHOLDER}/ns/{kind}");
     match &net.mode {
-        NetworkMode::Bridge(br) => b.push(
-            format!(
-                "connect the container to {}: a veth pair, eth0 inside with the leased address \
-                 and a default route",
-                br.bridge
-            ),
-            HostAction::Veth {
-                bridge: br.bridge.clone(),
-                host: crate::sys::net::link::veth_name(&format!("{}-{ID_PLACEHOLDER}", spec.name)),
-                peer: "eth0".into(),
-                subnet: br.subnet,
-            },
-        ),
+        NetworkMode::Bridge(_) => {}
         NetworkMode::Pasta => {
             let program = facts
                 .network

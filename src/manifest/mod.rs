@@ -24,7 +24,7 @@ pub(crate) use load::first_line;
 pub use load::parse;
 pub use network::{HostPort, Network, NetworkMode, Port, PortProtocol};
 pub use security::{CapChanges, Capabilities, Security, SecurityProfile, WordOrList};
-pub use source::{FileKind, MAX_FILE, Source, SourceFile};
+pub use source::{FileKind, MAX_FILE, STDIN_NAME, Source, SourceFile};
 pub use spanned::Sp;
 pub use units::Quantity;
 
@@ -331,7 +331,8 @@ impl<'de> Deserialize<'de> for UserNs {
 #[cfg_attr(feature = "schema-gen", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// CPU bandwidth: `"30%"` of one CPU, or a number of CPUs (`1.5`, `"0.5"`).
+    /// CPU bandwidth: `"30%"` of one CPU, a number of CPUs (`1.5`, `"0.5"`), millicpus (`"300m"`),
+    /// or `"max"` (no limit).
     #[serde(default)]
     pub cpu: Option<Sp<Quantity>>,
     /// Relative CPU weight, 1–10000 (cgroup v2 `cpu.weight`; converted to v1 `cpu.shares`).
@@ -343,7 +344,8 @@ pub struct Limits {
     /// Memory nodes the container may use, e.g. `"0"`.
     #[serde(default)]
     pub cpuset_mems: Option<Sp<String>>,
-    /// Hard memory limit: `"512MiB"`, `"1G"`, or bytes.
+    /// Hard memory limit: `"512MiB"`, `"1Gi"`, `"1G"` (all powers of 1024), bytes, or `"max"` (no
+    /// limit).
     #[serde(default)]
     pub memory: Option<Sp<Quantity>>,
     /// Limit of memory plus swap together (like docker's --memory-swap); needs `memory`.

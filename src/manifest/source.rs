@@ -6,6 +6,7 @@
 //! same type everywhere, and still says which file it points into: [`Source::file_at`] finds it,
 //! and diagnostics render the right file with the right line and column.
 
+use std::io::Read as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::diag::Problem;
+
+/// The name a manifest read from standard input goes by in diagnostics and plans.
+pub const STDIN_NAME: &str = "<stdin>";
 
 /// Bigger files are not manifests or env files: refused before they are read whole.
 pub const MAX_FILE: u64 = 1 << 20;
@@ -73,8 +77,12 @@ pub struct Source {
 }
 
 impl Source {
-    /// Read a manifest file and every file it brings in.
+    /// Read a manifest file and every file it brings in; `-` is standard input
+    /// ([`Source::read_stdin`]).
     pub fn read(path: &Path) -> std::io::Result<Source> {
+        if path == Path::new("-") {
+            return Source::read_stdin();
+        }
         let text = read_text(path)?;
         let abs = crate::validate::normalize(&std::path::absolute(path)?);
         Ok(Source::with_files(
@@ -85,11 +93,21 @@ impl Source {
         ))
     }
 
-    /// A manifest read from standard input: relative paths (and `extends`) resolve against the
-    /// current directory.
-    pub fn stdin(text: &str) -> std::io::Result<Source> {
+    /// The manifest on standard input (`launch validate -`): named [`STDIN_NAME`]; relative
+    /// paths (and `extends`) resolve against the current directory.
+    pub fn read_stdin() -> std::io::Result<Source> {
+        let mut text = String::new();
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE + 1)
+            .read_to_string(&mut text)?;
+        if text.len() as u64 > MAX_FILE {
+            return Err(std::io::Error::other(format!(
+                "larger than {MAX_FILE} bytes: not a manifest"
+            )));
+        }
         let dir = std::env::current_dir()?;
-        let mut s = Source::from_text("<stdin>", &dir, text);
+        let mut s = Source::from_text(STDIN_NAME, &dir, &text);
         s.bring_in(&|p| read_text(p));
         Ok(s)
     }
@@ -377,7 +395,6 @@ fn shown(p: &Path) -> String {
 
 /// Read a file of at most [`MAX_FILE`] bytes as UTF-8.
 fn read_text(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
     let f = std::fs::File::open(path)?;
     let mut text = String::new();
     f.take(MAX_FILE + 1).read_to_string(&mut text)?;

@@ -74,23 +74,39 @@ impl schemars::JsonSchema for Quantity {
 }
 
 /// Bytes in each size suffix we accept. Binary multiples throughout, as docker, systemd and the
-/// kernel's own `memparse` read "1G": a limit written `1G` is 1073741824 bytes.
+/// kernel's own `memparse` read "1G": a limit written `1G` is 1073741824 bytes. Kubernetes's
+/// binary suffixes (`Ki`, `Mi`, `Gi`, `Ti`) mean the same; its decimal `G` (10^9) and milli `m`
+/// do not: `"1G"` is read as docker reads it, and `"300m"` as 300 MiB (docker's `-m 300m`), never
+/// as Kubernetes's 0.3 bytes.
 const SIZE_SUFFIXES: &[(&str, u64)] = &[
     ("", 1),
     ("b", 1),
     ("k", 1 << 10),
     ("kb", 1 << 10),
+    ("ki", 1 << 10),
     ("kib", 1 << 10),
     ("m", 1 << 20),
     ("mb", 1 << 20),
+    ("mi", 1 << 20),
     ("mib", 1 << 20),
     ("g", 1 << 30),
     ("gb", 1 << 30),
+    ("gi", 1 << 30),
     ("gib", 1 << 30),
     ("t", 1 << 40),
     ("tb", 1 << 40),
+    ("ti", 1 << 40),
     ("tib", 1 << 40),
 ];
+
+/// The words that mean "no limit" where a limit takes them: cgroup v2's `max`, systemd's
+/// `infinity`, and `unlimited` as rlimits spell it.
+pub const UNLIMITED: &[&str] = &["max", "infinity", "unlimited"];
+
+/// Whether `q` is one of the [`UNLIMITED`] words (any case, surrounding blanks ignored).
+pub fn is_unlimited(q: &Quantity) -> bool {
+    matches!(q, Quantity::Str(s) if UNLIMITED.iter().any(|w| s.trim().eq_ignore_ascii_case(w)))
+}
 
 /// Split `"1.5GiB"` into `("1.5", "GiB")`.
 fn split_number(s: &str) -> (&str, &str) {
@@ -182,7 +198,8 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// The largest quota: cgroup v1 reads `cpu.cfs_quota_us` as a signed 64-bit number.
 const MAX_QUOTA_US: u64 = i64::MAX as u64;
 
-/// CPU as `"30%"` (of one CPU), a number of CPUs (`1.5`, `2`, `"0.5"`).
+/// CPU as `"30%"` (of one CPU), a number of CPUs (`1.5`, `2`, `"0.5"`), or Kubernetes's millicpus
+/// (`"300m"`: 0.3 CPUs).
 pub fn parse_cpu(q: &Quantity) -> Result<CpuQuota, String> {
     let cpus = match q {
         Quantity::Int(i) => *i as f64,
@@ -195,6 +212,13 @@ pub fn parse_cpu(q: &Quantity) -> Result<CpuQuota, String> {
                     .parse()
                     .map_err(|_| format!("`{s}` is not a percentage"))?;
                 pct / 100.0
+            } else if let Some(m) = s.strip_suffix('m') {
+                // Kubernetes's millicpu: "300m" is 0.3 CPUs.
+                let milli: f64 = m
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("`{s}` is not a number of millicpus"))?;
+                milli / 1000.0
             } else {
                 s.parse()
                     .map_err(|_| format!("`{s}` is neither a percentage nor a number of CPUs"))?
@@ -344,6 +368,20 @@ mod tests {
         assert_eq!(parse_size(&s("1.5GiB")), Ok(3 << 29));
         assert_eq!(parse_size(&s("64 MiB")), Ok(64 << 20));
         assert_eq!(parse_size(&s("4096")), Ok(4096));
+        // Kubernetes's binary suffixes.
+        assert_eq!(parse_size(&s("1Gi")), Ok(1 << 30));
+        assert_eq!(parse_size(&s("512Mi")), Ok(512 << 20));
+        assert_eq!(parse_size(&s("64Ki")), Ok(64 << 10));
+        assert_eq!(parse_size(&s("2Ti")), Ok(2 << 40));
+        // docker's reading of a lowercase `m`, not Kubernetes's milli.
+        assert_eq!(parse_size(&s("300m")), Ok(300 << 20));
+        // No limit is a limit's business (validation), not a size.
+        assert!(parse_size(&s("max")).is_err());
+        assert!(is_unlimited(&s("max")));
+        assert!(is_unlimited(&s(" Infinity ")));
+        assert!(is_unlimited(&s("unlimited")));
+        assert!(!is_unlimited(&s("1G")));
+        assert!(!is_unlimited(&Quantity::Int(0)));
         assert_eq!(parse_size(&Quantity::Int(100)), Ok(100));
         assert!(
             parse_size(&s("12 parsecs"))
@@ -362,6 +400,11 @@ mod tests {
         assert_eq!(q(s("30%")), Ok(30_000));
         assert_eq!(q(s("250%")), Ok(250_000));
         assert_eq!(q(s("0.3")), Ok(30_000));
+        // Kubernetes's millicpus.
+        assert_eq!(q(s("300m")), Ok(30_000));
+        assert_eq!(q(s("1500m")), Ok(150_000));
+        assert!(err(parse_cpu(&s("m"))).contains("millicpus"));
+        assert!(q(s("0m")).is_err());
         assert_eq!(q(Quantity::Float(1.5)), Ok(150_000));
         assert_eq!(q(Quantity::Int(2)), Ok(200_000));
         assert!(q(s("0%")).is_err());

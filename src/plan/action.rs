@@ -258,8 +258,15 @@ pub enum HostAction {
         /// The group's `tasks` file.
         path: PathBuf,
     },
-    /// Let the container process continue past the handshake.
+    /// Let the container process continue past the handshake, and wait until it runs its
+    /// command.
     Release,
+    /// Let the container process continue past the handshake with its own setup, which stops
+    /// before the command at [`ContainerAction::AwaitNetwork`]: the launcher connects its network
+    /// meanwhile (`Veth`), then sends [`HostAction::NetworkReady`].
+    ReleaseUntilNetwork,
+    /// Tell the container process its network is connected, and wait until it runs its command.
+    NetworkReady,
     /// Wait for the container to exit; its status becomes launch's.
     Wait,
 }
@@ -291,6 +298,8 @@ pub enum ContainerAction {
     },
     /// Bring the loopback interface up in the new network namespace.
     LoopbackUp,
+    /// Wait for the launcher to say the network is connected ([`HostAction::NetworkReady`]).
+    AwaitNetwork,
     /// Change mount propagation of a mount tree.
     Propagation {
         /// The mount point.
@@ -562,6 +571,8 @@ impl HostAction {
             | CgroupLeaf { .. }
             | CgroupOpen { .. }
             | Release
+            | ReleaseUntilNetwork
+            | NetworkReady
             | Wait => None,
         }
     }
@@ -613,6 +624,8 @@ impl HostAction {
             | NetHelper { .. }
             | IdMapHelper { .. }
             | Release
+            | ReleaseUntilNetwork
+            | NetworkReady
             | Wait => {}
         }
     }
@@ -653,6 +666,8 @@ impl HostAction {
             | CgroupLeaf { .. }
             | CgroupOpen { .. }
             | Release
+            | ReleaseUntilNetwork
+            | NetworkReady
             | Wait => {}
         }
     }
@@ -707,6 +722,7 @@ impl ContainerAction {
             | SessionKeyring
             | Setns { .. }
             | LoopbackUp
+            | AwaitNetwork
             | SetHostname { .. }
             | SetDomainname { .. }
             | Setrlimit { .. }
@@ -823,8 +839,8 @@ impl fmt::Display for HostAction {
                 subnet,
             } => write!(
                 f,
-                "RTM_NEWLINK(dev {host:?} type veth, peer {peer:?} in netns /proc/{{pid}}/ns/net); \
-                 RTM_NEWLINK(dev {host:?} master {bridge:?} up); in that netns: RTM_NEWADDR(\
+                "RTM_NEWLINK(dev {host:?} type veth master {bridge:?} up, peer {peer:?} in netns \
+                 /proc/{{pid}}/ns/net); in that netns: RTM_NEWLINK(dev \"lo\" up), RTM_NEWADDR(\
                  {{address}}/{} dev {peer:?}), RTM_NEWLINK(dev {peer:?} up), RTM_NEWROUTE(default \
                  via {} dev {peer:?})",
                 subnet.prefix(),
@@ -984,6 +1000,14 @@ impl fmt::Display for HostAction {
                 path
             ),
             Release => f.write_str("handshake: tell the container process to go on"),
+            ReleaseUntilNetwork => f.write_str(
+                "handshake: tell the container process to go on with its setup (it stops before \
+                 its command until its network is connected)",
+            ),
+            NetworkReady => f.write_str(
+                "send \"network\" on the handshake channel; wait for its end of file (the \
+                 command's execve)",
+            ),
             Wait => {
                 f.write_str("waitid(P_PID, {pid}): the container's exit status becomes launch's")
             }
@@ -1012,6 +1036,7 @@ impl fmt::Display for ContainerAction {
             SessionKeyring => f.write_str("keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)"),
             Setns { path, kind } => write!(f, "setns(open({:?}), {:?})", path, kind),
             LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
+            AwaitNetwork => f.write_str("read the launcher's word on the handshake channel"),
             Propagation { target, flags } => write!(
                 f,
                 "mount(NULL, {:?}, NULL, {}, NULL)",

@@ -21,8 +21,9 @@ use crate::host::HostFacts;
 use crate::spec::Spec;
 
 /// Version of the plan's JSON format. Bumped on any incompatible change (2: the plan carries
-/// the Spec it was lowered from).
-pub const PLAN_FORMAT: u32 = 2;
+/// the Spec it was lowered from; 3: a bridge's veth is connected while the container sets itself
+/// up, between `release_until_network` and `network_ready`).
+pub const PLAN_FORMAT: u32 = 3;
 
 /// Placeholder for the instance's unique suffix in plan paths.
 pub const ID_PLACEHOLDER: &str = "{id}";

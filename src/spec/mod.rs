@@ -66,17 +66,49 @@ pub fn valid_name(n: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// The longest label of a hostname or domain name (RFC 1123).
+pub const UTS_LABEL_MAX: usize = 63;
+/// The longest hostname or domain name `sethostname(2)` takes (HOST_NAME_MAX).
+pub const UTS_NAME_MAX: usize = 64;
+
+/// The rule every hostname and domain name diagnostic states, so message and check agree.
+pub const UTS_NAME_RULE: &str = "dot-separated labels of 1 to 63 letters, digits and `-` (not first or last), 64 characters in all";
+
 /// Whether `v` is a valid hostname or domain name: dot-separated labels of letters, digits and
-/// `-` (not first or last), each at most 63 characters, 64 in all (the kernel's limit).
+/// `-` (not first or last), each 1 to 63 characters (RFC 1123), 64 in all (the kernel's limit).
 pub fn valid_uts_name(v: &str) -> bool {
-    let valid_label = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    v.len() <= 64 && v.split('.').all(valid_label)
+    uts_name_error(v).is_none()
+}
+
+/// What is wrong with `v` as a hostname or domain name, in a few words; `None`: nothing.
+pub fn uts_name_error(v: &str) -> Option<String> {
+    if v.len() > UTS_NAME_MAX {
+        return Some(format!(
+            "{} characters; at most {UTS_NAME_MAX} in all",
+            v.chars().count()
+        ));
+    }
+    for l in v.split('.') {
+        if l.is_empty() {
+            return Some("an empty label (`..`, or a leading or trailing `.`)".into());
+        }
+        if l.len() > UTS_LABEL_MAX {
+            return Some(format!(
+                "label `{l}` has {} characters; at most {UTS_LABEL_MAX}",
+                l.chars().count()
+            ));
+        }
+        if let Some(c) = l
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Some(format!("`{c}` is not a letter, digit or `-`"));
+        }
+        if l.starts_with('-') || l.ends_with('-') {
+            return Some(format!("label `{l}` starts or ends with `-`"));
+        }
+    }
+    None
 }
 
 /// The root filesystem and how the process is confined to it.
@@ -415,5 +447,31 @@ impl MountKind {
             MountKind::Devpts => "devpts",
             MountKind::Mqueue => "mqueue",
         }
+    }
+}
+
+#[cfg(test)]
+mod uts_tests {
+    use super::*;
+
+    #[test]
+    fn uts_names_follow_rfc_1123_and_host_name_max() {
+        let l63 = "a".repeat(63);
+        assert!(valid_uts_name(&l63));
+        assert!(valid_uts_name("builder-1.db.example"));
+        let l64 = "a".repeat(64);
+        assert_eq!(
+            uts_name_error(&l64).as_deref(),
+            Some(format!("label `{l64}` has 64 characters; at most 63").as_str())
+        );
+        // Labels of 63 are fine; the whole name is bounded by 64.
+        let total = format!("{l63}.b");
+        assert_eq!(
+            uts_name_error(&total).as_deref(),
+            Some("65 characters; at most 64 in all")
+        );
+        assert!(uts_name_error("my_box").unwrap().contains("`_`"));
+        assert!(uts_name_error("-a").unwrap().contains("starts or ends"));
+        assert!(uts_name_error("a..b").unwrap().contains("empty label"));
     }
 }

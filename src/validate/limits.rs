@@ -29,6 +29,15 @@ impl L<'_, '_> {
         super::size(self.cx, q)
     }
 
+    /// A size for a limit that may also be "max" (or "infinity", "unlimited"): no limit, as
+    /// cgroup v2 writes it, the same as leaving the key out.
+    fn limit_size(&mut self, q: &Sp<Quantity>) -> Option<u64> {
+        if units::is_unlimited(q.get()) {
+            return None;
+        }
+        self.size(q)
+    }
+
     fn range(&mut self, v: &Sp<i64>, min: i64, max: i64, what: &str) -> Option<u64> {
         if *v.get() < min || *v.get() > max {
             self.cx.push(
@@ -72,7 +81,7 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, 
     let mut out = spec::Limits::none();
     out.parent = parent;
 
-    if let Some(c) = &l.cpu {
+    if let Some(c) = l.cpu.as_ref().filter(|c| !units::is_unlimited(c.get())) {
         let quota = match units::parse_cpu(c.get()) {
             Err(e) => {
                 b.cx.push(
@@ -82,7 +91,7 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, 
                         format!("invalid CPU amount {}: {e}", c.get()),
                     )
                     .label("expected \"30%\" (of one CPU) or a number of CPUs like 1.5")
-                    .help("write `cpu = \"30%\"` or `cpu = 1.5`"),
+                    .help("write `cpu = \"30%\"`, `cpu = 1.5` or `cpu = \"300m\"` (0.3 CPUs)"),
                 );
                 None
             }
@@ -144,7 +153,7 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, 
         out.cpuset_mems = b.at(LimitKey::CpusetMems, m.span(), v);
     }
     if let Some(m) = &l.memory {
-        let v = b.size(m).filter(|v| {
+        let v = b.limit_size(m).filter(|v| {
             let ok = *v >= MIN_MEMORY;
             if !ok {
                 b.cx.push(
@@ -180,11 +189,11 @@ pub(crate) fn check(cx: &mut Cx, limits: Option<&Sp<Limits>>) -> (spec::Limits, 
         out.memory_reservation = b.at(LimitKey::MemoryReservation, r.span(), v);
     }
     if let Some(h) = &l.memory_high {
-        let v = b.size(h);
+        let v = b.limit_size(h);
         out.memory_high = b.at(LimitKey::MemoryHigh, h.span(), v);
     }
     if let Some(s) = &l.memory_swap {
-        let v = b.size(s).filter(|v| match out.memory {
+        let v = b.limit_size(s).filter(|v| match out.memory {
             None => {
                 b.cx.push(
                     Problem::new("launch::limits::swap_needs_memory", s.span(), "memory_swap needs a memory limit")

@@ -176,14 +176,14 @@ fn check_uts_name(
     ns: &crate::spec::Namespaces,
 ) -> Option<String> {
     let v = v?;
-    if !crate::spec::valid_uts_name(v.get()) {
+    if let Some(why) = crate::spec::uts_name_error(v.get()) {
         cx.push(
             Problem::new(
                 "launch::hostname::invalid",
                 v.span(),
-                format!("`{}` is not a valid {key}", v.get()),
+                format!("`{}` is not a valid {key}: {why}", v.get()),
             )
-            .label("letters, digits and `-` in dot-separated labels, at most 64 characters")
+            .label(crate::spec::UTS_NAME_RULE)
             .help(format!("write a {key} like `builder-1` or `db.example`")),
         );
     }
@@ -228,8 +228,26 @@ fn container_path(cx: &mut Cx, p: &Sp<String>, code: &'static str, what: &str) -
     normalize(path)
 }
 
-/// A size (`"512MiB"`, `"1G"`, bytes), or a problem at it.
+/// A size (`"512MiB"`, `"1G"`, `"1Gi"`, bytes), or a problem at it.
 fn size(cx: &mut Cx, q: &Sp<crate::manifest::Quantity>) -> Option<u64> {
+    if crate::manifest::units::is_unlimited(q.get()) {
+        cx.push(
+            Problem::new(
+                "launch::units::size",
+                q.span(),
+                format!(
+                    "invalid size {}: \"no limit\" is not a value this key takes",
+                    q.get()
+                ),
+            )
+            .label("expected a size like \"512MiB\" or \"1Gi\"")
+            .help(
+                "only `memory`, `memory_swap` and `memory_high` take \"max\" (no limit); \
+                 here, write a size",
+            ),
+        );
+        return None;
+    }
     crate::manifest::units::parse_size(q.get())
         .map_err(|e| {
             cx.push(
@@ -240,7 +258,8 @@ fn size(cx: &mut Cx, q: &Sp<crate::manifest::Quantity>) -> Option<u64> {
                 )
                 .label("expected a size like \"512MiB\" or \"1G\"")
                 .help(
-                    "write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T mean the same)",
+                    "write a number with a unit: B, KiB, MiB, GiB, TiB (K, M, G, T and Ki, Mi, \
+                     Gi, Ti mean the same)",
                 ),
             )
         })

@@ -176,6 +176,22 @@ pub(crate) fn check(
         env.insert(k.get().clone(), v.get().clone());
     }
     let init = p.init.as_ref().is_some_and(|i| *i.get());
+    if let Some(i) = p.init.as_ref().filter(|i| *i.get())
+        && !ns.pid.isolated()
+    {
+        // launch-init is the container's PID 1 only in a PID namespace of its own; in the host's
+        // it would be one more process that neither reaps the container's orphans (they go to
+        // the host's init) nor gets the signals meant for the container's PID 1.
+        cx.push(
+            Problem::new(
+                "launch::process::init_needs_pid",
+                i.span(),
+                "`init = true` needs a PID namespace",
+            )
+            .label("launch-init is PID 1 only in a PID namespace of its own")
+            .help("set `pid = true` under [namespaces] (the default), or remove `init = true`"),
+        );
+    }
     let preserve_fds = match &p.preserve_fds {
         None => 0,
         Some(n) => match u32::try_from(*n.get()) {

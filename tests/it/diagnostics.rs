@@ -280,3 +280,56 @@ fn unprivileged_namespaces_and_maps_are_checked() {
         "{problems:?}"
     );
 }
+
+/// cgroup v2's "max" means no limit, Kubernetes's binary suffixes and millicpus mean what
+/// Kubernetes says; "max" where no limit is not a value is a diagnostic with help.
+#[test]
+fn kubernetes_and_cgroup_units() {
+    let spec = |limits: &str| {
+        let text = format!(
+            "name = \"u\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+             [limits]\n{limits}\n"
+        );
+        let src = launch::manifest::Source::from_text("u.toml", std::path::Path::new("/"), &text);
+        launch::validate::spec(&src, &crate::common::v2())
+    };
+    let s = spec("memory = \"max\"\nmemory_swap = \"infinity\"\ncpu = \"300m\"").unwrap();
+    assert_eq!(s.limits.memory, None);
+    assert_eq!(s.limits.memory_swap, None);
+    assert_eq!(s.limits.cpu.map(|c| c.quota_us), Some(30_000));
+    let s = spec("memory = \"1Gi\"\nmemory_swap = \"1536Mi\"\ncpu = \"max\"").unwrap();
+    assert_eq!(s.limits.memory, Some(1 << 30));
+    assert_eq!(s.limits.memory_swap, Some(1536 << 20));
+    assert_eq!(s.limits.cpu, None);
+    // docker's `-m 300m`: 300 MiB, not Kubernetes's 0.3 bytes.
+    let s = spec("memory = \"300m\"").unwrap();
+    assert_eq!(s.limits.memory, Some(300 << 20));
+    let problems = spec("memory_reservation = \"max\"").unwrap_err();
+    assert_eq!(problems[0].code, "launch::units::size");
+    assert!(
+        problems[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("only `memory`")
+    );
+}
+
+/// On a line with multi-byte characters before the problem, the text's `file:line:column` and the
+/// JSON's line and column are the same (characters, not bytes).
+#[test]
+fn text_and_json_columns_agree_on_non_ascii_lines() {
+    let text = "name = \"u\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                env = { \"Grüße_ñ\" = \"é\", \"A=B\" = \"y\" }\n";
+    let src = launch::manifest::Source::from_text("u.toml", std::path::Path::new("/"), text);
+    let problems = plan_for(&src, &hybrid()).unwrap_err();
+    let json: serde_json::Value = serde_json::from_str(&render_json(&src, &problems)).unwrap();
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "launch::process::env_name");
+    let rendered = render_text(&src, &problems, false, 80);
+    let at = format!("[u.toml:{}:{}]", d["line"], d["column"]);
+    assert!(rendered.contains(&at), "{at} not in\n{rendered}");
+    // `env = { "Grüße_ñ" = "é", ` is 25 characters (29 bytes): miette alone said column 30.
+    assert_eq!(d["column"], 26);
+    insta::assert_snapshot!("diag-non-ascii-column", rendered);
+}

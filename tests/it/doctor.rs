@@ -188,10 +188,9 @@ fn doctor_exit_codes_for_bad_input_and_host_problems() {
     );
 }
 
-#[test]
-fn doctor_as_nobody_says_what_fails_for_that_user() {
-    need_root(); // to become nobody
-    let (sb, m) = sandbox("doctor-nobody", HELLO);
+/// `launch doctor --format json MANIFEST` as nobody, with a home in the sandbox and the
+/// default state and store roots of a non-root user.
+fn doctor_as_nobody(sb: &Sandbox, m: &std::path::Path) -> Out {
     let mut cmd = sb.command(&["doctor", "--format", "json", m.to_str().unwrap()]);
     cmd.uid(NOBODY)
         .gid(NOBODY)
@@ -199,7 +198,14 @@ fn doctor_as_nobody_says_what_fails_for_that_user() {
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("LAUNCH_STATE_ROOT")
         .env_remove("LAUNCH_STORE");
-    let out = sb.launch_with(cmd, &["doctor (as nobody)"]);
+    sb.launch_with(cmd, &["doctor (as nobody)", m.to_str().unwrap()])
+}
+
+#[test]
+fn doctor_as_nobody_says_what_fails_for_that_user() {
+    need_root(); // to become nobody
+    let (sb, m) = sandbox("doctor-nobody", HELLO);
+    let out = doctor_as_nobody(&sb, &m);
     assert_eq!(out.code(), Some(1), "{out}");
     let v = json(&out);
     assert_eq!(v["uid"], NOBODY);
@@ -244,14 +250,7 @@ fn doctor_as_nobody_says_what_fails_for_that_user() {
     let rootless = HELLO.replace("[process]", "[namespaces]\nuser = true\n[process]");
     let m = sb.write("rootless.toml", &rootless);
     std::fs::set_permissions(&m, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut cmd = sb.command(&["doctor", "--format", "json", m.to_str().unwrap()]);
-    cmd.uid(NOBODY)
-        .gid(NOBODY)
-        .env("HOME", &sb.dir)
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("LAUNCH_STATE_ROOT")
-        .env_remove("LAUNCH_STORE");
-    let out = sb.launch_with(cmd, &["doctor (as nobody, rootless)"]);
+    let out = doctor_as_nobody(&sb, &m);
     let v = json(&out);
     let userns_ok = check(&v, "userns")["verdict"] == "ok";
     assert!(!(off && userns_ok), "{v:#}");

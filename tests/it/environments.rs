@@ -291,3 +291,108 @@ fn the_environments_example_runs_and_its_lock_is_current() {
     }
     assert!(Path::new(&dir.join("launch.lock")).exists());
 }
+
+/// `launch diff` output with this sandbox's paths made stable.
+fn stable(sb: &Sandbox, s: &str) -> String {
+    s.replace(sb.state.to_str().unwrap(), "<state>")
+        .replace(sb.dir.to_str().unwrap(), "<sandbox>")
+}
+
+#[test]
+fn diff_shows_the_spec_and_the_plan() {
+    let (sb, _) = composed("diff-files");
+    sb.write(
+        "app/other.toml",
+        APP.replace("name = \"app\"", "name = \"app\"\nhostname = \"other\"")
+            .replace("\"limits.pids\"", "\"limits.memory\""),
+    );
+    let out = sb.launch(&["diff", "app/app.toml", "app/other.toml"]);
+    out.expect_code(1);
+    insta::assert_snapshot!("diff-text", stable(&sb, &out.stdout));
+    // The same file on both sides: exit 0.
+    sb.launch(&["diff", "app/app.toml", "app/app.toml"])
+        .expect_code(0);
+    // JSON: the Spec's changes by path, and the steps with their numbers on each side.
+    let out = sb.launch(&["diff", "--format", "json", "app/app.toml", "app/other.toml"]);
+    out.expect_code(1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let paths: Vec<&str> = v["spec"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"hostname")
+            && paths.contains(&"limits.memory")
+            && paths.contains(&"limits.pids"),
+        "{out}"
+    );
+    assert!(
+        v["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["op"] == "+" && l["b"].is_u64()),
+        "{out}"
+    );
+    // A side that is nothing: exit 2, naming it.
+    let bad = sb.launch(&["diff", "app/app.toml", "nope.toml"]);
+    bad.expect_code(2);
+    assert!(bad.stderr.contains("cannot read nope.toml"), "{bad}");
+}
+
+#[test]
+fn diff_reads_saved_plans_and_git_revisions() {
+    let (sb, _) = composed("diff-git");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.org"])
+            .args(args)
+            .current_dir(&sb.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "base.toml", "app"]);
+    git(&["commit", "-q", "-m", "base and app"]);
+    // A saved plan of the committed state.
+    let saved = sb.launch(&["plan", "--format", "json", "app/app.toml"]);
+    saved.expect_code(0);
+    sb.write("saved.json", &saved.stdout);
+    // The base changes in the work tree: HEAD's app.toml extends HEAD's base, so the diff shows it.
+    fs::write(
+        sb.dir.join("base.toml"),
+        BASE.replace("memory = \"256M\"", "memory = \"512M\""),
+    )
+    .unwrap();
+    let out = sb.launch(&["diff", "HEAD:app/app.toml", "app/app.toml"]);
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("~ limits.memory: 268435456 → 536870912"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("- input: extends ../base.toml"),
+        "{out}"
+    );
+    let out = sb.launch(&["diff", "saved.json", "app/app.toml"]);
+    out.expect_code(1);
+    assert!(
+        out.stdout
+            .contains("~ limits.memory: 268435456 → 536870912"),
+        "{out}"
+    );
+    sb.launch(&["diff", "saved.json", "HEAD:app/app.toml"])
+        .expect_code(0);
+    // A revision that does not exist: exit 2 with git's word.
+    let out = sb.launch(&["diff", "nosuchrev:app/app.toml", "app/app.toml"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("git show"), "{out}");
+}

@@ -134,6 +134,7 @@ fn container(name: &str, address: Ipv4Addr) -> Netns {
             address,
             subnet: Subnet::DEFAULT,
         },
+        None,
     )
     .unwrap();
     ns
@@ -154,6 +155,7 @@ fn outside() -> Netns {
             address: Ipv4Addr::new(198, 51, 100, 2),
             subnet: net,
         },
+        None,
     )
     .unwrap();
     ns
@@ -183,6 +185,21 @@ fn host_container_reaches_the_host_side() {
         BridgeState::Created
     );
     // Kept and shared: a second container finds it.
+    assert_eq!(
+        link::ensure_bridge(BRIDGE, &Subnet::DEFAULT).unwrap(),
+        BridgeState::Existed
+    );
+    assert_eq!(link::addresses(BRIDGE).unwrap(), [addr(1)]);
+    // A kept bridge whose address and state were taken away gets them back.
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["addr", "flush", "dev", BRIDGE]);
+    ip(&["link", "set", BRIDGE, "down"]);
     assert_eq!(
         link::ensure_bridge(BRIDGE, &Subnet::DEFAULT).unwrap(),
         BridgeState::Existed
@@ -411,7 +428,7 @@ fn host_failures() {
         address: addr(2),
         subnet: Subnet::DEFAULT,
     };
-    let e = link::attach(&ns, &a).unwrap_err();
+    let e = link::attach(&ns, &a, None).unwrap_err();
     assert_eq!(e.errno(), Errno::ENODEV);
     assert_eq!(
         e.to_string(),
@@ -423,7 +440,7 @@ fn host_failures() {
 
     link::ensure_bridge(BRIDGE, &Subnet::DEFAULT).unwrap();
     let c = container("x", addr(2));
-    let e = link::create_veth("vl-x", "eth1", &c).unwrap_err();
+    let e = link::create_veth("vl-x", "eth1", &c, None).unwrap_err();
     assert_eq!(e.errno(), Errno::EEXIST);
     assert_eq!(
         e.to_string(),

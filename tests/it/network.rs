@@ -292,6 +292,7 @@ fn outside() -> Netns {
             address: Ipv4Addr::new(198, 51, 100, 2),
             subnet: net,
         },
+        None,
     )
     .unwrap();
     ns

@@ -281,6 +281,15 @@ struct TestUser {
     created: Vec<PathBuf>,
 }
 
+/// Replace `path` whole (a temporary file renamed over it), so that a newuidmap reading it at
+/// the same time in another test sees the old text or the new, never a truncated file.
+fn replace_file(path: &str, text: &str) -> std::io::Result<()> {
+    let tmp = format!("{path}.launch-it-{}", std::process::id());
+    std::fs::write(&tmp, text)?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))?;
+    std::fs::rename(&tmp, path)
+}
+
 fn sh(cmd: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(cmd).args(args).output().unwrap()
 }
@@ -341,8 +350,7 @@ impl TestUser {
                 text.push('\n');
             }
             text.push_str(&user.line);
-            std::fs::write(f, text).unwrap();
-            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            replace_file(f, &text).unwrap();
         }
         user
     }
@@ -364,7 +372,7 @@ impl Drop for TestUser {
                 if kept.is_empty() && self.created.iter().any(|c| c == Path::new(f)) {
                     let _ = std::fs::remove_file(f);
                 } else {
-                    let _ = std::fs::write(f, kept);
+                    let _ = replace_file(f, &kept);
                 }
             }
         }

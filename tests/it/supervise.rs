@@ -678,6 +678,17 @@ fn stop_kills_what_ignores_the_stop_signal_after_the_timeout() {
             "{label}: processes left after stop: {left:?}\n{stop}\n{out}"
         );
         assert_eq!(out.code(), Some(137), "{label}: not SIGKILLed\n{out}");
+        // It says what it sent, how long it waits, and when it escalates.
+        let said: Vec<&str> = stop.stderr.lines().collect();
+        assert!(
+            said.len() == 2
+                && said[0].starts_with("stopping stopkill-")
+                && said[0].contains(": sent SIGTERM to ")
+                && said[0].ends_with(", waiting up to 1s before SIGKILL")
+                && said[1]
+                    .contains(": still running after 1s: sending SIGKILL to all its processes"),
+            "{label}: {stop}"
+        );
         host.assert_clean(&sb, Some(&cg), &out);
     }
 }
@@ -708,6 +719,14 @@ fn stop_sends_the_stop_signal() {
     );
     assert_eq!(out.code(), Some(5), "{out}");
     assert_eq!(out.stdout, "READY\ngot USR1\n", "{out}");
+    let said = stop.stderr.trim_end();
+    assert!(
+        said.starts_with("stopping stopsig-")
+            && said.contains(": sent SIGUSR1 to ")
+            && said.ends_with(", waiting up to 30s before SIGKILL")
+            && !said.contains('\n'),
+        "{stop}"
+    );
     sb.assert_state_empty(&out);
 }
 
@@ -1055,11 +1074,66 @@ fn ps_exec_and_stop_a_running_container() {
         "{ps}"
     );
 
+    // completion: bash offers the running containers for NAME of stop and exec, and only there
+    let script = sb.launch(&["completions", "bash"]);
+    script.expect_code(0);
+    let script_file = sb.write("launch.bash", &script.stdout);
+    let complete = |words: &[&str]| -> Vec<String> {
+        let cword = words.len() - 1;
+        // As bash calls it: COMP_WORDS[0] and $1 are the command as typed (here, its path).
+        let quoted: Vec<String> = std::iter::once("\"$0\"".to_string())
+            .chain(words[1..].iter().map(|w| format!("'{w}'")))
+            .collect();
+        let prev = if cword > 0 { words[cword - 1] } else { "" };
+        let script = format!(
+            "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={cword}\n_launch \"$0\" '{}' '{prev}'\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script_file.display(),
+            quoted.join(" "),
+            words[cword],
+        );
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .arg(crate::fixtures::launch_bin())
+            .env("LAUNCH_STATE_ROOT", &sb.state)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{script}\n{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    for words in [
+        vec!["launch", "stop", ""],
+        vec!["launch", "--color", "never", "stop", "--timeout", "2s", ""],
+        vec!["launch", "exec", &name[..3]],
+    ] {
+        let offered = complete(&words);
+        assert!(
+            offered.contains(&name) && offered.contains(&instance),
+            "{words:?}: {offered:?}"
+        );
+    }
+    // Not NAME: the command of exec, the value of --timeout, an option.
+    for words in [
+        vec!["launch", "exec", name.as_str(), ""],
+        vec!["launch", "stop", "--timeout", ""],
+        vec!["launch", "stop", "--"],
+    ] {
+        let offered = complete(&words);
+        assert!(!offered.contains(&name), "{words:?}: {offered:?}");
+    }
+
     // exec, by the manifest's name and by the instance's
     for who in [name.as_str(), instance.as_str()] {
         sb.launch(&["exec", who, "--", "hostname"])
             .expect_stdout("psbox\n");
     }
+    // without `--`: the command's own options stay its own
+    sb.launch(&["exec", &instance, "ls", "-d", "/proc/1"])
+        .expect_stdout("/proc/1\n");
     let out = sb.launch(&[
         "exec",
         &name,

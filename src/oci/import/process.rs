@@ -301,12 +301,12 @@ pub(super) fn uts_name(cx: &mut Cx, doc: &Node, key: &str, ns: &Namespaces) -> O
         // As runc: an empty name leaves the namespace's own.
         return None;
     }
-    if !crate::spec::valid_uts_name(&v) {
+    if let Some(why) = crate::spec::uts_name_error(&v) {
         cx.push(
             "launch::hostname::invalid",
             &n,
-            format!("`{v}` is not a valid {key}"),
-            "letters, digits and `-` in dot-separated labels, at most 64 characters",
+            format!("`{v}` is not a valid {key}: {why}"),
+            crate::spec::UTS_NAME_RULE,
             format!("write a {key} like `builder-1` or `db.example`"),
         );
     }

@@ -111,16 +111,19 @@ fn in_ns(ns: &Option<&Netns>) -> String {
 
 /// The index of link `name`, or None when there is no such link.
 fn index_of(sock: &mut Socket, name: &str, ns: Option<&Netns>) -> SysResult<Option<i32>> {
-    Ok(link_of(sock, name, ns)?.map(|(index, _)| index))
+    Ok(link_of(sock, name, ns)?.map(|l| l.index))
 }
 
 /// The index and kind (`IFLA_INFO_KIND`: "bridge", "veth"...; None for a physical device) of
 /// link `name`, or None when there is no such link.
-fn link_of(
-    sock: &mut Socket,
-    name: &str,
-    ns: Option<&Netns>,
-) -> SysResult<Option<(i32, Option<String>)>> {
+/// What RTM_GETLINK tells of a link.
+struct LinkInfo {
+    index: i32,
+    kind: Option<String>,
+    up: bool,
+}
+
+fn link_of(sock: &mut Socket, name: &str, ns: Option<&Netns>) -> SysResult<Option<LinkInfo>> {
     let what = What {
         op: "RTM_GETLINK",
         args: format!("dev {name:?} {}", in_ns(&ns)),
@@ -134,6 +137,7 @@ fn link_of(
             .find(|(ty, b)| *ty == nl::RTM_NEWLINK && b.len() >= 16)
             .map(|(_, b)| {
                 let index = i32::from_ne_bytes([b[4], b[5], b[6], b[7]]);
+                let flags = u32::from_ne_bytes([b[8], b[9], b[10], b[11]]);
                 let kind = nl::attrs(&b[16..])
                     .find(|(t, _)| *t == nl::IFLA_LINKINFO)
                     .and_then(|(_, info)| nl::attrs(info).find(|(t, _)| *t == nl::IFLA_INFO_KIND))
@@ -142,7 +146,11 @@ fn link_of(
                             .trim_end_matches('\0')
                             .to_string()
                     });
-                (index, kind)
+                LinkInfo {
+                    index,
+                    kind,
+                    up: flags & nl::IFF_UP != 0,
+                }
             })),
         Err(e) if e.errno() == Errno::ENODEV => Ok(None),
         Err(e) => Err(e),
@@ -208,12 +216,21 @@ pub enum BridgeState {
 /// Make bridge `name` if it is missing, give it the subnet's gateway address and bring it up.
 /// A bridge that exists is kept and only completed: it is shared by every container on it.
 pub fn ensure_bridge(name: &str, subnet: &Subnet) -> SysResult<BridgeState> {
+    ensure_bridge_index(name, subnet).map(|(_, state)| state)
+}
+
+/// [`ensure_bridge`], and the bridge's index (for [`attach`], which then needs no lookup).
+pub fn ensure_bridge_index(name: &str, subnet: &Subnet) -> SysResult<(i32, BridgeState)> {
     check_name(name, "RTM_NEWLINK", || {
         format!("dev {name:?} type bridge {}", in_ns(&None))
     })?;
     let mut sock = host()?;
-    let (index, state) = match link_of(&mut sock, name, None)? {
-        Some((i, kind)) => (bridge_only(name, i, kind)?, BridgeState::Existed),
+    let (index, up, state) = match link_of(&mut sock, name, None)? {
+        Some(l) => (
+            bridge_only(name, l.index, l.kind)?,
+            l.up,
+            BridgeState::Existed,
+        ),
         None => {
             let what = What {
                 op: "RTM_NEWLINK",
@@ -231,16 +248,29 @@ pub fn ensure_bridge(name: &str, subnet: &Subnet) -> SysResult<BridgeState> {
                 Err(e) if e.errno() == Errno::EEXIST => {}
                 Err(e) => return Err(e),
             }
-            let (i, kind) = link_of(&mut sock, name, None)?.ok_or_else(|| {
+            let l = link_of(&mut sock, name, None)?.ok_or_else(|| {
                 SysError::new("RTM_GETLINK", None, Errno::ENODEV)
                     .args(format!("dev {name:?} {}", in_ns(&None)))
             })?;
-            (bridge_only(name, i, kind)?, BridgeState::Created)
+            (
+                bridge_only(name, l.index, l.kind)?,
+                l.up,
+                BridgeState::Created,
+            )
         }
     };
-    add_address(&mut sock, index, name, subnet.gateway(), subnet, None)?;
-    set_up(&mut sock, index, name, None)?;
-    Ok(state)
+    // A kept bridge normally has its address and is up: then nothing is written (an address
+    // dump needs no rtnl lock on recent kernels; a write always takes it).
+    let gw = subnet.gateway();
+    if state == BridgeState::Created
+        || !addresses_of(&mut sock, index, name)?.contains(&(gw, subnet.prefix()))
+    {
+        add_address(&mut sock, index, name, gw, subnet, None)?;
+    }
+    if !up {
+        set_up(&mut sock, index, name, None)?;
+    }
+    Ok((index, state))
 }
 
 /// `index` if the link of that name is a bridge. Any other link (someone's veth, a physical
@@ -286,22 +316,31 @@ pub struct Attachment {
     pub subnet: Subnet,
 }
 
-/// Create the veth pair: `host` here, `peer` made directly in `ns` (IFLA_NET_NS_FD in the
-/// peer's attributes), so the peer's name never exists in the host's namespace.
-pub fn create_veth(host_end: &str, peer: &str, ns: &Netns) -> SysResult<()> {
+/// Create the veth pair `host_end` ↔ `peer`, the peer directly in `ns`. With `master` (a
+/// bridge's index), in the same request: the host end on that bridge and up (the kernel applies
+/// IFLA_MASTER and the flags once the pair is registered), one rtnl round trip instead of four.
+/// The peer cannot come up in that request (veth refuses to open an end whose pair is not yet
+/// linked: ENOTCONN): [`configure_peer`] brings it up.
+pub fn create_veth(host_end: &str, peer: &str, ns: &Netns, master: Option<i32>) -> SysResult<()> {
     let what = What {
         op: "RTM_NEWLINK",
         args: format!(
-            "dev {host_end:?} {}, type veth, peer {peer:?} in netns {}",
+            "dev {host_end:?} {}, type veth, peer {peer:?} in netns {}{}",
             in_ns(&None),
-            ns.path.display()
+            ns.path.display(),
+            master.map_or(String::new(), |m| format!(", master ifindex {m}, up"))
         ),
     };
     check_name(host_end, what.op, || what.args.clone())?;
     check_name(peer, what.op, || what.args.clone())?;
-    let msg = Msg::new(nl::RTM_NEWLINK, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
-        .ifinfo(0, 0, 0)
-        .attr_str(nl::IFLA_IFNAME, host_end)
+    let up = if master.is_some() { nl::IFF_UP } else { 0 };
+    let mut msg = Msg::new(nl::RTM_NEWLINK, nl::NLM_F_CREATE | nl::NLM_F_EXCL)
+        .ifinfo(0, up, up)
+        .attr_str(nl::IFLA_IFNAME, host_end);
+    if let Some(m) = master {
+        msg = msg.attr_u32(nl::IFLA_MASTER, m as u32);
+    }
+    let msg = msg
         .begin(nl::IFLA_LINKINFO)
         .attr_str(nl::IFLA_INFO_KIND, "veth")
         .begin(nl::IFLA_INFO_DATA)
@@ -314,28 +353,12 @@ pub fn create_veth(host_end: &str, peer: &str, ns: &Netns) -> SysResult<()> {
     host()?.request(msg, &what).map(drop)
 }
 
-/// Put host link `name` on `bridge` and bring it up.
-pub fn attach_to_bridge(name: &str, bridge: &str) -> SysResult<()> {
-    let mut sock = host()?;
-    let br = need_index(&mut sock, bridge, None)?;
-    let index = need_index(&mut sock, name, None)?;
-    let what = What {
-        op: "RTM_NEWLINK",
-        args: format!("dev {name:?} master {bridge:?} {}", in_ns(&None)),
-    };
-    let msg = Msg::new(nl::RTM_NEWLINK, 0)
-        .ifinfo(index, 0, 0)
-        .attr_u32(nl::IFLA_MASTER, br as u32);
-    sock.request(msg, &what)?;
-    set_up(&mut sock, index, name, None)
-}
-
-/// Inside `ns`: loopback up, `peer` with `address/prefix` and up, default route via the
+/// Inside `ns`: loopback up, `peer` with `address/prefix` and up, and a default route via the
 /// subnet's gateway.
 pub fn configure_peer(ns: &Netns, peer: &str, address: Ipv4Addr, subnet: &Subnet) -> SysResult<()> {
     let mut sock = ns.socket()?;
-    let lo = need_index(&mut sock, "lo", Some(ns))?;
-    set_up(&mut sock, lo, "lo", Some(ns))?;
+    // Loopback is ifindex 1 in every network namespace (LOOPBACK_IFINDEX): no lookup.
+    set_up(&mut sock, 1, "lo", Some(ns))?;
     let index = need_index(&mut sock, peer, Some(ns))?;
     add_address(&mut sock, index, peer, address, subnet, Some(ns))?;
     set_up(&mut sock, index, peer, Some(ns))?;
@@ -351,13 +374,17 @@ pub fn configure_peer(ns: &Netns, peer: &str, address: Ipv4Addr, subnet: &Subnet
     sock.request(msg, &what).map(drop)
 }
 
-/// The whole attachment: [`create_veth`], [`attach_to_bridge`], [`configure_peer`]. On failure
-/// after the pair exists, the host end is deleted again (which deletes its peer).
-pub fn attach(ns: &Netns, a: &Attachment) -> SysResult<()> {
-    create_veth(&a.host, &a.peer, ns)?;
-    let rest = attach_to_bridge(&a.host, &a.bridge)
-        .and_then(|()| configure_peer(ns, &a.peer, a.address, &a.subnet));
-    if let Err(mut e) = rest {
+/// The whole attachment: [`create_veth`] on the bridge and up, then [`configure_peer`]. On
+/// failure after the pair exists, the host end is deleted again (which deletes its peer).
+/// `bridge_index`: the bridge's index when the caller knows it (it made sure of the bridge in
+/// this run); looked up otherwise.
+pub fn attach(ns: &Netns, a: &Attachment, bridge_index: Option<i32>) -> SysResult<()> {
+    let br = match bridge_index {
+        Some(i) => i,
+        None => need_index(&mut host()?, &a.bridge, None)?,
+    };
+    create_veth(&a.host, &a.peer, ns, Some(br))?;
+    if let Err(mut e) = configure_peer(ns, &a.peer, a.address, &a.subnet) {
         if let Err(u) = delete_link(&a.host) {
             let note = format!("and deleting {:?} again failed: {u}", a.host);
             e.detail = Some(match e.detail.take() {
@@ -393,6 +420,14 @@ pub fn addresses(name: &str) -> SysResult<Vec<Ipv4Addr>> {
     let Some(index) = index_of(&mut sock, name, None)? else {
         return Ok(Vec::new());
     };
+    Ok(addresses_of(&mut sock, index, name)?
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect())
+}
+
+/// The IPv4 addresses, with their prefix lengths, on the host link at `index`.
+fn addresses_of(sock: &mut Socket, index: i32, name: &str) -> SysResult<Vec<(Ipv4Addr, u8)>> {
     let what = What {
         op: "RTM_GETADDR",
         args: format!("dev {name:?} {}", in_ns(&None)),
@@ -406,9 +441,10 @@ pub fn addresses(name: &str) -> SysResult<Vec<Ipv4Addr>> {
         if u32::from_ne_bytes([body[4], body[5], body[6], body[7]]) != index as u32 {
             continue;
         }
+        let prefix = body[1];
         for (t, v) in nl::attrs(&body[8..]) {
             if t == nl::IFA_LOCAL && v.len() == 4 {
-                out.push(Ipv4Addr::new(v[0], v[1], v[2], v[3]));
+                out.push((Ipv4Addr::new(v[0], v[1], v[2], v[3]), prefix));
             }
         }
     }
@@ -422,6 +458,10 @@ fn sysctl(path: &str, value: &str) -> SysResult<String> {
         .map_err(|e| SysError::io("read", Some(p.clone()), &e))?
         .trim()
         .to_string();
+    // Most starts find it set already: no write.
+    if old == value {
+        return Ok(old);
+    }
     std::fs::write(&p, value)
         .map_err(|e| SysError::io("write", Some(p.clone()), &e).args(value))?;
     Ok(old)

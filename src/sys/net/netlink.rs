@@ -163,7 +163,8 @@ impl Msg {
         self
     }
 
-    /// Open a nested ifinfomsg (VETH_INFO_PEER carries one before its attributes).
+    /// Open VETH_INFO_PEER with the peer's ifinfomsg (VETH_INFO_PEER carries one before its
+    /// attributes).
     pub(crate) fn begin_peer(mut self) -> Msg {
         self.nests.push(self.buf.len());
         self.buf.extend_from_slice(&[0, 0]);
