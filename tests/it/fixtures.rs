@@ -113,6 +113,17 @@ impl Out {
         self
     }
 
+    /// stderr with a diagnostic's wrapping undone: each line break, with the frame's `│` and the
+    /// indentation after it, becomes one space. miette wraps a long message where the width
+    /// ends, which depends on the paths in it (a test's temporary directory).
+    pub fn stderr_unwrapped(&self) -> String {
+        self.stderr
+            .lines()
+            .map(|l| l.trim_start().trim_start_matches('│').trim())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     /// Standard output, line by line, whitespace-normalized.
     pub fn lines(&self) -> Vec<String> {
         self.stdout.lines().map(normalize).collect()
