@@ -28,6 +28,9 @@ use crate::spec::{RootSource, Spec};
 /// The lock file's name, in the manifest's folder.
 pub const LOCK_FILE: &str = "launch.lock";
 
+/// The key of an OCI runtime bundle's entry in DIR/launch.lock.
+pub const BUNDLE_KEY: &str = "config.json";
+
 /// The lock file format's version.
 pub const LOCK_VERSION: u32 = 1;
 
@@ -174,6 +177,84 @@ pub fn inputs(
         RootSource::Path { .. } | RootSource::Host => {}
     }
     Ok(out)
+}
+
+/// The inputs of an OCI runtime bundle (`source` is its config.json, `spec` what it converts
+/// to): the config itself, which is not in git as a manifest is, and its root filesystem tree.
+pub fn bundle_inputs(source: &Source, spec: &Spec) -> Result<Vec<Input>, LockError> {
+    let config = &source.files[0];
+    let mut out = vec![Input {
+        kind: "config".into(),
+        name: BUNDLE_KEY.into(),
+        digest: Some(crate::image::Digest::of(source.file_text(config).as_bytes()).to_string()),
+        at: 0..0,
+    }];
+    if let RootSource::Path { path } = &spec.root.source {
+        out.push(Input {
+            kind: "rootfs".into(),
+            name: relative_name(Some(path), &source.dir, &path.display().to_string()),
+            digest: Some(tree_digest(path)?),
+            at: 0..0,
+        });
+    }
+    Ok(out)
+}
+
+/// One digest for a directory tree: every entry below `root`, in name order, with its path,
+/// type, mode, owner, and its content (files), target (symlinks) or device number. Symlinks are
+/// not followed.
+pub fn tree_digest(root: &Path) -> Result<String, LockError> {
+    use sha2::Digest as _;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let err = |p: &Path, e: std::io::Error| {
+        LockError::Input(format!(
+            "cannot hash the tree {}: {}: {e}",
+            root.display(),
+            p.display()
+        ))
+    };
+    let mut h = sha2::Sha256::new();
+    // Depth first, each directory's entries sorted by their bytes.
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&dir)
+            .map_err(|e| err(&dir, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&dir, e))?;
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut subdirs = Vec::new();
+        for name in names {
+            let r = rel.join(&name);
+            let p = root.join(&r);
+            let md = std::fs::symlink_metadata(&p).map_err(|e| err(&p, e))?;
+            let ft = md.file_type();
+            let path = r.as_os_str().as_bytes();
+            h.update((path.len() as u64).to_le_bytes());
+            h.update(path);
+            h.update(md.mode().to_le_bytes());
+            h.update(md.uid().to_le_bytes());
+            h.update(md.gid().to_le_bytes());
+            if ft.is_file() {
+                h.update(md.len().to_le_bytes());
+                h.update(hash_file(&p)?.as_bytes());
+            } else if ft.is_symlink() {
+                let t = std::fs::read_link(&p).map_err(|e| err(&p, e))?;
+                let t = t.as_os_str().as_bytes();
+                h.update((t.len() as u64).to_le_bytes());
+                h.update(t);
+            } else if ft.is_dir() {
+                subdirs.push(r);
+            } else {
+                h.update(md.rdev().to_le_bytes());
+            }
+        }
+        // Popped in name order.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(crate::sys::tar::sha256_string(&h.finalize()))
 }
 
 /// The span of the rootfs value.

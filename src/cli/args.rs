@@ -41,9 +41,10 @@ pub enum Command {
         /// At exit, print CPU time, peak memory and peak pids from the container's cgroups.
         #[arg(long)]
         stats: bool,
-        /// Refuse to run unless launch.lock beside the manifest has an entry for it that every
-        /// input matches (without it, an entry is checked when there is one).
-        #[arg(long, conflicts_with_all = ["plan", "bundle"])]
+        /// Refuse to run unless launch.lock beside the manifest (in a bundle: DIR/launch.lock) has
+        /// an entry for it that every input matches (without it, an entry is checked when there
+        /// is one).
+        #[arg(long, conflicts_with = "plan")]
         locked: bool,
     },
     /// Print the plan a run of MANIFEST would execute, step by step.
@@ -173,7 +174,12 @@ pub enum Command {
     /// exists and differs is left as it is unless --update is given.
     Lock {
         /// The manifest.
-        manifest: PathBuf,
+        #[arg(required_unless_present = "bundle")]
+        manifest: Option<PathBuf>,
+        /// Lock an OCI runtime bundle instead: DIR/launch.lock records its config.json and a
+        /// digest of its whole root filesystem tree.
+        #[arg(long, value_name = "DIR", conflicts_with = "manifest")]
+        bundle: Option<PathBuf>,
         /// Replace the manifest's entry when its inputs changed.
         #[arg(long, conflicts_with = "check")]
         update: bool,

@@ -140,9 +140,7 @@ pub fn run(cli: Cli) -> u8 {
                 },
                 (None, Some(input)) => match load(&input, color, Format::Text, true) {
                     Ok((source, p)) => {
-                        if let Input::Manifest(path) = &input
-                            && let Err(code) = lock::verify(path, &source, &p, locked, color)
-                        {
+                        if let Err(code) = lock::verify(&input, &source, &p, locked, color) {
                             return code;
                         }
                         p
@@ -235,9 +233,13 @@ pub fn run(cli: Cli) -> u8 {
         Command::Diff { a, b, format } => diff::command(&a, &b, format, color),
         Command::Lock {
             manifest,
+            bundle,
             update,
             check,
-        } => lock::command(&manifest, update, check, color),
+        } => match Input::from_args(manifest, bundle) {
+            Some(input) => lock::command(&input, update, check, color),
+            None => exit::INVALID,
+        },
         Command::Schema => print(crate::schema::json_schema()),
         Command::Completions { shell } => write_out(match shell {
             Shell::Bash => &generated::BASH,

@@ -418,3 +418,78 @@ fn diff_reads_saved_plans_and_git_revisions() {
     out.expect_code(2);
     assert!(out.stderr.contains("git show"), "{out}");
 }
+
+#[test]
+fn the_lock_catches_a_changed_bundle_config_and_root() {
+    need_root();
+    let sb = Sandbox::new("lock-bundle");
+    let dir = sb.mkdir("bundle");
+    let st = Command::new("cp")
+        .args([
+            "-a",
+            rootfs_dir().to_str().unwrap(),
+            dir.join("rootfs").to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let config = |script: &str| {
+        serde_json::json!({
+            "ociVersion": "1.2.0",
+            "process": {"user": {"uid": 0, "gid": 0}, "args": ["/bin/sh", "-c", script],
+                        "env": ["PATH=/bin:/usr/bin"], "cwd": "/"},
+            "root": {"path": "rootfs", "readonly": true},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}]}
+        })
+    };
+    let write_config = |script: &str| {
+        fs::write(
+            dir.join("config.json"),
+            serde_json::to_vec_pretty(&config(script)).unwrap(),
+        )
+        .unwrap()
+    };
+    write_config("echo hi");
+    let d = dir.to_str().unwrap();
+    // Not locked yet: --locked refuses, naming the command that locks a bundle.
+    let out = sb.launch(&["run", "--locked", "--bundle", d]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("launch::lock::missing") && out.stderr.contains("launch lock --bundle"),
+        "{out}"
+    );
+    sb.launch(&["lock", "--bundle", d]).expect_code(0);
+    let lock = fs::read_to_string(dir.join("launch.lock")).unwrap();
+    assert!(
+        lock.contains("kind = \"rootfs\"") && lock.contains("kind = \"config\""),
+        "{lock}"
+    );
+    sb.launch(&["lock", "--check", "--bundle", d])
+        .expect_code(0);
+    let out = sb.launch(&["run", "--locked", "--bundle", d]);
+    out.expect_code(0);
+    assert_eq!(out.lines(), ["hi"], "{out}");
+    // A file in the root changes: refused before anything runs.
+    fs::write(dir.join("rootfs/etc/motd"), "changed\n").unwrap();
+    let out = sb.launch(&["run", "--bundle", d]);
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("rootfs rootfs changed since it was locked"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("hi"), "{out}");
+    sb.assert_state_empty(&out);
+    sb.launch(&["lock", "--update", "--bundle", d])
+        .expect_code(0);
+    sb.launch(&["run", "--bundle", d]).expect_code(0);
+    // The config changes.
+    write_config("echo other");
+    let out = sb.launch(&["run", "--bundle", d]);
+    out.expect_code(2);
+    assert!(
+        out.stderr
+            .contains("config config.json changed since it was locked"),
+        "{out}"
+    );
+}
