@@ -239,7 +239,7 @@ pub fn tree_digest(root: &Path) -> Result<String, LockError> {
             h.update(md.gid().to_le_bytes());
             if ft.is_file() {
                 h.update(md.len().to_le_bytes());
-                h.update(hash_file(&p)?.as_bytes());
+                h.update(hash_regular(&p, libc::O_NOFOLLOW)?.as_bytes());
             } else if ft.is_symlink() {
                 let t = std::fs::read_link(&p).map_err(|e| err(&p, e))?;
                 let t = t.as_os_str().as_bytes();
@@ -291,9 +291,27 @@ fn relative_name(path: Option<&Path>, dir: &Path, shown: &str) -> String {
 
 /// sha256 of a file, read in 1 MiB chunks.
 fn hash_file(path: &Path) -> Result<String, LockError> {
+    hash_regular(path, 0)
+}
+
+/// sha256 of a regular file. `flags`: `O_NOFOLLOW` for a file of a tree (a bundle's root may be
+/// another user's: a file swapped for a symlink to /dev/zero or a FIFO after it was listed must
+/// not be followed); never blocking on the open, never past the size it had when opened.
+fn hash_regular(path: &Path, flags: i32) -> Result<String, LockError> {
     use sha2::Digest as _;
+    use std::os::unix::fs::OpenOptionsExt;
     let err = |e: std::io::Error| LockError::Input(format!("cannot hash {}: {e}", path.display()));
-    let mut f = std::fs::File::open(path).map_err(err)?;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(err)?;
+    let md = f.metadata().map_err(err)?;
+    if !md.is_file() {
+        return Err(err(std::io::Error::other("not a regular file")));
+    }
+    // No more than the size it had when opened (a file that grows meanwhile is read as it was).
+    let mut f = f.take(md.len());
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
