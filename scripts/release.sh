@@ -8,14 +8,18 @@
 # own code, because the kernel maps 64 KiB around every page a process touches (fault-around).
 # - static musl: no dynamic loader, no libc.so/libgcc_s mappings and no symbol relocation at
 #   every start (peak RSS 3.6 -> 1.9 MiB, start ~0.4 ms faster than the default glibc build);
-# - PGO: the functions runs execute are laid out together (.text.hot), those they never execute
-#   apart (.text.unlikely), so fewer 64 KiB windows are touched (1.9 -> 1.7 MiB), and the hot
-#   path is optimised for speed while the rest stays small.
+# - PGO: the hot path is optimised for speed while the rest stays small, and with machine
+#   function splitting the blocks a training run never reached leave their functions
+#   (`name.cold`), so a function that ran is only the code that ran;
+# - the link order (lld, scripts/link-order.py): functions in the order training runs first
+#   called them, the launcher's start-up, its steps and the container side each together, so a
+#   start touches as few 64 KiB windows as it can (docs/performance.md: 2.2 -> 1.7 MiB).
 # Training covers what users run: `plan`/`validate` on every example manifest and, as root,
 # containers from a directory rootfs (the `docker export` case: pivot_root, /proc, network
-# namespace, with and without cpu+memory limits), from a tarball in a user namespace, and the
-# examples on the host's own root, all with a private state root. The profile is rebuilt on every
-# release build, so it never goes stale.
+# namespace, with and without cpu+memory limits, and unconfined), from a tarball in a user
+# namespace, an OCI bundle, and the examples on the host's own root, all with a private state
+# root. Container processes write their own profile (src/sys/pgo.rs). The profile is rebuilt on
+# every release build, so it never goes stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,12 +63,17 @@ rm -rf "$pgo/raw" "$pgo/state"
 mkdir -p "$pgo/raw"
 
 log "1/3: instrumented build"
-RUSTFLAGS="-Cprofile-generate=$pgo/raw $link" \
+# Temporal instrumentation records when each function first ran, for the link order below;
+# `launch_pgo_train` makes container processes write their own profile (src/sys/pgo.rs).
+RUSTFLAGS="-Cprofile-generate=$pgo/raw -Cllvm-args=-pgo-temporal-instrumentation --cfg launch_pgo_train $link" \
     cargo build --release --quiet --target "$target" --target-dir "$pgo/build"
 bin=$pgo/build/$target/release/launch
 
 log "2/3: training runs"
 export LAUNCH_STATE_ROOT=$pgo/state
+export LAUNCH_PGO_CHILD_DIR=$pgo/raw
+# One file per process: temporal profiles cannot be merged at run time (no %m).
+export LLVM_PROFILE_FILE=$pgo/raw/launch-%p.profraw
 unset LAUNCH_LOG
 # A rootfs directory and tarball of our own, so the examples that need one (chroot.toml,
 # seed.toml) plan the same way in a fresh clone as in a working checkout.
@@ -95,18 +104,35 @@ target = "/proc"'
         "$(printf '[limits]\ncpu = "50%%"\nmemory = "256MiB"')" > "$train/limits.toml"
     manifest train-tar 'tar = "examples/seed-rootfs.tar"' 'net = true
 user = { map_root = true }' > "$train/tar.toml"
-    runs=("$train/dir.toml" "$train/limits.toml" "$train/tar.toml")
+    manifest train-unconfined 'path = "examples/rootfs"' 'net = true' \
+        "$(printf '[security]\nprofile = "unconfined"')" > "$train/unconfined.toml"
+    runs=("$train/dir.toml" "$train/limits.toml" "$train/tar.toml" "$train/unconfined.toml")
     for name in hello limits mounts network userns; do runs+=("examples/manifests/$name.toml"); done
+    # And an OCI bundle, as `launch run --bundle` takes it.
+    rm -rf "$train/bundle"
+    "$bin" export oci "$train/limits.toml" "$train/bundle" >/dev/null
     for i in 1 2 3; do
         for m in "${runs[@]}"; do
             "$bin" run "$m" </dev/null >/dev/null || { log "training run of $m failed"; exit 1; }
         done
+        "$bin" run --bundle "$train/bundle" </dev/null >/dev/null ||
+            { log "training run of the bundle failed"; exit 1; }
     done
 else
     log "not root: training without container runs (the run path stays unprofiled)"
 fi
-"$profdata" merge -o "$pgo/merged.profdata" "$pgo/raw"
+# Two profiles. The optimisation uses the launcher processes' counts only: a container process
+# writes its counters in the middle of the functions on its stack (it never returns from execve),
+# and IR profiles derive most block counts from the flow through a function, so those partial
+# flows would mark blocks that ran as never run. The link order uses the first-call traces of all.
+"$profdata" merge -o "$pgo/merged.profdata" "$pgo"/raw/launch-*.profraw
+"$profdata" merge --temporal-profile-trace-reservoir-size=10000 -o "$pgo/traces.profdata" "$pgo/raw"
+# The link order (scripts/link-order.py): functions that run together, placed together.
+python3 scripts/link-order.py "$profdata" "$pgo/traces.profdata" "$bin" > "$pgo/order.txt"
+gcc_ld=$(rustc --print sysroot)/lib/rustlib/$host/bin/gcc-ld
+link="$link -Clink-arg=-fuse-ld=lld -Clink-arg=-B$gcc_ld -Clink-arg=-Wl,--symbol-ordering-file=$pgo/order.txt -Clink-arg=-Wl,--no-warn-symbol-ordering"
 
 log "3/3: optimised build"
-RUSTFLAGS="-Cprofile-use=$pgo/merged.profdata $link" cargo build --release --quiet --target "$target"
+touch src/main.rs # cargo does not know the order file: link again
+RUSTFLAGS="-Cprofile-use=$pgo/merged.profdata -Cllvm-args=-enable-split-machine-functions $link" cargo build --release --quiet --target "$target"
 echo "$PWD/target/$target/release/launch"

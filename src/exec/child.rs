@@ -25,6 +25,7 @@ pub(super) fn main(
     tty: bool,
     cgroup_fds: &[OwnedFd],
 ) -> ! {
+    crate::sys::pgo::container_started();
     // If the launcher dies, so do we: nothing would be left to clean up after us.
     if process::die_with_parent().is_err() {
         exit(CHILD_FAILED);

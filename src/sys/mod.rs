@@ -12,6 +12,7 @@ pub mod mount;
 pub mod net;
 pub mod ns;
 pub mod overlay;
+pub mod pgo;
 pub mod process;
 pub mod pty;
 pub mod rlimit;

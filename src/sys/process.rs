@@ -227,6 +227,7 @@ pub fn exec(argv: &[String], env: &[String], preserve_fds: u32) -> SysError {
             .map(|a| cstr(a))
             .collect::<SysResult<Vec<_>>>()?;
         let cenv = env.iter().map(|a| cstr(a)).collect::<SysResult<Vec<_>>>()?;
+        crate::sys::pgo::before_exec();
         if prog.contains('/') {
             let p = cstr(prog)?;
             let e = nix::unistd::execve(&p, &cargv, &cenv)
