@@ -53,6 +53,11 @@ if ! command -v musl-gcc >/dev/null; then
     fi
 fi
 
+# The link order (scripts/link-order.py) needs python3 and objdump (binutils).
+for tool in python3 objdump; do
+    command -v "$tool" >/dev/null || { log "error: $tool not found (the link order needs it)"; exit 1; }
+done
+
 pgo=$PWD/target/pgo
 # RELR relocations (binutils >= 2.38; musl >= 1.2.4 applies them in the static-PIE start-up):
 # the ~3,000 relative relocations of a position-independent static binary take 1.4 KiB instead
