@@ -134,8 +134,13 @@ fi
 "$profdata" merge --temporal-profile-trace-reservoir-size=10000 -o "$pgo/traces.profdata" "$pgo/raw"
 # The link order (scripts/link-order.py): functions that run together, placed together.
 python3 scripts/link-order.py "$profdata" "$pgo/traces.profdata" "$bin" > "$pgo/order.txt"
+# The order needs lld: rustup's toolchains ship it (rust-lld, behind a `ld.lld` for cc to find).
 gcc_ld=$(rustc --print sysroot)/lib/rustlib/$host/bin/gcc-ld
-link="$link -Clink-arg=-fuse-ld=lld -Clink-arg=-B$gcc_ld -Clink-arg=-Wl,--symbol-ordering-file=$pgo/order.txt -Clink-arg=-Wl,--no-warn-symbol-ordering"
+if [ -x "$gcc_ld/ld.lld" ]; then
+    link="$link -Clink-arg=-fuse-ld=lld -Clink-arg=-B$gcc_ld -Clink-arg=-Wl,--symbol-ordering-file=$pgo/order.txt -Clink-arg=-Wl,--no-warn-symbol-ordering"
+else
+    log "warning: no rust-lld in this toolchain ($gcc_ld/ld.lld): linking without the order (a larger peak RSS)"
+fi
 
 log "3/3: optimised build"
 touch src/main.rs # cargo does not know the order file: link again
