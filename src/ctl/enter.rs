@@ -62,7 +62,7 @@ fn enter(st: &State) -> SysResult<()> {
     // have the host's privileges.
     let namespaces = open_namespaces(st.pid)?;
     let me = getpid().to_string();
-    for g in &st.cgroups {
+    for g in st.cgroups.iter().chain(&st.joined) {
         cgroup::write(&g.join("cgroup.procs"), &me)?;
     }
     for (fd, flag, path) in &namespaces {

@@ -25,6 +25,12 @@ pub enum ToChild {
     Release,
     /// The container's network is connected: go on past ContainerAction::AwaitNetwork.
     Network,
+    /// The container's /proc, made by the launcher (HostAction::PrepareProc), attached as
+    /// SCM_RIGHTS, for ContainerAction::AttachProc.
+    Proc,
+    /// The launcher's kernel cannot make the container's /proc: ContainerAction::AttachProc
+    /// mounts and masks it itself.
+    NoProc,
 }
 
 /// Container → launcher.
@@ -44,6 +50,13 @@ pub enum ToParent {
 /// One end of the channel.
 pub struct Channel {
     fd: OwnedFd,
+    /// An eventfd both ends share: the launcher's "go" ([`Channel::wake`]) without the socket's
+    /// wake-up. A message on a unix socket wakes its reader as a *sync* wake-up, which the
+    /// scheduler answers by running the reader on the sender's CPU, behind the sender: right
+    /// for a request and its reply, wrong for the release, after which the launcher works
+    /// (makes the container's /proc) while the container process sets itself up. An eventfd's
+    /// wake-up lets the container process go on where it ran, on another CPU.
+    wake: OwnedFd,
 }
 
 /// A connected pair: (launcher's end, child's end).
@@ -57,10 +70,53 @@ pub fn pair() -> SysResult<(Channel, Channel)> {
     .map_err(|e| {
         SysError::new("socketpair", None, e).args("AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC")
     })?;
-    Ok((Channel { fd: a }, Channel { fd: b }))
+    // SAFETY: eventfd(2) with flags; returns a new descriptor or -1.
+    let r = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if r < 0 {
+        return Err(
+            SysError::new("eventfd", None, nix::errno::Errno::last()).args("0, EFD_CLOEXEC")
+        );
+    }
+    // SAFETY: eventfd returned a new descriptor that nothing else owns.
+    let wake = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r) };
+    let other = wake
+        .try_clone()
+        .map_err(|e| SysError::io("fcntl", None, &e).args("F_DUPFD_CLOEXEC, eventfd"))?;
+    Ok((Channel { fd: a, wake }, Channel { fd: b, wake: other }))
 }
 
 impl Channel {
+    /// Wake the other end's [`Channel::await_wake`] (after sending what it should read then).
+    pub fn wake(&self) -> SysResult<()> {
+        let one = 1u64.to_ne_bytes();
+        loop {
+            match nix::unistd::write(&self.wake, &one) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(SysError::new("write", None, e).args("launch eventfd, 1")),
+            }
+        }
+    }
+
+    /// Wait for the other end's [`Channel::wake`], or for it to hang up (the launcher died):
+    /// then the messages are read as usual (end of file, if it hung up).
+    pub fn await_wake(&self) {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        loop {
+            // The socket with no events: a hang-up still wakes the wait (always reported), a
+            // message does not (its wake-up is the sync one this avoids).
+            let mut fds = [
+                PollFd::new(self.wake.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.fd.as_fd(), PollFlags::empty()),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) | Err(_) => return,
+            }
+        }
+    }
+
     /// Whether the other end is gone (the launcher died): a hang-up is pending, without waiting.
     pub fn peer_gone(&self) -> bool {
         use nix::poll::{PollFd, PollFlags, PollTimeout, poll};

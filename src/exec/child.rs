@@ -1,7 +1,7 @@
 //! The container side: runs in the cloned process, inside the new namespaces, after the
 //! launcher's release; applies the container steps in plan order and ends in execve.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
 
@@ -30,6 +30,8 @@ pub(super) fn main(
     if process::die_with_parent().is_err() {
         exit(CHILD_FAILED);
     }
+    // The release (and the layers before it) come with a wake-up on the side: see Channel.
+    chan.await_wake();
     let mut layers = Vec::new();
     loop {
         match chan.recv_with::<ToChild>() {
@@ -146,6 +148,53 @@ struct Cx<'c, 'r> {
     layers: Vec<OwnedFd>,
 }
 
+/// [`ContainerAction::AttachProc`]: attach the /proc the launcher made on `target`, or, if its
+/// kernel could not make one, mount proc there and apply the paths here.
+fn attach_proc(
+    cx: &mut Cx,
+    target: &Path,
+    flags: &[crate::sys::mount::MountFlag],
+    masked: &[PathBuf],
+    readonly: &[PathBuf],
+) -> SysResult<()> {
+    let word = match &cx.chan {
+        Some(chan) => chan.recv_with::<ToChild>()?,
+        None => None,
+    };
+    let root_path = cx.cache.path;
+    let Some(rel) = beneath(root_path, target) else {
+        return Err(SysError::other(
+            "mount",
+            Some(target.to_path_buf()),
+            "/proc is not beneath the container's root",
+        ));
+    };
+    match word {
+        Some((ToChild::Proc, Some(tree))) => {
+            let at = cx.cache.get()?.open_path(rel)?;
+            mount::move_to(&tree, &at, target)
+        }
+        Some((ToChild::NoProc, _)) => {
+            let at = cx.cache.get()?.open_path(rel)?;
+            mount::mount(
+                Some("proc"),
+                &fd_path(&at),
+                target,
+                Some("proc"),
+                flags,
+                None,
+            )?;
+            masked_paths::apply(cx.cache.get()?, masked, readonly).map(drop)
+        }
+        _ => Err(SysError::other(
+            "recvmsg",
+            Some(target.to_path_buf()),
+            "the launcher did not send the container's /proc (the channel closed or said \
+             something else)",
+        )),
+    }
+}
+
 /// Apply container step `step`.
 fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
     use ContainerAction::*;
@@ -179,6 +228,12 @@ fn apply(action: &ContainerAction, step: usize, cx: &mut Cx) -> SysResult<()> {
         Setns { path, kind } => ns::join(path, *kind),
         SessionKeyring => process::new_session_keyring(),
         LoopbackUp => net::loopback_up(),
+        AttachProc {
+            target,
+            flags,
+            masked,
+            readonly,
+        } => attach_proc(cx, target, flags, masked, readonly),
         AwaitNetwork => match &cx.chan {
             Some(chan) => match chan.recv_with::<ToChild>() {
                 Ok(Some((ToChild::Network, _))) => Ok(()),

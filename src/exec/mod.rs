@@ -86,6 +86,8 @@ struct Run<'p> {
     chan: Option<Channel>,
     /// The container's cgroups, for the usage report.
     cgroups: Vec<PathBuf>,
+    /// Groups it joins but does not own (v1: the shared group holding its device list).
+    joined: Vec<PathBuf>,
     /// The container's pid once spawned (kept after it is reaped, for messages).
     spawned: Option<Pid>,
     /// Whether this run gives the container a terminal.
@@ -130,6 +132,7 @@ pub fn run(plan: Plan, opts: &RunOptions) -> Result<u8, Box<Failure>> {
         child: None,
         chan: None,
         cgroups: Vec::new(),
+        joined: Vec::new(),
         spawned: None,
         layers: None,
         persist: None,
@@ -302,6 +305,13 @@ impl Run<'_> {
                 self.net_ns = Some(self.netns()?);
                 return self.send_release();
             }
+            ReleaseEarly => return self.send_release(),
+            AwaitStart => return self.await_start(),
+            PrepareProc {
+                attrs,
+                masked,
+                readonly,
+            } => self.prepare_proc(attrs, masked, readonly),
             NetworkReady => {
                 let sent = self.chan.as_ref().map(|c| c.send(&ToChild::Network));
                 // A container process that failed meanwhile closed the channel: its own report
@@ -368,7 +378,9 @@ impl Run<'_> {
             CgroupWrite { path, value } => cgroup::write(path, value),
             DeviceFilter { cgroup, rules } => crate::sys::devices::apply_v2(rules, cgroup),
             DeviceList { cgroup, rules } => crate::sys::devices::apply_v1(rules, cgroup),
-            DeviceParent { path, rules } => crate::sys::devices::create_v1_parent(rules, path),
+            DeviceParent { path, rules } => {
+                crate::sys::devices::ensure_v1_group(rules, path).map(drop)
+            }
             HoldLayers { store, layers } => {
                 let diff_ids = layers
                     .iter()
@@ -520,6 +532,15 @@ impl Run<'_> {
             CgroupLeaf { path } => cgroup::enter_leaf(path),
             CgroupOpen { path } => {
                 self.cgroup_fds.push(cgroup::open_tasks(path)?);
+                // A group the container joins without owning it (v1: the shared group holding
+                // its device list): `launch exec` joins it too, but nothing counts in it or
+                // kills what is in it.
+                if let Some(dir) = path
+                    .parent()
+                    .filter(|d| !self.cgroups.iter().any(|c| c == d))
+                {
+                    self.joined.push(dir.to_path_buf());
+                }
                 Ok(())
             }
         }
@@ -627,6 +648,51 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Make the container's /proc on this side (crate::sys::procfs) and send it, or the word
+    /// that this kernel cannot, to the container process, which is building its root
+    /// meanwhile. A container process that failed meanwhile closed the channel: its own report
+    /// of what failed comes in at the wait for its start.
+    fn prepare_proc(
+        &self,
+        attrs: &[crate::sys::mount::MountAttr],
+        masked: &[PathBuf],
+        readonly: &[PathBuf],
+    ) -> SysResult<()> {
+        use crate::sys::procfs::{Prepared, prepare};
+        let (Some(pid), Some(chan)) = (self.child, self.chan.as_ref()) else {
+            return Err(SysError::other(
+                "prepare /proc",
+                None,
+                "no container process to make /proc for",
+            ));
+        };
+        let ns = PathBuf::from(format!("/proc/{pid}/ns/pid"));
+        let pidns = std::fs::File::open(&ns)
+            .map(std::os::fd::OwnedFd::from)
+            .map_err(|e| SysError::io("open", Some(ns.clone()), &e))?;
+        let aside = crate::sys::process::step_aside_from(pid.as_raw());
+        let prepared = prepare(&pidns, attrs, masked, readonly);
+        if let Some(allowed) = &aside {
+            crate::sys::process::restore_affinity(allowed);
+        }
+        let sent = match prepared? {
+            Prepared::Tree(tree) => chan.send_with(&ToChild::Proc, Some(tree.as_raw_fd())),
+            Prepared::Unsupported(errno) => {
+                if self.opts.verbose {
+                    eprintln!(
+                        "launch: this kernel cannot make a /proc for another pid namespace \
+                         ({errno}): the container process mounts its own"
+                    );
+                }
+                chan.send(&ToChild::NoProc)
+            }
+        };
+        match sent {
+            Err(e) if e.errno() != nix::errno::Errno::EPIPE => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Let the child go on, then wait for its verdict: a failed step, or end-of-file because its
     /// end of the channel closed on execve (the command runs). On the way, a terminal's master.
     /// Send the go-ahead to the container process.
@@ -636,6 +702,7 @@ impl Run<'_> {
             .as_ref()
             .ok_or_else(|| SysError::other("release", None, "no container process"))?;
         chan.send(&ToChild::Release)?;
+        chan.wake()?;
         Ok(())
     }
 
@@ -735,6 +802,7 @@ impl Run<'_> {
             pid: pid.as_raw(),
             started,
             cgroups: self.cgroups.clone(),
+            joined: self.joined.clone(),
             stop: self.plan.spec.process.stop.clone(),
             process: self.plan.spec.process.clone(),
             security: self.plan.spec.security.clone(),

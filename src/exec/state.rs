@@ -31,8 +31,12 @@ pub struct State {
     pub pid: i32,
     /// Unix time the container was started.
     pub started: u64,
-    /// The container's cgroups.
+    /// The container's cgroups: its own, which `ps` reads and `stop` kills.
     pub cgroups: Vec<PathBuf>,
+    /// Groups it joined without owning them (v1: the shared group holding its device list),
+    /// which `launch exec` joins too; nothing is counted or killed in them.
+    #[serde(default)]
+    pub joined: Vec<PathBuf>,
     /// How to stop it.
     pub stop: Stop,
     /// The container's process as its Spec describes it: `launch exec` runs a command with the

@@ -393,11 +393,38 @@ pub(super) fn cgroup_dirs(spec: &Spec, facts: &HostFacts, instance: &str) -> Vec
         .map(|(_, base)| {
             let parent = base.join(&spec.limits.parent);
             match device_parent(spec, facts, &base) {
+                Some(name) if shares_device_group(spec, facts, &base) => parent.join(name),
                 Some(name) => parent.join(name).join(instance),
                 None => parent.join(instance),
             }
         })
         .collect()
+}
+
+/// On v1, whether the container joins the shared group holding its device list in the
+/// `devices` hierarchy `base` instead of getting a group of its own there. It does unless
+/// another controller it may use is mounted in the same hierarchy (co-mounted with `devices`),
+/// whose limits or freezing need a group of its own (made under the shared one, so it starts
+/// with the list).
+///
+/// A group of its own would add nothing else: the `devices` controller only filters, and the
+/// container is counted, limited, frozen and killed through its other groups (or its pid
+/// namespace). Joining saves a mkdir, a read-back and an rmdir per start. What it shares is
+/// only the list, which none of its processes can change: writing `devices.*` takes
+/// CAP_SYS_ADMIN in the host's user namespace, and a process holding that can leave any v1
+/// device group anyway (mount the hierarchy, write its pid into the root's `tasks`), shared or
+/// not. Each start reads the shared group's list back before the container joins it
+/// ([`crate::sys::devices::ensure_v1_group`]).
+fn shares_device_group(spec: &Spec, facts: &HostFacts, base: &Path) -> bool {
+    let v1 = &facts.cgroup.v1;
+    let mut others: Vec<&str> = writes(&spec.limits, facts)
+        .iter()
+        .map(|w| v1_name(w.controller))
+        .collect();
+    others.extend(["cpuacct", "freezer"]);
+    !others
+        .iter()
+        .any(|c| v1.get(*c).map(PathBuf::as_path) == Some(base))
 }
 
 /// On v1, the group between the shared parent and the container's group in the `devices`
@@ -600,13 +627,26 @@ pub(super) fn cgroups(
         }
         if let Some(list) = device_parent(spec, facts, &base) {
             parent = parent.join(list);
+            let shared = shares_device_group(spec, facts, &base);
             b.push(
-                format!("create the shared group holding the device list ({name})"),
+                match shared {
+                    true => format!(
+                        "check (or make) the shared group holding the device list, which the \
+                         container joins ({name})"
+                    ),
+                    false => {
+                        format!("check (or make) the shared group holding the device list ({name})")
+                    }
+                },
                 HostAction::DeviceParent {
                     path: parent.clone(),
                     rules: devices.to_vec(),
                 },
             );
+            if shared {
+                // No group of its own here: the container writes itself into this one.
+                continue;
+            }
         }
         let group = parent.join(instance);
         b.push(

@@ -525,6 +525,62 @@ fn mount_args(m: &Mount) -> (String, Vec<MountFlag>, Vec<MountAttr>, bool, Optio
     }
 }
 
+/// The attributes of `m`'s mount if the launcher can make it as a detached procfs instance
+/// (crate::sys::procfs): a proc mount whose flags all have a mount_setattr(2) attribute.
+pub(super) fn proc_attrs(m: &Mount) -> Option<(Vec<MountFlag>, Vec<MountAttr>)> {
+    if !matches!(m.kind, MountKind::Proc) {
+        return None;
+    }
+    let (_, flags, attrs, _, data) = mount_args(m);
+    if !attrs.is_empty() || data.is_some() {
+        return None;
+    }
+    let as_attrs = flags
+        .iter()
+        .map(|f| match f {
+            MountFlag::MS_RDONLY => Some(MountAttr::MOUNT_ATTR_RDONLY),
+            MountFlag::MS_NOSUID => Some(MountAttr::MOUNT_ATTR_NOSUID),
+            MountFlag::MS_NODEV => Some(MountAttr::MOUNT_ATTR_NODEV),
+            MountFlag::MS_NOEXEC => Some(MountAttr::MOUNT_ATTR_NOEXEC),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((flags, as_attrs))
+}
+
+/// The proc mount `m` as the launcher makes it ([`proc_attrs`]): its mount point, then the
+/// container process attaches what the launcher sends (or mounts and masks it itself).
+pub(super) fn attach_proc(
+    b: &mut B,
+    m: &Mount,
+    root: &Path,
+    flags: Vec<MountFlag>,
+    masked: Vec<PathBuf>,
+    readonly: Vec<PathBuf>,
+) {
+    let at = under(root, &m.target);
+    let shown = m.target.display();
+    b.push(
+        format!("create the mount point {shown}"),
+        ContainerAction::Mkdir {
+            path: at.clone(),
+            mode: 0o755,
+        },
+    );
+    b.push(
+        format!(
+            "attach the proc the launcher made on {shown}, its paths masked and read-only (or \
+             make it here)"
+        ),
+        ContainerAction::AttachProc {
+            target: at,
+            flags,
+            masked,
+            readonly,
+        },
+    );
+}
+
 pub(super) fn mount(b: &mut B, m: &Mount, root: &Path) {
     let at = under(root, &m.target);
     let shown = m.target.display();

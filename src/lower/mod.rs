@@ -383,7 +383,32 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
         );
     }
     network::after_spawn(&mut b, r, facts);
-    network::release(&mut b, r);
+    let masked = security::masked(r, facts);
+    let readonly = security::readonly(r, facts);
+    let launcher_proc = launcher_proc(r, facts, user_maps.is_some());
+    let under_proc = |ps: &[PathBuf]| -> (Vec<PathBuf>, Vec<PathBuf>) {
+        ps.iter()
+            .cloned()
+            .partition(|p| launcher_proc.is_some() && p.starts_with("/proc"))
+    };
+    let (proc_masked, masked) = under_proc(&masked);
+    let (proc_readonly, readonly) = under_proc(&readonly);
+    let prepare = launcher_proc.as_ref().map(|(_, _, attrs)| {
+        let n = (proc_masked.len(), proc_readonly.len());
+        Step::new(
+            format!(
+                "meanwhile, make the container's /proc: a proc instance for its pid namespace, \
+                 {} paths masked and {} read-only (where this kernel has them)",
+                n.0, n.1
+            ),
+            HostAction::PrepareProc {
+                attrs: attrs.clone(),
+                masked: proc_masked.clone(),
+                readonly: proc_readonly.clone(),
+            },
+        )
+    });
+    network::release(&mut b, r, prepare);
     if !tasks.is_empty() {
         b.push(
             "enter the cgroups, before anything else runs",
@@ -436,8 +461,18 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
     if !r.mounts.iter().any(|m| m.target == Path::new("/dev")) {
         minimal_dev(&mut b, &root, user_maps.is_some());
     }
-    for m in &r.mounts {
-        mount(&mut b, m, &root);
+    for (i, m) in r.mounts.iter().enumerate() {
+        match &launcher_proc {
+            Some((at, flags, _)) if *at == i => fs::attach_proc(
+                &mut b,
+                m,
+                &root,
+                flags.clone(),
+                proc_masked.clone(),
+                proc_readonly.clone(),
+            ),
+            _ => mount(&mut b, m, &root),
+        }
     }
     if r.root.readonly {
         b.push(
@@ -445,7 +480,6 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             ContainerAction::SetAttr { target: root.clone(), attrs: vec![MountAttr::MOUNT_ATTR_RDONLY], recursive: false },
         );
     }
-    let masked = security::masked(r, facts);
     if !masked.is_empty() {
         b.push(
             format!(
@@ -458,7 +492,6 @@ pub fn lower(spec: &Spec, facts: &HostFacts, manifest: &str) -> Plan {
             },
         );
     }
-    let readonly = security::readonly(r, facts);
     if !readonly.is_empty() {
         b.push(
             format!(
@@ -715,6 +748,32 @@ fn joins(b: &mut B, r: &Spec) {
     }
 }
 
+/// The container's /proc made by the launcher (crate::sys::procfs) while the container process
+/// builds the rest of its root: which mount (its index in the Spec's), with its flags and
+/// attributes. Only a root launcher without a user namespace for the container (a procfs
+/// instance belongs to the user namespace that makes it), for a proc mount on /proc with no
+/// mount after it below /proc (its masks go on with it), whose flags are all attributes.
+fn launcher_proc(
+    r: &Spec,
+    facts: &HostFacts,
+    userns: bool,
+) -> Option<(usize, Vec<MountFlag>, Vec<MountAttr>)> {
+    if facts.uid != 0 || userns || !matches!(r.namespaces.user, UserNamespace::Host) {
+        return None;
+    }
+    let at = r.mounts.iter().position(|m| {
+        matches!(m.kind, crate::spec::MountKind::Proc) && m.target == Path::new("/proc")
+    })?;
+    if r.mounts[at + 1..]
+        .iter()
+        .any(|m| m.target.starts_with("/proc"))
+    {
+        return None;
+    }
+    let (flags, attrs) = fs::proc_attrs(&r.mounts[at])?;
+    Some((at, flags, attrs))
+}
+
 fn spawn(b: &mut B, r: &Spec, into: Option<PathBuf>) {
     let ns = &r.namespaces;
     let mut flags = vec![];
@@ -804,5 +863,79 @@ mod tests {
                 .iter()
                 .any(|s| s.action == Action::Container(ContainerAction::LoopbackUp))
         );
+    }
+
+    /// The launcher makes /proc (with the masks under it) for a root launcher's container
+    /// without a user namespace; the container process keeps the other masks. Not with a user
+    /// namespace, nor with a mount below /proc after it, nor for a non-root launcher.
+    #[test]
+    fn the_launcher_makes_proc_only_where_it_can() {
+        let host = FakeHost::hybrid();
+        let plan_of = |tables: &str, uid: u32| {
+            let text = format!(
+                "name = \"p\"\n[rootfs]\nhost = true\n[process]\ncommand = [\"/bin/true\"]\n\
+                 [[mounts]]\ntype = \"proc\"\ntarget = \"/proc\"\n{tables}"
+            );
+            let src = Source::from_text("app.toml", Path::new("/"), &text);
+            let spec = crate::validate::spec(&src, &host).unwrap();
+            let mut facts = host.facts().clone();
+            facts.uid = uid;
+            lower(&spec, &facts, "app.toml")
+        };
+        let prepared = |plan: &Plan| {
+            plan.steps.iter().find_map(|s| match &s.action {
+                Action::Host(HostAction::PrepareProc { masked, .. }) => Some(masked.clone()),
+                _ => None,
+            })
+        };
+        let masks_here = |plan: &Plan| {
+            plan.steps
+                .iter()
+                .filter_map(|s| match &s.action {
+                    Action::Container(ContainerAction::MaskPaths { paths, .. }) => {
+                        Some(paths.clone())
+                    }
+                    _ => None,
+                })
+                .flatten()
+                .collect::<Vec<_>>()
+        };
+
+        let plan = plan_of("", 0);
+        let made = prepared(&plan).expect("the launcher makes /proc");
+        assert!(made.contains(&PathBuf::from("/proc/kcore")));
+        assert!(made.iter().all(|p| p.starts_with("/proc")));
+        let here = masks_here(&plan);
+        assert!(here.iter().all(|p| !p.starts_with("/proc")), "{here:?}");
+        assert!(here.contains(&PathBuf::from("/sys/firmware")));
+        let kinds: Vec<_> = plan
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Host(HostAction::ReleaseEarly) => Some("release_early"),
+                Action::Host(HostAction::PrepareProc { .. }) => Some("prepare_proc"),
+                Action::Host(HostAction::AwaitStart) => Some("await_start"),
+                Action::Host(HostAction::Release) => Some("release"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, ["release_early", "prepare_proc", "await_start"]);
+
+        for (tables, uid) in [
+            ("[namespaces]\nuser = true\n", 0),
+            (
+                "[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/proc/driver\"\n",
+                0,
+            ),
+            ("", 1000),
+        ] {
+            let plan = plan_of(tables, uid);
+            assert_eq!(prepared(&plan), None, "{tables} uid {uid}");
+            let here = masks_here(&plan);
+            assert!(
+                here.contains(&PathBuf::from("/proc/kcore")),
+                "{tables} uid {uid}"
+            );
+        }
     }
 }

@@ -112,9 +112,25 @@ pub(super) fn connected_during_setup(spec: &Spec) -> bool {
 /// The release of the container process, and for a bridge the connection made meanwhile: the
 /// veth's creation and configuration (rtnl requests that wait on the kernel's lock, which a
 /// previous container's namespace teardown may hold) overlap the container's mounts.
-pub(super) fn release(b: &mut B, spec: &Spec) {
+///
+/// `meanwhile`: a step the launcher runs while the container process sets itself up (its
+/// /proc, crate::sys::procfs), after an early release.
+pub(super) fn release(b: &mut B, spec: &Spec, meanwhile: Option<crate::plan::Step>) {
     let NetworkMode::Bridge(br) = &spec.network.mode else {
-        b.push("release the container process", HostAction::Release);
+        match meanwhile {
+            Some(step) => {
+                b.push(
+                    "release the container process to set itself up",
+                    HostAction::ReleaseEarly,
+                );
+                b.steps.push(step);
+                b.push(
+                    "wait for the container process to start its command",
+                    HostAction::AwaitStart,
+                );
+            }
+            None => b.push("release the container process", HostAction::Release),
+        }
         return;
     };
     b.push(
@@ -122,6 +138,7 @@ pub(super) fn release(b: &mut B, spec: &Spec) {
          command",
         HostAction::ReleaseUntilNetwork,
     );
+    b.steps.extend(meanwhile);
     b.push(
         format!(
             "meanwhile, connect the container to {}: a veth pair, eth0 inside with the leased \

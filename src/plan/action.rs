@@ -93,10 +93,15 @@ pub enum HostAction {
         /// The rules, in order (what is written is the state they leave).
         rules: Vec<DeviceRule>,
     },
-    /// cgroup v1: make the shared group whose device list is `rules` (kept, like the parent
-    /// above it), unless it exists: configured under a temporary name, then renamed into place.
-    /// A container's group made under it starts with a copy of its list, so the container's
-    /// [`HostAction::DeviceList`] finds nothing to write.
+    /// cgroup v1: make sure the shared group whose device list is `rules` holds exactly that
+    /// list (kept, like the parent above it). An existing group is read back (`devices.list`)
+    /// and kept only when it shows exactly the list; one with another list is taken out of the
+    /// way (removed when empty, else renamed `<name>.stale-<pid>`), and a missing one is made:
+    /// configured under a temporary name, then renamed into place. The container joins the
+    /// group (its `tasks` file is among the [`HostAction::CgroupOpen`]s); only where another
+    /// controller it uses is co-mounted with `devices` does it get a group of its own, made
+    /// under this one, which starts with a copy of its list (its [`HostAction::DeviceList`]
+    /// then finds nothing to write).
     DeviceParent {
         /// The group, `devices-` and a digest of the list, under the shared parent.
         path: PathBuf,
@@ -267,6 +272,25 @@ pub enum HostAction {
     ReleaseUntilNetwork,
     /// Tell the container process its network is connected, and wait until it runs its command.
     NetworkReady,
+    /// Let the container process continue past the handshake with its own setup, without
+    /// waiting for it: the launcher does [`HostAction::PrepareProc`] meanwhile, then
+    /// [`HostAction::AwaitStart`].
+    ReleaseEarly,
+    /// Meanwhile, make the container's /proc (crate::sys::procfs): a procfs instance for its
+    /// pid namespace, made detached with `attrs`, `readonly` then `masked` applied on it (paths
+    /// inside the container, all under /proc, where this kernel has them), sent to the container
+    /// process for [`ContainerAction::AttachProc`]. A kernel that cannot (before Linux 6.15)
+    /// gets the word sent instead, and the container process mounts its /proc itself.
+    PrepareProc {
+        /// Attributes of the proc mount.
+        attrs: Vec<crate::sys::mount::MountAttr>,
+        /// Masked paths under /proc.
+        masked: Vec<PathBuf>,
+        /// Read-only paths under /proc.
+        readonly: Vec<PathBuf>,
+    },
+    /// Wait until the container process runs its command (or reports what failed).
+    AwaitStart,
     /// Wait for the container to exit; its status becomes launch's.
     Wait,
 }
@@ -300,6 +324,19 @@ pub enum ContainerAction {
     LoopbackUp,
     /// Wait for the launcher to say the network is connected ([`HostAction::NetworkReady`]).
     AwaitNetwork,
+    /// Attach the /proc the launcher made ([`HostAction::PrepareProc`]) on `target`; if the
+    /// launcher's kernel could not make it, mount proc there with `flags` and apply `readonly`
+    /// then `masked` here, as the launcher would have.
+    AttachProc {
+        /// The mount point (made by the step before).
+        target: PathBuf,
+        /// mount(2) flags of the proc mount, when made here.
+        flags: Vec<MountFlag>,
+        /// Masked paths under /proc (paths inside the container).
+        masked: Vec<PathBuf>,
+        /// Read-only paths under /proc.
+        readonly: Vec<PathBuf>,
+    },
     /// Change mount propagation of a mount tree.
     Propagation {
         /// The mount point.
@@ -573,6 +610,9 @@ impl HostAction {
             | Release
             | ReleaseUntilNetwork
             | NetworkReady
+            | ReleaseEarly
+            | PrepareProc { .. }
+            | AwaitStart
             | Wait => None,
         }
     }
@@ -626,6 +666,9 @@ impl HostAction {
             | Release
             | ReleaseUntilNetwork
             | NetworkReady
+            | ReleaseEarly
+            | PrepareProc { .. }
+            | AwaitStart
             | Wait => {}
         }
     }
@@ -668,6 +711,9 @@ impl HostAction {
             | Release
             | ReleaseUntilNetwork
             | NetworkReady
+            | ReleaseEarly
+            | PrepareProc { .. }
+            | AwaitStart
             | Wait => {}
         }
     }
@@ -682,7 +728,9 @@ impl ContainerAction {
             | Mknod { path, .. }
             | Chroot { path }
             | Chdir { path } => *path = f(path),
-            Propagation { target, .. } | SetAttr { target, .. } => *target = f(target),
+            Propagation { target, .. } | SetAttr { target, .. } | AttachProc { target, .. } => {
+                *target = f(target)
+            }
             Symlink { link, .. } => *link = f(link),
             Mount { source, target, .. } => {
                 *target = f(target);
@@ -948,7 +996,16 @@ impl fmt::Display for HostAction {
                     .join(", ")
             ),
             DeviceParent { path, rules } => {
-                write!(f, "unless {:?} exists: mkdir a temporary group; ", path)?;
+                let mut stale = path.as_os_str().to_owned();
+                stale.push(crate::sys::devices::STALE);
+                stale.push("-<launcher pid>");
+                write!(
+                    f,
+                    "unless {:?} shows exactly these rules in its devices.list: take it out of \
+                     the way if there (rmdir; rename to {:?} while processes are in it); mkdir a \
+                     temporary group; ",
+                    path, stale
+                )?;
                 v1_list_writes(f, Path::new("…"), rules)?;
                 write!(f, "; rename it to {:?} (kept)", path)
             }
@@ -1008,6 +1065,28 @@ impl fmt::Display for HostAction {
                 "send \"network\" on the handshake channel; wait for its end of file (the \
                  command's execve)",
             ),
+            ReleaseEarly => f.write_str(
+                "handshake: tell the container process to go on with its setup (not waiting for it)",
+            ),
+            PrepareProc {
+                attrs,
+                masked,
+                readonly,
+            } => write!(
+                f,
+                "fsopen(\"proc\"); fsconfig(FSCONFIG_SET_FD, \"pidns\", /proc/{{pid}}/ns/pid); \
+                 t = fsmount({}); on t, where they exist: read-only [{}], masked [{}] (as \
+                 mask_paths and readonly_paths do); send t to the container process (a kernel \
+                 without procfs's pidns option or mounts on detached trees: send its word that \
+                 it cannot)",
+                join(attrs, "|"),
+                join(readonly, ", "),
+                join(masked, ", ")
+            ),
+            AwaitStart => f.write_str(
+                "wait for the handshake channel's end of file (the command's execve) or a \
+                 failed step's report",
+            ),
             Wait => {
                 f.write_str("waitid(P_PID, {pid}): the container's exit status becomes launch's")
             }
@@ -1037,6 +1116,22 @@ impl fmt::Display for ContainerAction {
             Setns { path, kind } => write!(f, "setns(open({:?}), {:?})", path, kind),
             LoopbackUp => f.write_str("ioctl(SIOCSIFFLAGS, \"lo\", IFF_UP)"),
             AwaitNetwork => f.write_str("read the launcher's word on the handshake channel"),
+            AttachProc {
+                target,
+                flags,
+                masked,
+                readonly,
+            } => write!(
+                f,
+                "receive the launcher's /proc; move_mount(it, {:?}); if the launcher's kernel \
+                 could not make it: mount(\"proc\", {:?}, \"proc\", {}, NULL), then read-only \
+                 [{}] and masked [{}] here",
+                target,
+                target,
+                join(flags, "|"),
+                join(readonly, ", "),
+                join(masked, ", ")
+            ),
             Propagation { target, flags } => write!(
                 f,
                 "mount(NULL, {:?}, NULL, {}, NULL)",
@@ -1170,7 +1265,7 @@ impl fmt::Display for ContainerAction {
             },
             MaskPaths { root, paths } => write!(
                 f,
-                "under {:?}, where they exist: move_mount(open_tree(\"/dev/null\", OPEN_TREE_CLONE), file) or mount(\"tmpfs\", dir, MS_RDONLY) over [{}]",
+                "under {:?}, where they exist: move_mount(open_tree(\"/dev/null\", OPEN_TREE_CLONE), file) or move_mount(fsmount(tmpfs, MOUNT_ATTR_RDONLY), dir) over [{}]",
                 root,
                 join(paths, ", ")
             ),

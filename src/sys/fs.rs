@@ -43,6 +43,20 @@ impl Root {
         })
     }
 
+    /// An opened directory as the root: the root of a detached mount, for one (`shown` names it
+    /// in messages).
+    pub fn from_fd(fd: OwnedFd, shown: &Path) -> Root {
+        Root {
+            fd,
+            path: shown.to_path_buf(),
+        }
+    }
+
+    /// The root's descriptor, given up.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     /// The root's path on the host (for messages).
     pub fn path(&self) -> &Path {
         &self.path

@@ -25,8 +25,8 @@ use nix::sys::stat::{Mode, SFlag};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SysError, SysResult};
-use crate::sys::fs::{Root, fd_path};
-use crate::sys::mount::{MountAttr, MountFlag, clone_tree, mount, move_to, set_attr};
+use crate::sys::fs::Root;
+use crate::sys::mount::{FsOption, MountAttr, clone_tree, move_to, new_fs, set_attr};
 
 /// Where a default rule applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,7 +230,7 @@ fn open_under(root: &Root, p: &Path) -> SysResult<Option<OwnedFd>> {
 
 /// Mask `p` (a path inside the container, `/proc/kcore`): /dev/null over a file, an empty
 /// read-only tmpfs over a directory; nothing if it does not exist.
-pub fn mask(root: &Root, p: &Path, null: &DevNull) -> SysResult<Outcome> {
+pub fn mask(root: &Root, p: &Path, null: &mut LazyNull) -> SysResult<Outcome> {
     let Some(fd) = open_under(root, p)? else {
         return Ok(Outcome::Missing);
     };
@@ -238,28 +238,41 @@ pub fn mask(root: &Root, p: &Path, null: &DevNull) -> SysResult<Outcome> {
     let st = nix::sys::stat::fstat(fd.as_fd())
         .map_err(|e| SysError::new("fstat", Some(shown.clone()), e))?;
     let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
-    let at = fd_path(&fd);
-    match is_dir {
-        true => {
-            mount(
-                Some("tmpfs"),
-                &at,
-                &shown,
-                Some("tmpfs"),
-                &[
-                    MountFlag::MS_RDONLY,
-                    MountFlag::MS_NOSUID,
-                    MountFlag::MS_NODEV,
-                    MountFlag::MS_NOEXEC,
-                ],
-                None,
-            )?;
-            Ok(Outcome::MaskedDir)
+    // Both made detached, then attached by descriptor: this works the same whether `root` is
+    // in this mount namespace or a detached tree (a /proc the launcher prepares).
+    let tree = match is_dir {
+        true => new_fs(
+            "tmpfs",
+            &[FsOption::String("source", "tmpfs")],
+            &[
+                MountAttr::MOUNT_ATTR_RDONLY,
+                MountAttr::MOUNT_ATTR_NOSUID,
+                MountAttr::MOUNT_ATTR_NODEV,
+                MountAttr::MOUNT_ATTR_NOEXEC,
+            ],
+            &shown,
+        )?,
+        false => clone_tree(&null.get()?.0, &shown, false)?,
+    };
+    move_to(&tree, &fd, &shown)?;
+    Ok(match is_dir {
+        true => Outcome::MaskedDir,
+        false => Outcome::MaskedFile,
+    })
+}
+
+/// The null device, opened the first time a masked file needs it.
+#[derive(Default)]
+pub struct LazyNull(Option<DevNull>);
+
+impl LazyNull {
+    fn get(&mut self) -> SysResult<&DevNull> {
+        if self.0.is_none() {
+            self.0 = Some(DevNull::open()?);
         }
-        false => {
-            let tree = clone_tree(&null.0, &shown, false)?;
-            move_to(&tree, &fd, &shown)?;
-            Ok(Outcome::MaskedFile)
+        match &self.0 {
+            Some(n) => Ok(n),
+            None => Err(SysError::other("open", None, "/dev/null")),
         }
     }
 }
@@ -282,7 +295,7 @@ pub fn make_readonly(root: &Root, p: &Path) -> SysResult<Outcome> {
 /// Make `readonly` read-only, then mask `masked` (runc's order: a mask under a read-only path
 /// is mounted on top of it), stopping at the first failure. Returns what was done to each path.
 pub fn apply(root: &Root, masked: &[PathBuf], readonly: &[PathBuf]) -> SysResult<Vec<Done>> {
-    let null = DevNull::open()?;
+    let mut null = LazyNull::default();
     let mut done = Vec::with_capacity(masked.len() + readonly.len());
     for p in readonly {
         let outcome = make_readonly(root, p)?;
@@ -292,7 +305,7 @@ pub fn apply(root: &Root, masked: &[PathBuf], readonly: &[PathBuf]) -> SysResult
         });
     }
     for p in masked {
-        let outcome = mask(root, p, &null)?;
+        let outcome = mask(root, p, &mut null)?;
         done.push(Done {
             path: p.clone(),
             outcome,

@@ -14,6 +14,7 @@ pub mod ns;
 pub mod overlay;
 pub mod pgo;
 pub mod process;
+pub mod procfs;
 pub mod pty;
 pub mod rlimit;
 pub mod seccomp;

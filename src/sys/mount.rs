@@ -127,14 +127,7 @@ pub fn set_attr(
     attrs: &[MountAttr],
     recursive: bool,
 ) -> SysResult<()> {
-    let set = attrs.iter().fold(0, |acc, a| {
-        acc | match a {
-            MountAttr::MOUNT_ATTR_RDONLY => MOUNT_ATTR_RDONLY,
-            MountAttr::MOUNT_ATTR_NOSUID => MOUNT_ATTR_NOSUID,
-            MountAttr::MOUNT_ATTR_NODEV => MOUNT_ATTR_NODEV,
-            MountAttr::MOUNT_ATTR_NOEXEC => MOUNT_ATTR_NOEXEC,
-        }
-    });
+    let set = attrs.iter().fold(0, |acc, a| acc | attr_bit(*a));
     let arg = MountAttrArg {
         attr_set: set,
         attr_clr: 0,
@@ -165,6 +158,131 @@ pub fn set_attr(
         );
     }
     Ok(())
+}
+
+/// An option of a new filesystem instance, for [`new_fs`].
+pub enum FsOption<'a> {
+    /// fsconfig(FSCONFIG_SET_STRING, key, value).
+    String(&'a str, &'a str),
+    /// fsconfig(FSCONFIG_SET_STRING, key, path): a path, which need not be UTF-8.
+    Path(&'a str, &'a Path),
+    /// fsconfig(FSCONFIG_SET_FD, key, fd): procfs's `pidns`, for one.
+    Fd(&'a str, std::os::fd::BorrowedFd<'a>),
+    /// fsconfig(FSCONFIG_SET_FLAG, key).
+    Flag(&'a str),
+}
+
+/// A new instance of the filesystem `fstype`, as a detached mount with `attrs`: fsopen(2),
+/// fsconfig(2) for each option, then FSCONFIG_CMD_CREATE and fsmount(2). Attach it with
+/// [`move_to`]; until then it is in no mount namespace. `shown` names it in errors.
+pub fn new_fs(
+    fstype: &str,
+    options: &[FsOption<'_>],
+    attrs: &[MountAttr],
+    shown: &Path,
+) -> SysResult<OwnedFd> {
+    use std::os::unix::ffi::OsStrExt;
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_SET_FD: libc::c_uint = 5;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    let err = |op: &str, args: String| {
+        SysError::new(op, Some(shown.to_path_buf()), Errno::last()).args(args)
+    };
+    let cstr = |s: &[u8]| {
+        std::ffi::CString::new(s).map_err(|_| {
+            SysError::other("fsconfig", Some(shown.to_path_buf()), "a NUL in an option")
+        })
+    };
+
+    let name = cstr(fstype.as_bytes())?;
+    // SAFETY: a NUL-terminated name; the kernel returns a new fd or -1.
+    let r = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
+    if r < 0 {
+        return Err(err("fsopen", format!("{fstype:?}, FSOPEN_CLOEXEC")));
+    }
+    // SAFETY: fsopen returned a new descriptor that nothing else owns.
+    let fs = unsafe { OwnedFd::from_raw_fd(r as libc::c_int) };
+    let fs_raw = || fs.as_raw_fd();
+    let set = |key: &std::ffi::CStr, cmd: libc::c_uint, value: *const libc::c_char, aux: i32| {
+        // SAFETY: a valid fd, a NUL-terminated key, and a NUL-terminated value (or null) that
+        // lives across the call.
+        unsafe { libc::syscall(libc::SYS_fsconfig, fs_raw(), cmd, key.as_ptr(), value, aux) }
+    };
+    for o in options {
+        let (r, shown_opt) = match o {
+            FsOption::String(k, v) => {
+                let value = cstr(v.as_bytes())?;
+                let r = set(&cstr(k.as_bytes())?, FSCONFIG_SET_STRING, value.as_ptr(), 0);
+                (r, format!("FSCONFIG_SET_STRING, {k:?}, {v:?}"))
+            }
+            FsOption::Path(k, p) => {
+                let value = cstr(p.as_os_str().as_bytes())?;
+                let r = set(&cstr(k.as_bytes())?, FSCONFIG_SET_STRING, value.as_ptr(), 0);
+                (r, format!("FSCONFIG_SET_STRING, {k:?}, {p:?}"))
+            }
+            FsOption::Fd(k, fd) => {
+                let r = set(
+                    &cstr(k.as_bytes())?,
+                    FSCONFIG_SET_FD,
+                    std::ptr::null(),
+                    fd.as_raw_fd(),
+                );
+                (r, format!("FSCONFIG_SET_FD, {k:?}"))
+            }
+            FsOption::Flag(k) => {
+                let r = set(&cstr(k.as_bytes())?, FSCONFIG_SET_FLAG, std::ptr::null(), 0);
+                (r, format!("FSCONFIG_SET_FLAG, {k:?}"))
+            }
+        };
+        if r < 0 {
+            return Err(err("fsconfig", shown_opt));
+        }
+    }
+    // SAFETY: a valid fd; no key or value for this command.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs_raw(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_char>(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(err("fsconfig", format!("FSCONFIG_CMD_CREATE ({fstype})")));
+    }
+    let bits = attrs.iter().fold(0u64, |acc, a| acc | attr_bit(*a));
+    // SAFETY: a valid fd; the kernel returns a new fd or -1.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsmount,
+            fs.as_raw_fd(),
+            FSMOUNT_CLOEXEC,
+            bits as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        let names: Vec<String> = attrs.iter().map(|a| format!("{a:?}")).collect();
+        return Err(err(
+            "fsmount",
+            format!("FSMOUNT_CLOEXEC, {}", names.join("|")),
+        ));
+    }
+    // SAFETY: fsmount returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as libc::c_int) })
+}
+
+fn attr_bit(a: MountAttr) -> u64 {
+    match a {
+        MountAttr::MOUNT_ATTR_RDONLY => MOUNT_ATTR_RDONLY,
+        MountAttr::MOUNT_ATTR_NOSUID => MOUNT_ATTR_NOSUID,
+        MountAttr::MOUNT_ATTR_NODEV => MOUNT_ATTR_NODEV,
+        MountAttr::MOUNT_ATTR_NOEXEC => MOUNT_ATTR_NOEXEC,
+    }
 }
 
 /// open_tree(2) with OPEN_TREE_CLONE: a detached copy of the mount at `fd` (an `O_PATH`

@@ -4,13 +4,14 @@
 //! names and is checked before use.
 
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
 use crate::error::{SysError, SysResult};
+use crate::sys::mount::{FsOption, new_fs};
 
 /// Options of an overlay mount beyond its directories.
 #[derive(Debug, Clone, Copy, Default)]
@@ -95,111 +96,30 @@ fn overlay_fs(
 ) -> SysResult<()> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
-    const FSOPEN_CLOEXEC: libc::c_uint = 1;
-    const FSCONFIG_SET_STRING: libc::c_uint = 1;
-    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
-    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
     let cstr = |p: &Path| {
         CString::new(p.as_os_str().as_bytes()).map_err(|_| {
             SysError::other("fsconfig", Some(p.to_path_buf()), "a path with a NUL byte")
         })
     };
-    // SAFETY: a NUL-terminated name; the kernel returns a new fd or -1.
-    let fs = unsafe { libc::syscall(libc::SYS_fsopen, c"overlay".as_ptr(), FSOPEN_CLOEXEC) };
-    if fs < 0 {
-        return Err(
-            SysError::new("fsopen", Some(target.to_path_buf()), Errno::last()).args("\"overlay\""),
-        );
-    }
-    // SAFETY: fsopen returned a new descriptor that nothing else owns.
-    let fs = unsafe { OwnedFd::from_raw_fd(fs as libc::c_int) };
-    let set = |key: &std::ffi::CStr, value: &Path| -> SysResult<()> {
-        let v = cstr(value)?;
-        // SAFETY: a valid fd and NUL-terminated key and value.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_STRING,
-                key.as_ptr(),
-                v.as_ptr(),
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(
-                SysError::new("fsconfig", Some(value.to_path_buf()), Errno::last())
-                    .args(key.to_string_lossy().into_owned()),
-            );
-        }
-        Ok(())
-    };
-    for l in lowers {
-        set(c"lowerdir+", l)?;
-    }
+    let mut options: Vec<FsOption> = lowers
+        .iter()
+        .map(|l| FsOption::Path("lowerdir+", l))
+        .collect();
     if let Some((u, w)) = upper {
-        set(c"upperdir", u)?;
-        set(c"workdir", w)?;
+        options.push(FsOption::Path("upperdir", u));
+        options.push(FsOption::Path("workdir", w));
     }
-    let flag = |key: &std::ffi::CStr| -> SysResult<()> {
-        const FSCONFIG_SET_FLAG: libc::c_uint = 0;
-        // SAFETY: a valid fd and a NUL-terminated key; a flag takes no value.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_fsconfig,
-                fs.as_raw_fd(),
-                FSCONFIG_SET_FLAG,
-                key.as_ptr(),
-                std::ptr::null::<libc::c_char>(),
-                0,
-            )
-        };
-        if r < 0 {
-            return Err(
-                SysError::new("fsconfig", Some(target.to_path_buf()), Errno::last())
-                    .args(format!("FSCONFIG_SET_FLAG {}", key.to_string_lossy())),
-            );
-        }
-        Ok(())
-    };
     if opts.userxattr {
-        flag(c"userxattr")?;
+        options.push(FsOption::Flag("userxattr"));
     }
     // The upper directory lives and dies with the state directory: nothing in it is meant to
     // outlive a crash, so overlayfs need not sync it. Without `volatile` the unmount when the
     // container's mount namespace goes syncs the upper filesystem, waiting for a journal
     // commit of all of it (5-150 ms per exit on an ext4 /run; docs/performance.md).
     if opts.volatile && upper.is_some() {
-        flag(c"volatile")?;
+        options.push(FsOption::Flag("volatile"));
     }
-    // SAFETY: a valid fd; no key or value for this command.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_fsconfig,
-            fs.as_raw_fd(),
-            FSCONFIG_CMD_CREATE,
-            std::ptr::null::<libc::c_char>(),
-            std::ptr::null::<libc::c_void>(),
-            0,
-        )
-    };
-    if r < 0 {
-        return Err(
-            SysError::new("fsconfig", Some(target.to_path_buf()), Errno::last())
-                .args("FSCONFIG_CMD_CREATE (overlay)"),
-        );
-    }
-    // SAFETY: a valid, configured fs context fd.
-    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
-    if m < 0 {
-        return Err(SysError::new(
-            "fsmount",
-            Some(target.to_path_buf()),
-            Errno::last(),
-        ));
-    }
-    // SAFETY: fsmount returned a new descriptor that nothing else owns.
-    let m = unsafe { OwnedFd::from_raw_fd(m as libc::c_int) };
+    let m = new_fs("overlay", &options, &[], target)?;
     let t = cstr(target)?;
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     // SAFETY: a valid mount fd, an empty path, and a NUL-terminated target path.

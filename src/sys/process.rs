@@ -353,3 +353,47 @@ pub fn drop_startup_text() {
     // error changes nothing, so it is ignored.
     let _ = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
 }
+
+/// The CPU the process `pid` last ran on (or waits to run on): field 39 of /proc/PID/stat.
+fn cpu_of(pid: i32) -> Option<usize> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name, which may hold spaces and parentheses: the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    rest.split(' ').nth(36)?.parse().ok()
+}
+
+/// If the process `pid` (a child just made) waits for this process's CPU, move this process
+/// to the other CPUs it may use, and return the affinity to restore with [`restore_affinity`].
+///
+/// For work the launcher does while the container process sets itself up: schedulers may
+/// place a new child on its parent's CPU (expecting the parent to wait for it; this VM's kernel
+/// packs tasks onto few vCPUs), where the launcher's work would delay the child instead of
+/// overlapping it. Only the launcher's own affinity changes, never the container's.
+pub fn step_aside_from(pid: i32) -> Option<nix::sched::CpuSet> {
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+    use nix::unistd::Pid;
+    let me = Pid::from_raw(0);
+    let mine = nix::sched::sched_getcpu().ok()?;
+    if cpu_of(pid)? != mine {
+        return None;
+    }
+    let allowed = sched_getaffinity(me).ok()?;
+    let mut others = CpuSet::new();
+    let mut any = false;
+    for c in 0..CpuSet::count() {
+        if c != mine && allowed.is_set(c).unwrap_or(false) {
+            others.set(c).ok()?;
+            any = true;
+        }
+    }
+    if !any {
+        return None;
+    }
+    sched_setaffinity(me, &others).ok()?;
+    Some(allowed)
+}
+
+/// Give this process back the affinity [`step_aside_from`] changed.
+pub fn restore_affinity(allowed: &nix::sched::CpuSet) {
+    let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), allowed);
+}

@@ -108,12 +108,10 @@ target = "/proc"
         "cgroup_parent",
         "cgroup_create",
         "cgroup_write",
-        // The devices hierarchy's group and its allow-list (hybrid: v1), under the shared
-        // group holding the list.
+        // The shared group holding the device list (hybrid: v1), checked or made; the
+        // container joins it (no group of its own in the devices hierarchy).
         "cgroup_parent",
         "device_parent",
-        "cgroup_create",
-        "device_list",
         "extract_rootfs",
         "cgroup_open",
         "spawn",

@@ -300,9 +300,11 @@ fn sigterm_at_every_start_up_step_leaves_nothing() {
         .write(&sb);
     let plan = sb.plan(&m);
     let steps = plan["steps"].as_array().unwrap();
+    // The last step before the container runs its command: the release, or the wait for
+    // the start after an early release.
     let release = steps
         .iter()
-        .position(|s| s["action"]["op"] == "release")
+        .position(|s| s["action"]["op"] == "release" || s["action"]["op"] == "await_start")
         .unwrap();
     let host = Host::snapshot();
     let mut cancelled = 0;

@@ -586,13 +586,14 @@ echo END";
     }
 }
 
-/// cgroup v1: a container's `devices` group is made under a shared group holding the list
-/// (`devices-<digest>`, kept), whose list the kernel copies into it at mkdir, so nothing is
-/// written per container. The copy is read back, never trusted: a shared group someone widened
-/// (allow-all) is corrected in the container's own group; one someone narrowed fails the run
-/// (a v1 group cannot allow more than its parent), and leaves nothing. Made by launch, the
-/// shared group holds exactly the list. (Pure cgroup v2 has no such group: the program is the
-/// container group's own; the tests above cover it.)
+/// cgroup v1: the container joins a shared group holding the device list (`devices-<digest>`,
+/// kept), made once, so nothing is made or written per container. Its list is read back at
+/// every start, never trusted: a shared group someone widened (allow-all) or narrowed (deny
+/// all) is replaced before the container joins it, removed when empty, renamed aside
+/// (`….stale-<pid>`) while a process is still in it, and such a stale group is removed once
+/// empty by the next launcher that makes the group. Made by launch, the group holds exactly the
+/// list. (Pure cgroup v2 has no such group: the program is the container group's own; the tests
+/// above cover it.)
 #[test]
 fn a_shared_device_list_group_is_read_back_never_trusted() {
     need_root();
@@ -606,9 +607,9 @@ fn a_shared_device_list_group_is_read_back_never_trusted() {
     let sb = Sandbox::new("sec-devlist");
     let cg = Cgroups::new();
     let rules = launch::sys::devices::DEFAULT;
-    let shared = devroot
-        .join(&cg.parent)
-        .join(launch::sys::devices::v1_parent_name(rules).unwrap());
+    let name = launch::sys::devices::v1_parent_name(rules).unwrap();
+    let parent = devroot.join(&cg.parent);
+    let shared = parent.join(&name);
     let script = "python3 -c '\nimport os\nos.mknod(\"/tmp/loop\", 0o600 | 0o060000, os.makedev(7, 0))\ntry:\n os.close(os.open(\"/tmp/loop\", os.O_RDONLY)); print(\"OPEN ok\")\nexcept OSError as e: print(\"OPEN\", e.errno)\nos.close(os.open(\"/dev/null\", os.O_RDWR)); print(\"NULL ok\")\n'";
     let app = |name: &str| {
         App::new(name, script).tables(&format!(
@@ -619,40 +620,68 @@ fn a_shared_device_list_group_is_read_back_never_trusted() {
     };
     let listing =
         |dir: &std::path::Path| std::fs::read_to_string(dir.join("devices.list")).unwrap();
-
-    // Made by launch: exactly the list, and the container holds to it.
-    let out = run(&sb, app("devlistmade"));
-    assert!(out.stdout.contains("OPEN 1\n"), "{out}");
-    assert!(out.stdout.contains("NULL ok\n"), "{out}");
     let want = launch::sys::devices::v1_listing(rules).unwrap().join("\n") + "\n";
-    assert_eq!(listing(&shared), want);
-    cg.assert_empty(&out);
+    let stale = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&parent)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains(".stale-"))
+            .collect()
+    };
+    let held_to_the_list = |out: &Out| {
+        assert!(
+            out.stdout.contains("OPEN 1\n"),
+            "a widened list was trusted\n{out}"
+        );
+        assert!(out.stdout.contains("NULL ok\n"), "{out}");
+        assert_eq!(listing(&shared), want, "{out}");
+    };
+    let holds_the_list = |out: &Out| {
+        held_to_the_list(out);
+        cg.assert_empty(out);
+    };
 
-    // Widened by someone else (a fresh group under an allow-all parent allows everything).
+    // Made by launch: exactly the list, and the container holds to it; no group of its own
+    // in the devices hierarchy (cg.assert_empty: nothing else under the parent).
+    let out = run(&sb, app("devlistmade"));
+    holds_the_list(&out);
+
+    // Widened by someone else (a fresh group under an allow-all parent allows everything):
+    // replaced before the container joins.
     std::fs::remove_dir(&shared).unwrap();
     std::fs::create_dir(&shared).unwrap();
     assert_eq!(listing(&shared), "a *:* rwm\n");
-    let out = run(&sb, app("devlistwide"));
-    assert!(
-        out.stdout.contains("OPEN 1\n"),
-        "the widened list was trusted\n{out}"
-    );
-    assert!(out.stdout.contains("NULL ok\n"), "{out}");
-    cg.assert_empty(&out);
+    holds_the_list(&run(&sb, app("devlistwide")));
 
-    // Narrowed: nothing allowed (a fresh group: a v1 group with children takes no `deny a`).
-    // The container's group cannot be given the list.
+    // Narrowed: nothing allowed. Replaced too (the run used to fail here).
     std::fs::remove_dir(&shared).unwrap();
     std::fs::create_dir(&shared).unwrap();
     std::fs::write(shared.join("devices.deny"), "a").unwrap();
-    let out = run(&sb, app("devlistnarrow"));
-    assert_ne!(out.code(), Some(0), "{out}");
-    assert!(!out.stdout.contains("NULL ok"), "{out}");
-    assert!(
-        out.stderr.contains("devices.allow"),
-        "the error names the file\n{out}"
-    );
-    cg.assert_empty(&out);
+    holds_the_list(&run(&sb, app("devlistnarrow")));
+    assert!(stale().is_empty(), "{:?}", stale());
+
+    // Widened while a process is in it: renamed aside (the process stays in it), replaced.
+    std::fs::remove_dir(&shared).unwrap();
+    std::fs::create_dir(&shared).unwrap();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    std::fs::write(shared.join("tasks"), sleeper.id().to_string()).unwrap();
+    held_to_the_list(&run(&sb, app("devlistbusy")));
+    let aside = stale();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(listing(&aside[0]), "a *:* rwm\n");
+    let tasks = std::fs::read_to_string(aside[0].join("tasks")).unwrap();
+    assert_eq!(tasks.trim(), sleeper.id().to_string());
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+
+    // The next launcher that has to make the group removes the stale one, now empty.
+    std::fs::remove_dir(&shared).unwrap();
+    holds_the_list(&run(&sb, app("devlistsweep")));
+    assert!(stale().is_empty(), "{:?}", stale());
 }
 
 /// The device allow-list: a block device node the container makes (it keeps CAP_MKNOD here, so
@@ -683,4 +712,80 @@ fn the_device_allow_list_refuses_devices_not_on_it() {
         assert!(out.stdout.contains("OPEN "), "{name}\n{out}");
         assert!(out.stdout.contains("NULL ok\n"), "{name}\n{out}");
     }
+}
+
+/// The kernel's release as (major, minor).
+fn kernel_version() -> (u32, u32) {
+    let r = nix::sys::utsname::uname().unwrap();
+    let mut parts = r.release().to_str().unwrap().split(['.', '-']);
+    let mut next = || parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (next(), next())
+}
+
+/// Where the kernel's procfs takes the `pidns` option and mounts go onto detached trees, the
+/// launcher makes the container's /proc itself, its paths masked and read-only, while the
+/// container process builds the rest of its root (sys::procfs); where it does not, it says so
+/// (`-v`) and the container process mounts and masks its own, as before. Either way, the same
+/// /proc: masked files read empty, /proc/sys refuses writes, and it shows the container's pid
+/// namespace (its shell is pid 1). This host's kernel (6.18) must take the first way; the
+/// pure cgroup v2 guest's (Debian 12's 6.1) takes the second, so CI runs both.
+#[test]
+fn the_launcher_makes_the_containers_proc_where_the_kernel_can() {
+    use launch::sys::masked_paths::{DEFAULT_MASKED, DEFAULT_READONLY, expand};
+    use launch::sys::mount::MountAttr;
+    use launch::sys::procfs::{Prepared, prepare};
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    need_root();
+    let ns: std::os::fd::OwnedFd = std::fs::File::open("/proc/self/ns/pid").unwrap().into();
+    let attrs = [
+        MountAttr::MOUNT_ATTR_NOSUID,
+        MountAttr::MOUNT_ATTR_NODEV,
+        MountAttr::MOUNT_ATTR_NOEXEC,
+    ];
+    let (masked, readonly) = (expand(DEFAULT_MASKED), expand(DEFAULT_READONLY));
+    let made = match prepare(&ns, &attrs, &masked, &readonly).unwrap() {
+        Prepared::Tree(tree) => {
+            // Through the detached tree itself.
+            let hostname = openat(&tree, "sys/kernel/hostname", OFlag::O_WRONLY, Mode::empty());
+            assert_eq!(hostname.err(), Some(nix::errno::Errno::EROFS));
+            if std::fs::read("/proc/keys").is_ok_and(|k| !k.is_empty()) {
+                let keys = openat(&tree, "keys", OFlag::O_RDONLY, Mode::empty()).unwrap();
+                let text = std::io::read_to_string(std::fs::File::from(keys)).unwrap();
+                assert_eq!(text, "", "/proc/keys is not masked in the launcher's /proc");
+            }
+            let version = openat(&tree, "version", OFlag::O_RDONLY, Mode::empty()).unwrap();
+            let text = std::io::read_to_string(std::fs::File::from(version)).unwrap();
+            assert!(text.starts_with("Linux version"), "{text}");
+            true
+        }
+        Prepared::Unsupported(errno) => {
+            assert_eq!(errno, nix::errno::Errno::EINVAL);
+            false
+        }
+    };
+    if kernel_version() >= (6, 18) {
+        assert!(
+            made,
+            "this kernel takes procfs's pidns option: the launcher must make /proc"
+        );
+    }
+
+    let sb = Sandbox::new("sec-procfs");
+    let script = "echo PID $$; echo SIZE $(wc -c < /proc/timer_list); \
+                  echo x > /proc/sys/kernel/hostname && echo WROTE; true";
+    let m = App::new("secprocfs", script).write(&sb);
+    let out = sb.launch(&["-v", "run", m.to_str().unwrap()]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("PID 1\n"), "{out}");
+    if std::fs::read("/proc/timer_list").is_ok_and(|k| !k.is_empty()) {
+        assert!(out.stdout.contains("SIZE 0\n"), "{out}");
+    }
+    assert!(!out.stdout.contains("WROTE"), "{out}");
+    assert!(out.stderr.contains("Read-only file system"), "{out}");
+    let said = out
+        .stderr
+        .contains("cannot make a /proc for another pid namespace");
+    assert_eq!(said, !made, "the log and the kernel disagree\n{out}");
+    sb.assert_state_empty(&out);
 }

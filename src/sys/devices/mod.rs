@@ -219,8 +219,9 @@ fn hashed_parent_name(rules: &[DeviceRule]) -> Option<String> {
     Some(name)
 }
 
-/// Whether the v1 group `cgroup` already holds exactly `rules`: a group made under a parent
-/// holding them starts with a copy of the parent's list (the kernel copies it at mkdir).
+/// Whether the v1 group `cgroup` holds exactly `rules`, read from its `devices.list`: a group
+/// made under a parent holding them starts with a copy of the parent's list (the kernel copies
+/// it at mkdir), and a shared group launch made holds them unless someone changed it.
 fn v1_holds(rules: &[DeviceRule], cgroup: &Path) -> SysResult<bool> {
     use std::io::Read;
     let Some(want) = v1_listing(rules) else {
@@ -255,14 +256,40 @@ pub fn apply_v1(rules: &[DeviceRule], cgroup: &Path) -> SysResult<()> {
     })
 }
 
-/// Make the shared v1 group `path` holding `rules`, unless it exists: configured under a
-/// temporary name beside it, then renamed into place, so no group ever appears under `path`'s
-/// name with another list (v1 renames within one parent). A launcher that loses the race to
-/// another removes its copy. An existing group is not checked here: each container's group
-/// made under it is ([`apply_v1`]).
-pub fn create_v1_parent(rules: &[DeviceRule], path: &Path) -> SysResult<()> {
+/// What [`ensure_v1_group`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    /// The group was there with exactly the list (read back from `devices.list`).
+    Kept,
+    /// The group was missing, and was made.
+    Made,
+    /// The group was there with another list: it was taken out of the way (removed when
+    /// empty, else renamed to `<name>.stale-<pid>`, for the containers still in it) and made
+    /// again.
+    Replaced,
+}
+
+/// The suffix of a shared group taken out of the way while containers were still in it.
+pub const STALE: &str = ".stale";
+
+/// Make sure the shared v1 group `path` holds exactly `rules`, which containers then join.
+///
+/// Nothing found there is trusted: an existing group is read back (`devices.list`, one read),
+/// and kept only when it shows exactly the list. A group with another list (someone widened or
+/// narrowed it) is taken out of the way: removed if no process is in it, else renamed beside
+/// it, so the containers in it keep running while no new one joins it. The group is then made
+/// configured: under a temporary name, with the list written, then renamed into place (v1
+/// renames within one parent), so it never appears under `path`'s name with another list. A
+/// launcher that loses the race to another uses theirs (read back too). Stale groups left by
+/// an earlier replacement are removed here once empty.
+pub fn ensure_v1_group(rules: &[DeviceRule], path: &Path) -> SysResult<Shared> {
+    let mut found = Shared::Made;
     if path.is_dir() {
-        return Ok(());
+        if v1_holds(rules, path)? {
+            return Ok(Shared::Kept);
+        }
+        retire(path)?;
+        found = Shared::Replaced;
     }
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(SysError::other(
@@ -271,19 +298,24 @@ pub fn create_v1_parent(rules: &[DeviceRule], path: &Path) -> SysResult<()> {
             "no parent",
         ));
     };
-    let tmp = dir.join(format!(
-        ".{}.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
+    let name = name.to_string_lossy();
+    sweep_stale(dir, &name);
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
     std::fs::create_dir(&tmp).map_err(|e| SysError::io("mkdir", Some(tmp.clone()), &e))?;
     let made = write_v1(rules, &tmp).and_then(|()| {
         std::fs::rename(&tmp, path).or_else(|e| {
             match Errno::from_raw(e.raw_os_error().unwrap_or(0)) {
-                // Another launcher made it first: use theirs.
+                // Another launcher made it first: use theirs, if it holds the list.
                 Errno::EEXIST | Errno::ENOTEMPTY | Errno::EBUSY if path.is_dir() => {
                     let _ = std::fs::remove_dir(&tmp);
-                    Ok(())
+                    match v1_holds(rules, path)? {
+                        true => Ok(()),
+                        false => Err(SysError::other(
+                            "read",
+                            Some(path.join("devices.list")),
+                            "another launcher's group appeared with another list",
+                        )),
+                    }
                 }
                 _ => Err(SysError::io("rename", Some(tmp.clone()), &e)
                     .args(format!("to {}", path.display()))),
@@ -293,7 +325,40 @@ pub fn create_v1_parent(rules: &[DeviceRule], path: &Path) -> SysResult<()> {
     if made.is_err() {
         let _ = std::fs::remove_dir(&tmp);
     }
-    made
+    made.map(|()| found)
+}
+
+/// Take the shared group `path` out of the way: rmdir when nothing is in it, else rename it
+/// to `<name>.stale-<pid>` beside it (its processes stay where they are).
+fn retire(path: &Path) -> SysResult<()> {
+    match std::fs::remove_dir(path) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(_) => {}
+    }
+    let mut stale = path.as_os_str().to_owned();
+    stale.push(format!("{STALE}-{}", std::process::id()));
+    std::fs::rename(path, &stale).map_err(|e| {
+        SysError::io("rename", Some(path.to_path_buf()), &e)
+            .args(format!("to {}", Path::new(&stale).display()))
+            .with_detail(
+                "the shared device group does not hold the list launch wrote into it, and \
+                 could not be moved out of the way",
+            )
+    })
+}
+
+/// Remove the empty stale groups of `name` in `dir` (errors ignored: one still in use stays).
+fn sweep_stale(dir: &Path, name: &str) {
+    let prefix = format!("{name}{STALE}-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
 }
 
 /// Load the program for `rules` and attach it to the cgroup v2 directory `cgroup`. Do it before
