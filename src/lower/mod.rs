@@ -751,14 +751,21 @@ fn joins(b: &mut B, r: &Spec) {
 /// The container's /proc made by the launcher (crate::sys::procfs) while the container process
 /// builds the rest of its root: which mount (its index in the Spec's), with its flags and
 /// attributes. Only a root launcher without a user namespace for the container (a procfs
-/// instance belongs to the user namespace that makes it), for a proc mount on /proc with no
-/// mount after it below /proc (its masks go on with it), whose flags are all attributes.
+/// instance belongs to the user namespace that makes it) and without a bridge network (the
+/// launcher makes the veth meanwhile), for a proc mount on /proc with no mount after it below
+/// /proc (its masks go on with it), whose flags are all attributes.
 fn launcher_proc(
     r: &Spec,
     facts: &HostFacts,
     userns: bool,
 ) -> Option<(usize, Vec<MountFlag>, Vec<MountAttr>)> {
     if facts.uid != 0 || userns || !matches!(r.namespaces.user, UserNamespace::Host) {
+        return None;
+    }
+    // A bridge's veth is the launcher's work meanwhile already, and the longer one (its rtnl
+    // requests wait for the kernel's lock): /proc on top would make the container wait longer
+    // for its network than the masks take it to make.
+    if network::connected_during_setup(r) {
         return None;
     }
     let at = r.mounts.iter().position(|m| {

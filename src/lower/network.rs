@@ -138,6 +138,7 @@ pub(super) fn release(b: &mut B, spec: &Spec, meanwhile: Option<crate::plan::Ste
          command",
         HostAction::ReleaseUntilNetwork,
     );
+    // (No /proc of the launcher's with a bridge: see lower::launcher_proc.)
     b.steps.extend(meanwhile);
     b.push(
         format!(
