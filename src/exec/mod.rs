@@ -628,19 +628,22 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// The container process, its channel, and its namespace `kind` opened
+    /// (`/proc/PID/ns/KIND`), for host work done on its behalf (`op`, for errors).
+    fn child_ns(&self, op: &str, kind: &str) -> SysResult<(Pid, &Channel, std::fs::File)> {
+        let (Some(pid), Some(chan)) = (self.child, self.chan.as_ref()) else {
+            return Err(SysError::other(op, None, "no container process"));
+        };
+        let ns = PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+        let file =
+            std::fs::File::open(&ns).map_err(|e| SysError::io("open", Some(ns.clone()), &e))?;
+        Ok((pid, chan, file))
+    }
+
     /// Send the container process an idmapped copy of each layer, seen through its user
     /// namespace (whose maps are written by now).
     fn idmap_layers(&self, layers: &[PathBuf]) -> SysResult<()> {
-        let (Some(pid), Some(chan)) = (self.child, self.chan.as_ref()) else {
-            return Err(SysError::other(
-                "idmap layers",
-                None,
-                "no container process to map layers for",
-            ));
-        };
-        let ns = PathBuf::from(format!("/proc/{pid}/ns/user"));
-        let userns =
-            std::fs::File::open(&ns).map_err(|e| SysError::io("open", Some(ns.clone()), &e))?;
+        let (_, chan, userns) = self.child_ns("idmap layers", "user")?;
         for layer in layers {
             let tree = crate::sys::overlay::idmapped_copy(layer, &userns)?;
             chan.send_with(&ToChild::Layer, Some(tree.as_raw_fd()))?;
@@ -659,17 +662,8 @@ impl Run<'_> {
         readonly: &[PathBuf],
     ) -> SysResult<()> {
         use crate::sys::procfs::{Prepared, prepare};
-        let (Some(pid), Some(chan)) = (self.child, self.chan.as_ref()) else {
-            return Err(SysError::other(
-                "prepare /proc",
-                None,
-                "no container process to make /proc for",
-            ));
-        };
-        let ns = PathBuf::from(format!("/proc/{pid}/ns/pid"));
-        let pidns = std::fs::File::open(&ns)
-            .map(std::os::fd::OwnedFd::from)
-            .map_err(|e| SysError::io("open", Some(ns.clone()), &e))?;
+        let (pid, chan, pidns) = self.child_ns("prepare /proc", "pid")?;
+        let pidns = std::os::fd::OwnedFd::from(pidns);
         let aside = crate::sys::process::step_aside_from(pid.as_raw());
         let prepared = prepare(&pidns, attrs, masked, readonly);
         if let Some(allowed) = &aside {
