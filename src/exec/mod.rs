@@ -69,11 +69,10 @@ pub(crate) fn log_step(i: usize, total: usize, step: &Step, pid: Option<Pid>) {
         Some(p) => effect.replace(PID_PLACEHOLDER, &p.to_string()),
         None => effect,
     };
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "launch: step {}/{total} {side}: {effect}",
-        i + 1
-    );
+    // One write(2) per line: with an early release the launcher and the container process log
+    // at the same time, and a line written in pieces would interleave with the other's.
+    let line = format!("launch: step {}/{total} {side}: {effect}\n", i + 1);
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 /// The launcher's state during a run.
